@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// Idempotent set-up for `npm test` / `npm run train` on a fresh machine, using only Node built-ins:
+//   1. node_modules present and matching package-lock.json (else `npm ci`);
+//   2. a WebGPU adapter exists (else, as root on Debian, install Mesa lavapipe from bookworm-backports;
+//      otherwise stop with one message saying what to install);
+//   3. with --build: compile TypeScript to dist/ when any source is newer than the last build.
+// A second run touches no network and costs well under two seconds.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+const log = (msg) => process.stderr.write(`[setup] ${msg}\n`);
+
+function fail(msg) {
+  process.stderr.write(`\nwebvig setup: ${msg}\n\n`);
+  process.exit(1);
+}
+
+function run(cmd, argv, opts = {}) {
+  log(`${cmd} ${argv.join(' ')}`);
+  const r = spawnSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.status !== 0) fail(`\`${cmd} ${argv.join(' ')}\` failed (exit ${r.status ?? r.signal}).`);
+}
+
+// 1. Dependencies: the stamp records the lockfile hash of the last successful install.
+function ensureDependencies() {
+  const lock = join(root, 'package-lock.json');
+  const stamp = join(root, 'node_modules', '.webvig-deps');
+  const hash = existsSync(lock) ? createHash('sha256').update(readFileSync(lock)).digest('hex') : 'no-lock';
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return;
+  if (existsSync(lock)) run('npm', ['ci', '--no-audit', '--no-fund']);
+  else run('npm', ['install', '--no-audit', '--no-fund']);
+  writeFileSync(stamp, hash);
+}
+
+// 2. WebGPU adapter: probed in a child process so a driver crash cannot take this script down.
+const PROBE = `
+import { create, globals } from 'webgpu';
+Object.assign(globalThis, globals);
+const gpu = create([]);
+const a = await gpu.requestAdapter();
+globalThis.__keep = gpu;
+console.log(a ? JSON.stringify({ ok: true, vendor: a.info.vendor, device: a.info.device }) : '{"ok":false}');
+process.exit(0);
+`;
+
+function probeAdapter() {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', PROBE], {
+    cwd: root, encoding: 'utf8', timeout: 60_000,
+  });
+  const line = (r.stdout || '').trim().split('\n').pop() || '';
+  try { return JSON.parse(line).ok === true; } catch { return false; }
+}
+
+function installLavapipe() {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const isDebian = existsSync('/etc/debian_version');
+  const advice =
+    'No WebGPU adapter was found. Install a Vulkan driver that Dawn accepts: on Debian bookworm, as root,\n' +
+    '  echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/backports.list\n' +
+    '  apt-get update && apt-get install -y libvulkan1 && apt-get install -y -t bookworm-backports mesa-vulkan-drivers\n' +
+    '(Mesa >= 23 lavapipe for CPU-only machines), or run on a machine with a GPU and its Vulkan driver.';
+  if (!isRoot || !isDebian) fail(advice);
+  const codename = readFileSync('/etc/os-release', 'utf8').match(/VERSION_CODENAME=(\w+)/)?.[1];
+  if (codename !== 'bookworm') fail(`${advice}\n(This machine is Debian "${codename}", not bookworm: install the equivalent packages.)`);
+  log('no WebGPU adapter: installing Mesa lavapipe (Vulkan on the CPU) from bookworm-backports');
+  let mirror = 'http://deb.debian.org/debian';
+  const sources = '/etc/apt/sources.list.d/debian.sources';
+  if (existsSync(sources)) mirror = readFileSync(sources, 'utf8').match(/^URIs:\s*(\S+)/m)?.[1] ?? mirror;
+  const list = '/etc/apt/sources.list.d/backports.list';
+  const line = `deb ${mirror} bookworm-backports main\n`;
+  if (!existsSync(list) || readFileSync(list, 'utf8') !== line) writeFileSync(list, line);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update'], { env });
+  run('apt-get', ['install', '-y', 'libvulkan1'], { env });
+  run('apt-get', ['install', '-y', '-t', 'bookworm-backports', 'mesa-vulkan-drivers'], { env });
+  if (!probeAdapter()) fail(`lavapipe was installed but Dawn still finds no adapter.\n${advice}`);
+}
+
+function ensureAdapter() {
+  const stamp = join(root, 'node_modules', '.webvig-adapter');
+  // The adapter probe costs ~0.3 s; skip it when it passed before and the Vulkan ICDs are unchanged.
+  const icdDir = '/usr/share/vulkan/icd.d';
+  const icds = existsSync(icdDir) ? readdirSync(icdDir).sort().join(',') : '';
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === icds && icds !== '') return;
+  if (!probeAdapter()) installLavapipe();
+  writeFileSync(stamp, existsSync(icdDir) ? readdirSync(icdDir).sort().join(',') : '');
+}
+
+// 3. Build: tsc when a source file is newer than dist/, then copy the WGSL kernels beside the JS.
+function newestMtime(dir, exts) {
+  let t = 0;
+  if (!existsSync(dir)) return t;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newestMtime(p, exts));
+    else if (exts.some((x) => e.name.endsWith(x))) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function copyKernels(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) copyKernels(p);
+    else if (e.name.endsWith('.wgsl')) {
+      const out = join(root, 'dist', relative(root, p));
+      mkdirSync(dirname(out), { recursive: true });
+      copyFileSync(p, out);
+    }
+  }
+}
+
+function ensureBuild() {
+  const stamp = join(root, 'dist', '.webvig-build');
+  const dirs = ['engine', 'kernels', 'models', 'train', 'bench'].map((d) => join(root, d));
+  const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
+  if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return;
+  log('compiling TypeScript to dist/');
+  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
+  copyKernels(join(root, 'kernels'));
+  writeFileSync(stamp, new Date().toISOString());
+}
+
+ensureDependencies();
+ensureAdapter();
+if (args.has('--build')) ensureBuild();

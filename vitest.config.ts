@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// GPU tests share one lavapipe device per worker; two workers keep both cores busy without
+// oversubscribing llvmpipe's own threads.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
