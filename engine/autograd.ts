@@ -1,0 +1,125 @@
+// Reverse-mode autograd as a tape: each op that sees an input requiring grad records a node with
+// its inputs and a backward rule (written beside the op's forward kernel). backward() walks a
+// topological order of the nodes and accumulates gradients; that is all there is to it.
+import { isGradEnabled, noGrad, keep } from './context.js';
+import type { Tensor } from './tensor.js';
+import { add } from '../kernels/elementwise.js';
+import { full } from '../kernels/fill.js';
+
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  /** Given d(loss)/d(out), return d(loss)/d(input) for each input (null where none is needed). */
+  backward: (grad: Tensor) => (Tensor | null)[];
+}
+
+/** Attach a backward rule to `out` when grad mode is on and some input requires grad. */
+export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
+  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward };
+  }
+  return out;
+}
+
+/** Stop gradients: a view of `t` that is a leaf without grad. */
+export function detach(t: Tensor): Tensor {
+  return t.view(t.shape);
+}
+
+function topoSort(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  // Iterative DFS: nets are deep enough to overflow a recursive one.
+  const stack: [Tensor, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.node?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const child = inputs[i];
+      if (child.requiresGrad && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      order.push(t);
+      stack.pop();
+    }
+  }
+  return order.reverse();
+}
+
+/**
+ * Accumulate d(root)/d(leaf) into `leaf.grad` for every leaf that requires grad. `grad` defaults to
+ * ones for a scalar root. Intermediate gradients are released as soon as they are consumed, and the
+ * graph is freed (nodes dropped) so that a second backward through it is an error, as in PyTorch.
+ */
+export function backward(root: Tensor, grad?: Tensor): void {
+  if (!root.requiresGrad) throw new Error(`backward: ${root.describe()} does not require grad`);
+  if (!grad && root.size !== 1) {
+    throw new Error(`backward: ${root.describe()} is not a scalar; pass the output gradient`);
+  }
+  if (grad && grad.size !== root.size) {
+    throw new Error(`backward: gradient ${grad.describe()} does not match ${root.describe()}`);
+  }
+  noGrad(() => {
+    // Every gradient in `grads` is owned here (the caller's `grad` enters as a view of it).
+    const grads = new Map<Tensor, Tensor>([[root, grad ? grad.view(root.shape) : onesLike(root)]]);
+    for (const t of topoSort(root)) {
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      const node = t.node;
+      if (!node) {
+        if (t.grad) {
+          const acc = add(t.grad, g);
+          t.grad.release();
+          g.release();
+          t.grad = keep(acc);
+        } else {
+          t.grad = keep(g);
+        }
+        continue;
+      }
+      const inGrads = node.backward(g);
+      // A rule may pass `g` itself (or one tensor for two inputs) through: own each use as a view.
+      const owned = new Set<Tensor>([g]);
+      node.inputs.forEach((x, i) => {
+        let gi = inGrads[i];
+        if (!gi) return;
+        if (owned.has(gi)) gi = gi.view(gi.shape);
+        owned.add(gi);
+        if (!x.requiresGrad) {
+          gi.release();
+          return;
+        }
+        if (gi.size !== x.size) {
+          throw new Error(`backward of ${node.op}: gradient ${gi.describe()} does not match input ${x.describe()}`);
+        }
+        const prev = grads.get(x);
+        if (prev) {
+          grads.set(x, add(prev, gi));
+          prev.release();
+          gi.release();
+        } else {
+          grads.set(x, gi.shape.join() === x.shape.join() ? gi : reshapeOwned(gi, x.shape));
+        }
+      });
+      g.release();
+      t.node = null;
+    }
+  });
+}
+
+function reshapeOwned(g: Tensor, shape: readonly number[]): Tensor {
+  const v = g.view(shape);
+  g.release();
+  return v;
+}
+
+function onesLike(t: Tensor): Tensor {
+  return full(t.shape, 1);
+}

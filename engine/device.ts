@@ -1,0 +1,373 @@
+// The device: adapter choice, error reporting, pipeline / bind-group / uniform caches, the buffer
+// pool and command batching. Dispatches accumulate in one open compute pass; they are submitted on
+// read-back, on an explicit flush(), or before a CPU write into a buffer they still reference.
+// After warm-up a training step reuses pooled buffers, cached pipelines, cached bind groups (keyed
+// by the pooled buffers' ids, which repeat step after step) and cached uniform buffers (keyed by
+// content), so it creates no GPU objects at all.
+import { resolveGpu, envVar } from './gpu.js';
+import { BufferPool, type PooledBuffer } from './pool.js';
+import { reflectKernel, hash, type KernelInfo } from './kernel.js';
+
+export interface DeviceOptions {
+  /** Adapter name substring (vendor, architecture, device or description); env WEBVIG_ADAPTER. */
+  adapter?: string;
+  /** Dawn backend (vulkan, opengles, …); env WEBVIG_BACKEND. */
+  backend?: string;
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface MemoryStats {
+  liveBytes: number;
+  pooledBytes: number;
+  allocations: number;
+  submits: number;
+  dispatches: number;
+  pipelinesCreated: number;
+  bindGroupsCreated: number;
+  uniformBuffersCreated: number;
+}
+
+export interface Pipeline {
+  id: number;
+  label: string;
+  info: KernelInfo;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** A buffer range bound to a kernel: a tensor's storage, or a raw pooled buffer. */
+export interface BufferArg {
+  pooled: PooledBuffer;
+  bytes: number;
+  /** For error messages: what the argument is ("x [2,3] f32"). */
+  describe(): string;
+  assertAlive(op: string): void;
+}
+
+export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+const MAP_READ_USAGE = 0x01 /* MAP_READ */ | 0x08; /* COPY_DST */
+const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
+
+export class Device {
+  readonly pool: BufferPool;
+  readonly limits: GPUSupportedLimits;
+  readonly features: Set<string>;
+  readonly adapterInfo: GPUAdapterInfo;
+  readonly origin: string;
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  /** Buffers referenced by encoded but unsubmitted commands. */
+  private pending = new Set<GPUBuffer>();
+  private pendingLabels: string[] = [];
+  private pipelines = new Map<string, Pipeline>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private uniforms = new Map<string, { buffer: GPUBuffer; id: number }>();
+  private errors: Promise<string | null>[] = [];
+  private lostInfo: GPUDeviceLostInfo | null = null;
+  private nextPipelineId = 1;
+
+  readonly stats = { submits: 0, dispatches: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uniformBuffersCreated: 0 };
+
+  private constructor(
+    readonly gpu: GPU,
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    origin: string,
+  ) {
+    this.origin = origin;
+    this.limits = device.limits;
+    this.features = new Set([...device.features]);
+    this.adapterInfo = adapter.info;
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    // Bind groups that name a destroyed buffer must never be reused.
+    this.pool.onDestroy = (pb) => {
+      for (const key of this.bindGroups.keys()) if (key.includes(`|${pb.id}:`)) this.bindGroups.delete(key);
+    };
+    device.lost.then((info) => {
+      this.lostInfo = info;
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.errors.push(Promise.resolve(`uncaptured ${ev.error.constructor.name}: ${ev.error.message}`));
+    };
+  }
+
+  static async create(options: DeviceOptions = {}): Promise<Device> {
+    const src = await resolveGpu({ backend: options.backend });
+    const wanted = (options.adapter ?? envVar('WEBVIG_ADAPTER'))?.toLowerCase();
+    const candidates: GPUAdapter[] = [];
+    for (const powerPreference of [options.powerPreference ?? 'high-performance', 'low-power'] as const) {
+      const a = await src.gpu.requestAdapter({ powerPreference });
+      if (a) candidates.push(a);
+    }
+    const describe = (a: GPUAdapter) =>
+      `${a.info.vendor} ${a.info.architecture} ${a.info.device} ${a.info.description}`.toLowerCase();
+    let adapter = candidates[0];
+    if (wanted) {
+      adapter = candidates.find((a) => describe(a).includes(wanted)) as GPUAdapter;
+      if (!adapter) {
+        throw new Error(
+          `WEBVIG_ADAPTER=${wanted}: no adapter matches; available: ${candidates.map(describe).join('; ') || 'none'}`,
+        );
+      }
+    }
+    if (!adapter) {
+      throw new Error(
+        'no WebGPU adapter found: install a Vulkan driver (on Debian: mesa-vulkan-drivers from bookworm-backports; `node scripts/setup.mjs` does it as root)',
+      );
+    }
+    const optional: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shader-f16'];
+    const requiredFeatures = optional.filter((f) => adapter.features.has(f));
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      },
+    });
+    return new Device(src.gpu, adapter, device, src.origin);
+  }
+
+  describe(): string {
+    const i = this.adapterInfo;
+    return `${i.vendor || '?'} ${i.architecture || ''} ${i.device || i.description || ''} via ${this.origin}`.replace(/\s+/g, ' ');
+  }
+
+  private assertUsable(): void {
+    if (this.lostInfo) throw new Error(`GPU device lost (${this.lostInfo.reason}): ${this.lostInfo.message}`);
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  /** Get (or create once) the pipeline for a kernel with the given override constants. */
+  pipeline(file: string, entry = 'main', constants: Record<string, number> = {}, code?: string): Pipeline {
+    const ckeys = Object.keys(constants).sort();
+    const key = `${file}#${entry}#${code ? hash(code) : ''}#${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    const hit = this.pipelines.get(key);
+    if (hit) return hit;
+    this.assertUsable();
+    const info = reflectKernel(file, entry, code);
+    const label = `${file}:${entry}${ckeys.length ? `{${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}}` : ''}`;
+    const layout = this.device.createBindGroupLayout({
+      label,
+      entries: info.bindings.map((b) => ({ binding: b.binding, visibility: 4 /* COMPUTE */, buffer: { type: b.kind } })),
+    });
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code: info.code, label });
+    const pipeline = this.device.createComputePipeline({
+      label,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants },
+    });
+    const scope = this.device.popErrorScope();
+    this.errors.push(
+      scope.then(async (err) => {
+        if (!err) return null;
+        const ci = await module.getCompilationInfo();
+        const msgs = ci.messages.map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
+        return `kernel ${label} failed to compile: ${err.message}${msgs ? `\n${msgs}` : ''}`;
+      }),
+    );
+    const p: Pipeline = { id: this.nextPipelineId++, label, info, pipeline, layout };
+    this.pipelines.set(key, p);
+    this.stats.pipelinesCreated++;
+    return p;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /** A uniform buffer holding `data`, created once per distinct content. */
+  private uniform(data: Uint32Array): { buffer: GPUBuffer; id: number } {
+    let key = '';
+    for (let i = 0; i < data.length; i++) key += data[i].toString(36) + ',';
+    let u = this.uniforms.get(key);
+    if (u) return u;
+    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: UNIFORM_USAGE });
+    this.device.queue.writeBuffer(buffer, 0, data as Uint32Array<ArrayBuffer>);
+    u = { buffer, id: this.uniforms.size + 1 };
+    this.uniforms.set(key, u);
+    this.stats.uniformBuffersCreated++;
+    return u;
+  }
+
+  /**
+   * Encode one dispatch. `args` are the storage bindings in binding order; `params` fills the single
+   * uniform binding, if the kernel has one. `context` names the op and shapes for error messages.
+   */
+  dispatch(p: Pipeline, args: BufferArg[], params: Uint32Array | null, workgroups: [number, number?, number?], context: string): void {
+    this.assertUsable();
+    const storage = p.info.bindings.filter((b) => b.kind !== 'uniform');
+    const hasUniform = p.info.bindings.some((b) => b.kind === 'uniform');
+    if (storage.length !== args.length) {
+      throw new Error(`${context}: kernel ${p.label} takes ${storage.length} buffers, got ${args.length}`);
+    }
+    if (hasUniform && !params) throw new Error(`${context}: kernel ${p.label} needs params`);
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    for (const a of args) {
+      a.assertAlive(context);
+      if (a.bytes > maxBinding) {
+        throw new Error(`${context}: ${a.describe()} is ${a.bytes} bytes, over maxStorageBufferBindingSize ${maxBinding}`);
+      }
+    }
+    const [x, y = 1, z = 1] = workgroups;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg) {
+      throw new Error(`${context}: kernel ${p.label} dispatch [${x},${y},${z}] exceeds ${maxWg} workgroups per dimension`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const ubuf = hasUniform ? this.uniform(params!) : null;
+    let key = `${p.id}`;
+    for (const a of args) key += `|${a.pooled.id}:${bindSize(a.bytes)}`;
+    if (ubuf) key += `|u${ubuf.id}`;
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      let ai = 0;
+      bg = this.device.createBindGroup({
+        layout: p.layout,
+        entries: p.info.bindings.map((b) =>
+          b.kind === 'uniform'
+            ? { binding: b.binding, resource: { buffer: ubuf!.buffer } }
+            : { binding: b.binding, resource: { buffer: args[ai].pooled.buffer, size: bindSize(args[ai++].bytes) } },
+        ),
+      });
+      this.bindGroups.set(key, bg);
+      this.stats.bindGroupsCreated++;
+    }
+    const pass = this.computePass();
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    for (const a of args) this.pending.add(a.pooled.buffer);
+    this.pendingLabels.push(context);
+    this.stats.dispatches++;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  /** Encode a buffer-to-buffer copy in queue order. */
+  copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, bytes: number): void {
+    this.assertUsable();
+    this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    this.pending.add(src.buffer);
+    this.pending.add(dst.buffer);
+  }
+
+  /** Submit everything encoded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.assertUsable();
+    const enc = this.commandEncoder();
+    this.encoder = null;
+    const labels = this.pendingLabels;
+    this.pendingLabels = [];
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.queue.submit([enc.finish()]);
+    const oom = this.device.popErrorScope();
+    const val = this.device.popErrorScope();
+    this.errors.push(
+      Promise.all([oom, val]).then(([a, b]) => {
+        const err = a ?? b;
+        if (!err) return null;
+        return `GPU error in a batch of ${labels.length} dispatches (${summarize(labels)}): ${err.message}`;
+      }),
+    );
+    this.pending.clear();
+    this.stats.submits++;
+  }
+
+  /** CPU → GPU write, ordered after every command that still reads or writes the buffer. */
+  write(dst: PooledBuffer, data: ArrayBufferView, dstOffset = 0): void {
+    this.assertUsable();
+    if (this.pending.has(dst.buffer)) this.flush();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    // writeBuffer wants a multiple of 4 bytes.
+    if (bytes.byteLength % 4 !== 0) {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(dst.buffer, dstOffset, padded);
+    } else {
+      this.device.queue.writeBuffer(dst.buffer, dstOffset, bytes);
+    }
+  }
+
+  /** GPU → CPU read of `bytes` bytes; submits pending work and waits for it. */
+  async read(src: PooledBuffer, bytes: number, srcOffset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.pool.acquire(size, MAP_READ_USAGE, 'readback');
+    try {
+      this.copy(src, srcOffset, staging, 0, size);
+      this.flush();
+      await staging.buffer.mapAsync(1 /* READ */, 0, size);
+      const out = staging.buffer.getMappedRange(0, size).slice(0, bytes);
+      staging.buffer.unmap();
+      await this.checkErrors();
+      return out;
+    } catch (e) {
+      await this.checkErrors();
+      this.assertUsable();
+      throw e;
+    } finally {
+      this.pool.release(staging);
+    }
+  }
+
+  /** Wait for all submitted work; throw the first GPU error seen since the last check. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  async checkErrors(): Promise<void> {
+    const pending = this.errors;
+    this.errors = [];
+    const messages = (await Promise.all(pending)).filter((m): m is string => m !== null);
+    this.assertUsable();
+    if (messages.length) throw new Error(messages.join('\n'));
+  }
+
+  memoryStats(): MemoryStats {
+    return {
+      liveBytes: this.pool.liveBytes,
+      pooledBytes: this.pool.pooledBytes,
+      allocations: this.pool.allocations,
+      ...this.stats,
+    };
+  }
+
+  destroy(): void {
+    this.pool.trim();
+    this.device.destroy();
+  }
+}
+
+/** Bindings must be a multiple of 4 bytes and non-empty. */
+function bindSize(bytes: number): number {
+  return Math.max(4, Math.ceil(bytes / 4) * 4);
+}
+
+function summarize(labels: string[]): string {
+  const shown = labels.slice(-5).join('; ');
+  return labels.length > 5 ? `…; ${shown}` : shown;
+}

@@ -1,0 +1,80 @@
+// A kernel is a WGSL file plus an entry point. Its bind-group layout is read from the WGSL itself
+// (wgsl_reflect), so launchers only list their tensors in binding order and a params struct.
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+
+const nodeFs: typeof import('node:fs') | null =
+  typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string'
+    ? await import('node:fs')
+    : null;
+
+let sourceProvider: ((file: string) => string) | null = null;
+
+/** Browsers (no file system) register where kernel sources come from, e.g. a map filled by fetch. */
+export function setKernelSourceProvider(provider: (file: string) => string): void {
+  sourceProvider = provider;
+}
+
+const sources = new Map<string, string>();
+
+export function kernelSource(file: string): string {
+  let src = sources.get(file);
+  if (src !== undefined) return src;
+  if (sourceProvider) src = sourceProvider(file);
+  else if (nodeFs) src = nodeFs.readFileSync(new URL(`../kernels/${file}`, import.meta.url), 'utf8');
+  else throw new Error(`no source for kernel file ${file}: call setKernelSourceProvider() first`);
+  sources.set(file, src);
+  return src;
+}
+
+export type BindingKind = 'uniform' | 'storage' | 'read-only-storage';
+
+export interface BindingInfo {
+  binding: number;
+  name: string;
+  kind: BindingKind;
+}
+
+export interface KernelInfo {
+  file: string;
+  entry: string;
+  code: string;
+  bindings: BindingInfo[];
+}
+
+const reflected = new Map<string, KernelInfo>();
+
+/** Reflect a kernel's group-0 bindings (cached per file + entry point + template parameters). */
+export function reflectKernel(file: string, entry: string, code = kernelSource(file)): KernelInfo {
+  const key = `${file}#${entry}#${code.length}#${hash(code)}`;
+  let info = reflected.get(key);
+  if (info) return info;
+  let r: WgslReflect;
+  try {
+    r = new WgslReflect(code);
+  } catch (e) {
+    throw new Error(`WGSL parse error in kernel ${file}: ${(e as Error).message}`);
+  }
+  const fn = r.entry.compute.find((f) => f.name === entry);
+  if (!fn) throw new Error(`kernel ${file} has no @compute entry point '${entry}'`);
+  const bindings: BindingInfo[] = fn.resources
+    .filter((v) => v.group === 0)
+    .map((v) => ({
+      binding: v.binding,
+      name: v.name,
+      kind: v.resourceType === 0 ? 'uniform' : v.access === 'read' ? 'read-only-storage' : 'storage',
+    }));
+  bindings.sort((a, b) => a.binding - b.binding);
+  info = { file, entry, code, bindings };
+  reflected.set(key, info);
+  return info;
+}
+
+/** FNV-1a, for cache keys of generated sources. */
+export function hash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16);
+}

@@ -1,0 +1,48 @@
+// The few lines every kernel launcher shares: find the cached pipeline, pack params, dispatch.
+import { device } from './context.js';
+import type { BufferArg } from './device.js';
+
+export interface Launch {
+  /** Kernel file under kernels/ and its entry point. */
+  file: string;
+  entry?: string;
+  constants?: Record<string, number>;
+  /** Generated WGSL instead of the file's text (small templates); cached by content. */
+  code?: string;
+  /** Storage buffers in binding order. */
+  args: BufferArg[];
+  /** The uniform params struct as 32-bit words (use f32bits() for floats). */
+  params?: ArrayLike<number>;
+  workgroups: [number, number?, number?];
+  /** Op name and shapes, for error messages. */
+  context: string;
+}
+
+export function launch(l: Launch): void {
+  const dev = device();
+  const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, l.code);
+  const params = l.params ? (l.params instanceof Uint32Array ? l.params : Uint32Array.from(l.params)) : null;
+  dev.dispatch(p, l.args, params, l.workgroups, l.context);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The bit pattern of a float, for a u32 params slot read as f32 in WGSL. */
+export function f32bits(v: number): number {
+  f32[0] = v;
+  return u32[0];
+}
+
+/** Workgroup grid for `n` threads in workgroups of `size`, folded into y past the per-dimension limit. */
+export function grid1d(n: number, size = 256): [number, number] {
+  const groups = Math.ceil(n / size);
+  const max = device().limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}
+
+export function shapeStr(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}

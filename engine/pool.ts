@@ -1,0 +1,72 @@
+// Size-class buffer pool. A released buffer goes straight back to its free list: every later use of
+// it is encoded after every earlier use, and the queue executes in order, so the GPU has finished
+// with the old contents before it touches the new ones. The one way to break that order is a CPU
+// write (queue.writeBuffer) into a buffer that unsubmitted commands still reference; the device
+// flushes those commands first (see Device.write). Release is explicit and deterministic.
+
+export interface PooledBuffer {
+  readonly buffer: GPUBuffer;
+  /** Capacity in bytes (the size class). */
+  readonly capacity: number;
+  readonly id: number;
+  readonly usage: number;
+}
+
+/** Size classes: 256 B minimum, then four steps per power of two (at most 25 % slack). */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(256, Math.ceil(bytes / 16) * 16);
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 4;
+  return Math.ceil(b / step) * step;
+}
+
+export class BufferPool {
+  private free = new Map<string, PooledBuffer[]>();
+  private nextId = 1;
+  liveBytes = 0;
+  pooledBytes = 0;
+  allocations = 0;
+  onDestroy: ((b: PooledBuffer) => void) | null = null;
+
+  constructor(private device: GPUDevice, private maxBufferSize: number) {}
+
+  acquire(bytes: number, usage: number, label = ''): PooledBuffer {
+    const capacity = sizeClass(bytes);
+    if (capacity > this.maxBufferSize) {
+      throw new Error(`buffer of ${bytes} bytes${label ? ` for ${label}` : ''} exceeds the adapter's maxBufferSize ${this.maxBufferSize}`);
+    }
+    const key = `${usage}:${capacity}`;
+    const list = this.free.get(key);
+    let pb = list?.pop();
+    if (pb) {
+      this.pooledBytes -= capacity;
+    } else {
+      const buffer = this.device.createBuffer({ size: capacity, usage, label });
+      pb = { buffer, capacity, id: this.nextId++, usage };
+      this.allocations++;
+    }
+    this.liveBytes += capacity;
+    return pb;
+  }
+
+  release(pb: PooledBuffer): void {
+    const key = `${pb.usage}:${pb.capacity}`;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(pb);
+    this.liveBytes -= pb.capacity;
+    this.pooledBytes += pb.capacity;
+  }
+
+  /** Destroy every pooled (not live) buffer. */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const pb of list) {
+        this.onDestroy?.(pb);
+        pb.buffer.destroy();
+      }
+    }
+    this.free.clear();
+    this.pooledBytes = 0;
+  }
+}

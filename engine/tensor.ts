@@ -1,0 +1,239 @@
+// Tensors: contiguous row-major storage in a pooled GPU buffer, a shape and a dtype. Views share
+// storage (reshape); everything else copies. Storage is reference-counted by its views only, and
+// released explicitly (release(), or a closing scope): never by the garbage collector.
+import { device, track, keep } from './context.js';
+import { STORAGE_USAGE, type BufferArg } from './device.js';
+import type { PooledBuffer } from './pool.js';
+import type { GradNode } from './autograd.js';
+
+export type DType = 'f32' | 'i32' | 'u32';
+export type Shape = readonly number[];
+
+class Storage {
+  refs = 1;
+  constructor(readonly pooled: PooledBuffer) {}
+}
+
+let nextId = 1;
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function checkShape(shape: Shape, what: string): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape [${shape.join(',')}]`);
+  }
+}
+
+export class Tensor implements BufferArg {
+  readonly isTensor = true;
+  readonly id = nextId++;
+  readonly size: number;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, for backward(); null for leaves. */
+  node: GradNode | null = null;
+  name = '';
+  private storage: Storage | null;
+
+  private constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {
+    this.size = numel(shape);
+    this.storage = storage;
+    track(this);
+  }
+
+  /** An uninitialised tensor. */
+  static empty(shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
+    checkShape(shape, label || 'Tensor.empty');
+    const bytes = Math.max(4, numel(shape) * 4);
+    return new Tensor([...shape], dtype, new Storage(device().pool.acquire(bytes, STORAGE_USAGE, label)));
+  }
+
+  /** Upload `data` (a typed array or plain numbers) as a tensor of `shape`. */
+  static from(data: ArrayLike<number>, shape: Shape = [data.length], dtype?: DType): Tensor {
+    const dt: DType = dtype ?? (data instanceof Int32Array ? 'i32' : data instanceof Uint32Array ? 'u32' : 'f32');
+    if (numel(shape) !== data.length) {
+      throw new Error(`Tensor.from: ${data.length} values do not fill shape [${shape.join(',')}]`);
+    }
+    const t = Tensor.empty(shape, dt, 'from');
+    const typed = toTyped(data, dt);
+    if (typed.length) device().write(t.pooled, typed);
+    return t;
+  }
+
+  static scalar(v: number): Tensor {
+    return Tensor.from([v], []);
+  }
+
+  /** Standard normal values from a seeded generator (same seed, same values, on every device). */
+  static randn(shape: Shape, seed: number, std = 1): Tensor {
+    const n = numel(shape);
+    const out = new Float32Array(n);
+    const rng = new Rng(seed);
+    for (let i = 0; i < n; i++) out[i] = rng.normal() * std;
+    return Tensor.from(out, shape);
+  }
+
+  /** Uniform values in [lo, hi) from a seeded generator. */
+  static rand(shape: Shape, seed: number, lo = 0, hi = 1): Tensor {
+    const n = numel(shape);
+    const out = new Float32Array(n);
+    const rng = new Rng(seed);
+    for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rng.uniform();
+    return Tensor.from(out, shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get released(): boolean {
+    return this.storage === null;
+  }
+
+  get pooled(): PooledBuffer {
+    if (!this.storage) throw new Error(`tensor #${this.id} ${this.describe()} used after release`);
+    return this.storage.pooled;
+  }
+
+  get bytes(): number {
+    return this.size * 4;
+  }
+
+  describe(): string {
+    return `${this.name || 'tensor'} [${this.shape.join(',')}] ${this.dtype}`;
+  }
+
+  assertAlive(op: string): void {
+    if (!this.storage) throw new Error(`${op}: ${this.describe()} (#${this.id}) was used after release`);
+  }
+
+  /** A view with a new shape over the same storage (one dimension may be -1). */
+  view(shape: Shape): Tensor {
+    this.assertAlive('view');
+    const resolved = resolveShape(shape, this.size, this.shape);
+    this.storage!.refs++;
+    return new Tensor(resolved, this.dtype, this.storage!);
+  }
+
+  /** Release the storage (when no other view holds it). Idempotent. */
+  release(): void {
+    const s = this.storage;
+    if (!s) return;
+    this.storage = null;
+    if (--s.refs === 0) device().pool.release(s.pooled);
+  }
+
+  /** Mark as a trainable leaf that outlives scopes. */
+  param(name = ''): this {
+    this.requiresGrad = true;
+    if (name) this.name = name;
+    keep(this);
+    return this;
+  }
+
+  /** Copy the values to the CPU as floats (integer tensors are converted). */
+  async toArray(): Promise<Float32Array> {
+    const buf = await device().read(this.pooled, this.bytes);
+    if (this.dtype === 'f32') return new Float32Array(buf);
+    return Float32Array.from(this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf));
+  }
+
+  /** Copy an integer tensor's values to the CPU. */
+  async toInt32Array(): Promise<Int32Array> {
+    if (this.dtype === 'f32') throw new Error(`toInt32Array: ${this.describe()} is not an integer tensor`);
+    return new Int32Array(await device().read(this.pooled, this.bytes));
+  }
+
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item(): ${this.describe()} has ${this.size} elements, not 1`);
+    return (await this.toArray())[0];
+  }
+
+  /** Overwrite the values from the CPU (same number of elements). */
+  write(data: ArrayLike<number>): void {
+    if (data.length !== this.size) throw new Error(`write: ${data.length} values for ${this.describe()}`);
+    device().write(this.pooled, toTyped(data, this.dtype));
+  }
+}
+
+function toTyped(data: ArrayLike<number>, dt: DType): Float32Array | Int32Array | Uint32Array {
+  if (dt === 'f32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  if (dt === 'i32') return data instanceof Int32Array ? data : Int32Array.from(data);
+  return data instanceof Uint32Array ? data : Uint32Array.from(data);
+}
+
+export function resolveShape(shape: Shape, size: number, from: Shape): number[] {
+  const out = [...shape];
+  const free = out.indexOf(-1);
+  if (free >= 0) {
+    const known = out.reduce((a, d, i) => (i === free ? a : a * d), 1);
+    out[free] = known === 0 ? 0 : size / known;
+  }
+  if (numel(out) !== size || out.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`reshape: cannot view [${from.join(',')}] (${size} elements) as [${shape.join(',')}]`);
+  }
+  return out;
+}
+
+/** xoshiro128** with Box–Muller normals: small, fast, identical on every platform. */
+export class Rng {
+  private s = new Uint32Array(4);
+  private spare: number | null = null;
+
+  constructor(seed: number) {
+    // splitmix32 to spread the seed over the state.
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+
+  nextU32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1). */
+  uniform(): number {
+    return this.nextU32() / 4294967296;
+  }
+
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    let u = this.uniform();
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}

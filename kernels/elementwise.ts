@@ -1,0 +1,283 @@
+// Elementwise ops with NumPy broadcasting (kernel: elementwise.wgsl). Each public op is its
+// forward launch plus its backward rule; gradients of broadcast operands are summed back to shape.
+import { Tensor, type Shape } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { keep } from '../engine/context.js';
+import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+import { sumTo } from './reduce.js';
+
+const MAX_RANK = 8;
+
+/** Contiguous strides of a row-major shape. */
+export function contiguousStrides(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d];
+  }
+  return s;
+}
+
+export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const d = rank - s.length + i;
+      if (s[i] === out[d] || s[i] === 1) continue;
+      if (out[d] !== 1) {
+        throw new Error(`${op}: shapes ${shapes.map(shapeStr).join(' and ')} do not broadcast (axis ${d})`);
+      }
+      out[d] = s[i];
+    }
+  }
+  return out;
+}
+
+/** Strides to read `shape` as if broadcast to `out` (0 along broadcast axes). */
+function broadcastStrides(shape: Shape, out: Shape): number[] {
+  const cs = contiguousStrides(shape);
+  return out.map((o, d) => {
+    const i = d - (out.length - shape.length);
+    return i < 0 || shape[i] === 1 ? 0 : cs[i];
+  });
+}
+
+/** Merge adjacent dimensions that every operand walks contiguously; drop size-1 dimensions. */
+export function collapseDims(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, k) => outStrides[k][last] === s[d] * shape[d])) {
+      outShape[last] *= shape[d];
+      strides.forEach((s, k) => (outStrides[k][last] = s[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((s, k) => outStrides[k].push(s[d]));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Pack up to 8 dims as array<vec4u, 2>. */
+export function packDims(v: number[], op: string): number[] {
+  if (v.length > MAX_RANK) throw new Error(`${op}: rank ${v.length} exceeds ${MAX_RANK} after merging dimensions`);
+  const out = new Array<number>(8).fill(0);
+  v.forEach((x, i) => (out[i] = x));
+  return out;
+}
+
+const UNARY = {
+  neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, relu: 6, gelu: 7, sigmoid: 8, tanh: 9,
+  pow: 10, clamp: 11, affine: 12, sign: 13, gtScalar: 14, reciprocal: 15, identity: 99,
+} as const;
+const BINARY = {
+  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6, gt: 7, eq: 8, ge: 9,
+  geluGrad: 20, sigmoidGrad: 21, tanhGrad: 22, reluGrad: 23, absGrad: 24, clampGrad: 25, powGrad: 26,
+} as const;
+
+function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], op: string, alpha = 0, beta = 0, target?: Shape): Tensor {
+  for (const t of inputs) {
+    t.assertAlive(op);
+    if (t.dtype !== 'f32') throw new Error(`${op}: expects f32 tensors, got ${t.describe()}`);
+  }
+  const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
+  const out = Tensor.empty(shape, 'f32', op);
+  if (out.size === 0) return out;
+  const strides = inputs.map((t) => broadcastStrides(t.shape, shape));
+  const c = collapseDims(shape, strides);
+  const s3 = [0, 1, 2].map((k) => packDims(c.strides[k] ?? [], op));
+  launch({
+    file: 'elementwise.wgsl',
+    entry,
+    constants: { OP: code },
+    args: [...inputs, out],
+    params: [out.size, c.shape.length, f32bits(alpha), f32bits(beta), ...packDims(c.shape, op), ...s3[0], ...s3[1], ...s3[2]],
+    workgroups: grid1d(out.size),
+    context: `${op} ${inputs.map((t) => shapeStr(t.shape)).join(' ')}`,
+  });
+  return out;
+}
+
+export const unaryRaw = (x: Tensor, name: keyof typeof UNARY, alpha = 0, beta = 0) =>
+  elementwise('unary', UNARY[name], [x], name, alpha, beta);
+export const binaryRaw = (a: Tensor, b: Tensor, name: keyof typeof BINARY, alpha = 0, beta = 0) =>
+  elementwise('binary', BINARY[name], [a, b], name, alpha, beta);
+
+// ---------------------------------------------------------------- unary ops
+
+export function neg(x: Tensor): Tensor {
+  return record(unaryRaw(x, 'neg'), 'neg', [x], (g) => [neg(g)]);
+}
+
+export function exp(x: Tensor): Tensor {
+  const y = unaryRaw(x, 'exp');
+  return record(y, 'exp', [x], (g) => [binaryRaw(g, y, 'mul')]);
+}
+
+export function log(x: Tensor): Tensor {
+  return record(unaryRaw(x, 'log'), 'log', [x], (g) => [binaryRaw(g, x, 'div')]);
+}
+
+export function sqrt(x: Tensor): Tensor {
+  const y = unaryRaw(x, 'sqrt');
+  // d sqrt = g / (2 sqrt x)
+  return record(y, 'sqrt', [x], (g) => [scale(binaryRaw(g, y, 'div'), 0.5)]);
+}
+
+export function rsqrt(x: Tensor): Tensor {
+  const y = unaryRaw(x, 'rsqrt');
+  // d x^-1/2 = -1/2 x^-3/2 g
+  return record(y, 'rsqrt', [x], (g) => [binaryRaw(g, x, 'powGrad', -0.5)]);
+}
+
+export function reciprocal(x: Tensor): Tensor {
+  return record(unaryRaw(x, 'reciprocal'), 'reciprocal', [x], (g) => [binaryRaw(g, x, 'powGrad', -1)]);
+}
+
+export function abs(x: Tensor): Tensor {
+  return record(unaryRaw(x, 'abs'), 'abs', [x], (g) => [binaryRaw(x, g, 'absGrad')]);
+}
+
+export function relu(x: Tensor): Tensor {
+  return record(unaryRaw(x, 'relu'), 'relu', [x], (g) => [binaryRaw(x, g, 'reluGrad')]);
+}
+
+/** GELU, exact erf form (PyTorch's nn.GELU() default). */
+export function gelu(x: Tensor): Tensor {
+  return record(unaryRaw(x, 'gelu'), 'gelu', [x], (g) => [binaryRaw(x, g, 'geluGrad')]);
+}
+
+export function sigmoid(x: Tensor): Tensor {
+  const y = unaryRaw(x, 'sigmoid');
+  return record(y, 'sigmoid', [x], (g) => [binaryRaw(y, g, 'sigmoidGrad')]);
+}
+
+export function tanh(x: Tensor): Tensor {
+  const y = unaryRaw(x, 'tanh');
+  return record(y, 'tanh', [x], (g) => [binaryRaw(y, g, 'tanhGrad')]);
+}
+
+/** x ** e for a scalar exponent (x^0 = 1 everywhere, with zero gradient). */
+export function powScalar(x: Tensor, e: number): Tensor {
+  return record(unaryRaw(x, 'pow', e), 'pow', [x], (g) => [binaryRaw(x, g, 'powGrad', e)]);
+}
+
+export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
+  const lo = Math.max(min, -3.4028234663852886e38);
+  const hi = Math.min(max, 3.4028234663852886e38);
+  return record(unaryRaw(x, 'clamp', lo, hi), 'clamp', [x], (g) => [binaryRaw(x, g, 'clampGrad', lo, hi)]);
+}
+
+/** x·a + b with scalars a, b. */
+export function affine(x: Tensor, a: number, b = 0): Tensor {
+  return record(unaryRaw(x, 'affine', a, b), 'affine', [x], (g) => [scale(g, a)]);
+}
+
+export function scale(x: Tensor, a: number): Tensor {
+  return affine(x, a, 0);
+}
+
+/** Broadcast `x` to `shape` (a copy; the gradient sums back). */
+export function expand(x: Tensor, shape: Shape): Tensor {
+  const out = broadcastShapes('expand', x.shape, shape);
+  if (out.join() !== shape.join()) throw new Error(`expand: ${shapeStr(x.shape)} cannot expand to ${shapeStr(shape)}`);
+  const y = elementwise('unary', UNARY.identity, [x], 'expand', 0, 0, shape);
+  return record(y, 'expand', [x], (g) => [sumTo(g, x.shape)]);
+}
+
+// ---------------------------------------------------------------- binary ops
+
+type Operand = Tensor | number;
+
+export function add(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number') return affine(a as Tensor, 1, b);
+  if (typeof a === 'number') return affine(b, 1, a);
+  const y = binaryRaw(a, b, 'add');
+  return record(y, 'add', [a, b], (g) => [
+    a.requiresGrad ? sumTo(g, a.shape) : null,
+    b.requiresGrad ? sumTo(g, b.shape) : null,
+  ]);
+}
+
+export function sub(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number') return affine(a as Tensor, 1, -b);
+  if (typeof a === 'number') return affine(b, -1, a);
+  const y = binaryRaw(a, b, 'sub');
+  return record(y, 'sub', [a, b], (g) => [
+    a.requiresGrad ? sumTo(g, a.shape) : null,
+    b.requiresGrad ? sumTo(neg(g), b.shape) : null,
+  ]);
+}
+
+export function mul(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number') return affine(a as Tensor, b, 0);
+  if (typeof a === 'number') return affine(b, a, 0);
+  const y = binaryRaw(a, b, 'mul');
+  return record(y, 'mul', [a, b], (g) => [
+    a.requiresGrad ? sumTo(binaryRaw(g, b, 'mul'), a.shape) : null,
+    b.requiresGrad ? sumTo(binaryRaw(g, a, 'mul'), b.shape) : null,
+  ]);
+}
+
+export function div(a: Operand, b: Operand): Tensor {
+  if (typeof b === 'number') return affine(a as Tensor, 1 / b, 0);
+  if (typeof a === 'number') return mul(reciprocal(b), a);
+  const y = binaryRaw(a, b, 'div');
+  return record(y, 'div', [a, b], (g) => [
+    a.requiresGrad ? sumTo(binaryRaw(g, b, 'div'), a.shape) : null,
+    // d(a/b)/db = -a/b² = -y/b
+    b.requiresGrad ? sumTo(neg(binaryRaw(binaryRaw(g, y, 'mul'), b, 'div')), b.shape) : null,
+  ]);
+}
+
+/** Elementwise maximum; where a == b the gradient goes to a (as torch.maximum splits it, we do not). */
+export function maximum(a: Tensor, b: Tensor): Tensor {
+  const y = binaryRaw(a, b, 'maximum');
+  return record(y, 'maximum', [a, b], (g) => {
+    const takeA = binaryRaw(a, b, 'ge');
+    return [sumTo(where(takeA, g, 0), a.shape), sumTo(where(takeA, 0, g), b.shape)];
+  });
+}
+
+export function minimum(a: Tensor, b: Tensor): Tensor {
+  const y = binaryRaw(a, b, 'minimum');
+  return record(y, 'minimum', [a, b], (g) => {
+    const takeA = binaryRaw(b, a, 'ge');
+    return [sumTo(where(takeA, g, 0), a.shape), sumTo(where(takeA, 0, g), b.shape)];
+  });
+}
+
+/** 1.0 where a > b, else 0.0 (no gradient). */
+export function gt(a: Tensor, b: Operand): Tensor {
+  return typeof b === 'number' ? unaryRaw(a, 'gtScalar', b) : binaryRaw(a, b, 'gt');
+}
+
+export function eq(a: Tensor, b: Tensor): Tensor {
+  return binaryRaw(a, b, 'eq');
+}
+
+/** where(cond ≠ 0, a, b), broadcasting all three; scalars allowed for a and b. */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const ta = typeof a === 'number' ? scalarTensor(a) : a;
+  const tb = typeof b === 'number' ? scalarTensor(b) : b;
+  const y = elementwise('ternary', 0, [ta, tb, cond], 'where');
+  return record(y, 'where', [ta, tb], (g) => [
+    ta.requiresGrad ? sumTo(where(cond, g, 0), ta.shape) : null,
+    tb.requiresGrad ? sumTo(where(cond, 0, g), tb.shape) : null,
+  ]);
+}
+
+const scalarCache = new Map<number, Tensor>();
+/** Constant one-element tensors, created once and kept for the life of the device. */
+function scalarTensor(v: number): Tensor {
+  let t = scalarCache.get(v);
+  if (!t || t.released) {
+    t = keep(Tensor.from([v], [1]));
+    scalarCache.set(v, t);
+  }
+  return t;
+}

@@ -1,0 +1,114 @@
+// index_select / gather along an axis and its deterministic scatter-add (kernel: gather.wgsl).
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { zeros } from './fill.js';
+
+export interface InverseIndex {
+  /** [d + 1] segment starts: sources of target t are list[offsets[t] .. offsets[t+1]). */
+  offsets: Tensor;
+  /** [j] source positions grouped by target, ascending within each target. */
+  list: Tensor;
+  d: number;
+  j: number;
+}
+
+/**
+ * Group the positions of `idx` (i32, any shape, values in [0, d)) by value, each group ascending.
+ * Built entirely on the GPU; out-of-range entries are left out.
+ */
+export function inverseIndex(idx: Tensor, d: number): InverseIndex {
+  if (idx.dtype !== 'i32') throw new Error(`inverseIndex: indices must be i32, got ${idx.describe()}`);
+  const j = idx.size;
+  const params = [1, d, j, 1];
+  const ctx = `inverse index of ${shapeStr(idx.shape)} into ${d}`;
+  const counts = zeros([d], 'u32');
+  const offsets = Tensor.empty([d + 1], 'u32', 'csr offsets');
+  const cursor = zeros([d], 'u32');
+  const list = Tensor.empty([j], 'u32', 'csr list');
+  launch({ file: 'gather.wgsl', entry: 'csr_count', args: [idx, counts], params, workgroups: grid1d(j), context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_scan', args: [counts, offsets], params, workgroups: [1], context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_fill', args: [idx, offsets, cursor, list], params, workgroups: grid1d(j), context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_sort', args: [offsets, list], params, workgroups: grid1d(d), context: ctx });
+  counts.release();
+  cursor.release();
+  return { offsets, list, d, j };
+}
+
+function checkIndex(op: string, x: Tensor, axis: number, idx: Tensor): number {
+  const ax = axis < 0 ? axis + x.rank : axis;
+  if (ax < 0 || ax >= x.rank) throw new Error(`${op}: axis ${axis} out of range for ${shapeStr(x.shape)}`);
+  if (idx.dtype !== 'i32') throw new Error(`${op}: index must be an i32 tensor, got ${idx.describe()}`);
+  return ax;
+}
+
+function indexTensor(op: string, index: Tensor | ArrayLike<number>, limit: number): Tensor {
+  if (index instanceof Tensor) return index;
+  for (let i = 0; i < index.length; i++) {
+    const v = index[i];
+    if (!Number.isInteger(v) || v < 0 || v >= limit) {
+      throw new Error(`${op}: index[${i}] = ${v} is out of range [0, ${limit})`);
+    }
+  }
+  return Tensor.from(Int32Array.from(index), [index.length], 'i32');
+}
+
+/**
+ * out = x.index_select(axis, index). Indices given as an array are checked here; an index tensor
+ * produced on the GPU cannot be checked without a stall, so a bad entry yields NaN in the output.
+ */
+export function indexSelect(x: Tensor, axis: number, index: Tensor | ArrayLike<number>): Tensor {
+  const ax0 = axis < 0 ? axis + x.rank : axis;
+  const idx = indexTensor('index_select', index, x.shape[ax0] ?? 0);
+  const ax = checkIndex('index_select', x, axis, idx);
+  const outer = x.shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const d = x.shape[ax];
+  const j = idx.size;
+  const shape = [...x.shape];
+  shape[ax] = j;
+  const out = Tensor.empty(shape, 'f32', 'index_select');
+  if (out.size > 0) {
+    launch({
+      file: 'gather.wgsl',
+      entry: 'gather',
+      args: [x, idx, out],
+      params: [outer, d, j, inner],
+      workgroups: grid1d(out.size),
+      context: `index_select ${shapeStr(x.shape)} axis ${axis} index ${shapeStr(idx.shape)}`,
+    });
+  }
+  return record(out, 'index_select', [x], (g) => [indexAdd(g, ax, idx, d)]);
+}
+
+/**
+ * Scatter-add: out[..., k, ...] = Σ_{j: index[j] = k} src[..., j, ...], with `size` rows on `axis`.
+ * Deterministic (fixed summation order), no float atomics.
+ */
+export function indexAdd(src: Tensor, axis: number, index: Tensor | ArrayLike<number>, size: number): Tensor {
+  const idx = indexTensor('index_add', index, size);
+  const ax = checkIndex('index_add', src, axis, idx);
+  if (src.shape[ax] !== idx.size) {
+    throw new Error(`index_add: source ${shapeStr(src.shape)} has ${src.shape[ax]} rows on axis ${axis}, index has ${idx.size}`);
+  }
+  const outer = src.shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const inner = src.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const shape = [...src.shape];
+  shape[ax] = size;
+  if (idx.size === 0) return zeros(shape);
+  const inv = inverseIndex(idx, size);
+  const out = Tensor.empty(shape, 'f32', 'index_add');
+  if (out.size > 0) {
+    launch({
+      file: 'gather.wgsl',
+      entry: 'index_add',
+      args: [src, inv.offsets, inv.list, out],
+      params: [outer, size, idx.size, inner],
+      workgroups: grid1d(out.size),
+      context: `index_add ${shapeStr(src.shape)} axis ${axis} into ${size}`,
+    });
+  }
+  inv.offsets.release();
+  inv.list.release();
+  return record(out, 'index_add', [src], (g) => [indexSelect(g, ax, idx)]);
+}

@@ -1,0 +1,108 @@
+// Index ops. gather: out[o, j, i] = x[o, idx[j], i]. The deterministic scatter-add runs through an
+// inverse index (CSR) built on the GPU: count per target (integer atomics: exact), exclusive scan,
+// fill (slot order racy), sort each segment by source position (order fixed again), then each
+// target sums its sources in ascending order. No float atomics: bitwise equal across runs.
+
+struct Params {
+  outer: u32,
+  d: u32,      // rows of the indexed axis (targets)
+  j: u32,      // number of indices
+  inner: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> idx: array<i32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read> counts_r: array<u32>;
+@group(0) @binding(6) var<storage, read_write> offsets: array<u32>;
+@group(0) @binding(7) var<storage, read> offsets_r: array<u32>;
+@group(0) @binding(8) var<storage, read_write> cursor: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> list: array<u32>;
+@group(0) @binding(10) var<storage, read> list_r: array<u32>;
+
+fn linear(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+@compute @workgroup_size(256)
+fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.outer * p.j * p.inner) { return; }
+  let i = t % p.inner;
+  let jj = (t / p.inner) % p.j;
+  let o = t / (p.inner * p.j);
+  let k = idx[jj];
+  if (k < 0 || u32(k) >= p.d) { out[t] = bitcast<f32>(0x7fc00000u); return; }  // NaN marks a bad index
+  out[t] = x[(o * p.d + u32(k)) * p.inner + i];
+}
+
+@compute @workgroup_size(256)
+fn csr_count(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.j) { return; }
+  let k = idx[t];
+  if (k >= 0 && u32(k) < p.d) { atomicAdd(&counts[u32(k)], 1u); }
+}
+
+// offsets[0..d] = exclusive prefix sums of counts (offsets[d] = total). One workgroup.
+var<workgroup> part: array<u32, 256>;
+
+@compute @workgroup_size(256)
+fn csr_scan(@builtin(local_invocation_index) t: u32) {
+  let chunk = (p.d + 255u) / 256u;
+  let lo = min(t * chunk, p.d);
+  let hi = min(lo + chunk, p.d);
+  var s = 0u;
+  for (var k = lo; k < hi; k++) { s += counts_r[k]; }
+  part[t] = s;
+  workgroupBarrier();
+  if (t == 0u) {
+    var acc = 0u;
+    for (var k = 0u; k < 256u; k++) { let v = part[k]; part[k] = acc; acc += v; }
+    offsets[p.d] = acc;
+  }
+  workgroupBarrier();
+  var acc = part[t];
+  for (var k = lo; k < hi; k++) { offsets[k] = acc; acc += counts_r[k]; }
+}
+
+@compute @workgroup_size(256)
+fn csr_fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.j) { return; }
+  let k = idx[t];
+  if (k < 0 || u32(k) >= p.d) { return; }
+  let slot = atomicAdd(&cursor[u32(k)], 1u);
+  list[offsets_r[u32(k)] + slot] = t;
+}
+
+@compute @workgroup_size(256)
+fn csr_sort(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let d = linear(gid, nwg);
+  if (d >= p.d) { return; }
+  let lo = offsets_r[d];
+  let hi = offsets_r[d + 1u];
+  for (var a = lo + 1u; a < hi; a++) {
+    let v = list[a];
+    var b = a;
+    while (b > lo && list[b - 1u] > v) { list[b] = list[b - 1u]; b--; }
+    list[b] = v;
+  }
+}
+
+// out[o, d, i] = Σ_{j ∈ list(d)} x[o, j, i], in ascending j.
+@compute @workgroup_size(256)
+fn index_add(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.outer * p.d * p.inner) { return; }
+  let i = t % p.inner;
+  let d = (t / p.inner) % p.d;
+  let o = t / (p.inner * p.d);
+  var s = 0.0;
+  for (var e = offsets_r[d]; e < offsets_r[d + 1u]; e++) {
+    s += x[(o * p.j + list_r[e]) * p.inner + i];
+  }
+  out[t] = s;
+}

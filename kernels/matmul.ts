@@ -1,0 +1,153 @@
+// Batched matmul with transpose flags and a bias/activation epilogue (kernel: matmul.wgsl).
+// Shapes: op(A) [..., M, K] · op(B) [..., K, N] → [..., M, N]; a batch of 1 is shared (broadcast).
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { isGradEnabled, keep } from '../engine/context.js';
+import { kernelSource } from '../engine/kernel.js';
+import { launch, shapeStr } from '../engine/launch.js';
+import { sum } from './reduce.js';
+import { relu, gelu } from './elementwise.js';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** Added per row of C (length M) or per column (length N); may carry a batch dimension. */
+  bias?: Tensor;
+  biasMode?: 'row' | 'col';
+  activation?: 'none' | 'relu' | 'gelu';
+  /** Force a tile configuration (benchmarks). */
+  tile?: TileConfig;
+}
+
+export interface TileConfig {
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+}
+
+export const TILES: Record<'small' | 'medium' | 'large', TileConfig> = {
+  small: { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 },
+  medium: { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
+  large: { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
+};
+
+function pickTile(M: number, N: number): TileConfig {
+  if (M >= 1024 && N >= 1024) return TILES.large;
+  if (M >= 64 && N >= 64) return TILES.medium;
+  return TILES.small;
+}
+
+const sourceFor = new Map<string, string>();
+function tiledSource(t: TileConfig): string {
+  const key = `${t.BM},${t.BN},${t.BK},${t.TM},${t.TN}`;
+  let src = sourceFor.get(key);
+  if (!src) {
+    src = kernelSource('matmul.wgsl').replace(/\{\{(\w+)\}\}/g, (_, k: keyof TileConfig) => String(t[k]));
+    sourceFor.set(key, src);
+  }
+  return src;
+}
+
+let noBias: Tensor | null = null;
+
+function dims(a: Tensor, b: Tensor, o: MatmulOptions) {
+  const op = 'matmul';
+  if (a.rank < 2 || b.rank < 2) throw new Error(`${op}: operands need rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const [M, Ka] = o.transA ? [a.shape[a.rank - 1], a.shape[a.rank - 2]] : [a.shape[a.rank - 2], a.shape[a.rank - 1]];
+  const [Kb, N] = o.transB ? [b.shape[b.rank - 1], b.shape[b.rank - 2]] : [b.shape[b.rank - 2], b.shape[b.rank - 1]];
+  if (Ka !== Kb) {
+    throw new Error(`${op}: inner dimensions differ: ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''} (${Ka} vs ${Kb})`);
+  }
+  const ba = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  const na = ba.reduce((x, y) => x * y, 1);
+  const nb = bb.reduce((x, y) => x * y, 1);
+  if (na !== nb && na !== 1 && nb !== 1) {
+    throw new Error(`${op}: batch dimensions ${shapeStr(ba)} and ${shapeStr(bb)} differ (one may be 1)`);
+  }
+  const batchShape = na >= nb ? ba : bb;
+  return { M, N, K: Ka, na, nb, batch: Math.max(na, nb), batchShape };
+}
+
+/** The forward launch alone (no autograd). */
+export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  for (const t of [a, b]) {
+    t.assertAlive('matmul');
+    if (t.dtype !== 'f32') throw new Error(`matmul: expects f32, got ${t.describe()}`);
+  }
+  const { M, N, K, na, nb, batch, batchShape } = dims(a, b, o);
+  const out = Tensor.empty([...batchShape, M, N], 'f32', 'matmul');
+  const mode = o.bias ? (o.biasMode === 'row' ? 1 : 2) : 0;
+  let biasBatch = 0;
+  if (o.bias) {
+    const len = mode === 1 ? M : N;
+    if (o.bias.size !== len && o.bias.size !== len * batch) {
+      throw new Error(`matmul: bias ${o.bias.describe()} must have ${len} (or ${batch}×${len}) elements for a ${o.biasMode ?? 'col'} bias`);
+    }
+    biasBatch = o.bias.size === len ? 0 : len;
+  }
+  if (out.size === 0) return out;
+  noBias ??= keep(Tensor.from([0], [1]));
+  const t = o.tile ?? pickTile(M, N);
+  launch({
+    file: 'matmul.wgsl',
+    code: tiledSource(t),
+    constants: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, BIAS: mode, ACT: { none: 0, relu: 1, gelu: 2 }[o.activation ?? 'none'] },
+    args: [a, b, o.bias ?? noBias, out],
+    params: [M, N, K, na === 1 ? 0 : M * K, nb === 1 ? 0 : K * N, M * N, biasBatch, 0],
+    workgroups: [Math.ceil(N / t.BN), Math.ceil(M / t.BM), batch],
+    context: `matmul ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''}`,
+  });
+  return out;
+}
+
+/**
+ * op(A) · op(B) (+ bias) (→ activation). With autograd recording, the activation runs as its own op
+ * so that its backward sees the pre-activation values.
+ */
+export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  const recording = isGradEnabled() && (a.requiresGrad || b.requiresGrad || !!o.bias?.requiresGrad);
+  if (recording && o.activation && o.activation !== 'none') {
+    const z = matmul(a, b, { ...o, activation: 'none' });
+    return o.activation === 'relu' ? relu(z) : gelu(z);
+  }
+  const y = matmulRaw(a, b, o);
+  const { na, nb, batch } = dims(a, b, o);
+  const bias = o.bias;
+  const inputs = bias ? [a, b, bias] : [a, b];
+  return record(y, 'matmul', inputs, (g) => {
+    const ta = !!o.transA;
+    const tb = !!o.transB;
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      ga = ta ? matmulRaw(b, g, { transA: tb, transB: true }) : matmulRaw(g, b, { transB: !tb });
+      if (na === 1 && batch > 1) ga = sumBatch(ga);
+    }
+    if (b.requiresGrad) {
+      gb = tb ? matmulRaw(g, a, { transA: true, transB: ta }) : matmulRaw(a, g, { transA: !ta });
+      if (nb === 1 && batch > 1) gb = sumBatch(gb);
+    }
+    const grads: (Tensor | null)[] = [ga, gb];
+    if (bias) {
+      if (!bias.requiresGrad) grads.push(null);
+      else {
+        const g3 = g.view([batch, g.shape[g.rank - 2], g.shape[g.rank - 1]]);
+        const perBatch = bias.size !== (o.biasMode === 'row' ? g3.shape[1] : g3.shape[2]);
+        const axes = o.biasMode === 'row' ? (perBatch ? [2] : [0, 2]) : perBatch ? [1] : [0, 1];
+        grads.push(sum(g3, axes));
+      }
+    }
+    return grads;
+  });
+}
+
+function sumBatch(t: Tensor): Tensor {
+  const flat = t.view([-1, t.shape[t.rank - 2], t.shape[t.rank - 1]]);
+  const s = sum(flat, 0);
+  t.release();
+  flat.release();
+  return s;
+}

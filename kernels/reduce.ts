@@ -1,0 +1,144 @@
+// Reductions over any set of axes (kernel: reduce.wgsl): sum, mean, max with argmax, variance.
+import { Tensor, type Shape } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+import { contiguousStrides, collapseDims, packDims, expand, sub, mul } from './elementwise.js';
+import { zeros } from './fill.js';
+
+function normAxes(op: string, shape: Shape, axes?: number | number[]): number[] {
+  const list = axes === undefined ? shape.map((_, i) => i) : Array.isArray(axes) ? axes : [axes];
+  const out = list.map((a) => {
+    const n = a < 0 ? a + shape.length : a;
+    if (!Number.isInteger(n) || n < 0 || n >= shape.length) {
+      throw new Error(`${op}: axis ${a} is out of range for shape ${shapeStr(shape)}`);
+    }
+    return n;
+  });
+  if (new Set(out).size !== out.length) throw new Error(`${op}: repeated axis in [${list.join(',')}]`);
+  return out.sort((a, b) => a - b);
+}
+
+interface Plan {
+  keptShape: number[];
+  keepdimShape: number[];
+  nOut: number;
+  r: number;
+  params: number[];
+}
+
+function plan(op: string, x: Tensor, axes: number[], scale = 1): Plan {
+  const strides = contiguousStrides(x.shape);
+  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const o = collapseDims(kept.map((i) => x.shape[i]), [kept.map((i) => strides[i])]);
+  const r = collapseDims(axes.map((i) => x.shape[i]), [axes.map((i) => strides[i])]);
+  const keptShape = kept.map((i) => x.shape[i]);
+  const nOut = keptShape.reduce((a, b) => a * b, 1);
+  const rSize = axes.reduce((a, i) => a * x.shape[i], 1);
+  return {
+    keptShape,
+    keepdimShape: x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+    nOut,
+    r: rSize,
+    params: [
+      nOut, rSize, o.shape.length, r.shape.length, f32bits(scale), 0, 0, 0,
+      ...packDims(o.shape, op), ...packDims(o.strides[0], op), ...packDims(r.shape, op), ...packDims(r.strides[0], op),
+    ],
+  };
+}
+
+function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scale: number): Tensor {
+  x.assertAlive(op);
+  const p = plan(op, x, axes, scale);
+  const out = Tensor.empty(keepdim ? p.keepdimShape : p.keptShape, 'f32', op);
+  if (p.nOut === 0) return out;
+  launch({
+    file: 'reduce.wgsl',
+    entry: 'sum',
+    args: [x, out],
+    params: p.params,
+    workgroups: grid1d(p.nOut, 1),
+    context: `${op} ${shapeStr(x.shape)} axes [${axes.join(',')}]`,
+  });
+  return out;
+}
+
+/** Sum over `axes` (all when omitted). */
+export function sum(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
+  const ax = normAxes('sum', x.shape, axes);
+  const y = reduceRaw('sum', x, ax, keepdim, 1);
+  return record(y, 'sum', [x], (g) => [expand(g.view(plan('sum', x, ax).keepdimShape), x.shape)]);
+}
+
+export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
+  const ax = normAxes('mean', x.shape, axes);
+  const n = ax.reduce((a, i) => a * x.shape[i], 1);
+  const y = reduceRaw('mean', x, ax, keepdim, 1 / n);
+  return record(y, 'mean', [x], (g) => {
+    const e = expand(g.view(plan('mean', x, ax).keepdimShape), x.shape);
+    const out = mul(e, 1 / n);
+    e.release();
+    return [out];
+  });
+}
+
+/** Variance over `axes`; biased (÷N) unless `unbiased` (÷(N−1)), as torch.var(correction). */
+export function variance(x: Tensor, axes?: number | number[], keepdim = false, unbiased = false): Tensor {
+  const ax = normAxes('var', x.shape, axes);
+  const n = ax.reduce((a, i) => a * x.shape[i], 1);
+  const m = mean(x, ax, true);
+  const d = sub(x, m);
+  const sq = mul(d, d);
+  return mul(sum(sq, ax, keepdim), 1 / (unbiased ? n - 1 : n));
+}
+
+/** Max over one axis: values and the index of the first maximum (i32). Gradient flows to that index. */
+export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
+  const ax = normAxes('max', x.shape, axis);
+  x.assertAlive('max');
+  const p = plan('max', x, ax);
+  const shape = keepdim ? p.keepdimShape : p.keptShape;
+  const values = Tensor.empty(shape, 'f32', 'max');
+  const indices = Tensor.empty(shape, 'i32', 'argmax');
+  if (p.nOut > 0) {
+    launch({
+      file: 'reduce.wgsl',
+      entry: 'max_',
+      args: [x, values, indices],
+      params: p.params,
+      workgroups: grid1d(p.nOut, 1),
+      context: `max ${shapeStr(x.shape)} axis ${axis}`,
+    });
+  }
+  record(values, 'max', [x], (g) => {
+    const gx = zeros(x.shape);
+    launch({
+      file: 'reduce.wgsl',
+      entry: 'max_backward',
+      args: [g, indices, gx],
+      params: p.params,
+      workgroups: grid1d(p.nOut),
+      context: `max backward ${shapeStr(x.shape)} axis ${axis}`,
+    });
+    return [gx];
+  });
+  return { values, indices };
+}
+
+/** Sum `g` down to `shape` (the reverse of broadcasting). Returns `g` itself when shapes match. */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (g.shape.join() === shape.join()) return g;
+  const lead = g.shape.length - shape.length;
+  const axes: number[] = [];
+  g.shape.forEach((d, i) => {
+    if (i < lead || (shape[i - lead] === 1 && d !== 1)) axes.push(i);
+  });
+  const s = axes.length ? sum(g, axes, false) : g;
+  if (s === g) return g.view(shape);
+  return s.shape.join() === shape.join() ? s : reshapeOwned(s, shape);
+}
+
+function reshapeOwned(t: Tensor, shape: Shape): Tensor {
+  const v = t.view(shape);
+  t.release();
+  return v;
+}
