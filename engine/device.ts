@@ -356,6 +356,21 @@ export class Device {
     };
   }
 
+  /**
+   * GPU timing (engine/timing.ts): end the open pass and open one carrying `timestampWrites`, so that
+   * the dispatches encoded next land in it. The returned function ends that pass; it returns false
+   * when a copy or a flush ended it early, i.e. when the timestamps do not bracket all that work.
+   */
+  timedPass(timestampWrites: GPUComputePassTimestampWrites): () => boolean {
+    const pass = this.commandEncoder().beginComputePass({ timestampWrites });
+    this.pass = pass;
+    return () => {
+      if (this.pass !== pass) return false;
+      this.commandEncoder();
+      return true;
+    };
+  }
+
   destroy(): void {
     this.pool.trim();
     this.device.destroy();

@@ -23,7 +23,9 @@ export async function resolveGpu(options: { backend?: string; dawnFlags?: string
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu, origin: 'navigator.gpu' };
   const backend = options.backend ?? envVar('WEBVIG_BACKEND');
-  const flags = [...(options.dawnFlags ?? [])];
+  // Dawn rounds timestamp queries down to 65.5 µs by default (a browser anti-fingerprinting
+  // measure), too coarse to time one kernel (engine/timing.ts).
+  const flags = ['disable-dawn-features=timestamp_quantization', ...(options.dawnFlags ?? [])];
   if (backend) flags.push(`backend=${backend}`);
   // The module name is built at run time so that browser bundlers do not try to resolve it.
   const moduleName = 'webgpu';

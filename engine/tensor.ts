@@ -228,6 +228,17 @@ export class Rng {
     return r * Math.cos(2 * Math.PI * v);
   }
 
+  /** The generator's full state (for checkpoints), and its restoration. */
+  getState(): number[] {
+    return [...this.s, this.spare === null ? NaN : this.spare];
+  }
+
+  setState(state: number[]): void {
+    if (state.length !== 5) throw new Error(`Rng.setState: expected 5 numbers, got ${state.length}`);
+    this.s.set(state.slice(0, 4));
+    this.spare = Number.isNaN(state[4]) ? null : state[4];
+  }
+
   /** Integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.uniform() * n);

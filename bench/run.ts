@@ -1,0 +1,163 @@
+// `webvig bench` (npm run bench -- --suite kernels [--size small|large] [--json]): benchmark suites.
+//
+// SUITES below is the registry: a suite is a set of families, a family is one module
+// bench/<family>.ts exporting `bench: Family` (bench/common.ts) that runs its cases through
+// ctx.measure(). Families are imported only when they run.
+//   - A new kernel family (conv, knn, maxrel, bn, adamw, …): write bench/conv.ts modelled on
+//     bench/softmax.ts, then add one line to SUITES.kernels.families:
+//         conv: () => import('./conv.js'),
+//   - A new suite (the training engineer's `--suite train`, contract `npm run bench -- --suite train
+//     --json`): add one entry, e.g.
+//         train: { help: 'training steps per model', families: { step: () => import('./train.js') } },
+//     --suite accepts exactly the keys of SUITES, and its --help lists them.
+// Every result is `{ suite, name, shape, ms, minMs, gflops?, gbps?, method }`; with --json stdout
+// carries exactly one JSON object `{ device, suite, config, results }` (Dawn's own notes go to stderr).
+import { init } from '../engine/context.js';
+import { timeGpu, type TimingMethod } from '../engine/timing.js';
+import { defineCommand, UsageError, PROGRAM } from '../train/args.js';
+import { DEVICE_FLAGS, deviceReport, type DeviceReport } from '../train/commands/info.js';
+import { SIZES, type BenchContext, type BenchResult, type BenchSize, type Family } from './common.js';
+
+interface Suite {
+  help: string;
+  families: Record<string, () => Promise<{ bench: Family }>>;
+}
+
+export const SUITES: Record<string, Suite> = {
+  kernels: {
+    help: 'one engine kernel per case: matmul, elementwise, reductions, softmax, dispatch overhead',
+    families: {
+      matmul: () => import('./matmul.js'),
+      elementwise: () => import('./elementwise.js'),
+      reduce: () => import('./reduce.js'),
+      softmax: () => import('./softmax.js'),
+      dispatch: () => import('./dispatch.js'),
+    },
+  },
+};
+
+export interface SuiteOptions {
+  suite: string;
+  size?: BenchSize;
+  warmup?: number;
+  iters?: number;
+  timer?: TimingMethod | 'auto';
+  /** Families to run (default: all of the suite's). */
+  only?: string[];
+  /** Called as each result arrives (the text table prints rows as they come). */
+  onResult?: (r: BenchResult) => void;
+  log?: (message: string) => void;
+}
+
+export interface BenchReport {
+  device: DeviceReport;
+  suite: string;
+  config: { size: BenchSize; warmup: number; iters: number; timer: TimingMethod | 'auto' };
+  results: BenchResult[];
+}
+
+/** The families of `suite` to run (all, or those named in `only`); UsageError for unknown names. */
+export function suiteFamilies(suite: string, only?: string[]): string[] {
+  const prog = `${PROGRAM} bench`;
+  if (!Object.hasOwn(SUITES, suite)) {
+    throw new UsageError(`${prog}: unknown suite '${suite}'; known suites: ${Object.keys(SUITES).join(', ')}`);
+  }
+  const known = Object.keys(SUITES[suite].families);
+  const unknown = (only ?? []).filter((n) => !known.includes(n));
+  if (unknown.length) throw new UsageError(`${prog}: --only: no family ${unknown.join(', ')} in suite ${suite}; it has ${known.join(', ')}`);
+  return only ?? known;
+}
+
+/** Run one suite on the current device (init() first, or it opens the default one). */
+export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
+  const names = suiteFamilies(o.suite, o.only);
+  const suite = SUITES[o.suite];
+  const config = { size: o.size ?? 'small', warmup: o.warmup ?? 3, iters: o.iters ?? 10, timer: o.timer ?? 'auto' };
+  const dev = await init();
+  const results: BenchResult[] = [];
+  const ctx: BenchContext = {
+    suite: o.suite,
+    size: config.size,
+    warmup: config.warmup,
+    iters: config.iters,
+    record(c, t, method) {
+      const s = t.medianMs * 1e6; // ms → FLOP/s·1e-9 and B/s·1e-9 in one factor
+      const r: BenchResult = {
+        suite: o.suite,
+        name: c.name,
+        shape: c.shape,
+        ms: t.medianMs,
+        minMs: t.minMs,
+        ...(c.flops !== undefined ? { gflops: c.flops / s } : {}),
+        ...(c.bytes !== undefined ? { gbps: c.bytes / s } : {}),
+        method,
+      };
+      results.push(r);
+      o.onResult?.(r);
+      return r;
+    },
+    async measure(c, fn) {
+      const t = await timeGpu(fn, { warmup: config.warmup, iters: config.iters, method: config.timer });
+      return ctx.record(c, t, t.method);
+    },
+    log: o.log ?? ((m) => void process.stderr.write(`${m}\n`)),
+  };
+  for (const name of names) {
+    const { bench } = await suite.families[name]();
+    await bench(ctx);
+  }
+  return { device: deviceReport(dev), suite: o.suite, config, results };
+}
+
+// ---------------------------------------------------------------- text output
+
+const COLUMNS = ['name', 'shape', 'ms', 'GFLOP/s', 'GB/s', 'method'] as const;
+const WIDTHS = [18, 20, 10, 10, 10, 9];
+
+function num(v: number | undefined): string {
+  if (v === undefined) return '';
+  return v >= 100 ? v.toFixed(0) : v >= 1 ? v.toPrecision(4) : v.toPrecision(3);
+}
+
+function row(cells: readonly string[]): string {
+  return cells.map((c, i) => (i < 2 ? c.padEnd(WIDTHS[i]) : c.padStart(WIDTHS[i]))).join(' ').trimEnd() + '\n';
+}
+
+export const command = defineCommand({
+  name: 'bench',
+  summary: `Run a benchmark suite and print one row per case (or one JSON object with --json). Suites: ${Object.entries(SUITES)
+    .map(([k, s]) => `${k} (${s.help})`)
+    .join('; ')}.`,
+  flags: {
+    suite: { type: 'string', default: 'kernels', help: `suite to run: ${Object.keys(SUITES).join(', ')}` },
+    size: { type: 'string', choices: SIZES, default: 'small', help: 'problem sizes: tiny (tests), small (CPU adapters), large (GPUs)' },
+    json: { type: 'boolean', help: 'print one JSON object { device, suite, config, results } and nothing else on stdout' },
+    iters: { type: 'number', integer: true, min: 1, max: 2048, default: 10, help: 'timed calls per case (the median is reported)' },
+    warmup: { type: 'number', integer: true, min: 0, default: 3, help: 'untimed calls per case first' },
+    timer: { type: 'string', choices: ['auto', 'timestamp', 'wallclock'], default: 'auto', help: 'GPU timestamps when available (auto) or wall clock around a sync' },
+    only: { type: 'string', help: 'comma-separated families of the suite to run, e.g. matmul,softmax; all when omitted' },
+    ...DEVICE_FLAGS,
+  },
+  async run({ flags }, io) {
+    const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
+    suiteFamilies(flags.suite, only);
+    const dev = await init({ adapter: flags.adapter, backend: flags.backend });
+    if (!flags.json) {
+      io.stdout(`${dev.describe()} · suite ${flags.suite} · size ${flags.size} · median of ${flags.iters}\n`);
+      io.stdout(row(COLUMNS));
+    }
+    const report = await runSuite({
+      suite: flags.suite,
+      size: flags.size as BenchSize,
+      warmup: flags.warmup,
+      iters: flags.iters,
+      timer: flags.timer as TimingMethod | 'auto',
+      only,
+      onResult: flags.json
+        ? undefined
+        : (r) => io.stdout(row([r.name, `[${r.shape.join(',')}]`, num(r.ms), num(r.gflops), num(r.gbps), r.method])),
+      log: (m) => io.stderr(`${m}\n`),
+    });
+    if (flags.json) io.stdout(`${JSON.stringify(report)}\n`);
+  },
+});

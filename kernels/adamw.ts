@@ -1,0 +1,242 @@
+// Flat, chunk-aligned storage and the launches of adamw.wgsl: a fused AdamW step and a global-norm
+// gradient reduction over any number of parameters in a fixed, small number of dispatches.
+//
+// Why copies: every parameter and gradient is its own GPU buffer and a binding cannot start at an
+// offset into another tensor, so one dispatch over all of them needs them side by side. A step
+// encodes copyBufferToBuffer of each gradient and parameter into flat buffers (plain copies: no
+// bind groups, no pipelines, in the same command encoder as the rest of the step), dispatches the
+// norm partials and the update once per bucket plus one final norm (3 dispatches when everything
+// fits one binding, the usual case), and copies the parameters back.
+// The moments live only in the flat buffers. Each parameter starts on a CHUNK boundary so a
+// chunk → slot table finds a thread's parameter in O(1); the padding stays zero.
+import { Tensor } from '../engine/tensor.js';
+import { device, keep } from '../engine/context.js';
+import { launch, f32bits, grid1d } from '../engine/launch.js';
+import { fillInto } from './fill.js';
+
+/** Elements per chunk; must match CHUNK in adamw.wgsl. */
+export const ADAMW_CHUNK = 1024;
+
+export interface FlatSlot {
+  bucket: number;
+  /** Element offset of the slot inside its bucket's flat buffers. */
+  offset: number;
+  size: number;
+}
+
+export interface FlatBucket {
+  /** Padded elements (a multiple of ADAMW_CHUNK). */
+  elements: number;
+  /** Index of the bucket's first chunk among all chunks. */
+  chunkBase: number;
+}
+
+/** Hyperparameters that stay fixed for the optimizer's life (they go in a cached uniform). */
+export interface AdamWConstants {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  skipNonFinite: boolean;
+}
+
+/** Largest bucket (elements) that binds as one storage buffer on this device. */
+export function maxBucketElements(): number {
+  const l = device().limits;
+  const bytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
+  return Math.floor(bytes / 4 / ADAMW_CHUNK) * ADAMW_CHUNK;
+}
+
+/**
+ * Gradients of a fixed list of tensors ("slots") in flat buffers: gather, one deterministic global
+ * L2 norm with clip scale and non-finite flag (all on the GPU), scale and scatter back.
+ */
+export class FlatGrads {
+  readonly slots: FlatSlot[] = [];
+  readonly buckets: FlatBucket[] = [];
+  readonly chunks: number;
+  /** chunk → slot (u32). */
+  readonly owner: Tensor;
+  /** Per slot (active, 1 − lr·wd, lr / bc1, sqrt(bc2)); only `active` matters for the norm. */
+  readonly hyper: Tensor;
+  /** (norm, clip scale, non-finite flag) of the last norm(). */
+  readonly stats: Tensor;
+  protected readonly grad: Tensor[];
+  private readonly partials: Tensor;
+
+  constructor(sizes: number[], bucketLimit = maxBucketElements()) {
+    const limit = Math.floor(bucketLimit / ADAMW_CHUNK) * ADAMW_CHUNK;
+    const owner: number[] = [];
+    sizes.forEach((size, i) => {
+      const padded = Math.ceil(size / ADAMW_CHUNK) * ADAMW_CHUNK;
+      if (padded > limit) {
+        throw new Error(`adamw: parameter ${i} has ${size} elements, more than one binding holds (${limit})`);
+      }
+      let b = this.buckets[this.buckets.length - 1];
+      if (!b || b.elements + padded > limit) {
+        b = { elements: 0, chunkBase: owner.length };
+        this.buckets.push(b);
+      }
+      this.slots.push({ bucket: this.buckets.length - 1, offset: b.elements, size });
+      b.elements += padded;
+      for (let c = 0; c < padded / ADAMW_CHUNK; c++) owner.push(i);
+    });
+    this.chunks = owner.length;
+    this.owner = keep(Tensor.from(Uint32Array.from(owner), [owner.length], 'u32'));
+    this.hyper = keep(Tensor.empty([Math.max(1, sizes.length) * 4], 'f32', 'adamw.hyper'));
+    this.hyper.write(new Float32Array(this.hyper.size));
+    this.stats = keep(Tensor.empty([3], 'f32', 'adamw.stats'));
+    this.partials = keep(Tensor.empty([this.chunks], 'f32', 'adamw.partials'));
+    this.grad = this.flat('adamw.grad');
+  }
+
+  /** One zero-filled flat buffer per bucket. */
+  protected flat(label: string): Tensor[] {
+    return this.buckets.map((b) => {
+      const t = keep(Tensor.empty([b.elements], 'f32', label));
+      fillInto(t, 0);
+      return t;
+    });
+  }
+
+  /** Copy each non-null tensor into its slot of `flats` (queue-ordered buffer copies). */
+  protected copyIn(tensors: (Tensor | null)[], flats: Tensor[]): void {
+    const dev = device();
+    tensors.forEach((t, i) => {
+      const s = this.slots[i];
+      if (!t || s.size === 0) return;
+      this.checkSlot(t, i);
+      dev.copy(t.pooled, 0, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
+    });
+  }
+
+  protected copyOut(flats: Tensor[], tensors: (Tensor | null)[]): void {
+    const dev = device();
+    tensors.forEach((t, i) => {
+      const s = this.slots[i];
+      if (!t || s.size === 0) return;
+      dev.copy(flats[s.bucket].pooled, s.offset * 4, t.pooled, 0, s.size * 4);
+    });
+  }
+
+  private checkSlot(t: Tensor, i: number): void {
+    t.assertAlive('adamw');
+    if (t.dtype !== 'f32' || t.size !== this.slots[i].size) {
+      throw new Error(`adamw: slot ${i} holds ${this.slots[i].size} f32 elements, got ${t.describe()}`);
+    }
+  }
+
+  /** Gather the gradients of the active slots (null: inactive, skipped by everything below). */
+  gather(grads: (Tensor | null)[]): void {
+    this.copyIn(grads, this.grad);
+  }
+
+  /** Global L2 norm of the active gradients → stats; clip scale min(1, maxNorm / (norm + eps)) unless maxNorm is null. */
+  norm(maxNorm: number | null, eps: number): void {
+    this.buckets.forEach((b, k) => {
+      launch({
+        file: 'adamw.wgsl',
+        entry: 'norm_partial',
+        args: [this.owner, this.hyper, this.grad[k], this.partials],
+        params: this.params(b),
+        workgroups: grid1d(b.elements / ADAMW_CHUNK, 1),
+        context: `gradient norm partials (bucket ${k}, ${b.elements} elements)`,
+      });
+    });
+    launch({
+      file: 'adamw.wgsl',
+      entry: 'norm_final',
+      args: [this.partials, this.stats],
+      params: this.params({ elements: this.chunks, chunkBase: 0 }, undefined, maxNorm ?? -1, eps),
+      workgroups: [1],
+      context: `gradient norm (${this.chunks} chunks)`,
+    });
+  }
+
+  /** Multiply the gathered gradients by the clip scale and copy them back into `grads`. */
+  scatterScaled(grads: (Tensor | null)[]): void {
+    this.buckets.forEach((b, k) => {
+      launch({
+        file: 'adamw.wgsl',
+        entry: 'scale_grads',
+        args: [this.grad[k], this.stats],
+        params: this.params(b),
+        workgroups: grid1d(b.elements),
+        context: `clip gradients (bucket ${k}, ${b.elements} elements)`,
+      });
+    });
+    this.copyOut(this.grad, grads);
+  }
+
+  /** The uniform words; every field but n / chunk_base is constant over a run, so they cache. */
+  protected params(b: FlatBucket, c?: AdamWConstants, maxNorm = -1, clipEps = 0): number[] {
+    return [
+      b.elements, b.chunkBase,
+      f32bits(c?.beta1 ?? 0), f32bits(c?.beta2 ?? 0), f32bits(1 - (c?.beta1 ?? 0)), f32bits(1 - (c?.beta2 ?? 0)),
+      f32bits(c?.eps ?? 0), c?.skipNonFinite ? 1 : 0, f32bits(maxNorm), f32bits(clipEps),
+    ];
+  }
+
+  release(): void {
+    for (const t of [this.owner, this.hyper, this.stats, this.partials, ...this.grad]) t.release();
+  }
+}
+
+/** FlatGrads plus flat parameters and moments: one fused AdamW step over every slot. */
+export class FusedAdamW extends FlatGrads {
+  readonly param: Tensor[];
+  readonly expAvg: Tensor[];
+  readonly expAvgSq: Tensor[];
+
+  constructor(sizes: number[], readonly constants: AdamWConstants, bucketLimit?: number) {
+    super(sizes, bucketLimit);
+    this.param = this.flat('adamw.param');
+    this.expAvg = this.flat('adamw.exp_avg');
+    this.expAvgSq = this.flat('adamw.exp_avg_sq');
+  }
+
+  /**
+   * One step: `hyper` must already hold this step's per-slot values. `params[i]` / `grads[i]` null
+   * where slot i is inactive. Gradients are scaled by the clip factor (1 when maxNorm is null).
+   */
+  step(params: (Tensor | null)[], grads: (Tensor | null)[], maxNorm: number | null, clipEps: number): void {
+    this.gather(grads);
+    this.copyIn(params, this.param);
+    this.norm(maxNorm, clipEps);
+    this.buckets.forEach((b, k) => {
+      launch({
+        file: 'adamw.wgsl',
+        entry: 'adamw',
+        args: [this.owner, this.hyper, this.grad[k], this.stats, this.param[k], this.expAvg[k], this.expAvgSq[k]],
+        params: this.params(b, this.constants),
+        workgroups: grid1d(b.elements),
+        context: `adamw (bucket ${k}, ${b.elements} elements)`,
+      });
+    });
+    this.copyOut(this.param, params);
+  }
+
+  /** Both moments of every slot, read back in one transfer per bucket and buffer. */
+  async readMoments(): Promise<{ expAvg: Float32Array; expAvgSq: Float32Array }[]> {
+    const read = (flats: Tensor[]) => Promise.all(flats.map((t) => t.toArray()));
+    const [m, v] = [await read(this.expAvg), await read(this.expAvgSq)];
+    return this.slots.map((s) => ({
+      expAvg: m[s.bucket].slice(s.offset, s.offset + s.size),
+      expAvgSq: v[s.bucket].slice(s.offset, s.offset + s.size),
+    }));
+  }
+
+  writeMoments(slot: number, expAvg: Float32Array, expAvgSq: Float32Array): void {
+    const s = this.slots[slot];
+    if (expAvg.length !== s.size || expAvgSq.length !== s.size) {
+      throw new Error(`adamw: slot ${slot} holds ${s.size} elements, got moments of ${expAvg.length} and ${expAvgSq.length}`);
+    }
+    if (s.size === 0) return;
+    device().write(this.expAvg[s.bucket].pooled, expAvg, s.offset * 4);
+    device().write(this.expAvgSq[s.bucket].pooled, expAvgSq, s.offset * 4);
+  }
+
+  override release(): void {
+    super.release();
+    for (const t of [...this.param, ...this.expAvg, ...this.expAvgSq]) t.release();
+  }
+}

@@ -1,0 +1,124 @@
+// `webvig info`: what the engine runs on — adapter, backend, features, the limits that shape the
+// kernels, and the buffer pool's counters. Also the device flags and the device description that
+// other GPU commands share (bench prints deviceReport() at the top of its JSON).
+//
+// Models hook: `--model NAME --size N` goes in `flags` below; in run(), after the device report,
+// build the model under noGrad and set `report.model` (parameter count, FLOPs per image,
+// activation memory) — the JSON and text printers below already print any `model` section.
+import { init } from '../../engine/context.js';
+import type { Device, MemoryStats } from '../../engine/device.js';
+import { defineCommand, type FlagSpec } from '../args.js';
+
+/** --adapter / --backend, for every command that opens the device. */
+export const DEVICE_FLAGS = {
+  adapter: { type: 'string', help: 'adapter name substring: vendor, architecture or device (env WEBVIG_ADAPTER)' },
+  backend: { type: 'string', help: 'Dawn backend: vulkan, metal, d3d12, opengles (env WEBVIG_BACKEND)' },
+} as const satisfies Record<string, FlagSpec>;
+
+/** The limits that decide tile sizes, grid folding and the largest tensor. */
+const KEY_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'minStorageBufferOffsetAlignment',
+] as const;
+
+export interface DeviceReport {
+  adapter: { vendor: string; architecture: string; device: string; description: string; subgroupMinSize?: number; subgroupMaxSize?: number };
+  /** Where the GPU comes from, e.g. "dawn (node)". */
+  backend: string;
+  features: string[];
+  limits: Record<(typeof KEY_LIMITS)[number], number>;
+}
+
+export interface InfoReport extends DeviceReport {
+  memory: MemoryStats;
+  runtime: { node: string; platform: string; arch: string };
+  model?: Record<string, unknown>;
+}
+
+export function deviceReport(dev: Device): DeviceReport {
+  const i = dev.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const limits = {} as DeviceReport['limits'];
+  for (const k of KEY_LIMITS) limits[k] = (dev.limits as unknown as Record<string, number>)[k];
+  return {
+    adapter: {
+      vendor: i.vendor,
+      architecture: i.architecture,
+      device: i.device,
+      description: i.description,
+      ...(i.subgroupMinSize ? { subgroupMinSize: i.subgroupMinSize, subgroupMaxSize: i.subgroupMaxSize } : {}),
+    },
+    backend: dev.origin,
+    features: [...dev.features].sort(),
+    limits,
+  };
+}
+
+function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+  return `${Number(n.toFixed(2))} ${units[i]}`;
+}
+
+function formatText(r: InfoReport): string {
+  const a = r.adapter;
+  const section = (title: string, rows: [string, string | number][]) => {
+    const w = Math.max(...rows.map(([k]) => k.length));
+    return `${title}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`;
+  };
+  const software = /software|cpu|llvmpipe|swiftshader/i.test(`${a.architecture} ${a.device}`);
+  const out = [
+    section('adapter', [
+      ['vendor', a.vendor || '?'],
+      ['architecture', a.architecture || '?'],
+      ['device', `${a.device || '?'}${software ? ' (a CPU implementation: expect ~1 GFLOP/s)' : ''}`],
+      ['description', a.description || '?'],
+      ...(a.subgroupMinSize ? [['subgroup size', `${a.subgroupMinSize}–${a.subgroupMaxSize}`] as [string, string]] : []),
+      ['backend', r.backend],
+      ['runtime', `node ${r.runtime.node} ${r.runtime.platform}-${r.runtime.arch}`],
+    ]),
+    `features\n  ${r.features.join(', ') || 'none'}\n`,
+    section(
+      'limits',
+      Object.entries(r.limits).map(([k, v]) => [k, /(Size|Alignment)$/.test(k) ? fmtBytes(v) : v]),
+    ),
+    section('memory (buffer pool)', [
+      ['live', fmtBytes(r.memory.liveBytes)],
+      ['pooled', fmtBytes(r.memory.pooledBytes)],
+      ['allocations', r.memory.allocations],
+      ['submits', r.memory.submits],
+      ['dispatches', r.memory.dispatches],
+      ['pipelines', r.memory.pipelinesCreated],
+      ['bind groups', r.memory.bindGroupsCreated],
+      ['uniform buffers', r.memory.uniformBuffersCreated],
+    ]),
+  ];
+  if (r.model) out.push(section('model', Object.entries(r.model).map(([k, v]) => [k, String(v)])));
+  return out.join('\n');
+}
+
+export const command = defineCommand({
+  name: 'info',
+  summary: 'Print the WebGPU adapter, backend, features, key limits and buffer-pool statistics.',
+  flags: {
+    json: { type: 'boolean', help: 'print one JSON object instead of text' },
+    ...DEVICE_FLAGS,
+  },
+  async run({ flags }, io) {
+    const dev = await init({ adapter: flags.adapter, backend: flags.backend });
+    const report: InfoReport = {
+      ...deviceReport(dev),
+      memory: dev.memoryStats(),
+      runtime: { node: process.version, platform: process.platform, arch: process.arch },
+    };
+    io.stdout(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
+  },
+});
