@@ -1,0 +1,58 @@
+// Helpers shared by the dataset readers.
+import { readFileSync, readdirSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Sample } from './dataset.js';
+
+/**
+ * Per-sample problems (missing file, unknown label, …). Without skipBad the first one is thrown,
+ * so a bad dataset fails before training starts; with it the sample is dropped and the message kept
+ * for one summary warning.
+ */
+export class Issues {
+  readonly skipped: string[] = [];
+  constructor(private readonly skipBad: boolean) {}
+
+  report(message: string): void {
+    if (!this.skipBad) throw new Error(message);
+    this.skipped.push(message);
+  }
+}
+
+/** Reads a file the layout requires; its absence is an error naming it. */
+export function readRequired(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`missing ${path}`);
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Drops (or reports) samples whose image file does not exist: one readdir per folder, so cheap even for 100k images. */
+export function keepExisting(samples: Sample[], issues: Issues): Sample[] {
+  const listings = new Map<string, Set<string>>();
+  const listing = (dir: string): Set<string> => {
+    let names = listings.get(dir);
+    if (!names) {
+      try {
+        names = new Set(readdirSync(dir));
+      } catch {
+        names = new Set();
+      }
+      listings.set(dir, names);
+    }
+    return names;
+  };
+  return samples.filter((s) => {
+    if (listing(dirname(s.path)).has(basename(s.path))) return true;
+    issues.report(`missing image ${s.path}`);
+    return false;
+  });
+}
+
+/** A label vector of length `classes` with 1 at each index in `positives`. */
+export function multiHot(classes: number, positives: Iterable<number>): Int8Array {
+  const labels = new Int8Array(classes);
+  for (const c of positives) labels[c] = 1;
+  return labels;
+}
