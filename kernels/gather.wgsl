@@ -34,7 +34,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let jj = (t / p.inner) % p.j;
   let o = t / (p.inner * p.j);
   let k = idx[jj];
-  if (k < 0 || u32(k) >= p.d) { out[t] = bitcast<f32>(0x7fc00000u); return; }  // NaN marks a bad index
+  var nan_bits = 0x7fc00000u;  // a var: a constant NaN is a shader-creation error
+  if (k < 0 || u32(k) >= p.d) { out[t] = bitcast<f32>(nan_bits); return; }  // NaN marks a bad index
   out[t] = x[(o * p.d + u32(k)) * p.inner + i];
 }
 

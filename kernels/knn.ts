@@ -1,0 +1,114 @@
+// Fused, tiled dilated KNN for ViG / GKGNet graphs (kernel: knn.wgsl). Indices only: no gradient.
+import { Tensor } from '../engine/tensor.js';
+import { keep } from '../engine/context.js';
+import { kernelSource } from '../engine/kernel.js';
+import { launch, grid1d, shapeStr } from '../engine/launch.js';
+
+export interface DilatedKnnOptions {
+  /** Neighbours kept per query. */
+  k: number;
+  /** Keep every d-th of the k·d nearest (default 1). */
+  dilation?: number;
+  /** Channel groups: each group of C/G channels runs its own KNN (default 1). */
+  groups?: number;
+  /** Added to the distance: [N, M] or [1, N, M] (ViG's relative_pos). */
+  relativePos?: Tensor;
+  /** L2-normalise query and source vectors per group first (default true: cosine distance). */
+  normalize?: boolean;
+}
+
+/** Largest k·d supported: each thread keeps (k−1)·d + 1 candidates in private memory. */
+export const KNN_MAX_CANDIDATES = 32;
+const BQ = 64; // queries per workgroup, as in knn.wgsl
+
+const sources = new Map<number, string>();
+function knnSource(kd: number): string {
+  let src = sources.get(kd);
+  if (!src) {
+    src = kernelSource('knn.wgsl').replace(/\{\{KD\}\}/g, String(kd));
+    sources.set(kd, src);
+  }
+  return src;
+}
+
+let noPos: Tensor | null = null;
+
+/**
+ * For each query node, the indices of its k nearest source nodes after dilation:
+ * query [B, C, N], source [B, C, M] → i32 [B·G, N, k], row b·G + g = sample b, channel group g.
+ * Distance ‖u‖² − 2·u·v + ‖v‖² (+ relativePos[n, m]) between the (normalised) group sub-vectors;
+ * the k·d smallest are sorted ascending (ties: smaller source index first) and positions
+ * 0, d, …, (k−1)·d are kept.
+ */
+export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOptions): Tensor {
+  const { k, dilation = 1, groups = 1, relativePos, normalize = true } = opts;
+  const ctx = `dilatedKnn query ${shapeStr(query.shape)} source ${shapeStr(source.shape)} k ${k} dilation ${dilation} groups ${groups}`;
+  for (const [name, t] of [['query', query], ['source', source]] as const) {
+    t.assertAlive(ctx);
+    if (t.rank !== 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes], got ${t.describe()}`);
+  }
+  const [B, C, N] = query.shape;
+  const M = source.shape[2];
+  if (source.shape[0] !== B || source.shape[1] !== C) {
+    throw new Error(`${ctx}: source must have the query's batch and channels [${B}, ${C}, M]`);
+  }
+  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) {
+    throw new Error(`${ctx}: groups must be a positive divisor of the ${C} channels`);
+  }
+  if (!Number.isInteger(k) || k < 1 || !Number.isInteger(dilation) || dilation < 1) {
+    throw new Error(`${ctx}: k and dilation must be positive integers`);
+  }
+  if (k * dilation > M) throw new Error(`${ctx}: k·dilation = ${k * dilation} exceeds the ${M} sources`);
+  if (k * dilation > KNN_MAX_CANDIDATES) {
+    throw new Error(`${ctx}: k·dilation = ${k * dilation} exceeds the supported ${KNN_MAX_CANDIDATES}`);
+  }
+  if (relativePos) {
+    relativePos.assertAlive(ctx);
+    const s = relativePos.shape;
+    const ok = (s.length === 2 || (s.length === 3 && s[0] === 1)) && s[s.length - 2] === N && s[s.length - 1] === M;
+    if (!ok || relativePos.dtype !== 'f32') {
+      throw new Error(`${ctx}: relativePos must be f32 [${N}, ${M}] or [1, ${N}, ${M}], got ${relativePos.describe()}`);
+    }
+  }
+
+  const rows = B * groups;
+  const cg = C / groups;
+  const out = Tensor.empty([rows, N, k], 'i32', 'knn');
+  if (out.size === 0) return out;
+  const blocks = Math.ceil(N / BQ);
+  const params = (nodes: number) => [rows, cg, nodes, M, k, dilation, blocks, 0];
+
+  // Pre-pass: normalised copies (if asked) and squared norms per (row, node).
+  const prepare = (t: Tensor, nodes: number): { v: Tensor; sq: Tensor } => {
+    const sq = Tensor.empty([rows, nodes], 'f32', 'knn sq');
+    const v = normalize ? Tensor.empty(t.shape, 'f32', 'knn normalised') : t;
+    launch({
+      file: 'knn.wgsl',
+      code: knnSource(1),
+      entry: normalize ? 'normalize' : 'square_norms',
+      args: normalize ? [t, v, sq] : [t, sq],
+      params: params(nodes),
+      workgroups: grid1d(rows * nodes),
+      context: `${ctx} (pre-pass)`,
+    });
+    return { v, sq };
+  };
+  const selfGraph = query.pooled === source.pooled && N === M;
+  const qp = prepare(query, N);
+  const sp = selfGraph ? qp : prepare(source, M);
+
+  noPos ??= keep(Tensor.from([0], [1]));
+  const [gx, gy] = grid1d(rows * blocks * BQ, BQ);
+  launch({
+    file: 'knn.wgsl',
+    code: knnSource((k - 1) * dilation + 1),
+    entry: 'knn',
+    constants: { HAS_POS: relativePos ? 1 : 0 },
+    args: [qp.v, qp.sq, sp.v, sp.sq, relativePos ?? noPos, out],
+    params: params(N),
+    workgroups: [gx, gy],
+    context: ctx,
+  });
+  for (const t of new Set([qp.v, qp.sq, sp.v, sp.sq])) if (t !== query && t !== source) t.release();
+  return out;
+}

@@ -1,0 +1,171 @@
+// Fused dilated KNN (ViG's DenseDilatedKnnGraph) without the distance matrix in global memory.
+// Tensors are viewed as rows of one channel group: query [R, CG, N], source [R, CG, M], R = B·G.
+// A workgroup owns BQ consecutive queries of one row, one query per thread. Sources stream
+// through workgroup memory in tiles of TS nodes × CK channels (with the tile's BQ × TS position
+// terms); each thread accumulates TS inner products in registers, turns them into distances and
+// merges them into its own sorted list of the KD smallest (distance, source) pairs, which is all
+// a query needs: positions 0, d, …, (k−1)·d. KD = (k−1)·d + 1 is a template constant because
+// private arrays need a constant size. The distance is computed in the official order,
+// (‖u‖² − 2·u·v) + ‖v‖² (+ pos), with ‖·‖² of the normalised vectors from a pre-pass.
+
+const KD: u32 = {{KD}}u;
+const BQ: u32 = 64u;   // queries per workgroup
+const TS: u32 = 32u;   // sources per tile
+const CK: u32 = 32u;   // channels per staged chunk
+const INF: f32 = 0x1.fffffep+127f;
+
+override HAS_POS: bool = false;
+
+struct Params {
+  rows: u32,      // B·G
+  cg: u32,        // channels per group
+  n: u32,         // queries per row (for the pre-passes: nodes of the tensor at hand)
+  m: u32,         // sources per row
+  k: u32,
+  dilation: u32,
+  blocks: u32,    // query blocks per row
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> xn: array<f32>;
+@group(0) @binding(3) var<storage, read_write> xsq: array<f32>;
+@group(0) @binding(4) var<storage, read> q: array<f32>;
+@group(0) @binding(5) var<storage, read> qsq: array<f32>;
+@group(0) @binding(6) var<storage, read> s: array<f32>;
+@group(0) @binding(7) var<storage, read> ssq: array<f32>;
+@group(0) @binding(8) var<storage, read> pos: array<f32>;
+@group(0) @binding(9) var<storage, read_write> out: array<i32>;
+
+// ---------------------------------------------------------------- pre-passes: one thread per node
+
+fn node_index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+// Σ_c x[row, c, node]²: the base of the node's channel 0 and the channel stride.
+fn sum_sq(base: u32, stride: u32) -> f32 {
+  var acc = 0.0;
+  for (var c = 0u; c < p.cg; c++) {
+    let v = x[base + c * stride];
+    acc += v * v;
+  }
+  return acc;
+}
+
+// xn = x / max(‖x‖, 1e-12) per (row, node) over the group's channels (F.normalize), xsq = ‖xn‖².
+@compute @workgroup_size(256)
+fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = node_index(gid, nwg);
+  if (t >= p.rows * p.n) { return; }
+  let base = (t / p.n) * p.cg * p.n + t % p.n;
+  let den = max(sqrt(sum_sq(base, p.n)), 1e-12);
+  var acc = 0.0;
+  for (var c = 0u; c < p.cg; c++) {
+    let v = x[base + c * p.n] / den;
+    xn[base + c * p.n] = v;
+    acc += v * v;
+  }
+  xsq[t] = acc;
+}
+
+// xsq = ‖x‖² only, for normalize = false.
+@compute @workgroup_size(256)
+fn square_norms(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = node_index(gid, nwg);
+  if (t >= p.rows * p.n) { return; }
+  xsq[t] = sum_sq((t / p.n) * p.cg * p.n + t % p.n, p.n);
+}
+
+// ---------------------------------------------------------------- fused distance + top-KD
+
+var<workgroup> tile: array<vec4f, CK * TS / 4u>;    // [CK][TS] source values
+var<workgroup> tile_sq: array<f32, TS>;
+var<workgroup> tile_dist: array<f32, BQ * (TS + 1u)>; // [BQ][TS + 1] position terms, then distances
+                                                      // (a padded row per query: no bank conflicts)
+
+@compute @workgroup_size(BQ)
+fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+       @builtin(local_invocation_index) tid: u32) {
+  let w = wg.x + wg.y * nwg.x;
+  if (w >= p.rows * p.blocks) { return; }
+  // Rows vary fastest, so workgroups running side by side read the same position-term rows.
+  let row = w % p.rows;
+  let q0 = (w / p.rows) * BQ;
+  let n = min(q0 + tid, p.n - 1u);  // threads past the end compute a duplicate and write nothing
+  let qbase = row * p.cg * p.n + n;
+  let sq_u = qsq[row * p.n + n];
+
+  var best_d: array<f32, KD>;
+  var best_i: array<u32, KD>;
+  for (var j = 0u; j < KD; j++) {
+    best_d[j] = INF;
+    best_i[j] = 0xffffffffu;
+  }
+
+  for (var m0 = 0u; m0 < p.m; m0 += TS) {
+    // Explicit zero value: some compilers hoist an implicit zero-initialisation out of the loop.
+    var acc = array<vec4f, TS / 4u>();
+    for (var c0 = 0u; c0 < p.cg; c0 += CK) {
+      workgroupBarrier();  // the previous chunk (and tile) has been consumed
+      for (var e = tid; e < CK * TS; e += BQ) {
+        let c = c0 + e / TS;
+        let m = m0 + e % TS;
+        var v = 0.0;
+        if (c < p.cg && m < p.m) { v = s[(row * p.cg + c) * p.m + m]; }
+        tile[e / 4u][e % 4u] = v;
+      }
+      if (c0 == 0u) {
+        if (tid < TS) { tile_sq[tid] = ssq[row * p.m + min(m0 + tid, p.m - 1u)]; }
+        if (HAS_POS) {
+          for (var e = tid; e < BQ * TS; e += BQ) {
+            let qn = min(q0 + e / TS, p.n - 1u);
+            let m = min(m0 + e % TS, p.m - 1u);
+            tile_dist[(e / TS) * (TS + 1u) + e % TS] = pos[qn * p.m + m];
+          }
+        }
+      }
+      workgroupBarrier();
+      let cn = min(CK, p.cg - c0);
+      for (var c = 0u; c < cn; c++) {
+        let u = q[qbase + (c0 + c) * p.n];
+        for (var j = 0u; j < TS / 4u; j++) { acc[j] += u * tile[c * (TS / 4u) + j]; }
+      }
+    }
+
+    // The tile's distances go to this thread's row of tile_dist (where its position terms were),
+    // so that registers are only indexed by constant-trip loops and can stay registers.
+    let row_off = tid * (TS + 1u);
+    for (var j = 0u; j < TS; j++) {
+      var d = (sq_u - 2.0 * acc[j / 4u][j % 4u]) + tile_sq[j];
+      if (HAS_POS) { d += tile_dist[row_off + j]; }
+      tile_dist[row_off + j] = d;
+    }
+    let count = min(TS, p.m - m0);
+    for (var j = 0u; j < count; j++) {
+      let d = tile_dist[row_off + j];
+      // Sources arrive in ascending index order, so an equal distance never displaces a kept one.
+      if (d < best_d[KD - 1u]) {
+        var cd = d;
+        var ci = m0 + j;
+        for (var t = 0u; t < KD; t++) {
+          let bd = best_d[t];
+          let bi = best_i[t];
+          let before = cd < bd || (cd == bd && ci < bi);
+          best_d[t] = select(bd, cd, before);
+          best_i[t] = select(bi, ci, before);
+          cd = select(cd, bd, before);
+          ci = select(ci, bi, before);
+        }
+      }
+    }
+  }
+
+  if (q0 + tid < p.n) {
+    let o = (row * p.n + n) * p.k;
+    for (var j = 0u; j < KD; j += 1u) {
+      if (j % p.dilation == 0u) { out[o + j / p.dilation] = bitcast<i32>(best_i[j]); }
+    }
+  }
+}

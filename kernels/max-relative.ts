@@ -1,0 +1,66 @@
+// Grouped max-relative aggregation of ViG's MRConv (kernel: max-relative.wgsl).
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { neg } from './elementwise.js';
+import { inverseIndex } from './gather.js';
+
+/**
+ * R[b, c, n] = max_t (y[b, c, idx[b·G + g(c), n, t]] − x[b, c, n]), g(c) = ⌊c / (C/G)⌋:
+ * x [B, C, N] centres, y [B, C, M] sources, idx i32 [B·G, N, k] (e.g. from dilatedKnn) → [B, C, N].
+ * The gradient goes to the first maximising neighbour (and −grad to the centre); idx gets none.
+ * An index outside [0, M) yields NaN (indices made on the GPU are not checked on the CPU).
+ */
+export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1): Tensor {
+  const ctx = `maxRelative x ${shapeStr(x.shape)} y ${shapeStr(y.shape)} idx ${shapeStr(idx.shape)} groups ${groups}`;
+  for (const [name, t] of [['x', x], ['y', y]] as const) {
+    t.assertAlive(ctx);
+    if (t.rank !== 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes], got ${t.describe()}`);
+  }
+  idx.assertAlive(ctx);
+  const [B, C, N] = x.shape;
+  const M = y.shape[2];
+  if (y.shape[0] !== B || y.shape[1] !== C) throw new Error(`${ctx}: y must have x's batch and channels [${B}, ${C}, M]`);
+  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) {
+    throw new Error(`${ctx}: groups must be a positive divisor of the ${C} channels`);
+  }
+  if (idx.dtype !== 'i32' || idx.rank !== 3 || idx.shape[0] !== B * groups || idx.shape[1] !== N || idx.shape[2] < 1) {
+    throw new Error(`${ctx}: idx must be i32 [${B * groups}, ${N}, k ≥ 1], got ${idx.describe()}`);
+  }
+  const k = idx.shape[2];
+  const params = [B, C, N, M, groups, k, 0, 0];
+
+  const out = Tensor.empty([B, C, N], 'f32', 'max_relative');
+  const arg = Tensor.empty([B, C, N], 'u32', 'max_relative argmax');
+  if (out.size > 0) {
+    launch({ file: 'max-relative.wgsl', entry: 'forward', args: [x, y, idx, out, arg], params, workgroups: grid1d(out.size), context: ctx });
+  }
+  record(out, 'max_relative', [x, y], (g) => {
+    const gx = x.requiresGrad ? neg(g) : null;
+    let gy: Tensor | null = null;
+    if (y.requiresGrad) {
+      // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
+      // slots serves them all; each channel then keeps the slots that won its max.
+      const flat = Tensor.empty(idx.shape, 'i32', 'max_relative flat index');
+      launch({ file: 'max-relative.wgsl', entry: 'flatten_rows', args: [idx, flat], params, workgroups: grid1d(idx.size), context: `${ctx} backward` });
+      const inv = inverseIndex(flat, B * groups * M);
+      flat.release();
+      gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
+      if (gy.size > 0) {
+        launch({
+          file: 'max-relative.wgsl',
+          entry: 'backward_y',
+          args: [g, arg, inv.offsets, inv.list, gy],
+          params,
+          workgroups: grid1d(gy.size),
+          context: `${ctx} backward`,
+        });
+      }
+      inv.offsets.release();
+      inv.list.release();
+    }
+    return [gx, gy];
+  });
+  if (!out.node) arg.release();
+  return out;
+}

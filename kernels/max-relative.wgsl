@@ -1,0 +1,92 @@
+// Grouped max-relative aggregation (MRConv): R[b,c,n] = max_t (y[b,c,idx[row,n,t]] − x[b,c,n]),
+// row = b·G + c / CG, with the first maximising t kept for the backward pass. The gradient to y is
+// a gather over an inverse index of idx (CSR built on the GPU, sources in ascending order), so it
+// sums in a fixed order: no float atomics, bitwise reproducible.
+
+struct Params {
+  b: u32,
+  c: u32,
+  n: u32,   // query (centre) nodes
+  m: u32,   // source nodes
+  g: u32,   // channel groups
+  k: u32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read> idx: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> arg: array<u32>;
+@group(0) @binding(6) var<storage, read_write> flat: array<i32>;
+@group(0) @binding(7) var<storage, read> grad: array<f32>;
+@group(0) @binding(8) var<storage, read> arg_r: array<u32>;
+@group(0) @binding(9) var<storage, read> offsets: array<u32>;
+@group(0) @binding(10) var<storage, read> list: array<u32>;
+@group(0) @binding(11) var<storage, read_write> dy: array<f32>;
+
+fn linear(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+// The idx row of sample b, channel c.
+fn row_of(bc: u32) -> u32 {
+  return (bc / p.c) * p.g + (bc % p.c) / (p.c / p.g);
+}
+
+// One thread per (b, c, n). A bad index gives NaN and no gradient (arg = k).
+@compute @workgroup_size(256)
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.b * p.c * p.n) { return; }
+  let bc = t / p.n;
+  let base = (row_of(bc) * p.n + t % p.n) * p.k;
+  let centre = x[t];
+  var best = 0.0;
+  var best_t = 0u;
+  for (var j = 0u; j < p.k; j++) {
+    let m = idx[base + j];
+    if (m < 0 || u32(m) >= p.m) {
+      var nan_bits = 0x7fc00000u;  // a var: a constant NaN is a shader-creation error
+      out[t] = bitcast<f32>(nan_bits);
+      arg[t] = p.k;
+      return;
+    }
+    // The difference per neighbour, then the max (as the reference): rounding can tie them.
+    let v = y[bc * p.m + u32(m)] - centre;
+    if (j == 0u || v > best) {
+      best = v;
+      best_t = j;
+    }
+  }
+  out[t] = best;
+  arg[t] = best_t;
+}
+
+// flat[row, n, t] = row·M + idx[row, n, t]: one index space over all rows for the CSR (−1 if bad).
+@compute @workgroup_size(256)
+fn flatten_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let j = linear(gid, nwg);
+  if (j >= p.b * p.g * p.n * p.k) { return; }
+  let m = idx[j];
+  flat[j] = select(-1, i32(j / (p.n * p.k) * p.m) + m, m >= 0 && u32(m) < p.m);
+}
+
+// dy[b, c, m] = Σ grad[b, c, n] over the (n, t) slots of row(b, c) that point at m and won the max
+// for channel c, in ascending slot order.
+@compute @workgroup_size(256)
+fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.b * p.c * p.m) { return; }
+  let bc = t / p.m;
+  let seg = row_of(bc) * p.m + t % p.m;
+  var acc = 0.0;
+  for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
+    let slot = list[e];
+    let i = bc * p.n + (slot / p.k) % p.n;
+    if (arg_r[i] == slot % p.k) { acc += grad[i]; }
+  }
+  dy[t] = acc;
+}

@@ -1,0 +1,194 @@
+import { fileURLToPath } from 'node:url';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { init, Tensor, tidy, backward } from '../engine/index.js';
+import { readSafetensors } from '../engine/safetensors.js';
+import { maxRelative } from '../kernels/max-relative.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+function randIdx(n: number, seed: number, M: number): Int32Array {
+  const r = rng(seed);
+  return Int32Array.from({ length: n }, () => Math.floor(r() * M));
+}
+
+/** float64 reference: output, and the gradients for an output gradient g. */
+function maxRelativeRef(x: Float32Array, y: Float32Array, idx: Int32Array, g: Float32Array, B: number, C: number, N: number, M: number, G: number, k: number) {
+  const out = new Float64Array(B * C * N);
+  const dx = new Float64Array(B * C * N);
+  const dy = new Float64Array(B * C * M);
+  const cg = C / G;
+  for (let b = 0; b < B; b++)
+    for (let c = 0; c < C; c++) {
+      const row = b * G + Math.floor(c / cg);
+      for (let n = 0; n < N; n++) {
+        const i = (b * C + c) * N + n;
+        let best = -Infinity, arg = 0;
+        for (let t = 0; t < k; t++) {
+          const v = y[(b * C + c) * M + idx[(row * N + n) * k + t]] - x[i];
+          if (v > best) [best, arg] = [v, t];
+        }
+        out[i] = best;
+        dx[i] = -g[i];
+        dy[(b * C + c) * M + idx[(row * N + n) * k + arg]] += g[i];
+      }
+    }
+  return { out, dx, dy };
+}
+
+function maxRelErr(got: Float32Array, want: Float64Array): number {
+  let err = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return err / Math.max(scale, 1e-30);
+}
+
+interface Case {
+  B: number;
+  C: number;
+  N: number;
+  M: number;
+  G: number;
+  k: number;
+}
+
+async function runGpu(x: Float32Array, y: Float32Array, idx: Int32Array, g: Float32Array, c: Case) {
+  const xt = Tensor.from(x, [c.B, c.C, c.N]).param();
+  const yt = Tensor.from(y, [c.B, c.C, c.M]).param();
+  const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
+  const gt = Tensor.from(g, [c.B, c.C, c.N]);
+  const out = maxRelative(xt, yt, it, c.G);
+  const outArr = await out.toArray();
+  backward(out, gt);
+  const res = { out: outArr, dx: await xt.grad!.toArray(), dy: await yt.grad!.toArray() };
+  for (const t of [xt, yt, it, gt, out, xt.grad!, yt.grad!]) t.release();
+  return res;
+}
+
+async function check(c: Case, x: Float32Array, y: Float32Array, idx: Int32Array, seed: number) {
+  const g = rand(c.B * c.C * c.N, seed);
+  const ref = maxRelativeRef(x, y, idx, g, c.B, c.C, c.N, c.M, c.G, c.k);
+  const got = await runGpu(x, y, idx, g, c);
+  expect(got.out.length).toBe(ref.out.length);
+  expect(maxRelErr(got.out, ref.out)).toBeLessThanOrEqual(1e-6);
+  expect(maxRelErr(got.dx, ref.dx)).toBe(0);
+  expect(maxRelErr(got.dy, ref.dy)).toBeLessThanOrEqual(1e-6);
+  return got;
+}
+
+describe('maxRelative vs float64 reference', () => {
+  const cases: [string, Case][] = [
+    ['G = 1, N and M odd', { B: 2, C: 5, N: 37, M: 13, G: 1, k: 4 }],
+    ['G = 2, query set ≠ source set', { B: 3, C: 8, N: 20, M: 144, G: 2, k: 9 }],
+    ['G = 4, k = 1, size-1 batch', { B: 1, C: 12, N: 300, M: 7, G: 4, k: 1 }],
+  ];
+  it.each(cases)('%s', async (_, c) => {
+    const x = rand(c.B * c.C * c.N, 1);
+    const y = rand(c.B * c.C * c.M, 2);
+    const idx = randIdx(c.B * c.G * c.N * c.k, 3, c.M);
+    await check(c, x, y, idx, 4);
+  });
+
+  it('duplicate indices in a row: the tie goes to the first t and the gradient is routed once', async () => {
+    const c: Case = { B: 2, C: 6, N: 25, M: 9, G: 2, k: 6 };
+    const x = rand(c.B * c.C * c.N, 11);
+    const y = rand(c.B * c.C * c.M, 12);
+    const idx = randIdx(c.B * c.G * c.N * c.k, 13, c.M);
+    // Every row repeats its neighbours: [a, b, c, a, b, c].
+    for (let r = 0; r < c.B * c.G * c.N; r++) for (let t = 3; t < 6; t++) idx[r * 6 + t] = idx[r * 6 + t - 3];
+    // and one row points 6 times at the same source
+    idx.fill(4, 0, 6);
+    const got = await check(c, x, y, idx, 14);
+    // the sum of dy over sources equals the sum of g: nothing was counted twice
+    const g = rand(c.B * c.C * c.N, 14);
+    let sg = 0, sy = 0;
+    for (const v of g) sg += v;
+    for (const v of got.dy) sy += v;
+    expect(sy).toBeCloseTo(sg, 4);
+  });
+
+  it('the backward pass is bitwise deterministic', async () => {
+    // Few sources, many slots per source: a racy summation order would show up in the bits.
+    const c: Case = { B: 2, C: 16, N: 500, M: 5, G: 2, k: 9 };
+    const x = rand(c.B * c.C * c.N, 21);
+    const y = rand(c.B * c.C * c.M, 22);
+    const idx = randIdx(c.B * c.G * c.N * c.k, 23, c.M);
+    const a = await check(c, x, y, idx, 24);
+    const b = await runGpu(x, y, idx, rand(c.B * c.C * c.N, 24), c);
+    expect(new Uint32Array(b.dy.buffer)).toEqual(new Uint32Array(a.dy.buffer));
+    expect(new Uint32Array(b.out.buffer)).toEqual(new Uint32Array(a.out.buffer));
+  });
+
+  it('marks an out-of-range index with NaN', async () => {
+    const out = tidy(() =>
+      maxRelative(Tensor.from([1, 2], [1, 1, 2]), Tensor.from([5, 6, 7], [1, 1, 3]), Tensor.from(Int32Array.from([0, 3, 2, 1]), [1, 2, 2])),
+    );
+    const v = await out.toArray();
+    out.release();
+    expect(Number.isNaN(v[0])).toBe(true);
+    expect(v[1]).toBe(5);
+  });
+
+  it('validates its arguments', () => {
+    tidy(() => {
+      const x = Tensor.empty([2, 8, 10]);
+      const y = Tensor.empty([2, 8, 12]);
+      expect(() => maxRelative(x, y, Tensor.empty([2, 10, 3], 'i32'), 2)).toThrow(/idx must be i32 \[4, 10, k ≥ 1\]/);
+      expect(() => maxRelative(x, y, Tensor.empty([4, 10, 3]), 2)).toThrow(/idx must be i32/);
+      expect(() => maxRelative(x, y, Tensor.empty([6, 10, 3], 'i32'), 3)).toThrow(/groups must be a positive divisor of the 8 channels/);
+      expect(() => maxRelative(x, Tensor.empty([2, 4, 12]), Tensor.empty([2, 10, 3], 'i32'))).toThrow(/y must have x's batch and channels/);
+    });
+  });
+});
+
+// ------------------------------------------------------------------ fixture features and indices
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));
+
+function avgPool(x: Float32Array, B: number, C: number, H: number, W: number, r: number): Float32Array {
+  const h = H / r, w = W / r;
+  const out = new Float32Array(B * C * h * w);
+  for (let bc = 0; bc < B * C; bc++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++) {
+        let acc = 0;
+        for (let a = 0; a < r; a++) for (let b = 0; b < r; b++) acc += x[(bc * H + i * r + a) * W + j * r + b];
+        out[(bc * h + i) * w + j] = acc / (r * r);
+      }
+  return out;
+}
+
+describe('maxRelative with stored fixture indices', () => {
+  it.each([
+    ['gkg_block_xy', 2],
+    ['vig_block', 1],
+  ] as const)('%s (G = %i)', async (file, G) => {
+    const { metadata, tensors } = await readSafetensors(fixture(file), { filter: (n) => n.startsWith('eval.') });
+    const { B, C, H, W, r } = JSON.parse(metadata.config!) as Record<string, number>;
+    const x = tensors.get('eval.inter.block.0.fc1')!.data as Float32Array;
+    const y = avgPool(x, B, C, H, W, r);
+    const stored = tensors.get('eval.knn.block.0.graph_conv.dilated_knn_graph')!;
+    const c: Case = { B, C, N: H * W, M: (H * W) / (r * r), G, k: stored.shape[2] };
+    expect(stored.shape).toEqual([B * G, c.N, c.k]);
+    await check(c, x, y, stored.data as Int32Array, 31);
+  });
+});
