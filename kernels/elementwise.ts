@@ -131,11 +131,11 @@ export function sqrt(x: Tensor): Tensor {
 export function rsqrt(x: Tensor): Tensor {
   const y = unaryRaw(x, 'rsqrt');
   // d x^-1/2 = -1/2 x^-3/2 g
-  return record(y, 'rsqrt', [x], (g) => [binaryRaw(g, x, 'powGrad', -0.5)]);
+  return record(y, 'rsqrt', [x], (g) => [binaryRaw(x, g, 'powGrad', -0.5)]);
 }
 
 export function reciprocal(x: Tensor): Tensor {
-  return record(unaryRaw(x, 'reciprocal'), 'reciprocal', [x], (g) => [binaryRaw(g, x, 'powGrad', -1)]);
+  return record(unaryRaw(x, 'reciprocal'), 'reciprocal', [x], (g) => [binaryRaw(x, g, 'powGrad', -1)]);
 }
 
 export function abs(x: Tensor): Tensor {

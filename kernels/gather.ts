@@ -35,19 +35,25 @@ export function inverseIndex(idx: Tensor, d: number): InverseIndex {
   return { offsets, list, d, j };
 }
 
-function checkIndex(op: string, x: Tensor, axis: number, idx: Tensor): number {
+function checkAxis(op: string, x: Tensor, axis: number): number {
+  x.assertAlive(op);
+  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
   const ax = axis < 0 ? axis + x.rank : axis;
   if (ax < 0 || ax >= x.rank) throw new Error(`${op}: axis ${axis} out of range for ${shapeStr(x.shape)}`);
-  if (idx.dtype !== 'i32') throw new Error(`${op}: index must be an i32 tensor, got ${idx.describe()}`);
   return ax;
 }
 
-function indexTensor(op: string, index: Tensor | ArrayLike<number>, limit: number): Tensor {
-  if (index instanceof Tensor) return index;
+/** The index as an i32 tensor; array entries are checked against `limit` (`where` says what it counts). */
+function indexTensor(op: string, index: Tensor | ArrayLike<number>, limit: number, where: string): Tensor {
+  if (index instanceof Tensor) {
+    index.assertAlive(op);
+    if (index.dtype !== 'i32') throw new Error(`${op}: index must be an i32 tensor, got ${index.describe()}`);
+    return index;
+  }
   for (let i = 0; i < index.length; i++) {
     const v = index[i];
     if (!Number.isInteger(v) || v < 0 || v >= limit) {
-      throw new Error(`${op}: index[${i}] = ${v} is out of range [0, ${limit})`);
+      throw new Error(`${op}: index[${i}] = ${v} is out of range [0, ${limit}) for ${where}`);
     }
   }
   return Tensor.from(Int32Array.from(index), [index.length], 'i32');
@@ -58,9 +64,8 @@ function indexTensor(op: string, index: Tensor | ArrayLike<number>, limit: numbe
  * produced on the GPU cannot be checked without a stall, so a bad entry yields NaN in the output.
  */
 export function indexSelect(x: Tensor, axis: number, index: Tensor | ArrayLike<number>): Tensor {
-  const ax0 = axis < 0 ? axis + x.rank : axis;
-  const idx = indexTensor('index_select', index, x.shape[ax0] ?? 0);
-  const ax = checkIndex('index_select', x, axis, idx);
+  const ax = checkAxis('index_select', x, axis);
+  const idx = indexTensor('index_select', index, x.shape[ax], `axis ${axis} of ${x.describe()}`);
   const outer = x.shape.slice(0, ax).reduce((a, b) => a * b, 1);
   const inner = x.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
   const d = x.shape[ax];
@@ -86,8 +91,8 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor | ArrayLike<n
  * Deterministic (fixed summation order), no float atomics.
  */
 export function indexAdd(src: Tensor, axis: number, index: Tensor | ArrayLike<number>, size: number): Tensor {
-  const idx = indexTensor('index_add', index, size);
-  const ax = checkIndex('index_add', src, axis, idx);
+  const ax = checkAxis('index_add', src, axis);
+  const idx = indexTensor('index_add', index, size, `${size} rows on axis ${axis} (source ${src.describe()})`);
   if (src.shape[ax] !== idx.size) {
     throw new Error(`index_add: source ${shapeStr(src.shape)} has ${src.shape[ax]} rows on axis ${axis}, index has ${idx.size}`);
   }
@@ -102,7 +107,7 @@ export function indexAdd(src: Tensor, axis: number, index: Tensor | ArrayLike<nu
     launch({
       file: 'gather.wgsl',
       entry: 'index_add',
-      args: [src, inv.offsets, inv.list, out],
+      args: [src, out, inv.offsets, inv.list], // binding order: x, out, offsets_r, list_r
       params: [outer, size, idx.size, inner],
       workgroups: grid1d(out.size),
       context: `index_add ${shapeStr(src.shape)} axis ${axis} into ${size}`,

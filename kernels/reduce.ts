@@ -46,8 +46,13 @@ function plan(op: string, x: Tensor, axes: number[], scale = 1): Plan {
   };
 }
 
-function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scale: number): Tensor {
+function checkF32(op: string, x: Tensor): void {
   x.assertAlive(op);
+  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
+}
+
+function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scale: number): Tensor {
+  checkF32(op, x);
   const p = plan(op, x, axes, scale);
   const out = Tensor.empty(keepdim ? p.keepdimShape : p.keptShape, 'f32', op);
   if (p.nOut === 0) return out;
@@ -94,7 +99,7 @@ export function variance(x: Tensor, axes?: number | number[], keepdim = false, u
 /** Max over one axis: values and the index of the first maximum (i32). Gradient flows to that index. */
 export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
   const ax = normAxes('max', x.shape, axis);
-  x.assertAlive('max');
+  checkF32('max', x);
   const p = plan('max', x, ax);
   const shape = keepdim ? p.keepdimShape : p.keptShape;
   const values = Tensor.empty(shape, 'f32', 'max');

@@ -22,6 +22,7 @@ export function stridedCopy(src: Tensor, srcOff: number, srcStrides: number[], d
 
 /** A view with a new shape (free); one dimension may be -1. */
 export function reshape(x: Tensor, shape: Shape): Tensor {
+  x.assertAlive('reshape');
   const target = resolveShape(shape, x.size, x.shape);
   return record(x.view(target), 'reshape', [x], (g) => [g.view(x.shape)]);
 }
@@ -78,6 +79,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   if (xs.length === 0) throw new Error('concat: no tensors');
   const rank = xs[0].rank;
   const ax = axis < 0 ? axis + rank : axis;
+  if (ax < 0 || ax >= rank) throw new Error(`concat: axis ${axis} out of range for ${xs.map((t) => shapeStr(t.shape)).join(', ')}`);
   for (const t of xs) {
     if (t.rank !== rank || t.dtype !== xs[0].dtype || t.shape.some((d, i) => i !== ax && d !== xs[0].shape[i])) {
       throw new Error(`concat: shapes ${xs.map((t) => shapeStr(t.shape)).join(', ')} differ outside axis ${axis}`);

@@ -25,15 +25,17 @@ function rowwise(x: Tensor, log: boolean): Tensor {
   return y;
 }
 
-function alongAxis(x: Tensor, axis: number, f: (t: Tensor) => Tensor): Tensor {
+function alongAxis(op: string, x: Tensor, axis: number, f: (t: Tensor) => Tensor): Tensor {
+  x.assertAlive(op);
+  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
   const ax = axis < 0 ? axis + x.rank : axis;
-  if (ax < 0 || ax >= x.rank) throw new Error(`softmax: axis ${axis} out of range for ${shapeStr(x.shape)}`);
+  if (ax < 0 || ax >= x.rank) throw new Error(`${op}: axis ${axis} out of range for ${shapeStr(x.shape)}`);
   if (ax === x.rank - 1) return f(x);
   return transpose(f(transpose(x, ax, -1)), ax, -1);
 }
 
 export function softmax(x: Tensor, axis = -1): Tensor {
-  return alongAxis(x, axis, (t) => {
+  return alongAxis('softmax', x, axis, (t) => {
     const y = rowwise(t, false);
     // dx = y · (g − Σ g·y)
     return record(y, 'softmax', [t], (g) => {
@@ -45,7 +47,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return alongAxis(x, axis, (t) => {
+  return alongAxis('log_softmax', x, axis, (t) => {
     const y = rowwise(t, true);
     // dx = g − softmax · Σ g
     return record(y, 'log_softmax', [t], (g) => {

@@ -19,10 +19,10 @@ interface Entry {
 }
 
 export const COMMANDS: Record<string, Entry> = {
-  train: { summary: 'train a model and evaluate it', load: null },
-  eval: { summary: 'evaluate a checkpoint (mAP, per-class AP)', load: null },
-  predict: { summary: 'predict labels for images', load: null },
-  parity: { summary: 'compare forward/backward with the PyTorch fixtures', load: null },
+  train: { summary: 'train a model and evaluate it', load: () => import('./commands/train.js') },
+  eval: { summary: 'evaluate a checkpoint (mAP, per-class AP)', load: () => import('./commands/eval.js') },
+  predict: { summary: 'predict labels for images', load: () => import('./commands/predict.js') },
+  parity: { summary: 'compare forward/backward with the PyTorch fixtures', load: () => import('./commands/parity.js') },
   bench: { summary: 'run a benchmark suite (--suite kernels)', load: () => import('../bench/run.js') },
   info: { summary: 'print the WebGPU adapter, features, limits and memory', load: () => import('./commands/info.js') },
 };

@@ -110,6 +110,9 @@ export const command = defineCommand({
   summary: 'Print the WebGPU adapter, backend, features, key limits and buffer-pool statistics.',
   flags: {
     json: { type: 'boolean', help: 'print one JSON object instead of text' },
+    model: { type: 'string', help: 'also build this model and report its parameter counts (gkgnet-t|s|b, vig-ti|s|m|b, gkgnet-tiny)' },
+    size: { type: 'number', integer: true, min: 32, default: 224, help: 'input side for --model' },
+    labels: { type: 'number', integer: true, min: 1, default: 80, help: 'labels (classes) for --model; ViG ImageNet head: 1000' },
     ...DEVICE_FLAGS,
   },
   async run({ flags }, io) {
@@ -119,6 +122,13 @@ export const command = defineCommand({
       memory: dev.memoryStats(),
       runtime: { node: process.version, platform: process.platform, arch: process.arch },
     };
+    if (flags.model) {
+      const { buildModel, parameterCounts } = await import('../../models/factory.js');
+      const m = buildModel(flags.model, { size: flags.size, numLabels: flags.labels });
+      const c = parameterCounts(m);
+      report.model = { name: flags.model, size: flags.size, labels: flags.labels, trainable_params: c.trainable, frozen_relative_pos: c.frozen };
+      m.release();
+    }
     io.stdout(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
   },
 });

@@ -1,0 +1,102 @@
+// BatchNorm2d over channel axis 1 of x [B, C, ...spatial] (kernel: batchnorm.wgsl), with an optional
+// fused GELU. Train mode normalises with the batch statistics (biased variance) and updates the
+// running statistics in place on the GPU; eval mode uses the running statistics.
+//
+// Saved for backward: x itself (the caller's tensor) and a [C, 2] tensor of (mean, 1/√(var + eps))
+// that the forward pass needs anyway; with the fused GELU the pre-activation is recomputed from
+// those, not stored. Like every intermediate, the saved tensor lives in the caller's current scope.
+//
+// num_batches_tracked: the caller (the BatchNorm2d module) keeps it on the CPU and increments it
+// for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+
+export interface BatchNormOptions {
+  /** Batch statistics + running-statistics update (true) or running statistics (false). */
+  training: boolean;
+  /** Weight of the new batch statistic in the running average. Default 0.1. */
+  momentum?: number;
+  /** Default 1e-5. */
+  eps?: number;
+  /** 'gelu': return gelu(bn(x)) in one pass (exact erf GELU). Default 'none'. */
+  activation?: 'none' | 'gelu';
+}
+
+const WG = 256;
+/** Values per channel that one workgroup reduces at least, … */
+const MIN_CHUNK = 2048;
+/** … and at most this many chunks per channel (beyond that, chunks grow). */
+const MAX_CHUNKS = 64;
+
+/**
+ * y = (x − mean) / √(var + eps) · weight + bias per channel of axis 1 (then GELU when asked), as
+ * torch.nn.functional.batch_norm. x is [B, C, ...] (e.g. B×C×H×W, or B×C×S×1 label tensors);
+ * weight, bias, runningMean and runningVar are [C]. Train mode also updates runningMean and
+ * runningVar in place: run ← (1 − momentum)·run + momentum·stat, with the unbiased variance.
+ */
+export function batchNorm2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  o: BatchNormOptions,
+): Tensor {
+  const context = `batchnorm x ${shapeStr(x.shape)}`;
+  const args = { x, weight, bias, runningMean, runningVar };
+  for (const [name, t] of Object.entries(args)) {
+    t.assertAlive(context);
+    if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
+  }
+  if (x.rank < 2) throw new Error(`${context}: x must be [B, C, ...spatial]`);
+  const [B, C] = x.shape;
+  const S = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  for (const [name, t] of Object.entries(args)) {
+    if (t !== x && (t.rank !== 1 || t.shape[0] !== C)) {
+      throw new Error(`${context}: ${name} ${shapeStr(t.shape)} must be [${C}] (one per channel)`);
+    }
+  }
+  const n = B * S;
+  if (o.training && n < 2) {
+    throw new Error(`${context}: training needs more than 1 value per channel (B·spatial = ${n})`);
+  }
+  const momentum = o.momentum ?? 0.1;
+  const eps = o.eps ?? 1e-5;
+  const gelu = o.activation === 'gelu';
+  const chunk = Math.max(MIN_CHUNK, Math.ceil(n / MAX_CHUNKS));
+  const chunks = Math.max(1, Math.ceil(n / chunk));
+  const params = [C, S, n, chunks, chunk, x.size, f32bits(eps), f32bits(momentum)];
+  const run = (entry: string, a: Tensor[], workgroups: [number, number?], constants: Record<string, number> = {}) =>
+    launch({ file: 'batchnorm.wgsl', entry, constants, args: a, params, workgroups, context: `${context} (${entry})` });
+
+  const y = Tensor.empty(x.shape, 'f32', 'batchnorm');
+  const stats = Tensor.empty([C, 2], 'f32', 'batchnorm stats');
+  if (C === 0) return y;
+  if (o.training) {
+    const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
+    run('stats_partial', [x, part], [chunks, C]);
+    run('stats_final', [part, runningMean, runningVar, stats], [C]);
+    part.release();
+  } else {
+    run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
+  }
+  if (x.size > 0) run('normalize', [x, weight, bias, stats, y], grid1d(x.size, WG), { GELU: +gelu });
+
+  return record(y, 'batchnorm', [x, weight, bias], (g) => {
+    const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
+    const dweight = Tensor.empty([C], 'f32', 'batchnorm dweight');
+    const dbias = Tensor.empty([C], 'f32', 'batchnorm dbias');
+    const coef = Tensor.empty([C, 4], 'f32', 'batchnorm dx coefficients');
+    run('grad_partial', [x, g, weight, bias, stats, part], [chunks, C], { GELU: +gelu });
+    run('grad_final', [weight, stats, part, dweight, dbias, coef], [C], { TRAIN: +o.training });
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
+      if (x.size > 0) run('grad_input', [x, g, weight, bias, stats, coef, dx], grid1d(x.size, WG), { GELU: +gelu });
+    }
+    part.release();
+    coef.release();
+    return [dx, dweight, dbias];
+  });
+}

@@ -1,0 +1,207 @@
+// BatchNorm over x [B, C, S] (S = the flattened spatial size), per channel c over its n = B·S values.
+// Per-channel reductions run in two passes so that large B·S still spread over many workgroups:
+// `*_partial` reduces chunk k of channel c (workgroup (k, c)) and `*_final` combines the chunks of one
+// channel. Every combination happens in a fixed order (per-thread strided loops, then a tree), so the
+// results are bitwise deterministic. Statistics use Welford per thread and Chan's pairwise merge
+// (no E[x²] − E[x]² cancellation).
+
+override GELU: bool = false;    // the output is gelu(bn(x)); backward recomputes the pre-activation
+override TRAIN: bool = true;    // grad_final: batch statistics (full gradient) vs running ones (affine)
+
+struct Params {
+  c: u32,
+  s: u32,
+  n: u32,         // B·S, values per channel
+  chunks: u32,    // chunks per channel
+  chunk: u32,     // values per chunk
+  total: u32,     // B·C·S
+  eps: f32,
+  momentum: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<vec2f>;      // (mean, 1/√(var + eps)) per channel
+@group(0) @binding(6) var<storage, read> part_in: array<vec4f>;
+@group(0) @binding(7) var<storage, read> coef: array<vec4f>;       // dx = α·gz + β·x̂ + γ per channel
+@group(0) @binding(8) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(10) var<storage, read_write> part_out: array<vec4f>;
+@group(0) @binding(11) var<storage, read_write> stats_out: array<vec2f>;
+@group(0) @binding(12) var<storage, read_write> out: array<f32>;
+@group(0) @binding(13) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(14) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(15) var<storage, read_write> coef_out: array<vec4f>;
+
+const WG: u32 = 256u;
+var<workgroup> red: array<vec4f, WG>;
+
+// Address of the j-th value (j < B·S) of channel c.
+fn addr(c: u32, j: u32) -> u32 {
+  return ((j / p.s) * p.c + c) * p.s + j % p.s;
+}
+
+// Chan et al.: merge (count, mean, M2) summaries.
+fn merge(a: vec4f, b: vec4f) -> vec4f {
+  let n = a.x + b.x;
+  if (n == 0.0) { return a; }
+  let d = b.y - a.y;
+  return vec4f(n, a.y + d * (b.x / n), a.z + b.z + d * d * (a.x * b.x / n), 0.0);
+}
+
+// Fixed-order tree over `red`; every thread returns red[0].
+fn tree_merge(t: u32) -> vec4f {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (t < s) { red[t] = merge(red[t], red[t + s]); }
+  }
+  workgroupBarrier();
+  return red[0];
+}
+
+fn tree_sum(t: u32) -> vec4f {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (t < s) { red[t] += red[t + s]; }
+  }
+  workgroupBarrier();
+  return red[0];
+}
+
+const SQRT1_2: f32 = 0.7071067811865476;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+
+// erf with |error| < 1.2e-7, as in elementwise.wgsl (WGSL has no erf).
+fn erf_(x: f32) -> f32 {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+          t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(r - 1.0, 1.0 - r, x >= 0.0);
+}
+
+// Gradient reaching the normalised value: gy, or gy·gelu'(z) with z recomputed from x̂.
+fn grad_z(c: u32, xhat: f32, g: f32) -> f32 {
+  if (!GELU) { return g; }
+  let z = xhat * weight[c] + bias[c];
+  return g * (0.5 * (1.0 + erf_(z * SQRT1_2)) + z * INV_SQRT_2PI * exp(-0.5 * z * z));
+}
+
+// ---------------------------------------------------------------- forward
+
+// (count, mean, M2) of chunk wg.x of channel wg.y.
+@compute @workgroup_size(WG)
+fn stats_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.y;
+  let begin = wg.x * p.chunk;
+  let end = min(p.n, begin + p.chunk);
+  var acc = vec4f(0.0);
+  for (var j = begin + t; j < end; j += WG) {
+    let v = x[addr(c, j)];
+    acc.x += 1.0;
+    let d = v - acc.y;
+    acc.y += d / acc.x;
+    acc.z += d * (v - acc.y);
+  }
+  red[t] = acc;
+  let r = tree_merge(t);
+  if (t == 0u) { part_out[c * p.chunks + wg.x] = r; }
+}
+
+// Batch mean and 1/√(biased var + eps) of channel wg.x; running statistics updated in place with
+// the unbiased variance, as PyTorch: run ← (1 − m)·run + m·stat.
+@compute @workgroup_size(WG)
+fn stats_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x;
+  var acc = vec4f(0.0);
+  for (var k = t; k < p.chunks; k += WG) { acc = merge(acc, part_in[c * p.chunks + k]); }
+  red[t] = acc;
+  let r = tree_merge(t);
+  if (t == 0u) {
+    let n = r.x;
+    stats_out[c] = vec2f(r.y, inverseSqrt(r.z / n + p.eps));
+    let m = p.momentum;
+    running_mean[c] = (1.0 - m) * running_mean[c] + m * r.y;
+    running_var[c] = (1.0 - m) * running_var[c] + m * (r.z / (n - 1.0));
+  }
+}
+
+// Eval mode: the running statistics, in the same (mean, 1/√(var + eps)) form.
+@compute @workgroup_size(64)
+fn eval_stats(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= p.c) { return; }
+  stats_out[c] = vec2f(running_mean[c], inverseSqrt(running_var[c] + p.eps));
+}
+
+@compute @workgroup_size(WG)
+fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.total) { return; }
+  let c = (i / p.s) % p.c;
+  let st = stats[c];
+  let z = (x[i] - st.x) * st.y * weight[c] + bias[c];
+  if (GELU) {
+    out[i] = 0.5 * z * (1.0 + erf_(z * SQRT1_2));
+  } else {
+    out[i] = z;
+  }
+}
+
+// ---------------------------------------------------------------- backward
+
+// (Σ gz, Σ gz·x̂) of chunk wg.x of channel wg.y.
+@compute @workgroup_size(WG)
+fn grad_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.y;
+  let st = stats[c];
+  let begin = wg.x * p.chunk;
+  let end = min(p.n, begin + p.chunk);
+  var acc = vec4f(0.0);
+  for (var j = begin + t; j < end; j += WG) {
+    let a = addr(c, j);
+    let xhat = (x[a] - st.x) * st.y;
+    let gz = grad_z(c, xhat, gy[a]);
+    acc += vec4f(gz, gz * xhat, 0.0, 0.0);
+  }
+  red[t] = acc;
+  let r = tree_sum(t);
+  if (t == 0u) { part_out[c * p.chunks + wg.x] = r; }
+}
+
+// dbias = Σ gz, dweight = Σ gz·x̂ for channel wg.x, and the coefficients of dx:
+// train: dx = w·σ⁻¹·(gz − Σgz/n − x̂·Σgz·x̂/n) (the batch statistics depend on x); eval: dx = w·σ⁻¹·gz.
+@compute @workgroup_size(WG)
+fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x;
+  var acc = vec4f(0.0);
+  for (var k = t; k < p.chunks; k += WG) { acc += part_in[c * p.chunks + k]; }
+  red[t] = acc;
+  let r = tree_sum(t);
+  if (t == 0u) {
+    dbias[c] = r.x;
+    dweight[c] = r.y;
+    let alpha = weight[c] * stats[c].y;
+    if (TRAIN) {
+      let inv_n = 1.0 / f32(p.n);
+      coef_out[c] = vec4f(alpha, -alpha * r.y * inv_n, -alpha * r.x * inv_n, 0.0);
+    } else {
+      coef_out[c] = vec4f(alpha, 0.0, 0.0, 0.0);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.total) { return; }
+  let c = (i / p.s) % p.c;
+  let st = stats[c];
+  let k = coef[c];
+  let xhat = (x[i] - st.x) * st.y;
+  out[i] = k.x * grad_z(c, xhat, gy[i]) + k.y * xhat + k.z;
+}

@@ -1,0 +1,203 @@
+// 2-D convolution, NCHW, with groups (kernel: conv2d.wgsl, one implicit-GEMM kernel for the forward
+// pass, the input gradient and the weight gradient). Dense and grouped 1×1 convolutions take the
+// same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads.
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { keep } from '../engine/context.js';
+import { kernelSource } from '../engine/kernel.js';
+import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { TILES, type TileConfig } from './matmul.js';
+import { sum } from './reduce.js';
+
+export interface Conv2dOptions {
+  /** One value for both axes, or [h, w]. Default 1. */
+  stride?: number | readonly [number, number];
+  /** Zero padding on each side, one value or [h, w]. Default 0. */
+  padding?: number | readonly [number, number];
+  /** Channel groups; must divide Cin and Cout. Default 1. */
+  groups?: number;
+  /** Force a tile configuration for every GEMM of this conv (tests, benchmarks). */
+  tile?: TileConfig;
+}
+
+/** Everything the three GEMMs need to know about one convolution. */
+interface Geometry {
+  B: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kh: number;
+  kw: number;
+  Ho: number;
+  Wo: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  groups: number;
+  context: string;
+}
+
+/** Small-M tiles first: a group of a grouped conv often has only 8–32 output channels. */
+const CONV_TILES: TileConfig[] = [
+  { BM: 16, BN: 64, BK: 16, TM: 4, TN: 4 },
+  { BM: 32, BN: 64, BK: 16, TM: 4, TN: 4 },
+  TILES.medium,
+  TILES.large,
+];
+
+function pickTile(M: number, N: number): TileConfig {
+  if (M >= 128 && N >= 4096) return TILES.large;
+  return CONV_TILES.find((t) => t.BM >= M) ?? TILES.medium;
+}
+
+const sourceFor = new Map<string, string>();
+function tiledSource(t: TileConfig): string {
+  const key = `${t.BM},${t.BN},${t.BK},${t.TM},${t.TN}`;
+  let src = sourceFor.get(key);
+  if (!src) {
+    src = kernelSource('conv2d.wgsl').replace(/\{\{(\w+)\}\}/g, (_, k: keyof TileConfig) => String(t[k]));
+    sourceFor.set(key, src);
+  }
+  return src;
+}
+
+function pair(v: number | readonly [number, number] | undefined, dflt: number, what: string, min: number, context: string): [number, number] {
+  const p: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (p.some((x) => !Number.isInteger(x) || x < min)) {
+    throw new Error(`${context}: ${what} must be an integer ≥ ${min} (or a pair of them), got ${JSON.stringify(v)}`);
+  }
+  return p;
+}
+
+function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions): Geometry {
+  const context = `conv2d x ${shapeStr(x.shape)} weight ${shapeStr(weight.shape)}`;
+  for (const t of bias ? [x, weight, bias] : [x, weight]) {
+    t.assertAlive('conv2d');
+    if (t.dtype !== 'f32') throw new Error(`${context}: expects f32 tensors, got ${t.describe()}`);
+  }
+  if (x.rank !== 4) throw new Error(`${context}: x must be [B, Cin, H, W]`);
+  if (weight.rank !== 4) throw new Error(`${context}: weight must be [Cout, Cin/groups, kh, kw]`);
+  const [B, Cin, H, W] = x.shape;
+  const [Cout, CinG, kh, kw] = weight.shape;
+  const groups = o.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new Error(`${context}: groups must be a positive integer, got ${groups}`);
+  if (Cin % groups !== 0 || Cout % groups !== 0) {
+    throw new Error(`${context}: groups=${groups} must divide Cin=${Cin} and Cout=${Cout}`);
+  }
+  if (CinG !== Cin / groups) {
+    throw new Error(`${context}: weight dimension 1 is ${CinG}, expected Cin/groups = ${Cin}/${groups} = ${Cin / groups}`);
+  }
+  if (kh < 1 || kw < 1 || Cout < 1) throw new Error(`${context}: weight has an empty dimension`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== Cout)) {
+    throw new Error(`${context}: bias ${shapeStr(bias.shape)} must be [${Cout}] (one per output channel)`);
+  }
+  const [sh, sw] = pair(o.stride, 1, 'stride', 1, context);
+  const [ph, pw] = pair(o.padding, 0, 'padding', 0, context);
+  const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1;
+  const Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
+  if (Ho < 1 || Wo < 1) {
+    throw new Error(`${context}: kernel ${kh}×${kw} does not fit the padded input ${H + 2 * ph}×${W + 2 * pw}`);
+  }
+  return { B, Cin, H, W, Cout, kh, kw, Ho, Wo, sh, sw, ph, pw, groups, context };
+}
+
+let noBias: Tensor | null = null;
+
+/** conv2d.wgsl's p.mode: which of the three GEMMs a launch computes. */
+const Mode = { Forward: 0, InputGrad: 1, WeightGrad: 2 } as const;
+type Mode = (typeof Mode)[keyof typeof Mode];
+
+/** Split the K = B·Ho·Wo reduction of dW until about this many workgroups run, … */
+const DW_TARGET_WORKGROUPS = 512;
+/** … but never into chunks shorter than this. */
+const DW_MIN_CHUNK = 64;
+
+interface Plan {
+  M: number;
+  N: number;
+  K: number;
+  tile: TileConfig;
+  mTiles: number;
+  nTiles: number;
+  /** K per chunk (a multiple of BK) and the number of chunks (> 1 only for the weight gradient). */
+  chunk: number;
+  splits: number;
+}
+
+function plan(mode: Mode, g: Geometry, tile?: TileConfig): Plan {
+  const khw = g.kh * g.kw;
+  const [M, N, K] =
+    mode === Mode.Forward ? [g.Cout / g.groups, g.B * g.Ho * g.Wo, (g.Cin / g.groups) * khw]
+    : mode === Mode.InputGrad ? [g.Cin / g.groups, g.B * g.H * g.W, (g.Cout / g.groups) * khw]
+    : [g.Cout / g.groups, (g.Cin / g.groups) * khw, g.B * g.Ho * g.Wo];
+  const t = tile ?? pickTile(M, N);
+  const mTiles = Math.ceil(M / t.BM);
+  const nTiles = Math.ceil(N / t.BN);
+  let splits = 1;
+  if (mode === Mode.WeightGrad) {
+    // A few output tiles over a long K (B·Ho·Wo) would leave the GPU idle: split K.
+    const want = Math.ceil(DW_TARGET_WORKGROUPS / (mTiles * nTiles * g.groups));
+    splits = Math.max(1, Math.min(want, Math.floor(K / DW_MIN_CHUNK)));
+  }
+  const chunk = Math.max(1, Math.ceil(K / splits / t.BK)) * t.BK;
+  return { M, N, K, tile: t, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
+}
+
+/** One launch of conv2d.wgsl: C = A·B for every group (and K chunk), written into `out`. */
+function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor): void {
+  noBias ??= keep(Tensor.from([0], [1]));
+  launch({
+    file: 'conv2d.wgsl',
+    code: tiledSource(pl.tile),
+    constants: { KH: g.kh, KW: g.kw },
+    args: [a, b, bias ?? noBias, out],
+    params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
+      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode],
+    workgroups: [...grid1d(pl.nTiles, 1), pl.mTiles * g.groups * pl.splits],
+    context: `${g.context} (${['forward', 'input gradient', 'weight gradient'][mode]})`,
+  });
+}
+
+function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, tile?: TileConfig): Tensor {
+  const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
+  if (y.size > 0) gemm(Mode.Forward, g, plan(Mode.Forward, g, tile), weight, x, bias, y);
+  return y;
+}
+
+function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, tile?: TileConfig): Tensor {
+  const dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
+  if (dx.size > 0) gemm(Mode.InputGrad, g, plan(Mode.InputGrad, g, tile), weight, dy, null, dx);
+  return dx;
+}
+
+/** dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order. */
+function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tensor {
+  const wshape = [g.Cout, g.Cin / g.groups, g.kh, g.kw];
+  const pl = plan(Mode.WeightGrad, g, tile);
+  const partial = Tensor.empty(pl.splits === 1 ? wshape : [pl.splits, ...wshape], 'f32', 'conv2d dw');
+  if (partial.size === 0) return partial;
+  gemm(Mode.WeightGrad, g, pl, dy, x, null, partial);
+  if (pl.splits === 1) return partial;
+  const dw = sum(partial, 0);
+  partial.release();
+  return dw;
+}
+
+/**
+ * y = conv2d(x, weight) + bias, as torch.nn.functional.conv2d: x [B, Cin, H, W], weight
+ * [Cout, Cin/groups, kh, kw], bias [Cout] → [B, Cout, Ho, Wo] with Ho = ⌊(H + 2·pad − kh)/stride⌋ + 1.
+ * Backward: dx (transposed convolution), dw (split-K GEMM over B·Ho·Wo, summed in a fixed order),
+ * db (sum over B, Ho, Wo). Bitwise deterministic.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
+  const b = bias ?? null;
+  const g = geometry(x, weight, b, o);
+  const y = forward(x, weight, b, g, o.tile);
+  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => [
+    x.requiresGrad ? inputGrad(dy, weight, g, o.tile) : null,
+    weight.requiresGrad ? weightGrad(dy, x, g, o.tile) : null,
+    b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
+  ]);
+}

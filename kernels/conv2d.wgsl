@@ -1,0 +1,191 @@
+// 2-D convolution as implicit GEMM, per group g: C[m, n] = Σ_k A[m, k] · B[k, n], register-tiled as
+// in matmul.wgsl (a BM×BN tile of C per workgroup, TM×TN per thread, BK-deep A/B tiles staged in
+// workgroup memory). Nothing is unfolded in global memory: the staging loops gather the input patch
+// (or the output gradient) straight from the NCHW tensors. p.mode picks the GEMM:
+//   0 forward  y[b, co, oy, ox]:   M = Cout/g, N = B·Ho·Wo, K = Cin/g·kh·kw; A = weight, B = x patches
+//   1 dx       dx[b, ci, iy, ix]:  M = Cin/g,  N = B·H·W,   K = Cout/g·kh·kw; A = weightᵀ, B = dy taps
+//   2 dw       dw[co, ci, ky, kx]: M = Cout/g, N = Cin/g·kh·kw, K = B·Ho·Wo; A = dy, B = x patchesᵀ
+// Mode 2 splits K into chunks (wg.z) and writes one partial dw per chunk; the launcher sums them in
+// a fixed order. The kernel size is an override constant so that the index arithmetic folds: for
+// 1×1 convolutions (every fc1/fc2/FFN) the gather reduces to plain strided reads. Mode, stride,
+// padding and bias are uniforms (their branches are uniform, hence cheap), so that one pipeline per
+// kernel size and tile serves all three GEMMs: fewer shader compiles. Edges are masked.
+
+const BM: u32 = {{BM}}u;
+const BN: u32 = {{BN}}u;
+const BK: u32 = {{BK}}u;
+const TM: u32 = {{TM}}u;
+const TN: u32 = {{TN}}u;
+const WX: u32 = BN / TN;
+const WY: u32 = BM / TM;
+const THREADS: u32 = WX * WY;
+
+override KH: u32 = 1u;
+override KW: u32 = 1u;
+
+struct Params {
+  cin: u32,
+  h: u32,
+  w: u32,
+  cout: u32,
+  ho: u32,
+  wo: u32,
+  groups: u32,
+  cin_g: u32,
+  cout_g: u32,
+  M: u32,
+  N: u32,
+  K: u32,
+  k_chunk: u32,   // K per wg.z chunk (a multiple of BK); K itself unless mode 2 splits
+  m_tiles: u32,
+  n_tiles: u32,
+  sh: u32,        // stride
+  sw: u32,
+  ph: u32,        // padding
+  pw: u32,
+  has_bias: u32,  // forward only
+  mode: u32,      // 0 forward, 1 dx, 2 dw
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;     // weight (modes 0, 1) or dy (mode 2)
+@group(0) @binding(2) var<storage, read> B: array<f32>;     // x (modes 0, 2) or dy (mode 1)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+
+var<workgroup> As: array<vec4f, BM * BK / 4u>;   // [BK][BM]
+var<workgroup> Bs: array<vec4f, BK * BN / 4u>;   // [BK][BN]
+
+// x[b, g·Cin/g + ci, oy·sh + ky − ph, ox·sw + kx − pw] (0 in the padding), with tap = (ci, ky, kx)
+// and pos = (b, oy, ox) as flat indices.
+fn x_tap(g: u32, tap: u32, pos: u32) -> f32 {
+  let ci = tap / (KH * KW);
+  let ky = (tap / KW) % KH;
+  let kx = tap % KW;
+  let hw = p.ho * p.wo;
+  let b = pos / hw;
+  let oy = (pos % hw) / p.wo;
+  let ox = pos % p.wo;
+  let iy = i32(oy * p.sh + ky) - i32(p.ph);
+  let ix = i32(ox * p.sw + kx) - i32(p.pw);
+  if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return 0.0; }
+  return B[((b * p.cin + g * p.cin_g + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+}
+
+// dy[b, g·Cout/g + co, oy, ox] for the output pixel that tap (co, ky, kx) maps onto input pixel
+// pos = (b, iy, ix); 0 where no output pixel does (stride gaps, borders).
+fn dy_tap(g: u32, tap: u32, pos: u32) -> f32 {
+  let co = tap / (KH * KW);
+  let ky = (tap / KW) % KH;
+  let kx = tap % KW;
+  let hw = p.h * p.w;
+  let b = pos / hw;
+  let iy = (pos % hw) / p.w;
+  let ix = pos % p.w;
+  let ny = i32(iy + p.ph) - i32(ky);
+  let nx = i32(ix + p.pw) - i32(kx);
+  if (ny < 0 || nx < 0 || u32(ny) % p.sh != 0u || u32(nx) % p.sw != 0u) { return 0.0; }
+  let oy = u32(ny) / p.sh;
+  let ox = u32(nx) / p.sw;
+  if (oy >= p.ho || ox >= p.wo) { return 0.0; }
+  return B[((b * p.cout + g * p.cout_g + co) * p.ho + oy) * p.wo + ox];
+}
+
+fn load_a(g: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) { return 0.0; }
+  switch p.mode {
+    case 0u: { return A[(g * p.cout_g + m) * p.K + k]; }
+    case 1u: {
+      // weight[g·Cout/g + co, ci = m, ky, kx] with k = (co, ky, kx)
+      return A[((g * p.cout_g + k / (KH * KW)) * p.cin_g + m) * (KH * KW) + k % (KH * KW)];
+    }
+    default: {
+      // dy[b, g·Cout/g + m, oy, ox] with k = (b, oy, ox)
+      let hw = p.ho * p.wo;
+      return A[((k / hw) * p.cout + g * p.cout_g + m) * hw + k % hw];
+    }
+  }
+}
+
+fn load_b(g: u32, k: u32, n: u32) -> f32 {
+  if (k >= p.K || n >= p.N) { return 0.0; }
+  switch p.mode {
+    case 0u: { return x_tap(g, k, n); }
+    case 1u: { return dy_tap(g, k, n); }
+    default: { return x_tap(g, n, k); }
+  }
+}
+
+fn store(g: u32, split: u32, m: u32, n: u32, v: f32) {
+  switch p.mode {
+    case 0u: {
+      let hw = p.ho * p.wo;
+      C[((n / hw) * p.cout + g * p.cout_g + m) * hw + n % hw] = v;
+    }
+    case 1u: {
+      let hw = p.h * p.w;
+      C[((n / hw) * p.cin + g * p.cin_g + m) * hw + n % hw] = v;
+    }
+    default: {
+      // partial dw of chunk `split`, laid out as the weight [Cout, Cin/g, kh, kw]
+      C[(split * p.cout + g * p.cout_g + m) * p.N + n] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WX, WY)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  // N tiles fill x (folded into y past the per-dimension limit); z = (chunk, group, M tile).
+  let n_tile = wg.x + wg.y * nwg.x;
+  if (n_tile >= p.n_tiles) { return; }
+  let m0 = (wg.z % p.m_tiles) * BM;
+  let g = (wg.z / p.m_tiles) % p.groups;
+  let split = wg.z / (p.m_tiles * p.groups);
+  let n0 = n_tile * BN;
+  let k_begin = split * p.k_chunk;
+  let k_end = min(p.K, k_begin + p.k_chunk);
+
+  var acc: array<vec4f, TM * TN / 4u>;
+  var ra: array<vec4f, TM / 4u>;
+  var rb: array<vec4f, TN / 4u>;
+
+  for (var k0 = k_begin; k0 < k_end; k0 += BK) {
+    // Consecutive threads take consecutive k for A and for mode 2's B (contiguous in memory there),
+    // consecutive n for the other B tiles.
+    for (var e = tid; e < BM * BK; e += THREADS) {
+      let mm = e / BK;
+      let kk = e % BK;
+      As[(kk * BM + mm) / 4u][mm % 4u] = load_a(g, m0 + mm, k0 + kk);
+    }
+    for (var e = tid; e < BK * BN; e += THREADS) {
+      var nn: u32; var kk: u32;
+      if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
+      Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      for (var i = 0u; i < TM / 4u; i++) { ra[i] = As[(k * BM + lid.y * TM) / 4u + i]; }
+      for (var j = 0u; j < TN / 4u; j++) { rb[j] = Bs[(k * BN + lid.x * TN) / 4u + j]; }
+      for (var i = 0u; i < TM; i++) {
+        let a = ra[i / 4u][i % 4u];
+        for (var j = 0u; j < TN / 4u; j++) {
+          acc[i * (TN / 4u) + j] += a * rb[j];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + lid.y * TM + i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + lid.x * TN + j;
+      if (n >= p.N) { break; }
+      var v = acc[i * (TN / 4u) + j / 4u][j % 4u];
+      if (p.has_bias != 0u) { v += bias[g * p.cout_g + m]; }
+      store(g, split, m, n, v);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// Average pooling (kernel: pool.wgsl): avgPool2d with kernel = stride = r, and global average
+// pooling [B, C, H, W] → [B, C].
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+import { reshape } from './shape.js';
+
+/** Mean over kh×kw windows tiling H×W exactly; returns [B, C, H/kh, W/kw]. */
+function pool(op: string, x: Tensor, kh: number, kw: number): Tensor {
+  const [B, C, H, W] = x.shape;
+  const Ho = H / kh;
+  const Wo = W / kw;
+  const params = [B * C, H, W, Ho, Wo, kh, kw, f32bits(1 / (kh * kw))];
+  const context = `${op} ${shapeStr(x.shape)}`;
+  const y = Tensor.empty([B, C, Ho, Wo], 'f32', op);
+  if (y.size > 0) {
+    launch({ file: 'pool.wgsl', entry: 'forward', args: [x, y], params, workgroups: grid1d(y.size), context });
+  }
+  return record(y, op, [x], (g) => {
+    const dx = Tensor.empty(x.shape, 'f32', `${op} dx`);
+    if (dx.size > 0) {
+      launch({ file: 'pool.wgsl', entry: 'backward', args: [g, dx], params, workgroups: grid1d(dx.size), context: `${context} (backward)` });
+    }
+    return [dx];
+  });
+}
+
+function check4d(op: string, x: Tensor): void {
+  x.assertAlive(op);
+  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
+  if (x.rank !== 4) throw new Error(`${op}: x ${shapeStr(x.shape)} must be [B, C, H, W]`);
+}
+
+/** avg_pool2d(x, r) with kernel = stride = r: [B, C, H, W] → [B, C, H/r, W/r]; r must divide H and W. */
+export function avgPool2d(x: Tensor, r: number): Tensor {
+  check4d('avgPool2d', x);
+  const [, , H, W] = x.shape;
+  if (!Number.isInteger(r) || r < 1) throw new Error(`avgPool2d ${shapeStr(x.shape)}: r must be a positive integer, got ${r}`);
+  if (H % r !== 0 || W % r !== 0) {
+    throw new Error(`avgPool2d ${shapeStr(x.shape)}: r = ${r} must divide H = ${H} and W = ${W}`);
+  }
+  return pool('avgPool2d', x, r, r);
+}
+
+/** Mean over H and W: [B, C, H, W] → [B, C]. */
+export function globalAvgPool(x: Tensor): Tensor {
+  check4d('globalAvgPool', x);
+  const [B, C, H, W] = x.shape;
+  if (H * W === 0) throw new Error(`globalAvgPool ${shapeStr(x.shape)}: empty spatial extent`);
+  return reshape(pool('globalAvgPool', x, H, W), [B, C]);
+}

@@ -1,0 +1,46 @@
+// Non-overlapping average pooling (kernel = stride = kh×kw) over planes [P = B·C, H, W]; global
+// average pooling is the case kh = H, kw = W. Each output sums its window in a fixed order; the
+// backward pass gives every input element its window's gradient / (kh·kw).
+
+struct Params {
+  planes: u32,
+  h: u32,
+  w: u32,
+  ho: u32,
+  wo: u32,
+  kh: u32,
+  kw: u32,
+  scale: f32,   // 1 / (kh·kw)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = gid.x + gid.y * nwg.x * WG;
+  if (o >= p.planes * p.ho * p.wo) { return; }
+  let plane = o / (p.ho * p.wo);
+  let oy = (o / p.wo) % p.ho;
+  let ox = o % p.wo;
+  let base = (plane * p.h + oy * p.kh) * p.w + ox * p.kw;
+  var acc = 0.0;
+  for (var y = 0u; y < p.kh; y++) {
+    for (var x = 0u; x < p.kw; x++) { acc += src[base + y * p.w + x]; }
+  }
+  dst[o] = acc * p.scale;
+}
+
+// src = the output gradient [P, Ho, Wo], dst = the input gradient [P, H, W].
+@compute @workgroup_size(WG)
+fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.planes * p.h * p.w) { return; }
+  let plane = i / (p.h * p.w);
+  let iy = (i / p.w) % p.h;
+  let ix = i % p.w;
+  dst[i] = src[(plane * p.ho + iy / p.kh) * p.wo + ix / p.kw] * p.scale;
+}

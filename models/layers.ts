@@ -1,0 +1,175 @@
+// The PyTorch layers the models are made of, with PyTorch's parameter names and initialisations.
+import { Tensor, Rng, F } from '../engine/index.js';
+import { Module, captured } from './module.js';
+
+/** One generator for parameter initialisation, seeded per model build (construction order). */
+let initRng = new Rng(0);
+export function seedInit(seed: number): void {
+  initRng = new Rng(seed);
+}
+
+function normal(shape: number[], std: number): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = initRng.normal() * std;
+  return Tensor.from(v, shape);
+}
+
+/** U(−bound, bound) from the init generator. */
+export function uniform(shape: number[], bound: number): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = (initRng.uniform() * 2 - 1) * bound;
+  return Tensor.from(v, shape);
+}
+
+const constant = (shape: number[], value: number) => Tensor.from(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value), shape);
+
+/** A module that maps one tensor to one tensor; `call` runs forward and the capture hook. */
+export abstract class Layer extends Module {
+  abstract forward(x: Tensor): Tensor;
+  call(x: Tensor): Tensor {
+    return captured(this, this.forward(x));
+  }
+}
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+  groups?: number;
+  bias?: boolean;
+}
+
+/** nn.Conv2d; weights kaiming-normal (fan-in, gain √2) and zero bias, as both official repos init. */
+export class Conv2d extends Layer {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernel: number, readonly opts: Conv2dOptions = {}) {
+    super();
+    const groups = opts.groups ?? 1;
+    if (inChannels % groups || outChannels % groups) {
+      throw new Error(`Conv2d(${inChannels}, ${outChannels}, groups=${groups}): channels must be divisible by groups`);
+    }
+    const fanIn = (inChannels / groups) * kernel * kernel;
+    this.weight = this.addParam('weight', normal([outChannels, inChannels / groups, kernel, kernel], Math.sqrt(2 / fanIn)));
+    this.bias = opts.bias === false ? null : this.addParam('bias', constant([outChannels], 0));
+  }
+  forward(x: Tensor): Tensor {
+    return F.conv2d(x, this.weight, this.bias ?? undefined, {
+      stride: this.opts.stride ?? 1,
+      padding: this.opts.padding ?? 0,
+      groups: this.opts.groups ?? 1,
+    });
+  }
+}
+
+/** nn.BatchNorm2d (eps 1e-5, momentum 0.1); also used on B×C×S×1 label tensors. */
+export class BatchNorm2d extends Layer {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  numBatchesTracked = 0;
+  constructor(readonly channels: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+    super();
+    this.weight = this.addParam('weight', constant([channels], 1));
+    this.bias = this.addParam('bias', constant([channels], 0));
+    this.runningMean = this.addBuffer('running_mean', constant([channels], 0));
+    this.runningVar = this.addBuffer('running_var', constant([channels], 1));
+  }
+  forward(x: Tensor): Tensor {
+    if (this.training) this.numBatchesTracked++;
+    return F.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, {
+      training: this.training,
+      momentum: this.momentum,
+      eps: this.eps,
+    });
+  }
+  protected override extraState(): Map<string, number> {
+    return new Map([['num_batches_tracked', this.numBatchesTracked]]);
+  }
+  protected override loadExtraState(name: string, value: number): boolean {
+    if (name !== 'num_batches_tracked') return false;
+    this.numBatchesTracked = value;
+    return true;
+  }
+}
+
+/** nn.Linear on the last axis; PyTorch's default init U(±1/√in) unless `std` is given (normal). */
+export class Linear extends Layer {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, init: { std?: number } = {}) {
+    super();
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.weight = this.addParam('weight', init.std !== undefined ? normal([outFeatures, inFeatures], init.std) : uniform([outFeatures, inFeatures], bound));
+    this.bias = this.addParam('bias', init.std !== undefined ? constant([outFeatures], 0) : uniform([outFeatures], bound));
+  }
+  forward(x: Tensor): Tensor {
+    const lead = x.shape.slice(0, -1);
+    const flat = F.reshape(x, [-1, this.inFeatures]);
+    const y = F.matmul(flat, this.weight, { transB: true, bias: this.bias, biasMode: 'col' });
+    return F.reshape(y, [...lead, this.outFeatures]);
+  }
+}
+
+/** nn.Embedding's table, N(0, 1). */
+export class Embedding extends Module {
+  readonly weight: Tensor;
+  constructor(readonly num: number, readonly dim: number) {
+    super();
+    this.weight = this.addParam('weight', normal([num, dim], 1));
+  }
+}
+
+export class GELU extends Layer {
+  forward(x: Tensor): Tensor {
+    return F.gelu(x);
+  }
+}
+
+/** Dropout with p = 0 as in the official heads: identity, kept to hold its index in Sequential. */
+export class Identity extends Layer {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** nn.Sequential: children named 0, 1, 2, … */
+export class Sequential extends Layer {
+  readonly layers: Layer[];
+  constructor(...layers: Layer[]) {
+    super();
+    this.layers = layers.map((l, i) => this.addChild(String(i), l));
+  }
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const l of this.layers) y = l.call(y);
+    return y;
+  }
+}
+
+/** A learnable tensor initialised to a constant or N(0, std²). */
+export function parameterTensor(shape: number[], init: { value?: number; std?: number }): Tensor {
+  return init.std !== undefined ? normal(shape, init.std) : constant(shape, init.value ?? 0);
+}
+
+/** timm DropPath: each sample's residual branch scaled by Bernoulli(1−p)/(1−p) in training. */
+export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng): Tensor {
+  if (!training || p <= 0) return x;
+  const B = x.shape[0];
+  const keepProb = 1 - p;
+  const mask = new Float32Array(B);
+  for (let b = 0; b < B; b++) mask[b] = rng.uniform() < keepProb ? 1 / keepProb : 0;
+  const m = Tensor.from(mask, [B, ...x.shape.slice(1).map(() => 1)]);
+  return F.mul(x, m);
+}
+
+/** nn.ModuleList: children named 0, 1, 2, … (any module type). */
+export class ModuleList<M extends Module = Module> extends Module {
+  readonly items: M[];
+  constructor(items: M[]) {
+    super();
+    this.items = items.map((m, i) => this.addChild(String(i), m));
+  }
+}

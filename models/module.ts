@@ -1,0 +1,190 @@
+// A small Module base in the PyTorch spirit: named parameters, buffers and children, so that the
+// state dict keys equal the official ones (`backbone.backbone.0.0.fc1.0.weight`, …).
+import { Tensor, keep, type Shape } from '../engine/index.js';
+
+export interface StateEntry {
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+export interface LoadResult {
+  missing: string[];
+  unexpected: string[];
+  /** Keys present in both whose shapes differ (skipped, as mmcv's non-strict loading does). */
+  mismatched: string[];
+}
+
+/** Hooks used by the parity harness: capture submodule outputs by path. */
+export const moduleHooks = {
+  capture: null as Map<string, Tensor> | null,
+  wanted: null as Set<string> | null,
+};
+
+export class Module {
+  training = true;
+  /** Dotted path from the root, set when attached as a child (e.g. `backbone.backbone.3.0`). */
+  path = '';
+  private readonly _params = new Map<string, Tensor>();
+  private readonly _buffers = new Map<string, Tensor>();
+  private readonly _children = new Map<string, Module>();
+
+  protected addParam(name: string, t: Tensor, trainable = true): Tensor {
+    t.name = this.qualify(name);
+    if (trainable) t.param(t.name);
+    else keep(t);
+    this._params.set(name, t);
+    return t;
+  }
+
+  protected addBuffer(name: string, t: Tensor): Tensor {
+    t.name = this.qualify(name);
+    this._buffers.set(name, keep(t));
+    return t;
+  }
+
+  protected addChild<M extends Module>(name: string, m: M): M {
+    this._children.set(name, m);
+    m.setPath(this.qualify(name));
+    return m;
+  }
+
+  private qualify(name: string): string {
+    return this.path ? `${this.path}.${name}` : name;
+  }
+
+  private setPath(p: string): void {
+    this.path = p;
+    for (const [n, t] of this._params) t.name = this.qualify(n);
+    for (const [n, t] of this._buffers) t.name = this.qualify(n);
+    for (const [n, c] of this._children) c.setPath(this.qualify(n));
+  }
+
+  *namedChildren(): Iterable<[string, Module]> {
+    yield* this._children;
+  }
+
+  /** Every parameter with its official name, including frozen ones (as PyTorch's named_parameters). */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, t] of this._params) out.push([prefix + n, t]);
+    for (const [n, c] of this._children) out.push(...c.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** Parameters that an optimizer updates. */
+  trainableParameters(): [string, Tensor][] {
+    return this.namedParameters().filter(([, t]) => t.requiresGrad);
+  }
+
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, t] of this._buffers) out.push([prefix + n, t]);
+    for (const [n, c] of this._children) out.push(...c.namedBuffers(`${prefix}${n}.`));
+    return out;
+  }
+
+  *modules(): Iterable<Module> {
+    yield this;
+    for (const c of this._children.values()) yield* c.modules();
+  }
+
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Extra non-tensor state saved with the tensors (BatchNorm's num_batches_tracked). */
+  protected extraState(): Map<string, number> {
+    return new Map();
+  }
+
+  protected loadExtraState(_name: string, _value: number): boolean {
+    return false;
+  }
+
+  /** All tensors by official name: parameters, buffers and extra state, read back to the CPU. */
+  async stateDict(): Promise<Map<string, StateEntry>> {
+    const out = new Map<string, StateEntry>();
+    for (const [n, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      const data = t.dtype === 'f32' ? await t.toArray() : await t.toInt32Array();
+      out.set(n, { shape: [...t.shape], data });
+    }
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [k, v] of m.extraState()) out.set(prefix + k, { shape: [], data: Int32Array.of(v) });
+    }
+    return out;
+  }
+
+  *namedModules(prefix = ''): Iterable<[string, Module]> {
+    yield [prefix, this];
+    for (const [n, c] of this._children) yield* c.namedModules(`${prefix}${n}.`);
+  }
+
+  /**
+   * Load tensors by official name. Shape mismatches are skipped and reported (mmcv's non-strict
+   * behaviour); with `strict`, missing or unexpected keys throw. Keys listed by `derived()` may be
+   * missing: they are rebuilt from the architecture (e.g. relative_pos tables).
+   */
+  loadStateDict(state: Map<string, StateEntry>, { strict = true } = {}): LoadResult {
+    const res: LoadResult = { missing: [], unexpected: [], mismatched: [] };
+    const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers()]);
+    const extras = new Map<string, [Module, string]>();
+    for (const [prefix, m] of this.namedModules()) for (const k of m.extraState().keys()) extras.set(prefix + k, [m, k]);
+    const derived = new Set(this.derivedKeys());
+    for (const [k, v] of state) {
+      const t = own.get(k);
+      if (t) {
+        if (t.shape.join() !== v.shape.join() && !(t.size === v.data.length && t.size === 1)) {
+          res.mismatched.push(`${k}: checkpoint [${v.shape.join(',')}] vs model [${t.shape.join(',')}]`);
+          continue;
+        }
+        t.write(v.data);
+      } else if (extras.has(k)) {
+        const [m, name] = extras.get(k)!;
+        m.loadExtraState(name, v.data[0]);
+      } else res.unexpected.push(k);
+    }
+    for (const k of [...own.keys(), ...extras.keys()]) if (!state.has(k) && !derived.has(k)) res.missing.push(k);
+    if (strict && (res.missing.length || res.unexpected.length || res.mismatched.length)) {
+      const parts = [
+        res.missing.length ? `missing: ${res.missing.slice(0, 8).join(', ')}${res.missing.length > 8 ? ` (+${res.missing.length - 8})` : ''}` : '',
+        res.unexpected.length ? `unexpected: ${res.unexpected.slice(0, 8).join(', ')}${res.unexpected.length > 8 ? ` (+${res.unexpected.length - 8})` : ''}` : '',
+        res.mismatched.length ? `shape mismatch: ${res.mismatched.slice(0, 4).join('; ')}` : '',
+      ].filter(Boolean);
+      throw new Error(`loadStateDict: ${parts.join('; ')}`);
+    }
+    return res;
+  }
+
+  /** Keys that the architecture rebuilds by itself, so a checkpoint may omit them. */
+  derivedKeys(): string[] {
+    const out: string[] = [];
+    for (const [prefix, m] of this.namedModules()) for (const k of m.ownDerivedKeys()) out.push(prefix + k);
+    return out;
+  }
+
+  protected ownDerivedKeys(): string[] {
+    return [];
+  }
+
+  /** Release every parameter and buffer. */
+  release(): void {
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) t.release();
+  }
+}
+
+/** Record `out` as the output of module `m` when the parity harness asked for it. */
+export function captured<T extends Tensor>(m: Module, out: T): T {
+  if (moduleHooks.capture && moduleHooks.wanted?.has(m.path)) moduleHooks.capture.set(m.path, keep(out.view(out.shape)));
+  return out;
+}
+
+export type { Shape };

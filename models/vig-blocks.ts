@@ -1,0 +1,197 @@
+// The building blocks shared by Pyramid ViG and GKGNet (spec §3.2–§3.7, §4.2–§4.3), with the
+// official module tree so parameter names match: Grapher, FFN, Stem, Downsample, GrapherLabel.
+import { Tensor, Rng, F, keep } from '../engine/index.js';
+import { Module, captured } from './module.js';
+import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, dropPath } from './layers.js';
+import { relativePosTable } from './relative-pos.js';
+
+/** Parity hooks for neighbour indices: inject stored ones, or capture computed ones, by module path. */
+export const knnHooks = {
+  inject: null as Map<string, Tensor> | null,
+  capture: null as Map<string, Tensor> | null,
+};
+
+/** Drop-path randomness for every block of a model (seeded by the trainer). */
+export const dropPathRng = { rng: new Rng(1) };
+
+const convBn = (cin: number, cout: number, groups = 1) => new Sequential(new Conv2d(cin, cout, 1, { groups }), new BatchNorm2d(cout));
+
+/** `dilated_knn_graph`: cosine KNN with dilation (no parameters); its path names it in fixtures. */
+export class DilatedKnnGraph extends Module {
+  constructor(readonly k: number, readonly dilation: number, readonly groups: number) {
+    super();
+  }
+  run(query: Tensor, source: Tensor, relativePos?: Tensor): Tensor {
+    const injected = knnHooks.inject?.get(this.path);
+    // With both hooks, the own choice is computed from the same inputs for comparison, and the
+    // injected one is used downstream.
+    const own = injected && !knnHooks.capture
+      ? null
+      : F.dilatedKnn(query, source, { k: this.k, dilation: this.dilation, groups: this.groups, relativePos });
+    if (knnHooks.capture && own) knnHooks.capture.set(this.path, keep(own.view(own.shape)));
+    return injected ?? own!;
+  }
+}
+
+/** `gconv` (MRConv2d's BasicConv): its `nn` is grouped(4) 1×1 conv + BN + GELU. */
+class GConv extends Module {
+  readonly nn: Sequential;
+  constructor(channels: number) {
+    super();
+    this.nn = this.addChild('nn', new Sequential(new Conv2d(channels, channels, 1, { groups: 4 }), new BatchNorm2d(channels), new GELU()));
+  }
+}
+
+/** `graph_conv` (DyGraphConv2d with MRConv): KNN, max-relative, interleave, grouped 1×1 conv + BN + GELU. */
+export class GraphConv extends Module {
+  readonly knn: DilatedKnnGraph;
+  readonly nn: Sequential;
+  constructor(readonly channels: number, k: number, dilation: number, readonly groups: number, readonly r: number) {
+    super();
+    this.nn = this.addChild('gconv', new GConv(2 * channels)).nn;
+    this.knn = this.addChild('dilated_knn_graph', new DilatedKnnGraph(k, dilation, groups));
+  }
+  /** x: B×C×H×W (queries, after fc1); sources are x pooled by r, or x itself. */
+  forward(x: Tensor, relativePos?: Tensor): Tensor {
+    const [B, C, H, W] = x.shape;
+    const y = this.r > 1 ? F.avgPool2d(x, this.r) : x;
+    const q = F.reshape(x, [B, C, H * W]);
+    const s = F.reshape(y, [B, C, -1]);
+    const out = this.aggregate(q, s, this.knn.run(q, s, relativePos));
+    return captured(this, F.reshape(out, [B, 2 * C, H, W]));
+  }
+  /** Max-relative aggregation and the MRConv update on node tensors q: B×C×N, s: B×C×M. */
+  aggregate(q: Tensor, s: Tensor, idx: Tensor): Tensor {
+    const [B, C, N] = q.shape;
+    const rel = F.maxRelative(q, s, idx, this.groups);
+    // Interleave [q, rel] → channel 2c = q[c], 2c+1 = rel[c] (cat on a new axis, then flatten).
+    const z = F.reshape(F.concat([F.reshape(q, [B, C, 1, N]), F.reshape(rel, [B, C, 1, N])], 2), [B, 2 * C, N, 1]);
+    return this.nn.call(z);
+  }
+}
+
+/** Patch-level Grapher (block `.0`): fc1 → graph_conv → fc2, plus the residual. */
+export class Grapher extends Layer {
+  readonly fc1: Sequential;
+  readonly graphConv: GraphConv;
+  readonly fc2: Sequential;
+  readonly relativePos: Tensor | null;
+  constructor(
+    readonly channels: number,
+    o: { k: number; dilation: number; groups: number; r: number; nodes: number; relativePos: boolean; dropPath: number },
+  ) {
+    super();
+    this.fc1 = this.addChild('fc1', convBn(channels, channels));
+    this.graphConv = this.addChild('graph_conv', new GraphConv(channels, o.k, o.dilation, o.groups, o.r));
+    this.fc2 = this.addChild('fc2', convBn(2 * channels, channels));
+    this.relativePos = o.relativePos ? this.addParam('relative_pos', sharedRelativePos(o.nodes, channels, o.r), false) : null;
+    this.dropPathRate = o.dropPath;
+  }
+  readonly dropPathRate: number;
+  protected override ownDerivedKeys(): string[] {
+    return this.relativePos ? ['relative_pos'] : [];
+  }
+  forward(x: Tensor): Tensor {
+    const h = this.fc1.call(x);
+    const [, , H, W] = x.shape;
+    if (this.relativePos && this.relativePos.shape[1] !== H * W) {
+      throw new Error(`Grapher ${this.path}: built for ${this.relativePos.shape[1]} nodes, got a ${H}×${W} map (build the model for this input size)`);
+    }
+    const g = this.graphConv.forward(h, this.relativePos ?? undefined);
+    const y = this.fc2.call(g);
+    return F.add(x, dropPath(y, this.dropPathRate, this.training, dropPathRng.rng));
+  }
+}
+
+/** The frozen position tables are identical for every block of a stage: build each once. */
+const relPosCache = new Map<string, Tensor>();
+function sharedRelativePos(nodes: number, channels: number, r: number): Tensor {
+  const key = `${nodes},${channels},${r}`;
+  let t = relPosCache.get(key);
+  if (!t || t.released) {
+    t = keep(Tensor.from(relativePosTable(nodes, channels, r), [1, nodes, nodes / (r * r)]));
+    relPosCache.set(key, t);
+  }
+  return t;
+}
+
+/** FFN (block `.1`): x + BN(conv(GELU(BN(conv(x))))), hidden 4C. */
+export class FFN extends Layer {
+  readonly fc1: Sequential;
+  readonly fc2: Sequential;
+  constructor(channels: number, readonly dropPathRate: number, hidden = 4 * channels) {
+    super();
+    this.fc1 = this.addChild('fc1', convBn(channels, hidden));
+    this.fc2 = this.addChild('fc2', convBn(hidden, channels));
+  }
+  forward(x: Tensor): Tensor {
+    const y = this.fc2.call(F.gelu(this.fc1.call(x)));
+    return F.add(x, dropPath(y, this.dropPathRate, this.training, dropPathRng.rng));
+  }
+}
+
+/** Stem `convs.0..7`: conv s2, BN, GELU, conv s2, BN, GELU, conv s1, BN. */
+export class Stem extends Layer {
+  readonly convs: Sequential;
+  constructor(channels: number) {
+    super();
+    const h = channels / 2;
+    this.convs = this.addChild(
+      'convs',
+      new Sequential(
+        new Conv2d(3, h, 3, { stride: 2, padding: 1 }), new BatchNorm2d(h), new GELU(),
+        new Conv2d(h, channels, 3, { stride: 2, padding: 1 }), new BatchNorm2d(channels), new GELU(),
+        new Conv2d(channels, channels, 3, { stride: 1, padding: 1 }), new BatchNorm2d(channels),
+      ),
+    );
+  }
+  forward(x: Tensor): Tensor {
+    return this.convs.call(x);
+  }
+}
+
+/** Downsample `conv.0/1`: conv 3×3 s2 p1 + BN. */
+export class Downsample extends Layer {
+  readonly conv: Sequential;
+  constructor(cin: number, cout: number) {
+    super();
+    this.conv = this.addChild('conv', new Sequential(new Conv2d(cin, cout, 3, { stride: 2, padding: 1 }), new BatchNorm2d(cout)));
+  }
+  forward(x: Tensor): Tensor {
+    return this.conv.call(x);
+  }
+}
+
+/** A ViG block: Sequential(Grapher, FFN). */
+export function vigBlock(channels: number, o: ConstructorParameters<typeof Grapher>[1]): Sequential {
+  return new Sequential(new Grapher(channels, o), new FFN(channels, o.dropPath));
+}
+
+/**
+ * Cross-level Group KGCN (`GrapherLabel`, §4.3): label nodes E (B×S×C) aggregate their k nearest
+ * patch nodes of X (B×C×H×W) per channel group, then an FFN; returns B×S×C.
+ */
+export class GrapherLabel extends Module {
+  readonly fc1: Sequential;
+  readonly graphConv: GraphConv;
+  readonly fc2: Sequential;
+  readonly ffn: FFN;
+  constructor(readonly channels: number, k: number, groups: number, readonly dropPathRate: number) {
+    super();
+    this.fc1 = this.addChild('fc1', convBn(channels, channels));
+    this.fc2 = this.addChild('fc2', convBn(2 * channels, channels));
+    this.graphConv = this.addChild('graph_conv', new GraphConv(channels, k, 1, groups, 1));
+    this.ffn = this.addChild('ffn', new FFN(channels, dropPathRate));
+  }
+  forward(labels: Tensor, patches: Tensor): Tensor {
+    const [B, S, C] = labels.shape;
+    const l = F.reshape(F.transpose(labels, 1, 2), [B, C, S, 1]);
+    const l0 = this.fc1.call(l);
+    const q = F.reshape(l0, [B, C, S]);
+    const p = F.reshape(patches, [B, C, -1]);
+    const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, p, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
+    const l1 = F.add(l, dropPath(this.fc2.call(g), this.dropPathRate, this.training, dropPathRng.rng));
+    const l2 = this.ffn.call(l1);
+    return captured(this, F.transpose(F.reshape(l2, [B, C, S]), 1, 2));
+  }
+}

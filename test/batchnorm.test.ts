@@ -1,0 +1,276 @@
+// batchNorm2d (train / eval, optional fused GELU) against a float64 CPU reference written here, and
+// BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
+import { describe, it, expect, beforeAll } from 'vitest';
+import { init, Tensor, F, backward, tidy } from '../engine/index.js';
+import { readSafetensors } from '../engine/safetensors.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / (den || 1);
+}
+
+// erf in float64: Maclaurin series below 3, asymptotic erfc beyond (both far under 1e-9 here).
+function erf(x: number): number {
+  const z = Math.abs(x);
+  let r: number;
+  if (z < 3) {
+    let term = z;
+    let s = z;
+    for (let n = 1; n < 80; n++) {
+      term *= (-z * z) / n;
+      s += term / (2 * n + 1);
+    }
+    r = (2 / Math.sqrt(Math.PI)) * s;
+  } else {
+    const u = 1 / (2 * z * z);
+    const series = 1 - u + 3 * u * u - 15 * u ** 3 + 105 * u ** 4 - 945 * u ** 5;
+    r = 1 - (Math.exp(-z * z) / (z * Math.sqrt(Math.PI))) * series;
+  }
+  return x < 0 ? -r : r;
+}
+const gelu = (z: number) => 0.5 * z * (1 + erf(z / Math.SQRT2));
+const geluGrad = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2)) + (z * Math.exp(-0.5 * z * z)) / Math.sqrt(2 * Math.PI);
+
+interface BnRef {
+  y: Float64Array;
+  dx: Float64Array;
+  dw: Float64Array;
+  db: Float64Array;
+  runMean: Float64Array;
+  runVar: Float64Array;
+}
+
+/** Float64 BatchNorm over axis 1 of [B, C, S], its analytic gradients and the running-stat update. */
+function reference(
+  shape: number[], x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>, rm: ArrayLike<number>, rv: ArrayLike<number>,
+  gy: ArrayLike<number>, o: { training: boolean; act: boolean; momentum?: number; eps?: number },
+): BnRef {
+  const [B, C] = shape;
+  const S = shape.slice(2).reduce((a, v) => a * v, 1);
+  const n = B * S;
+  const eps = o.eps ?? 1e-5;
+  const m = o.momentum ?? 0.1;
+  const at = (c: number, j: number) => (Math.floor(j / S) * C + c) * S + (j % S);
+  const out: BnRef = {
+    y: new Float64Array(x.length), dx: new Float64Array(x.length), dw: new Float64Array(C), db: new Float64Array(C),
+    runMean: Float64Array.from(rm), runVar: Float64Array.from(rv),
+  };
+  for (let c = 0; c < C; c++) {
+    let mean = rm[c];
+    let v = rv[c];
+    if (o.training) {
+      mean = 0;
+      for (let j = 0; j < n; j++) mean += x[at(c, j)];
+      mean /= n;
+      let ss = 0;
+      for (let j = 0; j < n; j++) ss += (x[at(c, j)] - mean) ** 2;
+      v = ss / n;
+      out.runMean[c] = (1 - m) * rm[c] + m * mean;
+      out.runVar[c] = (1 - m) * rv[c] + m * (ss / (n - 1));
+    }
+    const inv = 1 / Math.sqrt(v + eps);
+    const xhat = new Float64Array(n);
+    const gz = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      const i = at(c, j);
+      xhat[j] = (x[i] - mean) * inv;
+      const z = xhat[j] * w[c] + b[c];
+      out.y[i] = o.act ? gelu(z) : z;
+      gz[j] = o.act ? gy[i] * geluGrad(z) : gy[i];
+      out.db[c] += gz[j];
+      out.dw[c] += gz[j] * xhat[j];
+    }
+    for (let j = 0; j < n; j++) {
+      out.dx[at(c, j)] = o.training
+        ? ((w[c] * inv) / n) * (n * gz[j] - out.db[c] - xhat[j] * out.dw[c])
+        : w[c] * inv * gz[j];
+    }
+  }
+  return out;
+}
+
+interface Case {
+  shape: number[];
+  training: boolean;
+  act?: boolean;
+  /** x = offset + scale·U(−1, 1) */
+  offset: number;
+  scale: number;
+  seed: number;
+}
+
+async function check(k: Case) {
+  const C = k.shape[1];
+  const size = k.shape.reduce((a, v) => a * v, 1);
+  const xv = rand(size, k.seed, k.offset - k.scale, k.offset + k.scale);
+  const wv = rand(C, k.seed + 1, 0.5, 1.5);
+  const bv = rand(C, k.seed + 2, -0.3, 0.3);
+  const rmv = rand(C, k.seed + 3, -0.5, 0.5);
+  const rvv = rand(C, k.seed + 4, 0.5, 2);
+  const gv = rand(size, k.seed + 5);
+  const ref = reference(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act });
+
+  const x = Tensor.from(xv, k.shape).param();
+  const w = Tensor.from(wv, [C]).param();
+  const b = Tensor.from(bv, [C]).param();
+  const rm = Tensor.from(rmv, [C]);
+  const rv = Tensor.from(rvv, [C]);
+  const y = tidy(() => {
+    const out = F.batchNorm2d(x, w, b, rm, rv, { training: k.training, activation: k.act ? 'gelu' : 'none' });
+    backward(out, Tensor.from(gv, k.shape));
+    return out;
+  });
+  expect(relErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
+  expect(relErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
+  expect(relErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+  expect(relErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
+  expect(relErr(await rm.toArray(), ref.runMean)).toBeLessThan(1e-6);
+  expect(relErr(await rv.toArray(), ref.runVar)).toBeLessThan(1e-6);
+  for (const t of [x, w, b]) t.grad?.release();
+  for (const t of [x, w, b, rm, rv, y]) t.release();
+}
+
+describe('batchNorm2d vs float64 reference (y, dx, dweight, dbias, running statistics)', () => {
+  it('train, odd sizes', async () => {
+    await check({ shape: [2, 3, 5, 7], training: true, offset: 0, scale: 1, seed: 1 });
+  });
+  it('train on a B×C×S×1 label tensor', async () => {
+    await check({ shape: [3, 4, 20, 1], training: true, offset: 0, scale: 2, seed: 2 });
+  });
+  it('train, several chunks per channel (ragged last chunk), mean far from zero', async () => {
+    await check({ shape: [2, 3, 49, 50], training: true, offset: 20, scale: 0.5, seed: 3 });
+  });
+  it('train with a fused GELU', async () => {
+    await check({ shape: [2, 5, 6, 3], training: true, act: true, offset: 0.3, scale: 1, seed: 4 });
+  });
+  it('eval (running statistics; running statistics unchanged)', async () => {
+    await check({ shape: [2, 3, 5, 7], training: false, offset: 0.2, scale: 1, seed: 5 });
+  });
+  it('eval with a fused GELU, batch of one, several chunks', async () => {
+    await check({ shape: [1, 2, 70, 70], training: false, act: true, offset: 0, scale: 1.5, seed: 6 });
+  });
+  it('the float64 reference agrees with finite differences (train, GELU)', () => {
+    const shape = [2, 2, 3, 1];
+    const x = Float64Array.from(rand(12, 7));
+    const w = [0.9, 1.2];
+    const b = [0.1, -0.2];
+    const g = rand(12, 8);
+    const o = { training: true, act: true };
+    const ref = reference(shape, x, w, b, [0, 0], [1, 1], g, o);
+    const loss = (xx: Float64Array) => reference(shape, xx, w, b, [0, 0], [1, 1], g, o).y.reduce((a, v, i) => a + v * g[i], 0);
+    const fd = Array.from(x, (_, i) => {
+      const p = Float64Array.from(x);
+      p[i] += 1e-6;
+      const up = loss(p);
+      p[i] -= 2e-6;
+      return (up - loss(p)) / 2e-6;
+    });
+    expect(relErr(ref.dx, fd)).toBeLessThan(1e-6);
+  });
+});
+
+describe('batchNorm2d properties', () => {
+  it('is bitwise deterministic (several chunks per channel)', async () => {
+    const shape = [2, 2, 48, 48];
+    const run = async () => {
+      const x = Tensor.from(rand(2 * 2 * 48 * 48, 31), shape).param();
+      const w = Tensor.from([1.1, 0.7], [2]).param();
+      const b = Tensor.from([0.1, -0.1], [2]).param();
+      const rv = Tensor.from([1, 1], [2]);
+      const y = tidy(() => {
+        const out = F.batchNorm2d(x, w, b, Tensor.from([0, 0], [2]), rv, { training: true, activation: 'gelu' });
+        backward(out, Tensor.from(rand(out.size, 32), shape));
+        return out;
+      });
+      return [y, x.grad!, w.grad!, rv].map((t) => t.toArray());
+    };
+    const a = await Promise.all(await run());
+    const b = await Promise.all(await run());
+    a.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(b[i])));
+  });
+
+  it('training with one value per channel is an error naming the op and shape', () => {
+    const c = () => Tensor.from([1, 1], [2]);
+    expect(() => F.batchNorm2d(Tensor.from([1, 2], [1, 2, 1, 1]), c(), c(), c(), c(), { training: true })).toThrow(
+      /batchnorm x \[1,2,1,1\]: training needs more than 1 value per channel/,
+    );
+    expect(() => F.batchNorm2d(Tensor.from([1, 2, 3, 4], [2, 2]), c(), Tensor.from([1], [1]), c(), c(), { training: false })).toThrow(
+      /bias \[1\] must be \[2\]/,
+    );
+  });
+});
+
+async function fixture(file: string, prefix: string) {
+  const f = await readSafetensors(new URL(`./fixtures/${file}`, import.meta.url).pathname);
+  return (name: string) => {
+    const t = f.tensors.get(name.replace('$', prefix));
+    if (!t) throw new Error(`${file} lacks ${name.replace('$', prefix)}`);
+    return t;
+  };
+}
+
+/** BN(conv1x1(x)) in both modes from the stored state; the running statistics after train mode. */
+async function checkFc1(get: Awaited<ReturnType<typeof fixture>>, x: Tensor) {
+  const t = (name: string) => {
+    const r = get(name);
+    return Tensor.from(r.data as Float32Array, r.shape);
+  };
+  const w = t('param.$.fc1.0.weight');
+  const b = t('param.$.fc1.0.bias');
+  const gamma = t('param.$.fc1.1.weight');
+  const beta = t('param.$.fc1.1.bias');
+  for (const training of [false, true]) {
+    const rm = t('buffer.$.fc1.1.running_mean');
+    const rv = t('buffer.$.fc1.1.running_var');
+    const y = F.batchNorm2d(F.conv2d(x, w, b), gamma, beta, rm, rv, { training });
+    const mode = training ? 'train' : 'eval';
+    expect(relErr(await y.toArray(), get(`${mode}.inter.$.fc1`).data)).toBeLessThan(1e-4);
+    const wantMean = training ? get('train.buffer_after.$.fc1.1.running_mean').data : get('buffer.$.fc1.1.running_mean').data;
+    const wantVar = training ? get('train.buffer_after.$.fc1.1.running_var').data : get('buffer.$.fc1.1.running_var').data;
+    expect(relErr(await rm.toArray(), wantMean)).toBeLessThan(1e-5);
+    expect(relErr(await rv.toArray(), wantVar)).toBeLessThan(1e-5);
+  }
+}
+
+describe('BN(conv1x1(x)) on the PyTorch fixtures', () => {
+  it('gkg_block_xy block.0.fc1: eval and train outputs, running-statistics update', async () => {
+    const get = await fixture('gkg_block_xy.safetensors', 'block.0');
+    const xr = get('input.x');
+    await checkFc1(get, Tensor.from(xr.data as Float32Array, xr.shape));
+  });
+  it('gkg_cross m.fc1 on the B×C×S×1 label tensor', async () => {
+    const get = await fixture('gkg_cross.safetensors', 'm');
+    const e = get('input.labels');
+    const [B, S, C] = e.shape;
+    // L = Eᵀ as B×C×S×1
+    const l = new Float32Array(B * C * S);
+    for (let bi = 0; bi < B; bi++) for (let s = 0; s < S; s++) for (let c = 0; c < C; c++) l[(bi * C + c) * S + s] = e.data[(bi * S + s) * C + c];
+    await checkFc1(get, Tensor.from(l, [B, C, S, 1]));
+  });
+});

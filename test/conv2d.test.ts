@@ -1,0 +1,242 @@
+// conv2d forward and gradients against a float64 CPU reference written here, plus a fixture check.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { init, Tensor, F, backward, tidy, device } from '../engine/index.js';
+import { readSafetensors } from '../engine/safetensors.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function rand(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+interface Case {
+  B: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: number;
+  groups: number;
+}
+
+function outSize(c: Case): [number, number] {
+  return [Math.floor((c.H + 2 * c.pad - c.kh) / c.stride) + 1, Math.floor((c.W + 2 * c.pad - c.kw) / c.stride) + 1];
+}
+
+/** Direct float64 convolution, and its analytic gradients for an output gradient `gy`. */
+function reference(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, gy: ArrayLike<number>) {
+  const [Ho, Wo] = outSize(c);
+  const cig = c.Cin / c.groups;
+  const cog = c.Cout / c.groups;
+  const y = new Float64Array(c.B * c.Cout * Ho * Wo);
+  const dx = new Float64Array(c.B * c.Cin * c.H * c.W);
+  const dw = new Float64Array(c.Cout * cig * c.kh * c.kw);
+  const db = new Float64Array(c.Cout);
+  for (let n = 0; n < c.B; n++) {
+    for (let co = 0; co < c.Cout; co++) {
+      const g = Math.floor(co / cog);
+      for (let oy = 0; oy < Ho; oy++) {
+        for (let ox = 0; ox < Wo; ox++) {
+          const yi = ((n * c.Cout + co) * Ho + oy) * Wo + ox;
+          let acc = b ? b[co] : 0;
+          const gv = gy[yi];
+          db[co] += gv;
+          for (let ci = 0; ci < cig; ci++) {
+            const cx = g * cig + ci;
+            for (let ky = 0; ky < c.kh; ky++) {
+              const iy = oy * c.stride - c.pad + ky;
+              if (iy < 0 || iy >= c.H) continue;
+              for (let kx = 0; kx < c.kw; kx++) {
+                const ix = ox * c.stride - c.pad + kx;
+                if (ix < 0 || ix >= c.W) continue;
+                const xi = ((n * c.Cin + cx) * c.H + iy) * c.W + ix;
+                const wi = ((co * cig + ci) * c.kh + ky) * c.kw + kx;
+                acc += w[wi] * x[xi];
+                dx[xi] += w[wi] * gv;
+                dw[wi] += x[xi] * gv;
+              }
+            }
+          }
+          y[yi] = acc;
+        }
+      }
+    }
+  }
+  return { y, dx, dw, db };
+}
+
+/** max |a − b| / max |b|, the fixtures' metric. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / (den || 1);
+}
+
+async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig) {
+  const [Ho, Wo] = outSize(c);
+  const xs = [c.B, c.Cin, c.H, c.W];
+  const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
+  const xv = rand(xs.reduce((a, b) => a * b), seed);
+  const wv = rand(ws.reduce((a, b) => a * b), seed + 1);
+  const bv = withBias ? rand(c.Cout, seed + 2) : null;
+  const gv = rand(c.B * c.Cout * Ho * Wo, seed + 3);
+  const ref = reference(c, xv, wv, bv, gv);
+
+  const x = Tensor.from(xv, xs).param('x');
+  const w = Tensor.from(wv, ws).param('w');
+  const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
+  const y = tidy(() => {
+    const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, tile });
+    backward(out, Tensor.from(gv, out.shape));
+    return out;
+  });
+  expect(y.shape).toEqual([c.B, c.Cout, Ho, Wo]);
+  expect(relErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
+  expect(relErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
+  expect(relErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+  if (b) expect(relErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
+  for (const t of [x, w, b, y]) t?.release();
+  for (const t of [x, w, b]) t?.grad?.release();
+}
+
+const base = { kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 };
+
+describe('conv2d vs float64 reference (forward, dx, dw, db)', () => {
+  it('3×3 stride 2 pad 1 with bias, odd sizes (stem / downsample)', async () => {
+    await check({ ...base, B: 2, Cin: 3, H: 9, W: 9, Cout: 5, stride: 2 }, true, 1);
+  });
+  it('3×3 stride 1 pad 1 with bias (weight gradient split over several K chunks)', async () => {
+    await check({ ...base, B: 2, Cin: 4, H: 11, W: 10, Cout: 6 }, true, 2);
+  });
+  it('grouped 3×3: Cin 6, Cout 10, groups 2 (split-K weight gradient per group)', async () => {
+    await check({ ...base, B: 2, Cin: 6, H: 9, W: 8, Cout: 10, groups: 2 }, true, 3);
+  });
+  it('grouped 1×1: Cin = Cout = 8, groups 4 (graph_conv)', async () => {
+    await check({ ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 8, H: 8, W: 9, Cout: 8, groups: 4 }, true, 4);
+  });
+  it('dense 1×1, Cin 33, N not a multiple of the tiles, 70 output channels (two M tiles)', async () => {
+    await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 33, H: 7, W: 5, Cout: 70 }, true, 5);
+  });
+  it('1×1 label tensor B×C×S×1 without bias', async () => {
+    await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 12, H: 20, W: 1, Cout: 24 }, false, 6);
+  });
+  it('rectangular kernel, stride 3, pad 2, input rows the kernel never reaches', async () => {
+    await check({ B: 1, Cin: 2, H: 10, W: 8, Cout: 3, kh: 2, kw: 3, stride: 3, pad: 2, groups: 1 }, true, 7);
+  });
+  it('the large 128×128 tile (8×8 per thread), chosen only for big layers, forced on a small one', async () => {
+    // The 16-, 32- and 64-row tiles are picked by the cases above (M = 5, 24, 70).
+    await check({ ...base, B: 2, Cin: 5, H: 6, W: 7, Cout: 9, stride: 2 }, true, 8, F.TILES.large);
+  });
+});
+
+describe('conv2d finite-difference gradcheck', () => {
+  it('matches central differences of a float64 loss Σ y·r', async () => {
+    const c: Case = { B: 1, Cin: 2, H: 5, W: 4, Cout: 3, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 };
+    const [Ho, Wo] = outSize(c);
+    const xv = rand(c.B * c.Cin * c.H * c.W, 11);
+    const wv = rand(c.Cout * c.Cin * 9, 12);
+    const bv = rand(c.Cout, 13);
+    const r = rand(c.B * c.Cout * Ho * Wo, 14);
+    const loss = (xx: ArrayLike<number>, ww: ArrayLike<number>, bb: ArrayLike<number>) =>
+      reference(c, xx, ww, bb, r).y.reduce((a, v, i) => a + v * r[i], 0);
+    const numeric = (v: Float32Array, f: (p: Float64Array) => number) =>
+      Array.from(v, (_, i) => {
+        const p = Float64Array.from(v);
+        const h = 1e-6;
+        p[i] += h;
+        const up = f(p);
+        p[i] -= 2 * h;
+        return (up - f(p)) / (2 * h);
+      });
+    const ndx = numeric(xv, (p) => loss(p, wv, bv));
+    const ndw = numeric(wv, (p) => loss(xv, p, bv));
+    const ndb = numeric(bv, (p) => loss(xv, wv, p));
+
+    const x = Tensor.from(xv, [c.B, c.Cin, c.H, c.W]).param();
+    const w = Tensor.from(wv, [c.Cout, c.Cin, 3, 3]).param();
+    const b = Tensor.from(bv, [c.Cout]).param();
+    tidy(() => backward(F.sum(F.mul(F.conv2d(x, w, b, { stride: 2, padding: 1 }), Tensor.from(r, [c.B, c.Cout, Ho, Wo])))));
+    expect(relErr(await x.grad!.toArray(), ndx)).toBeLessThan(1e-4);
+    expect(relErr(await w.grad!.toArray(), ndw)).toBeLessThan(1e-4);
+    expect(relErr(await b.grad!.toArray(), ndb)).toBeLessThan(1e-4);
+  });
+});
+
+describe('conv2d properties', () => {
+  it('is bitwise deterministic (split-K weight gradient included)', async () => {
+    const run = async () => {
+      const x = Tensor.from(rand(2 * 4 * 12 * 12, 21), [2, 4, 12, 12]).param();
+      const w = Tensor.from(rand(6 * 4 * 9, 22), [6, 4, 3, 3]).param();
+      tidy(() => {
+        const y = F.conv2d(x, w, null, { padding: 1 });
+        backward(y, Tensor.from(rand(y.size, 23), y.shape));
+      });
+      return Array.from(await w.grad!.toArray());
+    };
+    expect(await run()).toEqual(await run());
+  });
+
+  it('rejects bad shapes with the op, the shapes and the argument', () => {
+    const x = Tensor.empty([2, 6, 5, 5]);
+    expect(() => F.conv2d(x, Tensor.empty([4, 6, 3, 3]), null, { groups: 4 })).toThrow(/conv2d x \[2,6,5,5\] weight \[4,6,3,3\]: groups=4 must divide Cin=6/);
+    expect(() => F.conv2d(x, Tensor.empty([4, 6, 3, 3]), null, { groups: 2 })).toThrow(/weight dimension 1 is 6, expected Cin\/groups/);
+    expect(() => F.conv2d(x, Tensor.empty([4, 6, 3, 3]), Tensor.empty([5]))).toThrow(/bias \[5\] must be \[4\]/);
+    expect(() => F.conv2d(x, Tensor.empty([4, 6, 7, 7]))).toThrow(/does not fit the padded input 5×5/);
+    expect(() => F.conv2d(x, Tensor.empty([4, 6, 3, 3]), null, { stride: 0 })).toThrow(/stride must be an integer ≥ 1/);
+    expect(() => F.conv2d(Tensor.empty([6, 5, 5]), Tensor.empty([4, 6, 3, 3]))).toThrow(/x must be \[B, Cin, H, W\]/);
+  });
+});
+
+describe('conv2d on the gkg_block_xy fixture', () => {
+  it('fc1.0 (dense 1×1, 32→32) agrees with BN-free recomputation of the stored pre-BN path', async () => {
+    // The fixture stores BN(conv(x)); here only the conv is checked, through BN's eval affine map
+    // inverted in float64: conv = (inter − β)·√(rv + ε)/γ + rm.
+    const f = await readSafetensors(new URL('./fixtures/gkg_block_xy.safetensors', import.meta.url).pathname, {
+      filter: (n) => n === 'input.x' || n.includes('block.0.fc1.') || n === 'eval.inter.block.0.fc1',
+    });
+    const get = (n: string) => {
+      const t = f.tensors.get(n);
+      if (!t) throw new Error(`fixture lacks ${n}`);
+      return t;
+    };
+    const xr = get('input.x');
+    const x = Tensor.from(xr.data as Float32Array, xr.shape);
+    const w = Tensor.from(get('param.block.0.fc1.0.weight').data as Float32Array, get('param.block.0.fc1.0.weight').shape);
+    const b = Tensor.from(get('param.block.0.fc1.0.bias').data as Float32Array, [32]);
+    const y = await F.conv2d(x, w, b).toArray();
+    const inter = get('eval.inter.block.0.fc1').data;
+    const gamma = get('param.block.0.fc1.1.weight').data;
+    const beta = get('param.block.0.fc1.1.bias').data;
+    const rm = get('buffer.block.0.fc1.1.running_mean').data;
+    const rv = get('buffer.block.0.fc1.1.running_var').data;
+    const S = 16 * 16;
+    const want = Float64Array.from(inter, (v, i) => {
+      const c = Math.floor(i / S) % 32;
+      return ((v - beta[c]) * Math.sqrt(rv[c] + 1e-5)) / gamma[c] + rm[c];
+    });
+    expect(relErr(y, want)).toBeLessThan(1e-4);
+    await device().sync();
+  });
+});

@@ -1,0 +1,86 @@
+// `webvig train`: resolve the preset and flags into one TrainConfig and run train/trainer.ts.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineCommand, UsageError } from '../args.js';
+import { DEVICE_FLAGS } from './info.js';
+import { PRESETS } from '../presets.js';
+import { MODEL_NAMES } from '../../models/factory.js';
+import type { TrainConfig } from '../trainer.js';
+
+/** The project root (two levels above this file, in src and in dist alike, has package.json). */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const DATA_FLAG = {
+  type: 'string',
+  help: 'coco:DIR | voc:DIR | csv:FILE | jsonl:FILE (default: the built-in synthetic set)',
+} as const;
+
+export function checkDataSpec(spec: string | undefined, prog: string): void {
+  if (spec === undefined) return;
+  const m = /^(coco|voc|csv|jsonl):(.+)$/.exec(spec);
+  if (!m) throw new UsageError(`${prog}: --data ${spec}: expected coco:DIR, voc:DIR, csv:FILE or jsonl:FILE`);
+  if (!existsSync(m[2])) throw new UsageError(`${prog}: --data ${spec}: ${m[2]} does not exist`);
+}
+
+export const command = defineCommand({
+  name: 'train',
+  summary: 'Train a multi-label model, evaluate it every epoch, save checkpoints, metrics and curves.',
+  flags: {
+    data: DATA_FLAG,
+    preset: { type: 'string', default: 'tiny', choices: Object.keys(PRESETS), help: 'training recipe' },
+    model: { type: 'string', choices: MODEL_NAMES, help: "model (default: the preset's)" },
+    epochs: { type: 'number', integer: true, min: 1, help: "epochs (default: the preset's)" },
+    batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
+    lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
+    size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's)" },
+    out: { type: 'string', help: 'output folder (default runs/<timestamp>)' },
+    resume: { type: 'path', mustExist: true, help: 'continue the run in this folder from its last.safetensors' },
+    seed: { type: 'number', integer: true, default: 0, help: 'seed for init, data order, augmentation and drop path' },
+    workers: { type: 'number', integer: true, min: 0, help: 'image decoding threads (default min(4, cores))' },
+    skipBad: { type: 'boolean', help: 'skip unreadable images and bad labels (reported) instead of stopping' },
+    logEvery: { type: 'number', integer: true, min: 1, default: 16, help: 'steps between loss read-backs' },
+    ...DEVICE_FLAGS,
+  },
+  async run({ flags }, io) {
+    const prog = 'webvig train';
+    checkDataSpec(flags.data, prog);
+    let base = PRESETS[flags.preset];
+    let out = flags.out ? resolve(flags.out) : resolve('runs', new Date().toISOString().replace(/[:.]/g, '-'));
+    if (flags.resume) {
+      const cfgPath = join(flags.resume, 'config.json');
+      if (!existsSync(join(flags.resume, 'last.safetensors')) || !existsSync(cfgPath)) {
+        throw new UsageError(`${prog}: --resume ${flags.resume}: no last.safetensors / config.json there`);
+      }
+      base = JSON.parse(readFileSync(cfgPath, 'utf8')) as TrainConfig;
+      out = resolve(flags.resume);
+    }
+    const size = flags.size ?? base.size;
+    if (size % 32 !== 0) throw new UsageError(`${prog}: --size ${size}: must be a multiple of 32`);
+    const cfg: TrainConfig = {
+      ...base,
+      preset: flags.resume ? (base as TrainConfig).preset : flags.preset,
+      model: flags.model ?? base.model,
+      epochs: flags.epochs ?? base.epochs,
+      batch: flags.batch ?? base.batch,
+      lr: flags.lr ?? base.lr,
+      size,
+      data: flags.resume ? (base as TrainConfig).data : flags.data,
+      out,
+      seed: flags.resume ? (base as TrainConfig).seed : flags.seed,
+      workers: flags.workers,
+      skipBad: flags.skipBad,
+      adapter: flags.adapter,
+      backend: flags.backend,
+      root: projectRoot(),
+      resume: flags.resume ? out : undefined,
+      logEvery: flags.logEvery,
+    };
+    const { train } = await import('../trainer.js');
+    await train(cfg, (l) => io.stdout(`${l}\n`));
+  },
+});

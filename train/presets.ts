@@ -1,0 +1,53 @@
+// Training presets. `gkgnet-s-576` is the official GKGNet COCO recipe (spec training.md); `tiny` is
+// a small GKGNet at low resolution for 1–2k-image, ~10-class datasets on a CPU-only machine.
+import type { ScheduleConfig } from './schedule.js';
+
+export interface TrainPreset {
+  model: string;
+  size: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  dropPath: number;
+  schedule: Pick<ScheduleConfig, 'policy' | 'steps' | 'gamma' | 'warmupRatio'> & { warmupEpochs: number };
+  augment: 'official' | 'simple' | 'none';
+  classBalance: boolean;
+  /** Input normalisation (RGB, 0–255 scale). */
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+const IMAGENET = { mean: [123.675, 116.28, 103.53] as [number, number, number], std: [58.395, 57.12, 57.375] as [number, number, number] };
+
+export const PRESETS: Record<string, TrainPreset> = {
+  'gkgnet-s-576': {
+    model: 'gkgnet-s',
+    size: 576,
+    epochs: 80,
+    batch: 16,
+    lr: 1e-4,
+    weightDecay: 0.05,
+    maxGradNorm: 5,
+    dropPath: 0.1,
+    schedule: { policy: 'step', steps: [10, 50], gamma: 0.1, warmupRatio: 1e-3, warmupEpochs: 5 },
+    augment: 'official',
+    classBalance: true,
+    ...IMAGENET,
+  },
+  tiny: {
+    model: 'gkgnet-tiny',
+    size: 64,
+    epochs: 8,
+    batch: 32,
+    lr: 2e-3,
+    weightDecay: 0.05,
+    maxGradNorm: 5,
+    dropPath: 0,
+    schedule: { policy: 'cosine', warmupRatio: 0.1, warmupEpochs: 1 },
+    augment: 'simple',
+    classBalance: false,
+    ...IMAGENET,
+  },
+};
