@@ -27,6 +27,9 @@ export function detach(t: Tensor): Tensor {
   return t.view(t.shape);
 }
 
+/** Tensors whose node a backward() consumed: reaching one again means its graph is gone. */
+const freed = new WeakSet<Tensor>();
+
 function topoSort(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
@@ -65,10 +68,16 @@ export function backward(root: Tensor, grad?: Tensor): void {
   if (grad && grad.size !== root.size) {
     throw new Error(`backward: gradient ${grad.describe()} does not match ${root.describe()}`);
   }
+  const order = topoSort(root);
+  // Without this check a freed op output would pass for a leaf: gradients would silently stop there.
+  const stale = order.find((t) => !t.node && freed.has(t));
+  if (stale) {
+    throw new Error(`backward: ${stale.describe()} comes from a graph that an earlier backward() already freed; recompute it`);
+  }
   noGrad(() => {
     // Every gradient in `grads` is owned here (the caller's `grad` enters as a view of it).
     const grads = new Map<Tensor, Tensor>([[root, grad ? grad.view(root.shape) : onesLike(root)]]);
-    for (const t of topoSort(root)) {
+    for (const t of order) {
       const g = grads.get(t);
       if (!g) continue;
       grads.delete(t);
@@ -110,6 +119,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
       });
       g.release();
       t.node = null;
+      freed.add(t);
     }
   });
 }

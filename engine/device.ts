@@ -33,6 +33,7 @@ export interface Pipeline {
   info: KernelInfo;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  storageCount: number;
 }
 
 /** A buffer range bound to a kernel: a tensor's storage, or a raw pooled buffer. */
@@ -47,6 +48,7 @@ export interface BufferArg {
 export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 const MAP_READ_USAGE = 0x01 /* MAP_READ */ | 0x08; /* COPY_DST */
 const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
+const MAX_BIND_GROUPS = 65536;
 
 export class Device {
   readonly pool: BufferPool;
@@ -175,7 +177,8 @@ export class Device {
         return `kernel ${label} failed to compile: ${err.message}${msgs ? `\n${msgs}` : ''}`;
       }),
     );
-    const p: Pipeline = { id: this.nextPipelineId++, label, info, pipeline, layout };
+    const storageCount = info.bindings.filter((b) => b.kind !== 'uniform').length;
+    const p: Pipeline = { id: this.nextPipelineId++, label, info, pipeline, layout, storageCount };
     this.pipelines.set(key, p);
     this.stats.pipelinesCreated++;
     return p;
@@ -185,8 +188,7 @@ export class Device {
 
   /** A uniform buffer holding `data`, created once per distinct content. */
   private uniform(data: Uint32Array): { buffer: GPUBuffer; id: number } {
-    let key = '';
-    for (let i = 0; i < data.length; i++) key += data[i].toString(36) + ',';
+    const key = data.join(',');
     let u = this.uniforms.get(key);
     if (u) return u;
     const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: UNIFORM_USAGE });
@@ -203,10 +205,9 @@ export class Device {
    */
   dispatch(p: Pipeline, args: BufferArg[], params: Uint32Array | null, workgroups: [number, number?, number?], context: string): void {
     this.assertUsable();
-    const storage = p.info.bindings.filter((b) => b.kind !== 'uniform');
-    const hasUniform = p.info.bindings.some((b) => b.kind === 'uniform');
-    if (storage.length !== args.length) {
-      throw new Error(`${context}: kernel ${p.label} takes ${storage.length} buffers, got ${args.length}`);
+    const hasUniform = p.storageCount !== p.info.bindings.length;
+    if (p.storageCount !== args.length) {
+      throw new Error(`${context}: kernel ${p.label} takes ${p.storageCount} buffers, got ${args.length}`);
     }
     if (hasUniform && !params) throw new Error(`${context}: kernel ${p.label} needs params`);
     const maxBinding = this.limits.maxStorageBufferBindingSize;
@@ -237,6 +238,8 @@ export class Device {
             : { binding: b.binding, resource: { buffer: args[ai].pooled.buffer, size: bindSize(args[ai++].bytes) } },
         ),
       });
+      // A bound on the cache: steady-state training reuses a fixed set, so hitting it means churn.
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
       this.bindGroups.set(key, bg);
       this.stats.bindGroupsCreated++;
     }

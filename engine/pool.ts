@@ -53,7 +53,17 @@ export class BufferPool {
     const key = `${pb.usage}:${pb.capacity}`;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
-    list.push(pb);
+    // Sorted by descending id, so acquire() pops the lowest id: the buffer an op gets depends only on
+    // which buffers are free, not on the order they were released in. A repeated training step then
+    // gets the same buffers, hence the same cached bind groups (with LIFO order it took ~40 steps).
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].id > pb.id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, pb);
     this.liveBytes -= pb.capacity;
     this.pooledBytes += pb.capacity;
   }

@@ -137,6 +137,7 @@ export class Tensor implements BufferArg {
 
   /** Copy the values to the CPU as floats (integer tensors are converted). */
   async toArray(): Promise<Float32Array> {
+    this.assertAlive('toArray');
     const buf = await device().read(this.pooled, this.bytes);
     if (this.dtype === 'f32') return new Float32Array(buf);
     return Float32Array.from(this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf));
@@ -144,6 +145,7 @@ export class Tensor implements BufferArg {
 
   /** Copy an integer tensor's values to the CPU. */
   async toInt32Array(): Promise<Int32Array> {
+    this.assertAlive('toInt32Array');
     if (this.dtype === 'f32') throw new Error(`toInt32Array: ${this.describe()} is not an integer tensor`);
     return new Int32Array(await device().read(this.pooled, this.bytes));
   }
@@ -155,6 +157,7 @@ export class Tensor implements BufferArg {
 
   /** Overwrite the values from the CPU (same number of elements). */
   write(data: ArrayLike<number>): void {
+    this.assertAlive('write');
     if (data.length !== this.size) throw new Error(`write: ${data.length} values for ${this.describe()}`);
     device().write(this.pooled, toTyped(data, this.dtype));
   }

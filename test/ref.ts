@@ -1,4 +1,7 @@
-// Float64 CPU references and comparison helpers for the tests. Nothing here calls the engine.
+// Float64 CPU references and comparison helpers for the tests. The references never call the
+// engine; only the harness at the end (runGrad, expectClose) does, to run an op and compare.
+import { expect } from 'vitest';
+import { Tensor, F, backward, tidy, keep } from '../engine/index.js';
 
 export type Arr = Float64Array;
 
@@ -65,6 +68,11 @@ export function mapRef(shapes: (readonly number[])[], data: ArrayLike<number>[],
   const out = new Float64Array(numel(shape));
   for (let i = 0; i < out.length; i++) out[i] = f(...data.map((d, k) => d[bcastIndex(i, shape, shapes[k])]));
   return { shape, data: out };
+}
+
+/** The largest Σ|term| of sumToRef(terms, from, to): the scale of a gradient summed over broadcast axes. */
+export function absSumScale(terms: ArrayLike<number>, from: readonly number[], to: readonly number[]): number {
+  return Math.max(...sumToRef(Float64Array.from(terms, Math.abs), from, to));
 }
 
 /** Sum `g` (shape `from`) down to broadcast-source shape `to`. */
@@ -143,4 +151,320 @@ export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number,
       }
   }
   return out;
+}
+
+export const toF64 = (a: ArrayLike<number>): Arr => Float64Array.from(a as ArrayLike<number>);
+
+/** Shapes for reductions: the output without the reduced axes, and with them kept as 1. */
+function reducedShapes(shape: readonly number[], axes: readonly number[]) {
+  return {
+    kept: shape.filter((_, i) => !axes.includes(i)),
+    keepdim: shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+  };
+}
+
+/** Output index (in the keepdim shape) of every input element of a reduction over `axes`. */
+export function reduceMap(shape: readonly number[], axes: readonly number[]): Int32Array {
+  const { keepdim } = reducedShapes(shape, axes);
+  const is = strides(shape);
+  const os = strides(keepdim);
+  const out = new Int32Array(numel(shape));
+  for (let i = 0; i < out.length; i++) {
+    let o = 0;
+    for (let d = 0; d < shape.length; d++) if (!axes.includes(d)) o += (Math.floor(i / is[d]) % shape[d]) * os[d];
+    out[i] = o;
+  }
+  return out;
+}
+
+export type ReduceKind = 'sum' | 'mean' | 'var' | 'varUnbiased';
+
+/**
+ * A reduction of `x` (shape `shape`) over `axes` in float64, with the input gradient for an output
+ * gradient `w` (one value per output element).
+ */
+export function reduceRef(x: ArrayLike<number>, shape: readonly number[], axes: readonly number[], kind: ReduceKind, w?: ArrayLike<number>) {
+  const { kept, keepdim } = reducedShapes(shape, axes);
+  const map = reduceMap(shape, axes);
+  const nOut = numel(keepdim);
+  const n = axes.reduce((a, i) => a * shape[i], 1);
+  const s = new Float64Array(nOut);
+  for (let i = 0; i < x.length; i++) s[map[i]] += x[i];
+  const mean = s.map((v) => v / n);
+  let out: Arr = s;
+  const grad = new Float64Array(x.length);
+  if (kind === 'sum' || kind === 'mean') {
+    out = kind === 'sum' ? s : mean;
+    const k = kind === 'sum' ? 1 : 1 / n;
+    if (w) for (let i = 0; i < x.length; i++) grad[i] = w[map[i]] * k;
+  } else {
+    const div = kind === 'var' ? n : n - 1;
+    out = new Float64Array(nOut);
+    for (let i = 0; i < x.length; i++) out[map[i]] += (x[i] - mean[map[i]]) ** 2 / div;
+    // d var / d x_i = 2 (x_i − mean) / div (the mean's own dependence sums to zero).
+    if (w) for (let i = 0; i < x.length; i++) grad[i] = (w[map[i]] * 2 * (x[i] - mean[map[i]])) / div;
+  }
+  return { data: out, kept, keepdim, grad };
+}
+
+/** Max over one axis: values, index of the first maximum, and the gradient routed to it. */
+export function maxRef(x: ArrayLike<number>, shape: readonly number[], axis: number, w?: ArrayLike<number>) {
+  const map = reduceMap(shape, [axis]);
+  const nOut = numel(shape) / shape[axis];
+  const values = new Float64Array(nOut).fill(-Infinity);
+  const indices = new Int32Array(nOut).fill(-1);
+  const where = new Int32Array(nOut);
+  const st = strides(shape)[axis];
+  for (let i = 0; i < x.length; i++) {
+    const o = map[i];
+    if (indices[o] < 0 || x[i] > values[o]) {
+      values[o] = x[i];
+      indices[o] = Math.floor(i / st) % shape[axis];
+      where[o] = i;
+    }
+  }
+  const grad = new Float64Array(x.length);
+  if (w) for (let o = 0; o < nOut; o++) grad[where[o]] += w[o];
+  return { values, indices, grad };
+}
+
+/** Softmax or log-softmax along `axis`, with the input gradient for output gradient `w`. */
+export function softmaxRef(x: ArrayLike<number>, shape: readonly number[], axis: number, log: boolean, w?: ArrayLike<number>) {
+  const ax = axis < 0 ? axis + shape.length : axis;
+  const n = shape[ax];
+  const st = strides(shape)[ax];
+  const out = new Float64Array(x.length);
+  const grad = new Float64Array(x.length);
+  for (let base = 0; base < x.length; base++) {
+    if (Math.floor(base / st) % n !== 0) continue; // visit each row once, from its first element
+    const idx = Array.from({ length: n }, (_, k) => base + k * st);
+    const m = Math.max(...idx.map((i) => x[i]));
+    const z = idx.reduce((a, i) => a + Math.exp(x[i] - m), 0);
+    const p = idx.map((i) => Math.exp(x[i] - m) / z);
+    idx.forEach((i, k) => (out[i] = log ? x[i] - m - Math.log(z) : p[k]));
+    if (!w) continue;
+    if (log) {
+      const sw = idx.reduce((a, i) => a + w[i], 0);
+      idx.forEach((i, k) => (grad[i] = w[i] - p[k] * sw));
+    } else {
+      const swp = idx.reduce((a, i, k) => a + w[i] * p[k], 0);
+      idx.forEach((i, k) => (grad[i] = p[k] * (w[i] - swp)));
+    }
+  }
+  return { data: out, grad };
+}
+
+// ------------------------------------------------------------------ gathers
+// Shape and index ops are gathers: out[i] = x[src[i]]. The same map gives the forward (gather) and
+// the backward (scatter-add of the output gradient), so one small function per op defines both.
+
+export function gatherRef(x: ArrayLike<number>, src: Int32Array): Arr {
+  return Float64Array.from(src, (s) => x[s]);
+}
+
+export function scatterRef(g: ArrayLike<number>, src: Int32Array, n: number): Arr {
+  const out = new Float64Array(n);
+  src.forEach((s, i) => (out[s] += g[i]));
+  return out;
+}
+
+/** Source index of every output element of an op whose output coordinate c maps to input coordinate f(c). */
+function coordMap(outShape: readonly number[], inShape: readonly number[], f: (c: number[]) => number[]): Int32Array {
+  const os = strides(outShape);
+  const is = strides(inShape);
+  const out = new Int32Array(numel(outShape));
+  for (let i = 0; i < out.length; i++) {
+    const c = outShape.map((d, k) => Math.floor(i / os[k]) % d);
+    out[i] = f(c).reduce((a, v, k) => a + v * is[k], 0);
+  }
+  return out;
+}
+
+export function permuteMap(shape: readonly number[], perm: readonly number[]): { shape: number[]; src: Int32Array } {
+  const out = perm.map((p) => shape[p]);
+  return {
+    shape: out,
+    src: coordMap(out, shape, (c) => {
+      const inC = new Array<number>(shape.length);
+      perm.forEach((p, k) => (inC[p] = c[k]));
+      return inC;
+    }),
+  };
+}
+
+export function sliceMap(shape: readonly number[], axis: number, start: number, end: number): { shape: number[]; src: Int32Array } {
+  const out = [...shape];
+  out[axis] = end - start;
+  return { shape: out, src: coordMap(out, shape, (c) => c.map((v, k) => (k === axis ? v + start : v))) };
+}
+
+/** index_select along `axis`: out coordinate j on the axis reads index[j]. */
+export function indexSelectMap(shape: readonly number[], axis: number, index: ArrayLike<number>): { shape: number[]; src: Int32Array } {
+  const out = [...shape];
+  out[axis] = index.length;
+  return { shape: out, src: coordMap(out, shape, (c) => c.map((v, k) => (k === axis ? index[v] : v))) };
+}
+
+/** Expand (broadcast) `shape` to `out`. */
+export function expandMap(shape: readonly number[], out: readonly number[]): Int32Array {
+  return Int32Array.from({ length: numel(out) }, (_, i) => bcastIndex(i, out, shape));
+}
+
+/** Concatenation along `axis`: values and, per input, the output positions it fills. */
+export function concatRef(parts: { data: ArrayLike<number>; shape: readonly number[] }[], axis: number) {
+  const shape = [...parts[0].shape];
+  shape[axis] = parts.reduce((a, p) => a + p.shape[axis], 0);
+  const os = strides(shape);
+  const out = new Float64Array(numel(shape));
+  const positions: Int32Array[] = [];
+  let off = 0;
+  for (const p of parts) {
+    const ps = strides(p.shape);
+    const pos = new Int32Array(p.data.length);
+    for (let i = 0; i < p.data.length; i++) {
+      let o = 0;
+      p.shape.forEach((d, k) => (o += ((Math.floor(i / ps[k]) % d) + (k === axis ? off : 0)) * os[k]));
+      pos[i] = o;
+      out[o] = p.data[i];
+    }
+    positions.push(pos);
+    off += p.shape[axis];
+  }
+  return { shape, data: out, positions };
+}
+
+// ------------------------------------------------------------------ matmul
+
+export interface MatmulCase {
+  M: number;
+  N: number;
+  K: number;
+  batchA: number;
+  batchB: number;
+  transA?: boolean;
+  transB?: boolean;
+  bias?: ArrayLike<number>;
+  biasMode?: 'row' | 'col';
+  /** Whether the bias has one row per batch. */
+  biasPerBatch?: boolean;
+  activation?: 'none' | 'relu' | 'gelu';
+}
+
+/** act(op(A)·op(B) + bias) in float64, and with `w` the gradients of Σ out ⊙ w for A, B and bias. */
+export function matmulFullRef(a: ArrayLike<number>, b: ArrayLike<number>, c: MatmulCase, w?: ArrayLike<number>) {
+  const { M, N, K, batchA, batchB } = c;
+  const batch = Math.max(batchA, batchB);
+  const out = new Float64Array(batch * M * N);
+  const ga = new Float64Array(a.length);
+  const gb = new Float64Array(b.length);
+  const gbias = new Float64Array(c.bias?.length ?? 0);
+  const ai = (z: number, m: number, k: number) => (batchA === 1 ? 0 : z * M * K) + (c.transA ? k * M + m : m * K + k);
+  const bi = (z: number, k: number, n: number) => (batchB === 1 ? 0 : z * K * N) + (c.transB ? n * K + k : k * N + n);
+  const biasI = (z: number, m: number, n: number) => {
+    const len = c.biasMode === 'row' ? M : N;
+    return (c.biasPerBatch ? z * len : 0) + (c.biasMode === 'row' ? m : n);
+  };
+  for (let z = 0; z < batch; z++)
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a[ai(z, m, k)] * b[bi(z, k, n)];
+        if (c.bias) s += c.bias[biasI(z, m, n)];
+        const o = z * M * N + m * N + n;
+        const act = c.activation ?? 'none';
+        out[o] = act === 'relu' ? Math.max(s, 0) : act === 'gelu' ? gelu(s) : s;
+        if (!w) continue;
+        const g = w[o] * (act === 'relu' ? (s > 0 ? 1 : 0) : act === 'gelu' ? geluGrad(s) : 1);
+        for (let k = 0; k < K; k++) {
+          ga[ai(z, m, k)] += g * b[bi(z, k, n)];
+          gb[bi(z, k, n)] += g * a[ai(z, m, k)];
+        }
+        if (c.bias) gbias[biasI(z, m, n)] += g;
+      }
+  return { data: out, ga, gb, gbias };
+}
+
+// ------------------------------------------------------------------ finite differences
+
+/**
+ * Central finite differences of a float64 scalar function of several inputs (h relative to each
+ * value's magnitude). With h ≈ 1e-6 in float64 the truncation and rounding errors are ~1e-9.
+ */
+export function finiteDiff(f: (xs: Arr[]) => number, inputs: ArrayLike<number>[], h = 1e-6): Arr[] {
+  const xs = inputs.map(toF64);
+  return xs.map((x) => {
+    const g = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      const step = h * Math.max(1, Math.abs(v));
+      x[i] = v + step;
+      const fp = f(xs);
+      x[i] = v - step;
+      const fm = f(xs);
+      x[i] = v;
+      g[i] = (fp - fm) / (2 * step);
+    }
+    return g;
+  });
+}
+
+// ------------------------------------------------------------------ engine harness
+
+export interface Input {
+  data: ArrayLike<number>;
+  shape: readonly number[];
+  /** Leave out of autograd (no gradient returned). */
+  noGrad?: boolean;
+}
+
+export interface GradRun {
+  out: Float32Array;
+  shape: number[];
+  /** The random output weights: d loss / d out. */
+  w: Float32Array;
+  grads: (Float32Array | null)[];
+}
+
+/**
+ * Run `f` on the engine, then backward of loss = Σ f(inputs) ⊙ W for a random W, so that
+ * d loss / d out = W; returns the output, W and each input's gradient. Releases everything.
+ */
+export async function runGrad(inputs: Input[], f: (...xs: Tensor[]) => Tensor, seed = 7): Promise<GradRun> {
+  const ts = inputs.map((x) => {
+    const t = Tensor.from(Float32Array.from(x.data), x.shape);
+    return x.noGrad ? keep(t) : t.param();
+  });
+  try {
+    const { y, w } = tidy(() => {
+      const y = f(...ts);
+      const w = Tensor.from(randArr(y.shape, seed), y.shape);
+      backward(F.sum(F.mul(y, w)));
+      return { y, w };
+    });
+    const run: GradRun = {
+      out: await y.toArray(),
+      shape: [...y.shape],
+      w: await w.toArray(),
+      grads: await Promise.all(ts.map((t) => (t.grad ? t.grad.toArray() : null))),
+    };
+    y.release();
+    w.release();
+    return run;
+  } finally {
+    for (const t of ts) {
+      t.grad?.release();
+      t.release();
+    }
+  }
+}
+
+/**
+ * Assert max|got − want| / max(max|want|, scale) ≤ tol, naming the case on failure. `scale` is for
+ * results that are sums with cancellation: pass the largest Σ|term|, the magnitude the float32 sum
+ * really handles (see absSumScale).
+ */
+export function expectClose(got: ArrayLike<number> | null, want: ArrayLike<number>, tol: number, what: string, scale = 1e-30): void {
+  expect(got, `${what}: missing`).not.toBeNull();
+  const e = relErr(got!, want, Math.max(scale, 1e-30));
+  expect(e, `${what}: relative error ${e.toExponential(2)} > ${tol}`).toBeLessThanOrEqual(tol);
 }
