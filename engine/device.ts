@@ -7,6 +7,7 @@
 import { resolveGpu, envVar } from './gpu.js';
 import { BufferPool, type PooledBuffer } from './pool.js';
 import { reflectKernel, hash, type KernelInfo } from './kernel.js';
+import { Profiler } from './profiler.js';
 
 export interface DeviceOptions {
   /** Adapter name substring (vendor, architecture, device or description); env WEBVIG_ADAPTER. */
@@ -68,6 +69,8 @@ export class Device {
   private errors: Promise<string | null>[] = [];
   private lostInfo: GPUDeviceLostInfo | null = null;
   private nextPipelineId = 1;
+  /** Per-kernel GPU times, when enabled (enableProfiler() or env WEBVIG_PROFILE=1). */
+  profiler: Profiler | null = null;
 
   readonly stats = { submits: 0, dispatches: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uniformBuffersCreated: 0 };
 
@@ -134,7 +137,16 @@ export class Device {
         maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
       },
     });
-    return new Device(src.gpu, adapter, device, src.origin);
+    const dev = new Device(src.gpu, adapter, device, src.origin);
+    if (envVar('WEBVIG_PROFILE') === '1') dev.enableProfiler();
+    return dev;
+  }
+
+  /** Time every dispatch with timestamp queries (one pass each); see profiler.report(). */
+  enableProfiler(): Profiler {
+    if (!this.features.has('timestamp-query')) throw new Error(`profiling needs the timestamp-query feature, which ${this.describe()} lacks`);
+    this.profiler ??= new Profiler(this.device);
+    return this.profiler;
   }
 
   describe(): string {
@@ -243,7 +255,7 @@ export class Device {
       this.bindGroups.set(key, bg);
       this.stats.bindGroupsCreated++;
     }
-    const pass = this.computePass();
+    const pass = this.profiler ? this.profiledPass(p.label) : this.computePass();
     pass.setPipeline(p.pipeline);
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(x, y, z);
@@ -255,6 +267,12 @@ export class Device {
   private computePass(): GPUComputePassEncoder {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private profiledPass(label: string): GPUComputePassEncoder {
+    const timestampWrites = this.profiler!.next(label);
+    this.pass = this.commandEncoder().beginComputePass(timestampWrites ? { timestampWrites } : {});
     return this.pass;
   }
 
@@ -285,7 +303,9 @@ export class Device {
     this.pendingLabels = [];
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
+    const afterSubmit = this.profiler?.resolve(enc);
     this.device.queue.submit([enc.finish()]);
+    afterSubmit?.();
     const oom = this.device.popErrorScope();
     const val = this.device.popErrorScope();
     this.errors.push(

@@ -56,12 +56,14 @@ function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scal
   const p = plan(op, x, axes, scale);
   const out = Tensor.empty(keepdim ? p.keepdimShape : p.keptShape, 'f32', op);
   if (p.nOut === 0) return out;
+  // A workgroup tree per output for long reductions over few outputs; a thread per output otherwise.
+  const serial = p.r <= 256 || p.nOut >= 16384;
   launch({
     file: 'reduce.wgsl',
-    entry: 'sum',
+    entry: serial ? 'sum_serial' : 'sum',
     args: [x, out],
     params: p.params,
-    workgroups: grid1d(p.nOut, 1),
+    workgroups: serial ? grid1d(p.nOut) : grid1d(p.nOut, 1),
     context: `${op} ${shapeStr(x.shape)} axes [${axes.join(',')}]`,
   });
   return out;

@@ -64,6 +64,20 @@ fn sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (t == 0u) { out[o] = sv[0] * p.scale; }
 }
 
+// One thread per output, a sequential loop: for many outputs with short reductions (the split-K
+// partials of conv weight gradients), where a workgroup per output would leave most threads idle.
+@compute @workgroup_size(WG)
+fn sum_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = gid.x + gid.y * nwg.x * WG;
+  if (o >= p.n_out) { return; }
+  let base = decompose(o, p.orank, p.oshape, p.ostride);
+  var acc = 0.0;
+  for (var r = 0u; r < p.r; r++) {
+    acc += x[base + decompose(r, p.rrank, p.rshape, p.rstride)];
+  }
+  out[o] = acc * p.scale;
+}
+
 // Max and the flat reduced index of the first maximum (ties: smallest index). NaN wins, as in PyTorch.
 @compute @workgroup_size(WG)
 fn max_(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,

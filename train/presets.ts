@@ -39,7 +39,7 @@ export const PRESETS: Record<string, TrainPreset> = {
   tiny: {
     model: 'gkgnet-tiny',
     size: 64,
-    epochs: 8,
+    epochs: 6,
     batch: 32,
     lr: 2e-3,
     weightDecay: 0.05,

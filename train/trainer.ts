@@ -36,6 +36,8 @@ export interface TrainConfig extends TrainPreset {
   stopAfter?: number;
   resume?: string;
   logEvery: number;
+  /** Size of the generated default dataset (tests and quick runs). */
+  synthetic?: { train: number; val: number; size: number };
 }
 
 export interface EpochRow {
@@ -106,7 +108,10 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   log(`device: ${dev.describe()}`);
 
   // ---- data
-  const data: MultiLabelDataset = await openDataset(cfg.data, { root: cfg.root, seed: cfg.seed, skipBad: cfg.skipBad, log: (m) => log(`warning: ${m}`) });
+  const data: MultiLabelDataset = await openDataset(cfg.data, {
+    root: cfg.root, seed: cfg.seed, skipBad: cfg.skipBad, log: (m) => log(`warning: ${m}`),
+    syntheticTrain: cfg.synthetic?.train, syntheticVal: cfg.synthetic?.val, syntheticSize: cfg.synthetic?.size,
+  });
   const S = data.classes.length;
   log(`data: ${data.name}: ${data.train.length} train / ${data.val.length} ${data.valIsTest ? 'test' : 'val'} images, ${S} classes`);
   const augTrain = { ...PRESET_AUGMENT[cfg.augment], size: cfg.size, mean: cfg.mean, std: cfg.std };

@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
-const HOOKS = `
+/** Module hooks that run the TypeScript sources directly (also used by tests that fork a child). */
+export const TS_HOOKS = `
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 let ts;
@@ -35,5 +36,5 @@ import(workerData.entry);`;
 export function spawnModuleWorker(jsUrl: URL): Worker {
   if (existsSync(jsUrl)) return new Worker(jsUrl);
   const entry = jsUrl.href.replace(/\.js$/, '.ts');
-  return new Worker(BOOT, { eval: true, workerData: { hooks: HOOKS, entry } });
+  return new Worker(BOOT, { eval: true, workerData: { hooks: TS_HOOKS, entry } });
 }

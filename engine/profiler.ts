@@ -1,0 +1,66 @@
+// Per-kernel GPU time (WEBVIG_PROFILE=1 or device.enableProfiler()): every dispatch gets its own
+// compute pass with timestamp writes, and the resolved times are summed per kernel label when the
+// batch is read back. Costs a pass per dispatch, so it is for finding hot kernels, not for speed.
+
+export interface KernelTime {
+  kernel: string;
+  calls: number;
+  ms: number;
+}
+
+const CAPACITY = 2048; // dispatches measured per submitted batch; later ones in the batch are not timed
+
+export class Profiler {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolveBuf: GPUBuffer;
+  private labels: string[] = [];
+  private readonly pending: Promise<void>[] = [];
+  readonly totals = new Map<string, { calls: number; ns: bigint }>();
+
+  constructor(private readonly device: GPUDevice) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * CAPACITY });
+    this.resolveBuf = device.createBuffer({ size: 16 * CAPACITY, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 /* COPY_SRC */ });
+  }
+
+  /** Timestamp writes for the next dispatch's pass, or undefined when this batch is full. */
+  next(label: string): GPUComputePassTimestampWrites | undefined {
+    const i = this.labels.length;
+    if (i >= CAPACITY) return undefined;
+    this.labels.push(label);
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  /** Before the batch is finished: resolve its timestamps into a buffer to read back after submit. */
+  resolve(encoder: GPUCommandEncoder): (() => void) | null {
+    const n = this.labels.length;
+    if (n === 0) return null;
+    const labels = this.labels;
+    this.labels = [];
+    encoder.resolveQuerySet(this.querySet, 0, 2 * n, this.resolveBuf, 0);
+    const read = this.device.createBuffer({ size: 16 * n, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */ });
+    encoder.copyBufferToBuffer(this.resolveBuf, 0, read, 0, 16 * n);
+    return () => {
+      this.pending.push(
+        read.mapAsync(1).then(() => {
+          const t = new BigInt64Array(read.getMappedRange());
+          labels.forEach((label, k) => {
+            const e = this.totals.get(label) ?? { calls: 0, ns: 0n };
+            e.calls++;
+            e.ns += t[2 * k + 1] - t[2 * k];
+            this.totals.set(label, e);
+          });
+          read.unmap();
+          read.destroy();
+        }),
+      );
+    };
+  }
+
+  /** Kernel times so far, slowest first (waits for outstanding batches). */
+  async report(): Promise<KernelTime[]> {
+    await Promise.all(this.pending.splice(0));
+    return [...this.totals]
+      .map(([kernel, e]) => ({ kernel, calls: e.calls, ms: Number(e.ns) / 1e6 }))
+      .sort((a, b) => b.ms - a.ms);
+  }
+}
