@@ -16,12 +16,17 @@ export function setKernelSourceProvider(provider: (file: string) => string): voi
 
 const sources = new Map<string, string>();
 
+function readSource(file: string): string {
+  if (sourceProvider) return sourceProvider(file);
+  if (nodeFs) return nodeFs.readFileSync(new URL(`../kernels/${file}`, import.meta.url), 'utf8');
+  throw new Error(`no source for kernel file ${file}: call setKernelSourceProvider() first`);
+}
+
+/** A kernel file's WGSL, with `//!include other.wgsl` lines replaced by that file (WGSL has no includes). */
 export function kernelSource(file: string): string {
   let src = sources.get(file);
   if (src !== undefined) return src;
-  if (sourceProvider) src = sourceProvider(file);
-  else if (nodeFs) src = nodeFs.readFileSync(new URL(`../kernels/${file}`, import.meta.url), 'utf8');
-  else throw new Error(`no source for kernel file ${file}: call setKernelSourceProvider() first`);
+  src = readSource(file).replace(/^\/\/!include (\S+)$/gm, (_, name: string) => kernelSource(name));
   sources.set(file, src);
   return src;
 }

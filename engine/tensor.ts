@@ -212,9 +212,9 @@ export class Rng {
     return result;
   }
 
-  /** Uniform in [0, 1). */
-  uniform(): number {
-    return this.nextU32() / 4294967296;
+  /** Uniform in [lo, hi) (default [0, 1)). */
+  uniform(lo = 0, hi = 1): number {
+    return lo + (hi - lo) * (this.nextU32() / 4294967296);
   }
 
   normal(): number {

@@ -71,24 +71,13 @@ fn tree_sum(t: u32) -> vec4f {
   return red[0];
 }
 
-const SQRT1_2: f32 = 0.7071067811865476;
-const INV_SQRT_2PI: f32 = 0.3989422804014327;
-
-// erf with |error| < 1.2e-7, as in elementwise.wgsl (WGSL has no erf).
-fn erf_(x: f32) -> f32 {
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-          t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, x >= 0.0);
-}
+//!include gelu.wgsl
 
 // Gradient reaching the normalised value: gy, or gy·gelu'(z) with z recomputed from x̂.
 fn grad_z(c: u32, xhat: f32, g: f32) -> f32 {
   if (!GELU) { return g; }
   let z = xhat * weight[c] + bias[c];
-  return g * (0.5 * (1.0 + erf_(z * SQRT1_2)) + z * INV_SQRT_2PI * exp(-0.5 * z * z));
+  return g * gelu_grad(z);
 }
 
 // ---------------------------------------------------------------- forward
@@ -146,7 +135,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let st = stats[c];
   let z = (x[i] - st.x) * st.y * weight[c] + bias[c];
   if (GELU) {
-    out[i] = 0.5 * z * (1.0 + erf_(z * SQRT1_2));
+    out[i] = gelu_(z);
   } else {
     out[i] = z;
   }

@@ -39,18 +39,8 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
 }
 
-const SQRT1_2: f32 = 0.7071067811865476;
-const INV_SQRT_2PI: f32 = 0.3989422804014327;
+//!include gelu.wgsl
 
-// erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit); WGSL has no erf.
-fn erf_(x: f32) -> f32 {
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-          t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, x >= 0.0);
-}
 
 // Cephes' tanhf: the built-in tanh may be evaluated as sinh/cosh, which keeps only absolute accuracy
 // near 0 (lavapipe: tanh(1e-4) off by 2e-4 relative, tanh(1e-30) ≈ 3e-8).
@@ -77,7 +67,7 @@ fn unary_op(x: f32) -> f32 {
     case 4u: { return inverseSqrt(x); }
     case 5u: { return abs(x); }
     case 6u: { return max(x, 0.0); }
-    case 7u: { return 0.5 * x * (1.0 + erf_(x * SQRT1_2)); }
+    case 7u: { return gelu_(x); }
     case 8u: { return sigmoid_(x); }
     case 9u: { return tanh_(x); }
     case 10u: { return pow_(x, p.alpha); }
@@ -101,10 +91,6 @@ fn pow_(x: f32, e: f32) -> f32 {
   }
   if (x == 0.0) { return select(0.0, 1.0 / x, e < 0.0); }  // 1/x: +inf at run time
   return pow(x, e);
-}
-
-fn gelu_grad(x: f32) -> f32 {
-  return 0.5 * (1.0 + erf_(x * SQRT1_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
 }
 
 fn binary_op(a: f32, b: f32) -> f32 {

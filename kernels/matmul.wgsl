@@ -49,21 +49,14 @@ fn load_b(base: u32, k: u32, n: u32) -> f32 {
   return B[base + k * p.N + n];
 }
 
-fn erf_(x: f32) -> f32 {
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-          t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-          t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, x >= 0.0);
-}
+//!include gelu.wgsl
 
 fn epilogue(v: f32, bias_base: u32, m: u32, n: u32) -> f32 {
   var y = v;
   if (BIAS == 1u) { y += bias[bias_base + m]; }
   if (BIAS == 2u) { y += bias[bias_base + n]; }
   if (ACT == 1u) { y = max(y, 0.0); }
-  if (ACT == 2u) { y = 0.5 * y * (1.0 + erf_(y * 0.7071067811865476)); }
+  if (ACT == 2u) { y = gelu_(y); }
   return y;
 }
 

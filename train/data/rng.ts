@@ -1,6 +1,7 @@
 // Seeded randomness for the data pipeline. Everything random in data generation and augmentation
 // draws from an Rng seeded by hashSeed(...), so results never depend on Math.random, worker count
 // or scheduling order.
+import { Rng as EngineRng } from '../../engine/tensor.js';
 
 /** Mixes integers (taken mod 2^32) into one 32-bit seed; the order of the parts matters. */
 export function hashSeed(...parts: number[]): number {
@@ -20,55 +21,19 @@ export function hashString(s: string, seed = 0): number {
   return hashSeed(h, seed);
 }
 
-/** xoshiro128** seeded through splitmix32. */
-export class Rng {
-  private readonly s = new Uint32Array(4);
-
-  constructor(seed: number) {
-    let x = seed >>> 0;
-    for (let i = 0; i < 4; i++) {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      this.s[i] = z ^ (z >>> 16);
-    }
-  }
-
+/** The engine's generator (xoshiro128**) with the draws the data pipeline needs. */
+export class Rng extends EngineRng {
   u32(): number {
-    const s = this.s;
-    const r = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return r;
+    return this.nextU32();
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    return this.u32() / 4294967296;
-  }
-
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
-
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
+    return this.uniform();
   }
 
   chance(p: number): boolean {
-    return this.next() < p;
-  }
-
-  /** Standard normal (Box–Muller; the second value is dropped to keep the stream simple). */
-  normal(): number {
-    return Math.sqrt(-2 * Math.log(1 - this.next())) * Math.cos(2 * Math.PI * this.next());
+    return this.uniform() < p;
   }
 
   /** Gamma(k, 1) by Marsaglia–Tsang, boosted for k < 1. */
@@ -100,8 +65,4 @@ export class Rng {
     }
     return a;
   }
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
 }

@@ -15,7 +15,7 @@ import type { MultiLabelDataset } from './dataset.js';
 import { Rng, hashSeed } from './rng.js';
 
 /** Bump when the generator's output changes, so stale caches are not reused. */
-export const SYNTHETIC_VERSION = 1;
+export const SYNTHETIC_VERSION = 2;
 
 export const SYNTHETIC_CLASSES = ['circle', 'square', 'triangle', 'cross', 'ring', 'star', 'bar', 'diamond', 'hexagon', 'arrow'];
 const HUES = [0, 220, 120, 55, 300, 25, 185, 265, 85, 335];
