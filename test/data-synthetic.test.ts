@@ -32,7 +32,7 @@ describe('synthetic dataset', () => {
 
   it('has every class, 1–4 labels per image and co-occurring pairs at the default size', () => {
     const { train, val } = syntheticLabels();
-    expect([train.length, val.length]).toEqual([1600, 400]);
+    expect([train.length, val.length]).toEqual([1200, 300]);
     for (const split of [train, val]) {
       for (const labels of split) {
         expect(labels.length).toBeGreaterThanOrEqual(1);

@@ -33,7 +33,7 @@ export interface OpenDatasetOptions {
   seed?: number;
   /** Drop bad samples (missing file, unknown label) with a warning instead of failing. */
   skipBad?: boolean;
-  /** Synthetic image side in px (default 64) and split sizes (default 1600 / 400). */
+  /** Synthetic image side in px (default 64) and split sizes (default 1200 / 300). */
   syntheticSize?: number;
   syntheticTrain?: number;
   syntheticVal?: number;

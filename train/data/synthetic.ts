@@ -102,7 +102,7 @@ export function syntheticLabels(opts: SyntheticOptions = {}): Record<Split, numb
 }
 
 function withDefaults(o: SyntheticOptions): Params {
-  return { size: o.size ?? 64, train: o.train ?? 1600, val: o.val ?? 400, seed: o.seed ?? 0 };
+  return { size: o.size ?? 64, train: o.train ?? 1200, val: o.val ?? 300, seed: o.seed ?? 0 };
 }
 
 function imageRng(p: Params, split: Split, i: number): Rng {
