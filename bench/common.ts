@@ -18,6 +18,8 @@ export interface BenchCase {
   flops?: number;
   /** Bytes a call must read and write at least, for GB/s. */
   bytes?: number;
+  /** Further numbers a family reports per case (e.g. knn's memory, train's images/s), copied into the result under these keys. */
+  extra?: Record<string, number>;
 }
 
 export interface BenchResult {
@@ -30,6 +32,8 @@ export interface BenchResult {
   gflops?: number;
   gbps?: number;
   method: ResultMethod;
+  /** The case's `extra` numbers. */
+  [extra: string]: number | number[] | string | undefined;
 }
 
 export interface BenchContext {

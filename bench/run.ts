@@ -10,7 +10,8 @@
 //     --json`): add one entry, e.g.
 //         train: { help: 'training steps per model', families: { step: () => import('./train.js') } },
 //     --suite accepts exactly the keys of SUITES, and its --help lists them.
-// Every result is `{ suite, name, shape, ms, minMs, gflops?, gbps?, method }`; with --json stdout
+// Every result is `{ suite, name, shape, ms, minMs, gflops?, gbps?, ...extra, method }` (`extra`: the
+// numbers a family adds, e.g. knn's memory, train's images/s and per-step counters); with --json stdout
 // carries exactly one JSON object `{ device, suite, config, results }` (Dawn's own notes go to stderr).
 import { init } from '../engine/context.js';
 import { timeGpu, type TimingMethod } from '../engine/timing.js';
@@ -25,15 +26,21 @@ interface Suite {
 
 export const SUITES: Record<string, Suite> = {
   kernels: {
-    help: 'one engine kernel per case: matmul, elementwise, reductions, softmax, dispatch overhead',
+    help: 'one engine kernel per case: matmul, elementwise, reductions, softmax, dispatch overhead, conv, knn, max-relative, batch norm, AdamW',
     families: {
       matmul: () => import('./matmul.js'),
       elementwise: () => import('./elementwise.js'),
       reduce: () => import('./reduce.js'),
       softmax: () => import('./softmax.js'),
       dispatch: () => import('./dispatch.js'),
+      conv: () => import('./conv.js'),
+      knn: () => import('./knn.js'),
+      maxrel: () => import('./maxrel.js'),
+      bn: () => import('./bn.js'),
+      adamw: () => import('./adamw.js'),
     },
   },
+  train: { help: 'one training step per model: forward, loss, backward, AdamW', families: { step: () => import('./train.js') } },
 };
 
 export interface SuiteOptions {
@@ -90,6 +97,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
         minMs: t.minMs,
         ...(c.flops !== undefined ? { gflops: c.flops / s } : {}),
         ...(c.bytes !== undefined ? { gbps: c.bytes / s } : {}),
+        ...c.extra,
         method,
       };
       results.push(r);

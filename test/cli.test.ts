@@ -156,7 +156,7 @@ describe('webvig main()', () => {
     for (const [argv, msg] of [
       [['info', '--jsn'], 'webvig info: unknown flag --jsn (did you mean --json?)\n'],
       [['infp'], "webvig: unknown command 'infp' (did you mean info?); commands: train, eval, predict, parity, bench, info\n"],
-      [['bench', '--suite', 'nope'], "webvig bench: unknown suite 'nope'; known suites: kernels\n"],
+      [['bench', '--suite', 'nope'], "webvig bench: unknown suite 'nope'; known suites: kernels, train\n"],
       [['bench', '--iters', 'many'], "webvig bench: --iters expects an integer, got 'many'\n"],
     ] as const) {
       const { out, io } = capture();
@@ -185,7 +185,7 @@ describe('webvig main()', () => {
     expect(none.out.stderr).toMatch(/Usage: webvig <command>/);
     const bench = capture();
     expect(await main(['bench', '--help'], bench.io)).toBe(0);
-    expect(bench.out.stdout).toMatch(/--suite <string>\s+suite to run: kernels \(default: "kernels"\)/);
+    expect(bench.out.stdout).toMatch(/--suite <string>\s+suite to run: kernels, train \(default: "kernels"\)/);
     expect(bench.out.stdout).toMatch(/--size <tiny\|small\|large>.*\(default: "small"\)/);
     expect(bench.out.stdout).toMatch(/--iters <number>.*\(default: 10\)/);
   });

@@ -1,0 +1,142 @@
+// The kernel families conv, knn, maxrel, bn, adamw and the train suite, run in-process at the tiny
+// size: result shapes, rates recomputed from the documented work formulas, the train suite's JSON
+// contract and its per-step counters after warm-up.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { init } from '../engine/index.js';
+import { runSuite } from '../bench/run.js';
+import { gkgnetShapes } from '../bench/adamw.js';
+import type { BenchResult } from '../bench/common.js';
+import { main } from '../train/cli.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+const NEW_FAMILIES = ['conv', 'knn', 'maxrel', 'bn', 'adamw'];
+const BASE_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'gflops', 'gbps', 'method'];
+const TRAIN_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'submits_per_step', 'allocations_per_step', 'bind_groups_per_step', 'method'];
+
+const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Forward FLOPs of a conv case [B, Cin, H, W, Cout, k, stride, groups], padding (k − 1)/2. */
+function convFlops([B, Cin, H, W, Cout, k, stride, groups]: number[]): number {
+  const p = (k - 1) / 2;
+  const Ho = Math.floor((H + 2 * p - k) / stride) + 1;
+  const Wo = Math.floor((W + 2 * p - k) / stride) + 1;
+  return 2 * B * Cout * Ho * Wo * (Cin / groups) * k * k;
+}
+
+describe('kernel families', () => {
+  let results: BenchResult[] = [];
+
+  beforeAll(async () => {
+    const report = await runSuite({ suite: 'kernels', size: 'tiny', warmup: 1, iters: 1, only: NEW_FAMILIES, log: () => {} });
+    expect(report.suite).toBe('kernels');
+    expect(report.config).toEqual({ size: 'tiny', warmup: 1, iters: 1, timer: 'auto' });
+    expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+    results = report.results;
+  });
+
+  const byName = (n: string) => results.filter((r) => r.name === n);
+
+  it('every result is positive and finite', () => {
+    expect(results.map((r) => r.name)).toEqual([
+      ...['stem0', 'stem1', 'stem2', 'fc1', 'gconv'].flatMap((c) => [`conv_${c}`, `conv_${c}_fwd_bwd`]),
+      'knn', 'maxrel', 'maxrel_fwd_bwd', 'bn_train', 'bn_train_fwd_bwd', 'adamw',
+    ]);
+    for (const r of results) {
+      expect(r.suite).toBe('kernels');
+      for (const k of Object.keys(r)) expect([...BASE_KEYS, 'dense_bytes', 'fused_bytes']).toContain(k);
+      expect(r.shape.every((d) => Number.isInteger(d) && d > 0)).toBe(true);
+      expect(positive(r.ms)).toBe(true);
+      expect(positive(r.minMs) && r.minMs <= r.ms).toBe(true);
+      expect(['timestamp', 'wallclock']).toContain(r.method);
+      expect(r.gflops !== undefined || r.gbps !== undefined).toBe(true);
+      for (const rate of [r.gflops, r.gbps]) if (rate !== undefined) expect(positive(rate)).toBe(true);
+    }
+  });
+
+  it('conv: stage-0 stem, fc1 and grouped graph_conv; fwd_bwd counts 3× the forward FLOPs', () => {
+    // tiny: B = 2, C0 = 8, 32 px input → stage 0 at 8×8.
+    const shapes = { conv_stem0: [2, 3, 32, 32, 4, 3, 2, 1], conv_stem1: [2, 4, 16, 16, 8, 3, 2, 1], conv_stem2: [2, 8, 8, 8, 8, 3, 1, 1], conv_fc1: [2, 8, 8, 8, 32, 1, 1, 1], conv_gconv: [2, 16, 8, 8, 16, 1, 1, 4] };
+    for (const [name, shape] of Object.entries(shapes)) {
+      const [fwd] = byName(name);
+      const [fb] = byName(`${name}_fwd_bwd`);
+      expect(fwd.shape).toEqual(shape);
+      expect(fb.shape).toEqual(shape);
+      expect(fwd.gflops!).toBeCloseTo(convFlops(shape) / (fwd.ms * 1e6), 9);
+      expect(fb.gflops!).toBeCloseTo((3 * convFlops(shape)) / (fb.ms * 1e6), 9);
+    }
+  });
+
+  it('knn: inner-product GFLOP/s and the memory of a materialised distance matrix vs the fused op', () => {
+    const [r] = byName('knn');
+    const [rows, N, M, cg, k] = r.shape;
+    expect(r.shape).toEqual([4, 100, 25, 8, 9]);
+    expect(r.gflops!).toBeCloseTo((2 * rows * N * M * cg) / (r.ms * 1e6), 9);
+    expect(r.dense_bytes).toBe(rows * N * M * 4);
+    // Normalised copies of query and source (B·C = rows·cg channels), squared norms, i32 indices.
+    expect(r.fused_bytes).toBe(4 * (rows * cg * (N + M) + rows * (N + M) + rows * N * k));
+  });
+
+  it('maxrel and bn: GB/s over the bytes each direction must move', () => {
+    for (const r of [...byName('maxrel'), ...byName('maxrel_fwd_bwd')]) {
+      const [B, C, N, M, G, k] = r.shape;
+      expect(r.shape).toEqual([2, 8, 100, 25, 2, 9]);
+      const pass = 4 * (2 * B * C * N + B * C * M + B * G * N * k);
+      expect(r.gbps!).toBeCloseTo(((r.name === 'maxrel' ? 1 : 2) * pass) / (r.ms * 1e6), 9);
+    }
+    for (const r of [...byName('bn_train'), ...byName('bn_train_fwd_bwd')]) {
+      expect(r.shape).toEqual([2, 8, 7, 9]);
+      expect(r.gbps!).toBeCloseTo(((r.name === 'bn_train' ? 2 : 5) * 4 * prod(r.shape)) / (r.ms * 1e6), 9);
+    }
+  });
+
+  it('adamw: 28 bytes per parameter value over a GKGNet layout', () => {
+    const [r] = byName('adamw');
+    const [values, tensors] = r.shape;
+    expect(tensors).toBe(gkgnetShapes({ widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], labels: 8, side: 32 }).length);
+    expect(r.gbps!).toBeCloseTo((28 * values) / (r.ms * 1e6), 9);
+    // Copies leave the timed pass, so the step is timed by the wall clock.
+    expect(r.method).toBe('wallclock');
+  });
+});
+
+describe('adamw layout', () => {
+  it('is GKGNet-S / -T: the trainable counts of spec models.md §4.6', () => {
+    const count = (widths: [number, number, number, number], side: number) =>
+      gkgnetShapes({ widths, blocks: [2, 2, 6, 2], labels: 80, side }).reduce((a, s) => a + prod(s), 0);
+    expect(count([80, 160, 400, 640], 224)).toBe(33_265_200);
+    expect(count([80, 160, 400, 640], 448)).toBe(34_017_840);
+    expect(count([80, 160, 400, 640], 576)).toBe(34_673_200);
+    expect(count([48, 96, 240, 384], 448)).toBe(12_550_288);
+  });
+});
+
+describe('train suite', () => {
+  it('`bench --suite train --json` prints the contract object; a warm step allocates nothing', async () => {
+    let stdout = '';
+    let stderr = '';
+    const io = { stdout: (s: string) => void (stdout += s), stderr: (s: string) => void (stderr += s) };
+    // Two warm-up steps: the first allocates, the second still binds the buffers the pool hands out
+    // differently after the first; from the third on a step repeats exactly.
+    const code = await main(['bench', '--suite', 'train', '--size', 'tiny', '--warmup', '2', '--iters', '1', '--json'], io);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    const report = JSON.parse(stdout);
+    expect(Object.keys(report).sort()).toEqual(['config', 'device', 'results', 'suite']);
+    expect(report.suite).toBe('train');
+    expect(report.config).toEqual({ size: 'tiny', warmup: 2, iters: 1, timer: 'auto' });
+    expect(report.results).toHaveLength(1);
+    const [r] = report.results;
+    expect(Object.keys(r).sort()).toEqual([...TRAIN_KEYS].sort());
+    expect(r).toMatchObject({ suite: 'train', name: 'gkgnet-tiny@64', shape: [2, 3, 64, 64], method: 'wallclock' });
+    for (const k of ['ms', 'minMs', 'images_per_s', 'dispatches_per_step']) expect(positive(r[k])).toBe(true);
+    expect(r.images_per_s).toBeCloseTo((2 * 1000) / r.ms, 9);
+    expect(r.submits_per_step).toBeGreaterThanOrEqual(1);
+    expect(r.allocations_per_step).toBe(0);
+    expect(r.bind_groups_per_step).toBe(0);
+  });
+});
