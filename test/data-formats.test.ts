@@ -140,10 +140,26 @@ describe('voc', () => {
     await expect(openDataset(`voc:${empty}`, { root: tmp })).rejects.toThrow(
       `--data voc:${empty}: missing ${join(empty, 'ImageSets', 'Main', 'trainval.txt')}`,
     );
+    // With a class list given, a name outside it is reported (and skipped with skipBad).
     const bad = join(base, 'Annotations', '000002.xml');
     write(bad, xml(object('unicorn', 0)));
+    write(join(base, 'classes.txt'), 'cat\ndog\nperson\ntvmonitor\n');
     await expect(openDataset(`voc:${root}`, { root: tmp })).rejects.toThrow(`${bad}: unknown class "unicorn"`);
     expect((await openDataset(`voc:${root}`, { root: tmp, skipBad: true, log: () => {} })).train).toHaveLength(1);
+  });
+
+  it('takes the class names of a custom dataset from its annotations', async () => {
+    const custom = join(tmp, 'voc-custom');
+    write(join(custom, 'ImageSets', 'Main', 'trainval.txt'), 'a\nb\n');
+    write(join(custom, 'ImageSets', 'Main', 'test.txt'), 'c\n');
+    write(join(custom, 'Annotations', 'a.xml'), xml(object('star', 0), object('circle', 0)));
+    write(join(custom, 'Annotations', 'b.xml'), xml(object('square', 1)));
+    write(join(custom, 'Annotations', 'c.xml'), xml(object('circle', 0)));
+    for (const id of ['a', 'b', 'c']) await image(join(custom, 'JPEGImages', `${id}.png`));
+    const ds = await openDataset(`voc:${custom}`, { root: tmp });
+    expect(ds.classes).toEqual(['circle', 'square', 'star']);
+    expect(ds.train.map((s) => Array.from(s.labels))).toEqual([[1, 0, 1], [0, -1, 0]]);
+    expect(ds.train[0].path.endsWith('a.png')).toBe(true);
   });
 });
 

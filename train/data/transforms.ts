@@ -45,6 +45,8 @@ export const PRESET_AUGMENT = {
   official: { train: true, cropMix: 0.5, flip: true, randomErasing: 0.5, colorJitter: 0.4, trivialAugment: true, ...norm },
   /** Light augmentation for small datasets. */
   simple: { train: true, randomResizedCrop: { scale: [0.5, 1] }, flip: true, ...norm },
+  /** Horizontal flips only: no crop can cut a labelled object out of a small image. */
+  flip: { train: true, flip: true, ...norm },
   /** Evaluation: resize and normalise. */
   none: { train: false, ...norm },
 } satisfies Record<string, Omit<AugmentOptions, 'size'>>;

@@ -1,5 +1,6 @@
 // Pascal VOC2007: Annotations/*.xml, ImageSets/Main/{trainval,test}.txt, JPEGImages/. Train on
 // trainval, evaluate on test. A class seen only on objects marked difficult is -1 (ignored).
+// Custom datasets in the same layout bring their own class names (see vocClasses).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Issues, readRequired } from './common.js';
@@ -10,37 +11,80 @@ export const VOC_CLASSES = [
   'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor',
 ];
 
+interface VocObject {
+  name: string;
+  difficult: boolean;
+}
+
+/**
+ * The class list: the 20 VOC classes in their standard order when every object name is one of
+ * them (VOC2007 itself), else `classes.txt` beside ImageSets when present (one name per line), else
+ * the distinct names in sorted order (a custom dataset in the VOC layout).
+ */
+function vocClasses(base: string, names: Set<string>): { classes: string[]; fixed: boolean } {
+  if ([...names].every((n) => VOC_CLASSES.includes(n))) return { classes: VOC_CLASSES, fixed: true };
+  const listFile = join(base, 'classes.txt');
+  if (existsSync(listFile)) {
+    return { classes: readRequired(listFile).toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter(Boolean), fixed: true };
+  }
+  return { classes: [...names].sort(), fixed: false };
+}
+
 export async function readVoc(dir: string, issues: Issues): Promise<MultiLabelDataset> {
   // Accept the VOC2007 folder itself or a folder holding it (as the tarballs unpack).
   const base = [dir, join(dir, 'VOC2007'), join(dir, 'VOCdevkit', 'VOC2007')].find((d) => existsSync(join(d, 'ImageSets', 'Main'))) ?? dir;
-  const read = (split: string): Sample[] => {
+  const read = (split: string) => {
     const ids = readRequired(join(base, 'ImageSets', 'Main', `${split}.txt`)).toString('utf8').split(/\s+/).filter(Boolean);
     return ids.flatMap((id) => {
-      const xml = join(base, 'Annotations', `${id}.xml`);
+      const file = join(base, 'Annotations', `${id}.xml`);
       try {
-        return [{ path: join(base, 'JPEGImages', `${id}.jpg`), labels: parseVocXml(readRequired(xml).toString('utf8'), xml) }];
+        const xml = readRequired(file).toString('utf8');
+        return [{ id, file, objects: parseVocObjects(xml), image: imagePath(base, id, xml) }];
       } catch (e) {
         issues.report((e as Error).message);
         return [];
       }
     });
   };
-  const train = read('trainval');
-  const val = read('test');
+  const splits = { train: read('trainval'), val: read('test') };
+  const { classes } = vocClasses(base, new Set([...splits.train, ...splits.val].flatMap((a) => a.objects.map((o) => o.name))));
+  const toSamples = (list: typeof splits.train): Sample[] =>
+    list.flatMap((a) => {
+      try {
+        return [{ path: a.image, labels: vocLabels(a.objects, classes, a.file) }];
+      } catch (e) {
+        issues.report((e as Error).message);
+        return [];
+      }
+    });
+  const train = toSamples(splits.train);
+  const val = toSamples(splits.val);
   const hasDifficult = [...train, ...val].some((s) => s.labels.includes(-1));
-  return { name: 'voc2007', classes: VOC_CLASSES, train, val, valIsTest: true, hasDifficult };
+  return { name: 'voc2007', classes, train, val, valIsTest: true, hasDifficult };
 }
 
-/** Label vector of one annotation file: 1 if any non-difficult object of the class, else -1 if only difficult ones. */
-export function parseVocXml(xml: string, file: string): Int8Array {
-  const labels = new Int8Array(VOC_CLASSES.length);
-  // Objects hold their own <name> before any <part><name>, so the first <name> is the class.
-  for (const [, body] of xml.matchAll(/<object>([\s\S]*?)<\/object>/g)) {
-    const name = /<name>\s*([^<]*?)\s*<\/name>/.exec(body)?.[1] ?? '';
-    const c = VOC_CLASSES.indexOf(name);
-    if (c < 0) throw new Error(`${file}: unknown class "${name}"`);
-    const difficult = /<difficult>\s*1\s*<\/difficult>/.test(body);
-    if (!difficult) labels[c] = 1;
+/** JPEGImages/<filename> from the annotation when that file exists, else <id>.jpg (or .png). */
+function imagePath(base: string, id: string, xml: string): string {
+  const named = /<filename>\s*([^<]*?)\s*<\/filename>/.exec(xml)?.[1];
+  const candidates = [named, `${id}.jpg`, `${id}.png`, `${id}.jpeg`].filter((f): f is string => !!f).map((f) => join(base, 'JPEGImages', f));
+  return candidates.find((p) => existsSync(p)) ?? join(base, 'JPEGImages', `${id}.jpg`);
+}
+
+/** The objects of one annotation file (the first <name> of an object is its class, not a part's). */
+export function parseVocObjects(xml: string): VocObject[] {
+  return [...xml.matchAll(/<object>([\s\S]*?)<\/object>/g)].map(([, body]) => ({
+    name: /<name>\s*([^<]*?)\s*<\/name>/.exec(body)?.[1] ?? '',
+    difficult: /<difficult>\s*1\s*<\/difficult>/.test(body),
+  }));
+}
+
+/** Label vector: 1 if any non-difficult object of the class, else -1 if only difficult ones. */
+export function vocLabels(objects: VocObject[], classes: string[], file: string): Int8Array {
+  const labels = new Int8Array(classes.length);
+  for (const o of objects) {
+    const c = classes.indexOf(o.name);
+    if (c < 0) throw new Error(`${file}: unknown class "${o.name}" (classes: ${classes.join(', ')})`);
+    if (!o.difficult) labels[c] = 1;
     else if (labels[c] === 0) labels[c] = -1;
   }
   return labels;
