@@ -16,7 +16,7 @@
 import { init } from '../engine/context.js';
 import { timeGpu, type TimingMethod } from '../engine/timing.js';
 import { defineCommand, UsageError, PROGRAM } from '../train/args.js';
-import { DEVICE_FLAGS, deviceReport, type DeviceReport } from '../train/commands/info.js';
+import { DEVICE_FLAGS, adapterOf, deviceReport, type DeviceReport } from '../train/commands/info.js';
 import { SIZES, type BenchContext, type BenchResult, type BenchSize, type Family } from './common.js';
 
 interface Suite {
@@ -149,7 +149,7 @@ export const command = defineCommand({
   async run({ flags }, io) {
     const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
     suiteFamilies(flags.suite, only);
-    const dev = await init({ adapter: flags.adapter, backend: flags.backend });
+    const dev = await init({ adapter: adapterOf(flags, 'webvig bench'), backend: flags.backend });
     if (!flags.json) {
       io.stdout(`${dev.describe()} · suite ${flags.suite} · size ${flags.size} · median of ${flags.iters}\n`);
       io.stdout(row(COLUMNS));

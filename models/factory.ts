@@ -1,9 +1,13 @@
 // Models by name, for the command line and the trainer: GKGNet T/S/B, Pyramid ViG Ti/S/M/B (with a
-// multi-label head), and the small `gkgnet-tiny` used by the tiny preset.
+// multi-label head), ML-ViG S, the small `gkgnet-tiny` / `mlvig-tiny` used on a CPU, and any of
+// them with an ML-GCN head (`<name>-mlgcn`): on ViG it replaces the ImageNet head, on GKGNet and
+// ML-ViG its logits are added to the LabelQueryHead's.
 import { Tensor } from '../engine/index.js';
 import { seedInit } from './layers.js';
 import { Gkgnet, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';
-import { PyramidVig, VIG_VARIANTS } from './pyramid-vig.js';
+import { PyramidVig, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
+import { MlVig, mlVigConfig, type MlVigConfig } from './ml-vig.js';
+import { VigMlGcn, GkgnetMlGcn, MlVigMlGcn, type LabelEmbeddings } from './ml-gcn.js';
 import type { Module } from './module.js';
 
 export interface BuildOptions {
@@ -11,6 +15,10 @@ export interface BuildOptions {
   numLabels: number;
   dropPath?: number;
   seed?: number;
+  /** ML-GCN models: the training labels that make the label graph (without: identity, until loadStateDict restores `adj`). */
+  trainLabels?: readonly Int8Array[];
+  /** ML-GCN models: label embeddings (default one-hot). */
+  labelEmbeddings?: LabelEmbeddings;
 }
 
 export interface MultiLabelModel extends Module {
@@ -38,28 +46,55 @@ export function tinyGkgnetConfig(size: number, numLabels: number, dropPath = 0):
   };
 }
 
-export const MODEL_NAMES = ['gkgnet-tiny', 'gkgnet-t', 'gkgnet-s', 'gkgnet-b', 'vig-ti', 'vig-s', 'vig-m', 'vig-b'] as const;
+/** ML-ViG with the tiny widths of gkgnet-tiny: ViG blocks with G = 1 and one MLG block per stage, K_plg = 4. */
+export function tinyMlVigConfig(size: number, numLabels: number, dropPath = 0): MlVigConfig {
+  const { kLabel: _k, ...trunk } = tinyGkgnetConfig(size, numLabels, dropPath);
+  return mlVigConfig(size, numLabels, { ...trunk, groups: 1, mlgBlocks: [1, 1, 1, 1], kPlg: 4 });
+}
+
+const BASE_NAMES = ['gkgnet-tiny', 'gkgnet-t', 'gkgnet-s', 'gkgnet-b', 'vig-ti', 'vig-s', 'vig-m', 'vig-b', 'mlvig-tiny', 'mlvig-s'] as const;
+type BaseName = (typeof BASE_NAMES)[number];
+export const MODEL_NAMES = [...BASE_NAMES, ...BASE_NAMES.map((n) => `${n}-mlgcn` as const)];
 export type ModelName = (typeof MODEL_NAMES)[number];
 
-export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
-  seedInit(o.seed ?? 0);
-  const dropPath = o.dropPath ?? 0;
+type BaseConfig = { family: 'gkgnet'; config: GkgnetConfig } | { family: 'vig'; config: VigConfig } | { family: 'mlvig'; config: MlVigConfig };
+
+function baseConfig(name: BaseName, size: number, numLabels: number, dropPath: number): BaseConfig {
   switch (name) {
     case 'gkgnet-tiny':
-      return new Gkgnet(tinyGkgnetConfig(o.size, o.numLabels, dropPath));
+      return { family: 'gkgnet', config: tinyGkgnetConfig(size, numLabels, dropPath) };
     case 'gkgnet-t':
     case 'gkgnet-s':
     case 'gkgnet-b':
-      return new Gkgnet(gkgnetConfig(name.slice(7) as 't' | 's' | 'b', o.size, o.numLabels, { dropPath }));
+      return { family: 'gkgnet', config: gkgnetConfig(name.slice(7) as 't' | 's' | 'b', size, numLabels, { dropPath }) };
     case 'vig-ti':
     case 'vig-s':
     case 'vig-m':
-    case 'vig-b': {
-      const v = VIG_VARIANTS[name.slice(4)];
-      return new PyramidVig({ ...v, size: o.size, k: 9, groups: 1, reduceRatios: [4, 2, 1, 1], dropPath, relativePos: true, numClasses: o.numLabels });
-    }
-    default:
-      throw new Error(`unknown model "${name}"; models: ${MODEL_NAMES.join(', ')}`);
+    case 'vig-b':
+      return { family: 'vig', config: { ...VIG_VARIANTS[name.slice(4)], size, k: 9, groups: 1, reduceRatios: [4, 2, 1, 1], dropPath, relativePos: true } };
+    case 'mlvig-tiny':
+      return { family: 'mlvig', config: tinyMlVigConfig(size, numLabels, dropPath) };
+    case 'mlvig-s':
+      return { family: 'mlvig', config: mlVigConfig(size, numLabels, { dropPath }) };
+  }
+}
+
+export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
+  const gcn = name.endsWith('-mlgcn');
+  const base = (gcn ? name.slice(0, -'-mlgcn'.length) : name) as BaseName;
+  if (!BASE_NAMES.includes(base)) throw new Error(`unknown model "${name}"; models: ${MODEL_NAMES.join(', ')}`);
+  seedInit(o.seed ?? 0);
+  const S = o.numLabels;
+  const b = baseConfig(base, o.size, S, o.dropPath ?? 0);
+  // GCN width: the reference 1024, or 4× the feature width for the tiny CPU models.
+  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, hidden: base.endsWith('-tiny') ? 4 * b.config.channels[3] : 1024 };
+  switch (b.family) {
+    case 'gkgnet':
+      return gcn ? new GkgnetMlGcn(b.config, head) : new Gkgnet(b.config);
+    case 'mlvig':
+      return gcn ? new MlVigMlGcn(b.config, head) : new MlVig(b.config);
+    case 'vig':
+      return gcn ? new VigMlGcn({ ...b.config, numLabels: S }, head) : new PyramidVig({ ...b.config, numClasses: S });
   }
 }
 

@@ -1,12 +1,16 @@
 // ML-GCN head (Chen et al., "Multi-Label Image Recognition with Graph Convolutional Networks"): a
 // label co-occurrence graph from the training labels, binarised at τ and re-weighted with p, drives
 // a two-layer GCN over label embeddings whose outputs are per-label classifiers applied to the
-// pooled image feature. Usable on any backbone that yields a pooled feature (ViG, GKGNet).
+// pooled image feature. Usable on any backbone that yields a pooled feature: Pyramid ViG (the head
+// replaces the ImageNet head), GKGNet and ML-ViG (its logits are added to the LabelQueryHead's).
 import { readFile } from 'node:fs/promises';
 import { Tensor, F } from '../engine/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
-import { Module, captured } from './module.js';
+import { Module, captured, type StateEntry } from './module.js';
 import { parameterTensor, uniform } from './layers.js';
+import { VigTrunk, type VigConfig } from './pyramid-vig.js';
+import { Gkgnet, type GkgnetConfig } from './gkgnet.js';
+import { MlVig, type MlVigConfig } from './ml-vig.js';
 
 /**
  * The re-weighted, normalised correlation matrix Â (S×S, row-major): P(j|i) = M_ij / N_i from the
@@ -87,7 +91,8 @@ export class MlGcnHead extends Module {
         : emb.kind === 'learnable'
           ? [null, emb.dim, true]
           : [emb.vectors, emb.dim, false];
-    this.embeddings = this.addParam('embeddings', vectors ? Tensor.from(vectors, [S, dim]) : parameterTensor([S, dim], { std: 1 }), trainable);
+    // Fixed embeddings are data, not parameters: a buffer (saved, never counted or updated).
+    this.embeddings = trainable ? this.addParam('embeddings', parameterTensor([S, dim], { std: 1 })) : this.addBuffer('embeddings', Tensor.from(vectors!, [S, dim]));
     this.adj = this.addBuffer('adj', Tensor.from(Float32Array.from(adjacency), [S, S]));
     // The reference init: U(±1/√out).
     this.gc1 = this.addParam('gc1.weight', uniform([dim, hidden], 1 / Math.sqrt(hidden)));
@@ -102,5 +107,70 @@ export class MlGcnHead extends Module {
   /** pooled B×featureDim → logits B×S. */
   forward(pooled: Tensor): Tensor {
     return captured(this, F.matmul(pooled, this.classifiers(), { transB: true }));
+  }
+}
+
+/** How a model's ML-GCN head is made: adjacency from the training labels, embeddings, GCN width. */
+export interface MlGcnOptions {
+  /** Training labels (1 present; 0, −1 absent); none: the identity graph, e.g. before loadStateDict restores `adj`. */
+  trainLabels?: readonly Int8Array[];
+  /** Default one-hot. */
+  labelEmbeddings?: LabelEmbeddings;
+  /** Hidden width of the first GCN layer (reference: 1024). */
+  hidden?: number;
+}
+
+function mlGcnHead(numLabels: number, featureDim: number, o: MlGcnOptions): MlGcnHead {
+  // Without labels labelCorrelation gives exactly the identity: A' = (1 − p)·I, normalised to I.
+  return new MlGcnHead(numLabels, featureDim, labelCorrelation(o.trainLabels ?? [], numLabels), o.labelEmbeddings ?? { kind: 'onehot' }, o.hidden);
+}
+
+/**
+ * The embeddings a checkpoint's ML-GCN head holds (`gcn.embeddings`), as fixed vectors, so that the
+ * model rebuilt to load it has the same shapes; undefined when it has no ML-GCN head.
+ */
+export function checkpointLabelEmbeddings(state: Map<string, StateEntry>): LabelEmbeddings | undefined {
+  const e = state.get('gcn.embeddings');
+  if (!e || e.shape.length !== 2) return undefined;
+  return { kind: 'given', vectors: Float32Array.from(e.data), dim: e.shape[1] };
+}
+
+/** Pyramid ViG trunk + ML-GCN head in place of the ImageNet head: logits = gcn(GAP(patches)). */
+export class VigMlGcn extends VigTrunk {
+  readonly gcn: MlGcnHead;
+  constructor(override readonly config: VigConfig & { numLabels: number }, o: MlGcnOptions = {}) {
+    super(config);
+    this.gcn = this.addChild('gcn', mlGcnHead(config.numLabels, config.channels[3], o));
+  }
+  forward(img: Tensor): Tensor {
+    let x = this.embed(img);
+    for (const l of this.backbone.layers) x = l.call(x);
+    return captured(this, this.gcn.forward(F.globalAvgPool(x)));
+  }
+}
+
+/** GKGNet + ML-GCN: the LabelQueryHead's logits plus gcn(GAP(patches)). */
+export class GkgnetMlGcn extends Gkgnet {
+  readonly gcn: MlGcnHead;
+  constructor(config: GkgnetConfig, o: MlGcnOptions = {}) {
+    super(config);
+    this.gcn = this.addChild('gcn', mlGcnHead(config.numLabels, config.channels[3], o));
+  }
+  override forwardAll(img: Tensor): { clsScore: Tensor; labels: Tensor; gap: Tensor } {
+    const r = super.forwardAll(img);
+    return { ...r, clsScore: F.add(r.clsScore, this.gcn.forward(r.gap)) };
+  }
+}
+
+/** ML-ViG + ML-GCN: the ML-ViG logits plus gcn(GAP(patches)). */
+export class MlVigMlGcn extends MlVig {
+  readonly gcn: MlGcnHead;
+  constructor(config: MlVigConfig, o: MlGcnOptions = {}) {
+    super(config);
+    this.gcn = this.addChild('gcn', mlGcnHead(config.numLabels, config.channels[3], o));
+  }
+  override forwardAll(img: Tensor): { clsScore: Tensor; gap: Tensor } {
+    const r = super.forwardAll(img);
+    return { ...r, clsScore: F.add(r.clsScore, this.gcn.forward(r.gap)) };
   }
 }

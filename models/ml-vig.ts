@@ -5,7 +5,8 @@
  *   stem, pos_embed, relative-position term and dilation schedule.
  * - Multi-label graph (MLG) blocks: M = [1, 1, 1, 3] per stage, applied after the stage's ViG blocks
  *   (placement as in GKGNet). Label nodes start from a learnable N(0, 1) embedding (`label_embed`)
- *   and are mapped between stages by a Linear (`label_proj.i`), as in GKGNet.
+ *   and are mapped between stages by a Linear (`label_proj.i`), as in GKGNet; an MLG block's drop
+ *   path is its stage's first ViG block's rate (as GKGNet's label modules).
  * - PLG (patch → label): cosine KNN (as §3.4, no position term) from each label node to its K_plg
  *   nearest patch nodes of the stage output (K_plg = 9 at 224, 33 at ≥ 448, capped by the number of
  *   patches); h' = h + [h ‖ max_j (h − x_j)]·W with W ∈ R^{2C×C} (`plg.weight`, bias `plg.bias`),
@@ -83,15 +84,22 @@ export class MlVig extends VigTrunk {
   constructor(override readonly config: MlVigConfig) {
     super(config);
     const ch = config.channels;
+    if (config.mlgBlocks.length !== 4) throw new Error(`MlVig: mlgBlocks [${config.mlgBlocks}] needs 4 stages`);
     this.labelEmbed = this.addParam('label_embed', parameterTensor([config.numLabels, ch[0]], { std: 1 }));
+    // MLG blocks take the drop-path rate of their stage's first ViG block (as GKGNet's label modules).
+    const firstBlock = config.blocks.map((_, i) => config.blocks.slice(0, i).reduce((a, b) => a + b, 0));
     this.mlg = this.addChild(
       'mlg',
-      new ModuleList(ch.map((c, i) => new ModuleList(Array.from({ length: config.mlgBlocks[i] }, () => new MlgBlock(c, config.numLabels, config.kPlg, this.blockRate(0)))))),
+      new ModuleList(ch.map((c, i) => new ModuleList(Array.from({ length: config.mlgBlocks[i] }, () => new MlgBlock(c, config.numLabels, config.kPlg, this.blockRate(firstBlock[i])))))),
     );
     this.labelProj = this.addChild('label_proj', new ModuleList(ch.slice(0, 3).map((c, i) => new Linear(c, ch[i + 1]))));
     this.head = this.addChild('head', new LabelQueryHead(ch[3], config.numLabels));
   }
   forward(img: Tensor): Tensor {
+    return this.forwardAll(img).clsScore;
+  }
+  /** Logits B×S and GAP(final patch map) B×C3. */
+  forwardAll(img: Tensor): { clsScore: Tensor; gap: Tensor } {
     const B = img.shape[0];
     let x = this.embed(img);
     const table = this.labelEmbed;
@@ -104,6 +112,7 @@ export class MlVig extends VigTrunk {
       if (stage < 3) e = this.labelProj.items[stage].call(e);
       stage++;
     });
-    return captured(this, this.head.forward(e, x).clsScore);
+    const { clsScore, gap } = this.head.forward(e, x);
+    return { clsScore: captured(this, clsScore), gap };
   }
 }

@@ -58,6 +58,7 @@ export class VigTrunk extends Module {
     this.posEmbed = this.addParam('pos_embed', parameterTensor([1, c.channels[0], side, side], { value: 0 }));
     const maxDilation = c.maxDilation ?? Math.floor(49 / c.k);
     const layers: Layer[] = [];
+    const relPosTables = new Map<string, Tensor>();
     let idx = 0;
     let nodes = side * side;
     c.blocks.forEach((n, i) => {
@@ -74,6 +75,7 @@ export class VigTrunk extends Module {
             r: c.reduceRatios[i],
             nodes,
             relativePos: c.relativePos,
+            relPosTables,
             dropPath: this.blockRate(idx),
           }),
         );

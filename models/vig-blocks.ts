@@ -78,13 +78,17 @@ export class Grapher extends Layer {
   readonly relativePos: Tensor | null;
   constructor(
     readonly channels: number,
-    o: { k: number; dilation: number; groups: number; r: number; nodes: number; relativePos: boolean; dropPath: number },
+    o: {
+      k: number; dilation: number; groups: number; r: number; nodes: number; relativePos: boolean; dropPath: number;
+      /** The model's position tables, shared by the Graphers of a stage (built once per stage). */
+      relPosTables?: Map<string, Tensor>;
+    },
   ) {
     super();
     this.fc1 = this.addChild('fc1', convBn(channels, channels));
     this.graphConv = this.addChild('graph_conv', new GraphConv(channels, o.k, o.dilation, o.groups, o.r));
     this.fc2 = this.addChild('fc2', convBn(2 * channels, channels));
-    this.relativePos = o.relativePos ? this.addParam('relative_pos', sharedRelativePos(o.nodes, channels, o.r), false) : null;
+    this.relativePos = o.relativePos ? this.addParam('relative_pos', relativePosTensor(o.relPosTables ?? new Map(), o.nodes, channels, o.r), false) : null;
     this.dropPathRate = o.dropPath;
   }
   readonly dropPathRate: number;
@@ -103,14 +107,13 @@ export class Grapher extends Layer {
   }
 }
 
-/** The frozen position tables are identical for every block of a stage: build each once. */
-const relPosCache = new Map<string, Tensor>();
-function sharedRelativePos(nodes: number, channels: number, r: number): Tensor {
+/** The frozen position tables are identical for every block of a stage: each model builds each once. */
+function relativePosTensor(tables: Map<string, Tensor>, nodes: number, channels: number, r: number): Tensor {
   const key = `${nodes},${channels},${r}`;
-  let t = relPosCache.get(key);
-  if (!t || t.released) {
+  let t = tables.get(key);
+  if (!t) {
     t = keep(Tensor.from(relativePosTable(nodes, channels, r), [1, nodes, nodes / (r * r)]));
-    relPosCache.set(key, t);
+    tables.set(key, t);
   }
   return t;
 }

@@ -1,7 +1,8 @@
 // Loading a trained model for eval / predict: the checkpoint's metadata says which model, input
 // size and classes it was trained with.
-import { loadCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
+import { checkpointLabelEmbeddings } from '../models/ml-gcn.js';
 import { PRESETS } from './presets.js';
 
 export interface InferenceModel {
@@ -10,18 +11,36 @@ export interface InferenceModel {
   size: number;
   mean: [number, number, number];
   std: [number, number, number];
+  /** The training run's data seed and synthetic-set size, when it recorded them. */
+  seed?: number;
+  synthetic?: { train: number; val: number; size: number };
 }
 
 export async function loadModelForInference(path: string): Promise<InferenceModel> {
-  const ck = await loadCheckpoint(path);
+  let ck: LoadedCheckpoint;
+  try {
+    ck = await loadCheckpoint(path);
+  } catch (e) {
+    throw new Error(`--weights ${path}: not a webvig checkpoint (${(e as Error).message})`);
+  }
   const meta = ck.meta;
   if (!meta || typeof meta.model !== 'string' || typeof meta.size !== 'number' || !Array.isArray(meta.classes)) {
     throw new Error(`--weights ${path}: not a webvig training checkpoint (no model/size/classes metadata)`);
   }
   const classes = meta.classes as string[];
-  const model = buildModel(meta.model, { size: meta.size, numLabels: classes.length });
-  model.loadStateDict(ck.model);
+  // An ML-GCN head is rebuilt with the checkpoint's embeddings; its `adj` buffer is loaded below.
+  const model = buildModel(meta.model, { size: meta.size, numLabels: classes.length, labelEmbeddings: checkpointLabelEmbeddings(ck.model) });
+  try {
+    model.loadStateDict(ck.model);
+  } catch (e) {
+    model.release();
+    throw new Error(`--weights ${path}: does not fit model ${meta.model}: ${(e as Error).message}`);
+  }
   model.eval();
   const preset = PRESETS[(meta.preset as string) ?? 'tiny'] ?? PRESETS.tiny;
-  return { model, classes, size: meta.size, mean: preset.mean, std: preset.std };
+  return {
+    model, classes, size: meta.size, mean: preset.mean, std: preset.std,
+    seed: typeof meta.seed === 'number' ? meta.seed : undefined,
+    synthetic: meta.synthetic as InferenceModel['synthetic'],
+  };
 }

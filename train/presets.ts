@@ -12,7 +12,7 @@ export interface TrainPreset {
   maxGradNorm: number;
   dropPath: number;
   schedule: Pick<ScheduleConfig, 'policy' | 'steps' | 'gamma' | 'warmupRatio'> & { warmupEpochs: number };
-  augment: 'official' | 'simple' | 'none';
+  augment: 'official' | 'simple' | 'flip' | 'none';
   classBalance: boolean;
   /** Input normalisation (RGB, 0–255 scale). */
   mean: [number, number, number];
@@ -41,12 +41,12 @@ export const PRESETS: Record<string, TrainPreset> = {
     size: 64,
     epochs: 6,
     batch: 32,
-    lr: 2e-3,
+    lr: 5e-3,
     weightDecay: 0.05,
     maxGradNorm: 5,
     dropPath: 0,
     schedule: { policy: 'cosine', warmupRatio: 0.1, warmupEpochs: 1 },
-    augment: 'simple',
+    augment: 'flip',
     classBalance: false,
     ...IMAGENET,
   },

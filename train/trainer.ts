@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../engine/index.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
+import { loadPretrainedFile } from '../models/pretrained.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { dropPathRng } from '../models/vig-blocks.js';
 import { openDataset, type MultiLabelDataset } from './data/dataset.js';
@@ -36,6 +37,8 @@ export interface TrainConfig extends TrainPreset {
   stopAfter?: number;
   resume?: string;
   logEvery: number;
+  /** ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk, loaded at the start of a fresh run. */
+  pretrained?: string;
   /** Size of the generated default dataset (tests and quick runs). */
   synthetic?: { train: number; val: number; size: number };
 }
@@ -124,7 +127,8 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   const valLoader = new BatchLoader(data.val, { batchSize: cfg.batch, augment: augEval, workers: cfg.workers, skipBad: cfg.skipBad });
 
   // ---- model and optimizer
-  const model = buildModel(cfg.model, { size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed });
+  const model = buildModel(cfg.model, { size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels) });
+  if (cfg.pretrained && !cfg.resume) for (const line of await loadPretrainedFile(model, cfg.pretrained)) log(line);
   const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const iters = trainLoader.batchesPerEpoch;
   const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs: cfg.epochs };
@@ -221,7 +225,10 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     // ---- checkpoints (atomic) and curves
     const improved = row.val_map > best.map;
     if (improved) best = { map: row.val_map, epoch: row.epoch };
-    const meta: CheckpointMeta = { epoch: epoch + 1, step, rng: dropPathRng.rng.getState(), history, best, model: cfg.model, size: cfg.size, classes: data.classes, preset: cfg.preset };
+    const meta: CheckpointMeta = {
+      epoch: epoch + 1, step, rng: dropPathRng.rng.getState(), history, best,
+      model: cfg.model, size: cfg.size, classes: data.classes, preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
+    };
     const optState = await opt.stateDict();
     await saveCheckpoint(join(cfg.out, 'last.safetensors'), model, optState, meta);
     if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), model, optState, meta);

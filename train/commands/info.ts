@@ -7,13 +7,22 @@
 // activation memory) — the JSON and text printers below already print any `model` section.
 import { init } from '../../engine/context.js';
 import type { Device, MemoryStats } from '../../engine/device.js';
-import { defineCommand, type FlagSpec } from '../args.js';
+import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 
-/** --adapter / --backend, for every command that opens the device. */
+/** --adapter (alias --device) / --backend, for every command that opens the device; read --adapter with adapterOf. */
 export const DEVICE_FLAGS = {
   adapter: { type: 'string', help: 'adapter name substring: vendor, architecture or device (env WEBVIG_ADAPTER)' },
+  device: { type: 'string', help: 'alias of --adapter' },
   backend: { type: 'string', help: 'Dawn backend: vulkan, metal, d3d12, opengles (env WEBVIG_BACKEND)' },
 } as const satisfies Record<string, FlagSpec>;
+
+/** The adapter asked for by --adapter or its alias --device (both given: they must agree). */
+export function adapterOf(flags: { adapter?: string; device?: string }, prog = 'webvig'): string | undefined {
+  if (flags.adapter !== undefined && flags.device !== undefined && flags.adapter !== flags.device) {
+    throw new UsageError(`${prog}: --adapter ${flags.adapter} and --device ${flags.device} disagree (--device is an alias of --adapter): give one`);
+  }
+  return flags.adapter ?? flags.device;
+}
 
 /** The limits that decide tile sizes, grid folding and the largest tensor. */
 const KEY_LIMITS = [
@@ -110,13 +119,13 @@ export const command = defineCommand({
   summary: 'Print the WebGPU adapter, backend, features, key limits and buffer-pool statistics.',
   flags: {
     json: { type: 'boolean', help: 'print one JSON object instead of text' },
-    model: { type: 'string', help: 'also build this model and report its parameter counts (gkgnet-t|s|b, vig-ti|s|m|b, gkgnet-tiny)' },
+    model: { type: 'string', help: 'also build this model and report its parameter counts (see MODEL_NAMES in models/factory.ts: gkgnet-t|s|b, vig-ti|s|m|b, mlvig-s, *-tiny, *-mlgcn)' },
     size: { type: 'number', integer: true, min: 32, default: 224, help: 'input side for --model' },
     labels: { type: 'number', integer: true, min: 1, default: 80, help: 'labels (classes) for --model; ViG ImageNet head: 1000' },
     ...DEVICE_FLAGS,
   },
   async run({ flags }, io) {
-    const dev = await init({ adapter: flags.adapter, backend: flags.backend });
+    const dev = await init({ adapter: adapterOf(flags, 'webvig info'), backend: flags.backend });
     const report: InfoReport = {
       ...deviceReport(dev),
       memory: dev.memoryStats(),

@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { init } from '../../engine/context.js';
 import { defineCommand, UsageError } from '../args.js';
-import { DEVICE_FLAGS } from './info.js';
+import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { parityFile, FixtureError, type FileReport } from '../../models/parity.js';
 
 export const command = defineCommand({
@@ -27,7 +27,7 @@ export const command = defineCommand({
       throw new UsageError(`webvig parity: ${target}: no such file or directory`);
     }
     if (files.length === 0) throw new UsageError(`webvig parity: ${target}: no .safetensors files`);
-    await init({ adapter: flags.adapter, backend: flags.backend });
+    await init({ adapter: adapterOf(flags, 'webvig parity'), backend: flags.backend });
     const reports: FileReport[] = [];
     for (const f of files) {
       try {

@@ -1,7 +1,7 @@
 // `webvig predict --weights FILE IMAGE…`: labels above a threshold with their probabilities.
 import { defineCommand, UsageError } from '../args.js';
 import { existsSync } from 'node:fs';
-import { DEVICE_FLAGS } from './info.js';
+import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { loadModelForInference } from '../inference.js';
 
 export const command = defineCommand({
@@ -18,27 +18,31 @@ export const command = defineCommand({
     if (positionals.length === 0) throw new UsageError('webvig predict: give at least one IMAGE');
     for (const p of positionals) if (!existsSync(p)) throw new UsageError(`webvig predict: ${p}: no such file`);
     const { init, Tensor, F, noGrad, tidy } = await import('../../engine/index.js');
-    await init({ adapter: flags.adapter, backend: flags.backend });
+    await init({ adapter: adapterOf(flags, 'webvig predict'), backend: flags.backend });
     const { loadSample } = await import('../data/image.js');
     const { PRESET_AUGMENT } = await import('../data/transforms.js');
     const m = await loadModelForInference(flags.weights);
     const aug = { ...PRESET_AUGMENT.none, size: m.size, mean: m.mean, std: m.std };
     const results: { image: string; labels: { label: string; probability: number }[] }[] = [];
-    for (const path of positionals) {
-      let pixels: Float32Array;
-      try {
-        pixels = await loadSample(path, aug, 0);
-      } catch (e) {
-        throw new Error(`${path}: cannot decode image: ${(e as Error).message}`);
+    try {
+      for (const path of positionals) {
+        let pixels: Float32Array;
+        try {
+          pixels = await loadSample(path, aug, 0);
+        } catch (e) {
+          throw new Error(`${path}: cannot decode image: ${(e as Error).message}`);
+        }
+        const probs = tidy(() => noGrad(() => F.sigmoid(m.model.forward(Tensor.from(pixels, [1, 3, m.size, m.size])))));
+        const p = await probs.toArray();
+        probs.release();
+        const labels = m.classes
+          .map((label, i) => ({ label, probability: p[i] }))
+          .filter((l) => l.probability >= flags.threshold)
+          .sort((a, b) => b.probability - a.probability);
+        results.push({ image: path, labels });
       }
-      const probs = tidy(() => noGrad(() => F.sigmoid(m.model.forward(Tensor.from(pixels, [1, 3, m.size, m.size])))));
-      const p = await probs.toArray();
-      probs.release();
-      const labels = m.classes
-        .map((label, i) => ({ label, probability: p[i] }))
-        .filter((l) => l.probability >= flags.threshold)
-        .sort((a, b) => b.probability - a.probability);
-      results.push({ image: path, labels });
+    } finally {
+      m.model.release();
     }
     if (flags.json) io.stdout(`${JSON.stringify({ threshold: flags.threshold, results })}\n`);
     else for (const r of results) io.stdout(`${r.image}: ${r.labels.map((l) => `${l.label} ${(l.probability * 100).toFixed(1)}%`).join(', ') || '(none above threshold)'}\n`);

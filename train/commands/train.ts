@@ -2,9 +2,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineCommand, UsageError } from '../args.js';
-import { DEVICE_FLAGS } from './info.js';
+import { defineCommand, UsageError, type FlagSpec } from '../args.js';
+import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { PRESETS } from '../presets.js';
+import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { MODEL_NAMES } from '../../models/factory.js';
 import type { TrainConfig } from '../trainer.js';
 
@@ -19,6 +20,22 @@ export const DATA_FLAG = {
   type: 'string',
   help: 'coco:DIR | voc:DIR | csv:FILE | jsonl:FILE (default: the built-in synthetic set)',
 } as const;
+
+/**
+ * Where the built-in synthetic set (used when --data is absent) is generated and how big it is; the
+ * defaults are the generator's. Mostly for tests and quick runs; eval takes the same flags.
+ */
+export const SYNTHETIC_FLAGS = {
+  cacheRoot: { type: 'path', help: 'folder whose .cache/ holds generated data (env WEBVIG_CACHE_ROOT; default: the project root)' },
+  syntheticTrain: { type: 'number', integer: true, min: 1, default: SYNTHETIC_DEFAULTS.train, help: 'synthetic set (no --data): training images' },
+  syntheticVal: { type: 'number', integer: true, min: 1, default: SYNTHETIC_DEFAULTS.val, help: 'synthetic set: validation images' },
+  syntheticSize: { type: 'number', integer: true, min: 16, default: SYNTHETIC_DEFAULTS.size, help: 'synthetic set: image side in px' },
+} as const satisfies Record<string, FlagSpec>;
+
+/** The root under which `.cache/` is: --cache-root, else WEBVIG_CACHE_ROOT, else the project root. */
+export function dataRoot(flag: string | undefined): string {
+  return resolve(flag ?? process.env.WEBVIG_CACHE_ROOT ?? projectRoot());
+}
 
 export function checkDataSpec(spec: string | undefined, prog: string): void {
   if (spec === undefined) return;
@@ -44,6 +61,8 @@ export const command = defineCommand({
     workers: { type: 'number', integer: true, min: 0, help: 'image decoding threads (default min(4, cores))' },
     skipBad: { type: 'boolean', help: 'skip unreadable images and bad labels (reported) instead of stopping' },
     logEvery: { type: 'number', integer: true, min: 1, default: 16, help: 'steps between loss read-backs' },
+    pretrained: { type: 'path', mustExist: true, help: "ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk; shape mismatches are skipped with a warning" },
+    ...SYNTHETIC_FLAGS,
     ...DEVICE_FLAGS,
   },
   async run({ flags }, io) {
@@ -61,24 +80,29 @@ export const command = defineCommand({
     }
     const size = flags.size ?? base.size;
     if (size % 32 !== 0) throw new UsageError(`${prog}: --size ${size}: must be a multiple of 32`);
-    const cfg: TrainConfig = {
+    const cfg: TrainConfig & { pretrained?: string } = {
       ...base,
       preset: flags.resume ? (base as TrainConfig).preset : flags.preset,
-      model: flags.model ?? base.model,
+      // A resumed run keeps its model (the checkpoint would not fit another).
+      model: flags.resume ? base.model : (flags.model ?? base.model),
       epochs: flags.epochs ?? base.epochs,
       batch: flags.batch ?? base.batch,
       lr: flags.lr ?? base.lr,
       size,
       data: flags.resume ? (base as TrainConfig).data : flags.data,
+      synthetic: flags.resume ? (base as TrainConfig).synthetic : flags.data === undefined ? { train: flags.syntheticTrain, val: flags.syntheticVal, size: flags.syntheticSize } : undefined,
       out,
       seed: flags.resume ? (base as TrainConfig).seed : flags.seed,
       workers: flags.workers,
       skipBad: flags.skipBad,
-      adapter: flags.adapter,
+      adapter: adapterOf(flags, prog),
       backend: flags.backend,
-      root: projectRoot(),
+      // A resumed run keeps its own data root unless told otherwise.
+      root: dataRoot(flags.cacheRoot ?? (flags.resume ? (base as TrainConfig).root : undefined)),
       resume: flags.resume ? out : undefined,
       logEvery: flags.logEvery,
+      // A resumed run continues from its checkpoint: the pretrained weights were loaded at its start.
+      pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
     };
     const { train } = await import('../trainer.js');
     await train(cfg, (l) => io.stdout(`${l}\n`));

@@ -16,6 +16,8 @@ import { Rng, hashSeed } from './rng.js';
 
 /** Bump when the generator's output changes, so stale caches are not reused. */
 export const SYNTHETIC_VERSION = 2;
+/** Image side and split sizes of the default set: sized so that `npm run train` takes about ten minutes on two CPU cores. */
+export const SYNTHETIC_DEFAULTS = { size: 64, train: 1200, val: 300 } as const;
 
 export const SYNTHETIC_CLASSES = ['circle', 'square', 'triangle', 'cross', 'ring', 'star', 'bar', 'diamond', 'hexagon', 'arrow'];
 const HUES = [0, 220, 120, 55, 300, 25, 185, 265, 85, 335];
@@ -102,7 +104,7 @@ export function syntheticLabels(opts: SyntheticOptions = {}): Record<Split, numb
 }
 
 function withDefaults(o: SyntheticOptions): Params {
-  return { size: o.size ?? 64, train: o.train ?? 1200, val: o.val ?? 300, seed: o.seed ?? 0 };
+  return { size: o.size ?? SYNTHETIC_DEFAULTS.size, train: o.train ?? SYNTHETIC_DEFAULTS.train, val: o.val ?? SYNTHETIC_DEFAULTS.val, seed: o.seed ?? 0 };
 }
 
 function imageRng(p: Params, split: Split, i: number): Rng {
