@@ -4,9 +4,8 @@
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep } from '../engine/context.js';
-import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
-import { TILES, type TileConfig } from './matmul.js';
+import { TILES, tiledSource, type TileConfig } from './matmul.js';
 import { sum } from './reduce.js';
 
 export interface Conv2dOptions {
@@ -50,17 +49,6 @@ const CONV_TILES: TileConfig[] = [
 function pickTile(M: number, N: number): TileConfig {
   if (M >= 128 && N >= 4096) return TILES.large;
   return CONV_TILES.find((t) => t.BM >= M) ?? TILES.medium;
-}
-
-const sourceFor = new Map<string, string>();
-function tiledSource(t: TileConfig): string {
-  const key = `${t.BM},${t.BN},${t.BK},${t.TM},${t.TN}`;
-  let src = sourceFor.get(key);
-  if (!src) {
-    src = kernelSource('conv2d.wgsl').replace(/\{\{(\w+)\}\}/g, (_, k: keyof TileConfig) => String(t[k]));
-    sourceFor.set(key, src);
-  }
-  return src;
 }
 
 function pair(v: number | readonly [number, number] | undefined, dflt: number, what: string, min: number, context: string): [number, number] {
@@ -150,7 +138,7 @@ function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Ten
   noBias ??= keep(Tensor.from([0], [1]));
   launch({
     file: 'conv2d.wgsl',
-    code: tiledSource(pl.tile),
+    code: tiledSource('conv2d.wgsl', pl.tile),
     constants: { KH: g.kh, KW: g.kw },
     args: [a, b, bias ?? noBias, out],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,

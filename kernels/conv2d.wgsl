@@ -53,8 +53,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
-var<workgroup> As: array<vec4f, BM * BK / 4u>;   // [BK][BM]
-var<workgroup> Bs: array<vec4f, BK * BN / 4u>;   // [BK][BN]
+//!include tile.wgsl
 
 // x[b, g·Cin/g + ci, oy·sh + ky − ph, ox·sw + kx − pw] (0 in the padding), with tap = (ci, ky, kx)
 // and pos = (b, oy, ox) as flat indices.
@@ -146,9 +145,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let k_begin = split * p.k_chunk;
   let k_end = min(p.K, k_begin + p.k_chunk);
 
-  var acc: array<vec4f, TM * TN / 4u>;
-  var ra: array<vec4f, TM / 4u>;
-  var rb: array<vec4f, TN / 4u>;
+  var acc: Acc;
 
   for (var k0 = k_begin; k0 < k_end; k0 += BK) {
     // Consecutive threads take consecutive k for A and for mode 2's B (contiguous in memory there),
@@ -164,16 +161,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
     }
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      for (var i = 0u; i < TM / 4u; i++) { ra[i] = As[(k * BM + lid.y * TM) / 4u + i]; }
-      for (var j = 0u; j < TN / 4u; j++) { rb[j] = Bs[(k * BN + lid.x * TN) / 4u + j]; }
-      for (var i = 0u; i < TM; i++) {
-        let a = ra[i / 4u][i % 4u];
-        for (var j = 0u; j < TN / 4u; j++) {
-          acc[i * (TN / 4u) + j] += a * rb[j];
-        }
-      }
-    }
+    multiply_tiles(lid, &acc);
     workgroupBarrier();
   }
 

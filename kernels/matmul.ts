@@ -40,11 +40,12 @@ function pickTile(M: number, N: number): TileConfig {
 }
 
 const sourceFor = new Map<string, string>();
-function tiledSource(t: TileConfig): string {
-  const key = `${t.BM},${t.BN},${t.BK},${t.TM},${t.TN}`;
+/** A register-tiled kernel file (matmul.wgsl, conv2d.wgsl) with its {{BM}}… tile constants filled in. */
+export function tiledSource(file: string, t: TileConfig): string {
+  const key = `${file}:${t.BM},${t.BN},${t.BK},${t.TM},${t.TN}`;
   let src = sourceFor.get(key);
   if (!src) {
-    src = kernelSource('matmul.wgsl').replace(/\{\{(\w+)\}\}/g, (_, k: keyof TileConfig) => String(t[k]));
+    src = kernelSource(file).replace(/\{\{(\w+)\}\}/g, (_, k: keyof TileConfig) => String(t[k]));
     sourceFor.set(key, src);
   }
   return src;
@@ -93,7 +94,7 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   const t = o.tile ?? pickTile(M, N);
   launch({
     file: 'matmul.wgsl',
-    code: tiledSource(t),
+    code: tiledSource('matmul.wgsl', t),
     constants: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, BIAS: mode, ACT: { none: 0, relu: 1, gelu: 2 }[o.activation ?? 'none'] },
     args: [a, b, o.bias ?? noBias, out],
     params: [M, N, K, na === 1 ? 0 : M * K, nb === 1 ? 0 : K * N, M * N, biasBatch, 0],

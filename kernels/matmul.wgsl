@@ -34,8 +34,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
-var<workgroup> As: array<vec4f, BM * BK / 4u>;   // [BK][BM]
-var<workgroup> Bs: array<vec4f, BK * BN / 4u>;   // [BK][BN]
+//!include tile.wgsl
 
 fn load_a(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
@@ -69,9 +68,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let a_base = batch * p.batch_a;
   let b_base = batch * p.batch_b;
 
-  var acc: array<vec4f, TM * TN / 4u>;
-  var ra: array<vec4f, TM / 4u>;
-  var rb: array<vec4f, TN / 4u>;
+  var acc: Acc;
 
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Stage the tiles, each thread a strided share; consecutive threads read consecutive addresses.
@@ -86,16 +83,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(b_base, k0 + kk, n0 + nn);
     }
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      for (var i = 0u; i < TM / 4u; i++) { ra[i] = As[(k * BM + lid.y * TM) / 4u + i]; }
-      for (var j = 0u; j < TN / 4u; j++) { rb[j] = Bs[(k * BN + lid.x * TN) / 4u + j]; }
-      for (var i = 0u; i < TM; i++) {
-        let a = ra[i / 4u][i % 4u];
-        for (var j = 0u; j < TN / 4u; j++) {
-          acc[i * (TN / 4u) + j] += a * rb[j];
-        }
-      }
-    }
+    multiply_tiles(lid, &acc);
     workgroupBarrier();
   }
 
