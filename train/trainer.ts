@@ -20,9 +20,11 @@ import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
 import { createProgress, progressIsQuiet } from './progress.js';
-import type { TrainPreset } from './presets.js';
+import { autoEpochs, type TrainPreset } from './presets.js';
 
-export interface TrainConfig extends TrainPreset {
+export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
+  /** A number, or 'auto' (resolved once the dataset is open, see autoEpochs()). */
+  epochs: number | 'auto';
   preset: string;
   data: string | undefined;
   out: string;
@@ -116,6 +118,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     syntheticTrain: cfg.synthetic?.train, syntheticVal: cfg.synthetic?.val, syntheticSize: cfg.synthetic?.size,
   });
   const S = data.classes.length;
+  const epochs = cfg.epochs === 'auto' ? autoEpochs(data.train.length, cfg.data === undefined) : cfg.epochs;
   log(`data: ${data.name}: ${data.train.length} train / ${data.val.length} ${data.valIsTest ? 'test' : 'val'} images, ${S} classes`);
   const augTrain = { ...PRESET_AUGMENT[cfg.augment], size: cfg.size, mean: cfg.mean, std: cfg.std };
   const augEval = { ...PRESET_AUGMENT.none, size: cfg.size, mean: cfg.mean, std: cfg.std };
@@ -131,7 +134,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   if (cfg.pretrained && !cfg.resume) for (const line of await loadPretrainedFile(model, cfg.pretrained)) log(line);
   const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const iters = trainLoader.batchesPerEpoch;
-  const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs: cfg.epochs };
+  const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
   dropPathRng.rng = new Rng(cfg.seed + 1);
 
   // ---- state (fresh or resumed)
@@ -153,18 +156,18 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     log(`resumed from ${cfg.resume} at epoch ${startEpoch}, step ${step}`);
   }
   const { resume: _r, ...resolved } = cfg;
-  await writeAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
+  await writeAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
   // metrics.jsonl holds exactly the epochs of the checkpoint we continue from.
   await writeAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
 
   const ring = keep(Tensor.empty([cfg.logEvery], 'f32', 'loss ring'));
-  const lastEpoch = Math.min(cfg.epochs, startEpoch + (cfg.stopAfter ?? cfg.epochs));
+  const lastEpoch = Math.min(epochs, startEpoch + (cfg.stopAfter ?? epochs));
   const metric = data.valIsTest ? 'test_map' : 'val_map';
   for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
     // ---- train one epoch
     model.train();
     const t0 = performance.now();
-    const bar = createProgress(iters * cfg.batch, { label: `epoch ${epoch + 1}/${cfg.epochs}` });
+    const bar = createProgress(iters * cfg.batch, { label: `epoch ${epoch + 1}/${epochs}` });
     let lossSum = 0;
     let lossCount = 0;
     let inRing = 0;
@@ -217,7 +220,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     };
     history.push(row);
     log(
-      `epoch ${row.epoch}/${cfg.epochs}  loss ${row.train_loss.toFixed(4)}  ${metric === 'test_map' ? 'test' : 'val'} mAP ${(row.val_map * 100).toFixed(2)}  ` +
+      `epoch ${row.epoch}/${epochs}  loss ${row.train_loss.toFixed(4)}  ${metric === 'test_map' ? 'test' : 'val'} mAP ${(row.val_map * 100).toFixed(2)}  ` +
         `CF1 ${(row.cf1 * 100).toFixed(2)}  OF1 ${(row.of1 * 100).toFixed(2)}  ${row.images_per_s.toFixed(1)} img/s  ${seconds.toFixed(1)} s`,
     );
     await appendFile(join(cfg.out, 'metrics.jsonl'), `${JSON.stringify(row)}\n`);
