@@ -2,21 +2,11 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../engine/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
+import { rng } from './ref.js';
 
 beforeAll(async () => {
   await init();
 });
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function rand(n: number, seed: number): Float32Array {
   const r = rng(seed);

@@ -21,6 +21,12 @@ export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** n random values in [lo, hi), as float32. */
+export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
 /** Random float32-representable values in [lo, hi). */
 export function randArr(shape: readonly number[], seed: number, lo = -1, hi = 1): Float32Array {
   const r = rng(seed);
