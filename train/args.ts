@@ -248,17 +248,22 @@ export function formatHelp(spec: CommandSpec): string {
           ? ' (default: false)'
           : f.required
             ? ' (required)'
-            : ' (default: none)';
+            : /\(default/.test(f.help)
+              ? ''
+              : ' (default: none)';
     rows.push([`--${kebab(key)}${value}`, `${f.help}${f.mustExist ? ' (must exist)' : ''}${dflt}`]);
   }
   rows.push(['-h, --help', 'show this help']);
-  const width = Math.max(...rows.map(([l]) => l.length), ...pos.map((p) => p.name.length + 2));
+  // Labels longer than the column (a long list of choices) put their help on the next line.
+  const COLUMN = 30;
+  const width = Math.min(COLUMN, Math.max(...rows.map(([l]) => l.length), ...pos.map((p) => p.name.length + 2)));
+  const row = (l: string, r: string) => (l.length > width ? `  ${l}\n  ${''.padEnd(width)}  ${r}` : `  ${l.padEnd(width)}  ${r}`);
   const lines = [`Usage: ${usage.join(' ')}`, '', spec.summary];
   if (pos.length) {
     lines.push('', 'Arguments:');
-    for (const p of pos) lines.push(`  ${`<${p.name}>`.padEnd(width)}  ${p.help}${p.optional ? ' (optional)' : ''}`);
+    for (const p of pos) lines.push(row(`<${p.name}>`, `${p.help}${p.optional ? ' (optional)' : ''}`));
   }
   lines.push('', 'Options:');
-  for (const [l, r] of rows) lines.push(`  ${l.padEnd(width)}  ${r}`);
+  for (const [l, r] of rows) lines.push(row(l, r));
   return lines.join('\n') + '\n';
 }
