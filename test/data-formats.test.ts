@@ -179,6 +179,17 @@ describe('csv and jsonl', () => {
     expect(ds.train[0].path).toBe(join(dir, 'img', 'a.png'));
   });
 
+  it('checks every image header up front: a corrupt file stops the opening, or is dropped with skipBad', async () => {
+    write(join(dir, 'img', 'broken.png'), 'this is not a png');
+    write(join(dir, 'broken.csv'), 'path,labels,split\nimg/a.png,cat,train\nimg/broken.png,dog,train\nimg/c.png,cat,val\n');
+    const spec = `csv:${join(dir, 'broken.csv')}`;
+    await expect(openDataset(spec, { root: tmp })).rejects.toThrow(`unreadable image ${join(dir, 'img', 'broken.png')}`);
+    const warnings: string[] = [];
+    const ds = await openDataset(spec, { root: tmp, skipBad: true, log: (m) => warnings.push(m) });
+    expect(ds.train.map((s) => s.path)).toEqual([join(dir, 'img', 'a.png')]);
+    expect(warnings.join('\n')).toContain('broken.png');
+  });
+
   it('splits 80/20 by a seeded hash when there is no split column', async () => {
     for (let i = 0; i < 300; i++) await image(join(dir, 'img', `${i}.png`));
     const file = join(dir, 'nosplit.csv');

@@ -50,6 +50,34 @@ export function keepExisting(samples: Sample[], issues: Issues): Sample[] {
   });
 }
 
+/** Datasets up to this many images get every image header checked before training starts. */
+export const VALIDATE_LIMIT = 20_000;
+
+/**
+ * Drops (or reports) samples whose file is not a decodable image, reading only the headers (about a
+ * millisecond each), so that a corrupt file stops the run before it starts rather than mid-epoch.
+ */
+export async function keepDecodable(samples: Sample[], issues: Issues): Promise<Sample[]> {
+  const { default: sharp } = await import('sharp');
+  const ok = new Array<boolean>(samples.length).fill(true);
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < samples.length; i = next++) {
+      try {
+        const m = await sharp(samples[i].path).metadata();
+        if (!m.width || !m.height) throw new Error('no image size in the header');
+      } catch (e) {
+        ok[i] = false;
+        failures[i] = `unreadable image ${samples[i].path}: ${(e as Error).message}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  // Reported in dataset order, so the first error named is the same on every run.
+  return samples.filter((_, i) => ok[i] || (issues.report(failures[i]), false));
+}
+
 /** A label vector of length `classes` with 1 at each index in `positives`. */
 export function multiHot(classes: number, positives: Iterable<number>): Int8Array {
   const labels = new Int8Array(classes);

@@ -2,7 +2,7 @@
 // turns any failure into one Error naming the flag value and the file at fault.
 import { resolve } from 'node:path';
 import { readCoco } from './coco.js';
-import { Issues, keepExisting } from './common.js';
+import { Issues, keepExisting, keepDecodable, VALIDATE_LIMIT } from './common.js';
 import { readCsv, readJsonl } from './csv.js';
 import { openSynthetic } from './synthetic.js';
 import { readVoc } from './voc.js';
@@ -57,6 +57,10 @@ export async function openDataset(spec: string | undefined, opts: OpenDatasetOpt
     ds = await read(spec, opts, issues);
     ds.train = keepExisting(ds.train, issues);
     ds.val = keepExisting(ds.val, issues);
+    if (spec !== undefined && ds.train.length + ds.val.length <= VALIDATE_LIMIT) {
+      ds.train = await keepDecodable(ds.train, issues);
+      ds.val = await keepDecodable(ds.val, issues);
+    }
     if (ds.train.length === 0) throw new Error('no training images');
     if (ds.val.length === 0) throw new Error('no validation images');
   } catch (e) {
