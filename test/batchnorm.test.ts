@@ -3,22 +3,11 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../engine/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
-import { rand } from './ref.js';
+import { rand, maxRelErr } from './ref.js';
 
 beforeAll(async () => {
   await init();
 });
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / (den || 1);
-}
 
 // erf in float64: Maclaurin series below 3, asymptotic erfc beyond (both far under 1e-9 here).
 function erf(x: number): number {
@@ -131,12 +120,12 @@ async function check(k: Case) {
     backward(out, Tensor.from(gv, k.shape));
     return out;
   });
-  expect(relErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
-  expect(relErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
-  expect(relErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
-  expect(relErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
-  expect(relErr(await rm.toArray(), ref.runMean)).toBeLessThan(1e-6);
-  expect(relErr(await rv.toArray(), ref.runVar)).toBeLessThan(1e-6);
+  expect(maxRelErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
+  expect(maxRelErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
+  expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+  expect(maxRelErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
+  expect(maxRelErr(await rm.toArray(), ref.runMean)).toBeLessThan(1e-6);
+  expect(maxRelErr(await rv.toArray(), ref.runVar)).toBeLessThan(1e-6);
   for (const t of [x, w, b]) t.grad?.release();
   for (const t of [x, w, b, rm, rv, y]) t.release();
 }
@@ -176,7 +165,7 @@ describe('batchNorm2d vs float64 reference (y, dx, dweight, dbias, running stati
       p[i] -= 2e-6;
       return (up - loss(p)) / 2e-6;
     });
-    expect(relErr(ref.dx, fd)).toBeLessThan(1e-6);
+    expect(maxRelErr(ref.dx, fd)).toBeLessThan(1e-6);
   });
 });
 
@@ -235,11 +224,11 @@ async function checkFc1(get: Awaited<ReturnType<typeof fixture>>, x: Tensor) {
     const rv = t('buffer.$.fc1.1.running_var');
     const y = F.batchNorm2d(F.conv2d(x, w, b), gamma, beta, rm, rv, { training });
     const mode = training ? 'train' : 'eval';
-    expect(relErr(await y.toArray(), get(`${mode}.inter.$.fc1`).data)).toBeLessThan(1e-4);
+    expect(maxRelErr(await y.toArray(), get(`${mode}.inter.$.fc1`).data)).toBeLessThan(1e-4);
     const wantMean = training ? get('train.buffer_after.$.fc1.1.running_mean').data : get('buffer.$.fc1.1.running_mean').data;
     const wantVar = training ? get('train.buffer_after.$.fc1.1.running_var').data : get('buffer.$.fc1.1.running_var').data;
-    expect(relErr(await rm.toArray(), wantMean)).toBeLessThan(1e-5);
-    expect(relErr(await rv.toArray(), wantVar)).toBeLessThan(1e-5);
+    expect(maxRelErr(await rm.toArray(), wantMean)).toBeLessThan(1e-5);
+    expect(maxRelErr(await rv.toArray(), wantVar)).toBeLessThan(1e-5);
   }
 }
 

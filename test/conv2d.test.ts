@@ -2,7 +2,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../engine/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
-import { rng } from './ref.js';
+import { rng, maxRelErr } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -72,18 +72,6 @@ function reference(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: Array
   return { y, dx, dw, db };
 }
 
-/** max |a − b| / max |b|, the fixtures' metric. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / (den || 1);
-}
-
 async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig) {
   const [Ho, Wo] = outSize(c);
   const xs = [c.B, c.Cin, c.H, c.W];
@@ -103,10 +91,10 @@ async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConf
     return out;
   });
   expect(y.shape).toEqual([c.B, c.Cout, Ho, Wo]);
-  expect(relErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
-  expect(relErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
-  expect(relErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
-  if (b) expect(relErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
+  expect(maxRelErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
+  expect(maxRelErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
+  expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+  if (b) expect(maxRelErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
   for (const t of [x, w, b, y]) t?.release();
   for (const t of [x, w, b]) t?.grad?.release();
 }
@@ -168,9 +156,9 @@ describe('conv2d finite-difference gradcheck', () => {
     const w = Tensor.from(wv, [c.Cout, c.Cin, 3, 3]).param();
     const b = Tensor.from(bv, [c.Cout]).param();
     tidy(() => backward(F.sum(F.mul(F.conv2d(x, w, b, { stride: 2, padding: 1 }), Tensor.from(r, [c.B, c.Cout, Ho, Wo])))));
-    expect(relErr(await x.grad!.toArray(), ndx)).toBeLessThan(1e-4);
-    expect(relErr(await w.grad!.toArray(), ndw)).toBeLessThan(1e-4);
-    expect(relErr(await b.grad!.toArray(), ndb)).toBeLessThan(1e-4);
+    expect(maxRelErr(await x.grad!.toArray(), ndx)).toBeLessThan(1e-4);
+    expect(maxRelErr(await w.grad!.toArray(), ndw)).toBeLessThan(1e-4);
+    expect(maxRelErr(await b.grad!.toArray(), ndb)).toBeLessThan(1e-4);
   });
 });
 
@@ -226,7 +214,7 @@ describe('conv2d on the gkg_block_xy fixture', () => {
       const c = Math.floor(i / S) % 32;
       return ((v - beta[c]) * Math.sqrt(rv[c] + 1e-5)) / gamma[c] + rm[c];
     });
-    expect(relErr(y, want)).toBeLessThan(1e-4);
+    expect(maxRelErr(y, want)).toBeLessThan(1e-4);
     await device().sync();
   });
 });

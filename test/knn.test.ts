@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy } from '../engine/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { dilatedKnn } from '../kernels/knn.js';
-import { rand } from './ref.js';
+import { rand, avgPoolRef } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -237,20 +237,6 @@ describe('dilatedKnn vs float64 reference', () => {
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));
 
-/** Non-overlapping r×r average pool of [B, C, H, W] (float64 sums, rounded to float32). */
-function avgPool(x: Float32Array, B: number, C: number, H: number, W: number, r: number): Float32Array {
-  const h = H / r, w = W / r;
-  const out = new Float32Array(B * C * h * w);
-  for (let bc = 0; bc < B * C; bc++)
-    for (let i = 0; i < h; i++)
-      for (let j = 0; j < w; j++) {
-        let acc = 0;
-        for (let a = 0; a < r; a++) for (let b = 0; b < r; b++) acc += x[(bc * H + i * r + a) * W + j * r + b];
-        out[(bc * h + i) * w + j] = acc / (r * r);
-      }
-  return out;
-}
-
 interface KnnReport {
   k: number;
   dilation: number;
@@ -280,7 +266,7 @@ describe('dilatedKnn vs PyTorch fixtures', () => {
         s = tensors.get('input.features')!.data as Float32Array;
         M = H * W;
       } else {
-        s = config.r === 1 ? q : avgPool(q, B, C, H, W, config.r!);
+        s = config.r === 1 ? q : avgPoolRef(q, B, C, H, W, config.r!);
         M = (H * W) / config.r! ** 2;
       }
       expect(stored.shape).toEqual([B * G, N, rep.k]);

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy, backward } from '../engine/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { maxRelative } from '../kernels/max-relative.js';
-import { rng, rand } from './ref.js';
+import { rng, rand, avgPoolRef } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -149,19 +149,6 @@ describe('maxRelative vs float64 reference', () => {
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));
 
-function avgPool(x: Float32Array, B: number, C: number, H: number, W: number, r: number): Float32Array {
-  const h = H / r, w = W / r;
-  const out = new Float32Array(B * C * h * w);
-  for (let bc = 0; bc < B * C; bc++)
-    for (let i = 0; i < h; i++)
-      for (let j = 0; j < w; j++) {
-        let acc = 0;
-        for (let a = 0; a < r; a++) for (let b = 0; b < r; b++) acc += x[(bc * H + i * r + a) * W + j * r + b];
-        out[(bc * h + i) * w + j] = acc / (r * r);
-      }
-  return out;
-}
-
 describe('maxRelative with stored fixture indices', () => {
   it.each([
     ['gkg_block_xy', 2],
@@ -170,7 +157,7 @@ describe('maxRelative with stored fixture indices', () => {
     const { metadata, tensors } = await readSafetensors(fixture(file), { filter: (n) => n.startsWith('eval.') });
     const { B, C, H, W, r } = JSON.parse(metadata.config!) as Record<string, number>;
     const x = tensors.get('eval.inter.block.0.fc1')!.data as Float32Array;
-    const y = avgPool(x, B, C, H, W, r);
+    const y = avgPoolRef(x, B, C, H, W, r);
     const stored = tensors.get('eval.knn.block.0.graph_conv.dilated_knn_graph')!;
     const c: Case = { B, C, N: H * W, M: (H * W) / (r * r), G, k: stored.shape[2] };
     expect(stored.shape).toEqual([B * G, c.N, c.k]);

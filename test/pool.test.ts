@@ -1,6 +1,7 @@
 // avgPool2d and globalAvgPool, forward and backward, against float64 CPU references written here.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../engine/index.js';
+import { maxRelErr } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -15,17 +16,6 @@ function rand(n: number, seed: number): Float32Array {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
   });
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / (den || 1);
 }
 
 /** Float64 mean over kh×kw windows of [P, H, W] planes, and the gradient for output gradient g. */
@@ -57,8 +47,8 @@ async function check(shape: number[], kh: number, kw: number, run: (x: Tensor) =
     backward(out, Tensor.from(gv, out.shape));
     return out;
   });
-  expect(relErr(await y.toArray(), ref.y)).toBeLessThan(1e-6);
-  expect(relErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-6);
+  expect(maxRelErr(await y.toArray(), ref.y)).toBeLessThan(1e-6);
+  expect(maxRelErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-6);
   return y.shape;
 }
 

@@ -474,3 +474,30 @@ export function expectClose(got: ArrayLike<number> | null, want: ArrayLike<numbe
   const e = relErr(got!, want, Math.max(scale, 1e-30));
   expect(e, `${what}: relative error ${e.toExponential(2)} > ${tol}`).toBeLessThanOrEqual(tol);
 }
+
+/** Non-overlapping r×r average pool of [B, C, H, W] (float64 sums, rounded to float32). */
+export function avgPoolRef(x: ArrayLike<number>, B: number, C: number, H: number, W: number, r: number): Float32Array {
+  const h = H / r;
+  const w = W / r;
+  const out = new Float32Array(B * C * h * w);
+  for (let bc = 0; bc < B * C; bc++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++) {
+        let acc = 0;
+        for (let a = 0; a < r; a++) for (let b = 0; b < r; b++) acc += x[(bc * H + i * r + a) * W + j * r + b];
+        out[(bc * h + i) * w + j] = acc / (r * r);
+      }
+  return out;
+}
+
+/** max |a − b| / max |b| (1 when the reference is all zeros): the fixtures' metric. */
+export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / (den || 1);
+}
