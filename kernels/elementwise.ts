@@ -38,7 +38,7 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
 /** Strides to read `shape` as if broadcast to `out` (0 along broadcast axes). */
 function broadcastStrides(shape: Shape, out: Shape): number[] {
   const cs = contiguousStrides(shape);
-  return out.map((o, d) => {
+  return out.map((_, d) => {
     const i = d - (out.length - shape.length);
     return i < 0 || shape[i] === 1 ? 0 : cs[i];
   });

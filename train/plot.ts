@@ -1,7 +1,7 @@
 // curves.png: training loss and validation mAP per epoch. A Vega-Lite spec compiled by vega-lite,
 // rendered headless to SVG by vega, rasterised by sharp.
-import { rename, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { writeFileAtomic } from './atomic.js';
 import type { TopLevelSpec } from 'vega-lite';
 
 export interface CurveRow {
@@ -38,9 +38,7 @@ export async function renderCurves(rows: CurveRow[], outPng: string, title = 'Tr
   const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG(2);
-    const tmp = `${outPng}.tmp-${process.pid}`;
-    await writeFile(tmp, await sharp(Buffer.from(svg)).png().toBuffer());
-    await rename(tmp, outPng);
+    await writeFileAtomic(outPng, await sharp(Buffer.from(svg)).png().toBuffer());
   } finally {
     view.finalize();
   }

@@ -2,7 +2,7 @@
 // metrics line, checkpoints, curves }. A step encodes forward, loss, backward and the fused AdamW
 // update, and reads nothing back; losses are copied into a small GPU ring that is read every
 // `logEvery` steps (progress, NaN detection).
-import { mkdir, writeFile, appendFile, rename } from 'node:fs/promises';
+import { mkdir, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../engine/index.js';
@@ -19,6 +19,7 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
+import { writeFileAtomic } from './atomic.js';
 import { createProgress, progressIsQuiet } from './progress.js';
 import { autoEpochs, type TrainPreset } from './presets.js';
 
@@ -102,12 +103,6 @@ export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size
   return { mAP: m.mAP, CF1: m.CF1, OF1: m.OF1, apPerClass: m.apPerClass, table: m };
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
 export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.write(`${l}\n`)): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
   log(`device: ${dev.describe()}`);
@@ -156,9 +151,9 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     log(`resumed from ${cfg.resume} at epoch ${startEpoch}, step ${step}`);
   }
   const { resume: _r, ...resolved } = cfg;
-  await writeAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
+  await writeFileAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
   // metrics.jsonl holds exactly the epochs of the checkpoint we continue from.
-  await writeAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
+  await writeFileAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
 
   const ring = keep(Tensor.empty([cfg.logEvery], 'f32', 'loss ring'));
   const lastEpoch = Math.min(epochs, startEpoch + (cfg.stopAfter ?? epochs));
@@ -249,7 +244,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     final_epoch: final?.epoch ?? 0,
     epochs: history.length,
   };
-  await writeAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify({ [`${metric}`]: { best: summary.best, best_epoch: summary.best_epoch, final: summary.final, final_epoch: summary.final_epoch }, epochs: summary.epochs, out: cfg.out }, null, 2)}\n`);
+  await writeFileAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify({ [metric]: { best: summary.best, best_epoch: summary.best_epoch, final: summary.final, final_epoch: summary.final_epoch }, epochs: summary.epochs, out: cfg.out }, null, 2)}\n`);
   if (!progressIsQuiet()) log('');
   log(`done: best ${metric} ${(summary.best * 100).toFixed(2)} (epoch ${summary.best_epoch}), final ${(summary.final * 100).toFixed(2)}; outputs in ${cfg.out}`);
   return summary;
