@@ -5,7 +5,7 @@
 // Shape: [B, C, H, W].
 import { Tensor } from '../engine/tensor.js';
 import { noGrad } from '../engine/context.js';
-import { backward } from '../engine/autograd.js';
+import { backward } from '../kernels/backward.js';
 import { batchNorm2d } from '../kernels/batchnorm.js';
 import type { BenchSize, Family } from './common.js';
 

@@ -5,7 +5,7 @@
 // Shape: [B, Cin, H, W, Cout, k, stride, groups] (k×k kernel, padding (k − 1)/2).
 import { noGrad } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
-import { backward } from '../engine/autograd.js';
+import { backward } from '../kernels/backward.js';
 import { conv2d } from '../kernels/conv2d.js';
 import type { BenchSize, Family } from './common.js';
 

@@ -5,7 +5,7 @@
 // read x, y and idx, write out; backward: read g and idx, write dx and dy. Shape: [B, C, N, M, G, k].
 import { Tensor } from '../engine/tensor.js';
 import { noGrad } from '../engine/context.js';
-import { backward } from '../engine/autograd.js';
+import { backward } from '../kernels/backward.js';
 import { dilatedKnn } from '../kernels/knn.js';
 import { maxRelative } from '../kernels/max-relative.js';
 import type { BenchSize, Family } from './common.js';

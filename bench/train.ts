@@ -10,12 +10,12 @@
 // Result: { name: '<model>@<size>', shape: [B, 3, S, S], ms, minMs, images_per_s,
 //   dispatches_per_step, submits_per_step, allocations_per_step, bind_groups_per_step, method }.
 import { device, tidy } from '../engine/context.js';
-import { Rng, Tensor } from '../engine/tensor.js';
-import { backward } from '../engine/autograd.js';
+import { Tensor } from '../engine/tensor.js';
+import { Rng } from '../engine/rng.js';
+import { backward } from '../kernels/backward.js';
 import { timeGpu } from '../engine/timing.js';
 import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
-import { dropPathRng } from '../models/vig-blocks.js';
 import { AdamW } from '../train/optim.js';
 import { PRESETS } from '../train/presets.js';
 import type { BenchSize, Family } from './common.js';
@@ -52,7 +52,7 @@ export const bench: Family = async (ctx) => {
     const p = PRESETS[preset];
     const model = buildModel(name, { size, numLabels: LABELS, dropPath: p.dropPath, seed: 0 });
     model.train();
-    dropPathRng.rng = new Rng(1);
+    model.setGenerator(new Rng(1));
     const trainable = model.trainableParameters().map(([, t]) => t);
     // The trainer's groups (spec training.md §5): weight decay on weights only.
     const opt = new AdamW(

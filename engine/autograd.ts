@@ -1,10 +1,16 @@
 // Reverse-mode autograd as a tape: each op that sees an input requiring grad records a node with
 // its inputs and a backward rule (written beside the op's forward kernel). backward() walks a
-// topological order of the nodes and accumulates gradients; that is all there is to it.
+// topological order of the nodes and accumulates gradients; that is all there is to it. The two
+// kernels the walk itself needs (an add to accumulate, ones to seed) are given to it, so the engine
+// depends on no kernel file: kernels/ops.ts binds them and exports the `backward` users call.
 import { isGradEnabled, noGrad, keep } from './context.js';
-import type { Tensor } from './tensor.js';
-import { add } from '../kernels/elementwise.js';
-import { full } from '../kernels/fill.js';
+import type { Tensor, Shape } from './tensor.js';
+
+/** The arithmetic the tape walk needs: accumulate two gradients, and the seed gradient of a scalar. */
+export interface GradArithmetic {
+  add(a: Tensor, b: Tensor): Tensor;
+  ones(shape: Shape): Tensor;
+}
 
 export interface GradNode {
   op: string;
@@ -60,7 +66,8 @@ function topoSort(root: Tensor): Tensor[] {
  * ones for a scalar root. Intermediate gradients are released as soon as they are consumed, and the
  * graph is freed (nodes dropped) so that a second backward through it is an error, as in PyTorch.
  */
-export function backward(root: Tensor, grad?: Tensor): void {
+export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor): void {
+  const { add } = arith;
   if (!root.requiresGrad) throw new Error(`backward: ${root.describe()} does not require grad`);
   if (!grad && root.size !== 1) {
     throw new Error(`backward: ${root.describe()} is not a scalar; pass the output gradient`);
@@ -76,7 +83,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   noGrad(() => {
     // Every gradient in `grads` is owned here (the caller's `grad` enters as a view of it).
-    const grads = new Map<Tensor, Tensor>([[root, grad ? grad.view(root.shape) : onesLike(root)]]);
+    const grads = new Map<Tensor, Tensor>([[root, grad ? grad.view(root.shape) : arith.ones(root.shape)]]);
     for (const t of order) {
       const g = grads.get(t);
       if (!g) continue;
@@ -128,8 +135,4 @@ function reshapeOwned(g: Tensor, shape: readonly number[]): Tensor {
   const v = g.view(shape);
   g.release();
   return v;
-}
-
-function onesLike(t: Tensor): Tensor {
-  return full(t.shape, 1);
 }

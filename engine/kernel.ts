@@ -22,12 +22,24 @@ function readSource(file: string): string {
   throw new Error(`no source for kernel file ${file}: call setKernelSourceProvider() first`);
 }
 
-/** A kernel file's WGSL, with `//!include other.wgsl` lines replaced by that file (WGSL has no includes). */
-export function kernelSource(file: string): string {
-  let src = sources.get(file);
+/**
+ * A kernel file's WGSL, with `//!include other.wgsl` lines replaced by that file (WGSL has no
+ * includes) and `{{NAME}}` placeholders filled from `template` (small templates, e.g. tile sizes).
+ * One cache holds every variant, keyed by file and template values.
+ */
+export function kernelSource(file: string, template?: Record<string, number>): string {
+  const key = template ? `${file}?${Object.entries(template).map(([k, v]) => `${k}=${v}`).join('&')}` : file;
+  let src = sources.get(key);
   if (src !== undefined) return src;
-  src = readSource(file).replace(/^\/\/!include (\S+)$/gm, (_, name: string) => kernelSource(name));
-  sources.set(file, src);
+  if (template) {
+    src = kernelSource(file).replace(/\{\{(\w+)\}\}/g, (m, name: string) => {
+      if (!(name in template)) throw new Error(`kernel ${file}: template value {{${name}}} not given`);
+      return String(template[name]);
+    });
+  } else {
+    src = readSource(file).replace(/^\/\/!include (\S+)$/gm, (_, name: string) => kernelSource(name));
+  }
+  sources.set(key, src);
   return src;
 }
 

@@ -21,16 +21,6 @@ export interface DilatedKnnOptions {
 export const KNN_MAX_CANDIDATES = 32;
 const BQ = 64; // queries per workgroup, as in knn.wgsl
 
-const sources = new Map<number, string>();
-function knnSource(kd: number): string {
-  let src = sources.get(kd);
-  if (!src) {
-    src = kernelSource('knn.wgsl').replace(/\{\{KD\}\}/g, String(kd));
-    sources.set(kd, src);
-  }
-  return src;
-}
-
 let noPos: Tensor | null = null;
 
 /**
@@ -84,7 +74,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
     const v = normalize ? Tensor.empty(t.shape, 'f32', 'knn normalised') : t;
     launch({
       file: 'knn.wgsl',
-      code: knnSource(1),
+      code: kernelSource('knn.wgsl', { KD: 1 }),
       entry: normalize ? 'normalize' : 'square_norms',
       args: normalize ? [t, v, sq] : [t, sq],
       params: params(nodes),
@@ -101,7 +91,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const [gx, gy] = grid1d(rows * blocks * BQ, BQ);
   launch({
     file: 'knn.wgsl',
-    code: knnSource((k - 1) * dilation + 1),
+    code: kernelSource('knn.wgsl', { KD: (k - 1) * dilation + 1 }),
     entry: 'knn',
     constants: { HAS_POS: relativePos ? 1 : 0 },
     args: [qp.v, qp.sq, sp.v, sp.sq, relativePos ?? noPos, out],

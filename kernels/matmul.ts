@@ -39,16 +39,9 @@ function pickTile(M: number, N: number): TileConfig {
   return TILES.small;
 }
 
-const sourceFor = new Map<string, string>();
 /** A register-tiled kernel file (matmul.wgsl, conv2d.wgsl) with its {{BM}}… tile constants filled in. */
 export function tiledSource(file: string, t: TileConfig): string {
-  const key = `${file}:${t.BM},${t.BN},${t.BK},${t.TM},${t.TN}`;
-  let src = sourceFor.get(key);
-  if (!src) {
-    src = kernelSource(file).replace(/\{\{(\w+)\}\}/g, (_, k: keyof TileConfig) => String(t[k]));
-    sourceFor.set(key, src);
-  }
-  return src;
+  return kernelSource(file, { ...t });
 }
 
 let noBias: Tensor | null = null;

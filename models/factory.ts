@@ -2,7 +2,7 @@
 // multi-label head), ML-ViG S, the small `gkgnet-tiny` / `mlvig-tiny` used on a CPU, and any of
 // them with an ML-GCN head (`<name>-mlgcn`): on ViG it replaces the ImageNet head, on GKGNet and
 // ML-ViG its logits are added to the LabelQueryHead's.
-import { Tensor } from '../engine/index.js';
+import { Tensor } from '../kernels/index.js';
 import { seedInit } from './layers.js';
 import { Gkgnet, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';
 import { PyramidVig, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';

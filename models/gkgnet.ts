@@ -1,7 +1,7 @@
 // GKGNet (spec §4): the ViG trunk with grouped KNN, a label stream that meets the patches of every
 // stage through a cross-level Group KGCN, and the LabelQueryHead. Official mmcls keys: the
 // classifier's top-level modules are `backbone` (this trunk + label stream) and `head`.
-import { Tensor, F } from '../engine/index.js';
+import { Tensor, F } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 import { Embedding, Linear, ModuleList } from './layers.js';
 import { VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';

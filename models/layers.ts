@@ -1,5 +1,5 @@
 // The PyTorch layers the models are made of, with PyTorch's parameter names and initialisations.
-import { Tensor, Rng, F } from '../engine/index.js';
+import { Tensor, Rng, F } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 
 /** One generator for parameter initialisation, seeded per model build (construction order). */
@@ -155,8 +155,9 @@ export function parameterTensor(shape: number[], init: { value?: number; std?: n
 }
 
 /** timm DropPath: each sample's residual branch scaled by Bernoulli(1−p)/(1−p) in training. */
-export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng): Tensor {
+export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng | null): Tensor {
   if (!training || p <= 0) return x;
+  if (!rng) throw new Error(`drop path ${p} in training mode needs a generator: call model.setGenerator(new Rng(seed)) first`);
   const B = x.shape[0];
   const keepProb = 1 - p;
   const mask = new Float32Array(B);

@@ -4,7 +4,7 @@
 // pooled image feature. Usable on any backbone that yields a pooled feature: Pyramid ViG (the head
 // replaces the ImageNet head), GKGNet and ML-ViG (its logits are added to the LabelQueryHead's).
 import { readFile } from 'node:fs/promises';
-import { Tensor, F } from '../engine/index.js';
+import { Tensor, F } from '../kernels/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { Module, captured, type StateEntry } from './module.js';
 import { parameterTensor, uniform } from './layers.js';

@@ -16,7 +16,7 @@
  * - Classifier: Linear(GAP(X)) + the per-label linear on the final label nodes (§4.5 label branch).
  * - Loss (trainer): label smoothing 0.1 + 10 × ASL(γ+ = 0, γ− = 2, clip 0.05), GKGNet's weighting.
  */
-import { Tensor, F } from '../engine/index.js';
+import { Tensor, F } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 import { Linear, ModuleList, parameterTensor } from './layers.js';
 import { VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';

@@ -1,6 +1,6 @@
 // A small Module base in the PyTorch spirit: named parameters, buffers and children, so that the
 // state dict keys equal the official ones (`backbone.backbone.0.0.fc1.0.weight`, …).
-import { Tensor, keep, type Shape } from '../engine/index.js';
+import { Tensor, keep, type Shape, type Rng } from '../kernels/index.js';
 
 export interface StateEntry {
   shape: number[];
@@ -14,16 +14,26 @@ export interface LoadResult {
   mismatched: string[];
 }
 
-/** Hooks used by the parity harness: capture submodule outputs by path. */
-export const moduleHooks = {
-  capture: null as Map<string, Tensor> | null,
-  wanted: null as Set<string> | null,
-};
+/**
+ * Observes a model's forward pass from outside (e.g. a parity harness): each traced module's output
+ * by path, and for each KNN module, stored neighbour indices to use instead of its own and a look at
+ * the ones it computed. Set on a whole model with `setTracer`; model code holds no global hook state.
+ */
+export interface ForwardTracer {
+  output?(path: string, out: Tensor): void;
+  /** Indices to use at this KNN module instead of computing them (null: compute). */
+  neighbours?(path: string): Tensor | null;
+  /** When present, a KNN module computes its own indices even when injected ones are used. */
+  ownNeighbours?(path: string, indices: Tensor): void;
+}
 
 export class Module {
   training = true;
   /** Dotted path from the root, set when attached as a child (e.g. `backbone.backbone.3.0`). */
   path = '';
+  tracer: ForwardTracer | null = null;
+  /** Training-time randomness (drop path): one seeded generator shared by the model, see setGenerator. */
+  generator: Rng | null = null;
   private readonly _params = new Map<string, Tensor>();
   private readonly _buffers = new Map<string, Tensor>();
   private readonly _children = new Map<string, Module>();
@@ -175,15 +185,25 @@ export class Module {
     return [];
   }
 
+  /** Draw this module's and every submodule's training-time randomness from `rng`. */
+  setGenerator(rng: Rng): void {
+    for (const [, m] of this.namedModules()) m.generator = rng;
+  }
+
+  /** Trace this module and every submodule with `tracer` (null: stop tracing). */
+  setTracer(tracer: ForwardTracer | null): void {
+    for (const [, m] of this.namedModules()) m.tracer = tracer;
+  }
+
   /** Release every parameter and buffer. */
   release(): void {
     for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) t.release();
   }
 }
 
-/** Record `out` as the output of module `m` when the parity harness asked for it. */
+/** Show `out`, the output of module `m`, to the model's tracer if it has one. */
 export function captured<T extends Tensor>(m: Module, out: T): T {
-  if (moduleHooks.capture && moduleHooks.wanted?.has(m.path)) moduleHooks.capture.set(m.path, keep(out.view(out.shape)));
+  m.tracer?.output?.(m.path, out);
   return out;
 }
 

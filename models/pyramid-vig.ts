@@ -1,5 +1,5 @@
 // Pyramid ViG (huawei `DeepGCN`, spec §3) and the backbone layout GKGNet shares with it.
-import { Tensor, F } from '../engine/index.js';
+import { Tensor, F } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 import { Layer, Conv2d, BatchNorm2d, GELU, Identity, Sequential, parameterTensor } from './layers.js';
 import { Stem, Downsample, vigBlock } from './vig-blocks.js';

@@ -1,18 +1,9 @@
 // The building blocks shared by Pyramid ViG and GKGNet (spec §3.2–§3.7, §4.2–§4.3), with the
 // official module tree so parameter names match: Grapher, FFN, Stem, Downsample, GrapherLabel.
-import { Tensor, Rng, F, keep } from '../engine/index.js';
+import { Tensor, F, keep } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, dropPath } from './layers.js';
 import { relativePosTable } from './relative-pos.js';
-
-/** Parity hooks for neighbour indices: inject stored ones, or capture computed ones, by module path. */
-export const knnHooks = {
-  inject: null as Map<string, Tensor> | null,
-  capture: null as Map<string, Tensor> | null,
-};
-
-/** Drop-path randomness for every block of a model (seeded by the trainer). */
-export const dropPathRng = { rng: new Rng(1) };
 
 const convBn = (cin: number, cout: number, groups = 1) => new Sequential(new Conv2d(cin, cout, 1, { groups }), new BatchNorm2d(cout));
 
@@ -22,13 +13,14 @@ export class DilatedKnnGraph extends Module {
     super();
   }
   run(query: Tensor, source: Tensor, relativePos?: Tensor): Tensor {
-    const injected = knnHooks.inject?.get(this.path);
-    // With both hooks, the own choice is computed from the same inputs for comparison, and the
-    // injected one is used downstream.
-    const own = injected && !knnHooks.capture
+    const injected = this.tracer?.neighbours?.(this.path) ?? null;
+    const observe = this.tracer?.ownNeighbours;
+    // An observing tracer sees the own choice, computed from the same inputs, while the injected
+    // one is used downstream.
+    const own = injected && !observe
       ? null
       : F.dilatedKnn(query, source, { k: this.k, dilation: this.dilation, groups: this.groups, relativePos });
-    if (knnHooks.capture && own) knnHooks.capture.set(this.path, keep(own.view(own.shape)));
+    if (observe && own) observe.call(this.tracer, this.path, own);
     return injected ?? own!;
   }
 }
@@ -103,7 +95,7 @@ export class Grapher extends Layer {
     }
     const g = this.graphConv.forward(h, this.relativePos ?? undefined);
     const y = this.fc2.call(g);
-    return F.add(x, dropPath(y, this.dropPathRate, this.training, dropPathRng.rng));
+    return F.add(x, dropPath(y, this.dropPathRate, this.training, this.generator));
   }
 }
 
@@ -129,7 +121,7 @@ export class FFN extends Layer {
   }
   forward(x: Tensor): Tensor {
     const y = this.fc2.call(F.gelu(this.fc1.call(x)));
-    return F.add(x, dropPath(y, this.dropPathRate, this.training, dropPathRng.rng));
+    return F.add(x, dropPath(y, this.dropPathRate, this.training, this.generator));
   }
 }
 
@@ -193,7 +185,7 @@ export class GrapherLabel extends Module {
     const q = F.reshape(l0, [B, C, S]);
     const p = F.reshape(patches, [B, C, -1]);
     const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, p, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
-    const l1 = F.add(l, dropPath(this.fc2.call(g), this.dropPathRate, this.training, dropPathRng.rng));
+    const l1 = F.add(l, dropPath(this.fc2.call(g), this.dropPathRate, this.training, this.generator));
     const l2 = this.ffn.call(l1);
     return captured(this, F.transpose(F.reshape(l2, [B, C, S]), 1, 2));
   }

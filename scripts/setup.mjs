@@ -4,6 +4,7 @@
 //   2. a WebGPU adapter exists (else, as root on Debian, install Mesa lavapipe from bookworm-backports;
 //      otherwise stop with one message saying what to install);
 //   3. with --build: compile TypeScript to dist/ when any source is newer than the last build.
+// --no-adapter skips step 2 (packing needs a build, not a GPU).
 // A second run touches no network and costs well under two seconds.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
@@ -127,5 +128,5 @@ function ensureBuild() {
 }
 
 ensureDependencies();
-ensureAdapter();
+if (!args.has('--no-adapter')) ensureAdapter();
 if (args.has('--build')) ensureBuild();

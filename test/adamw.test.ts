@@ -1,8 +1,9 @@
 // AdamW and gradient clipping against a float64 CPU transcription of torch.optim.AdamW and
 // torch.nn.utils.clip_grad_norm_, plus state-dict round trip and "no GPU objects after warm-up".
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, device, Tensor, F, backward, tidy, keep, Rng } from '../engine/index.js';
+import { init, device, Tensor, F, backward, tidy, keep, Rng } from '../kernels/index.js';
 import { AdamW, clipGradNorm } from '../train/optim.js';
+import { relErr } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -51,16 +52,6 @@ function refNorm(grads: (Float32Array | null)[]): number {
   let s = 0;
   for (const g of grads) if (g) for (const x of g) s += x * x;
   return Math.sqrt(s);
-}
-
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / (den || 1);
 }
 
 function randArray(n: number, rng: Rng, scale = 1): Float32Array {

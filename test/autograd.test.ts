@@ -3,7 +3,7 @@
 // gradients), and the tape's behaviour: accumulation, reuse of a tensor, detach, noGrad, explicit
 // output gradients, freed graphs.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy, noGrad, backward, detach } from '../engine/index.js';
+import { init, Tensor, F, tidy, noGrad, backward, detach } from '../kernels/index.js';
 import {
   randArr, rng, matmulRef, softmaxRef, reduceRef, gelu, sigmoid, finiteDiff, runGrad, expectClose, type Arr,
 } from './ref.js';

@@ -1,7 +1,7 @@
 // batchNorm2d (train / eval, optional fused GELU) against a float64 CPU reference written here, and
 // BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, backward, tidy } from '../engine/index.js';
+import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { rand, maxRelErr } from './ref.js';
 

@@ -2,7 +2,7 @@
 // size: result shapes, rates recomputed from the documented work formulas, the train suite's JSON
 // contract and its per-step counters after warm-up.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init } from '../engine/index.js';
+import { init } from '../kernels/index.js';
 import { runSuite } from '../bench/run.js';
 import { gkgnetShapes } from '../bench/adamw.js';
 import type { BenchResult } from '../bench/common.js';

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, device, Tensor, F } from '../engine/index.js';
+import { init, device, Tensor, F } from '../kernels/index.js';
 import { timeGpu } from '../engine/timing.js';
 import { runSuite, SUITES } from '../bench/run.js';
 import { main } from '../train/cli.js';

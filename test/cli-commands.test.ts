@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, copyFileSync, readFileSync, writeFileSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { init } from '../engine/index.js';
+import { init } from '../kernels/index.js';
 import { writeSafetensors } from '../engine/safetensors.js';
 import { main } from '../train/cli.js';
 import { parseArgs, UsageError } from '../train/args.js';

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { init } from '../engine/index.js';
+import { init } from '../kernels/index.js';
 import { parseArgs, formatHelp, defineCommand, UsageError, type CommandSpec } from '../train/args.js';
 import { main, COMMANDS } from '../train/cli.js';
 

@@ -2,7 +2,7 @@
 // training loop that creates no GPU objects, WGSL compile errors, seeded random tensors, and 1-D
 // grids folded past the per-dimension workgroup limit.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, device, Tensor, F, tidy, keep, noGrad, backward, beginScope, endScope, type MemoryStats } from '../engine/index.js';
+import { init, device, Tensor, F, tidy, keep, noGrad, backward, beginScope, endScope, type MemoryStats } from '../kernels/index.js';
 import { launch } from '../engine/launch.js';
 import { sizeClass } from '../engine/pool.js';
 import {

@@ -1,7 +1,7 @@
 // Bad input becomes an Error that names the op, the shapes and the argument at fault: never a wrong
 // result, a GPU validation error later, or a message without context.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy, backward } from '../engine/index.js';
+import { init, Tensor, F, tidy, backward } from '../kernels/index.js';
 
 beforeAll(async () => {
   await init();

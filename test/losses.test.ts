@@ -2,8 +2,9 @@
 // loss value and d loss / d logits within 1e-5 of max |ref|. BCE-with-logits (mean) has no fixture
 // case and is checked against a float64 reference written here.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, backward, tidy } from '../engine/index.js';
+import { init, Tensor, backward, tidy } from '../kernels/index.js';
 import { readSafetensors, type TensorRecord } from '../engine/safetensors.js';
+import { relErr } from './ref.js';
 import {
   asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba, asymmetricLossOptimized, bceWithLogits,
 } from '../models/losses.js';
@@ -20,16 +21,6 @@ function rec(name: string): Float32Array {
   const r = recs.get(name);
   if (!r) throw new Error(`fixture has no ${name}`);
   return r.data as Float32Array;
-}
-
-function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / (den || 1);
 }
 
 type LossFn = (x: Tensor, t: Tensor) => Tensor;

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, tidy, backward } from '../engine/index.js';
+import { init, Tensor, tidy, backward } from '../kernels/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { maxRelative } from '../kernels/max-relative.js';
 import { rng, rand, avgPoolRef } from './ref.js';

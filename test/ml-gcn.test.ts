@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { init, Tensor, F, backward, noGrad, tidy } from '../engine/index.js';
+import { init, Tensor, F, backward, noGrad, tidy } from '../kernels/index.js';
 import { writeSafetensors } from '../engine/safetensors.js';
 import { labelCorrelation, readLabelEmbeddings, checkpointLabelEmbeddings, MlGcnHead, VigMlGcn, type LabelEmbeddings } from '../models/ml-gcn.js';
 import { buildModel, parameterCounts, tinyGkgnetConfig } from '../models/factory.js';

@@ -3,10 +3,9 @@
 // the architecture (and the spec's ViG-S trunk count), and the MLG block's PLG step computes
 // h + [h ‖ max_j (h − x_j)]·W with the paper's sign over the cosine-nearest patches.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, backward, noGrad, tidy } from '../engine/index.js';
+import { init, Tensor, F, backward, noGrad, tidy, keep } from '../kernels/index.js';
 import { buildModel, parameterCounts, tinyMlVigConfig } from '../models/factory.js';
 import { MlVig, MlgBlock, mlVigConfig, type MlVigConfig } from '../models/ml-vig.js';
-import { knnHooks } from '../models/vig-blocks.js';
 import { randArr, expectClose } from './ref.js';
 
 beforeAll(async () => {
@@ -72,10 +71,10 @@ describe('ML-ViG', () => {
     // Neighbour choices are piecewise constant: record them at the unperturbed point and replay them
     // in every forward, so that the differences see the smooth function autograd differentiates
     // (the PLG max itself, max_j (h − x_j), keeps its argmax when only h moves).
-    knnHooks.capture = new Map();
+    const chosen = new Map<string, Tensor>();
+    m.setTracer({ ownNeighbours: (path, indices) => chosen.set(path, keep(indices.view(indices.shape))) });
     tidy(() => backward(lossOf(m)));
-    const chosen = knnHooks.capture;
-    knnHooks.capture = null;
+    m.setTracer(null);
     expect([...chosen.keys()]).toContain('mlg.0.0.plg_knn');
     const grad = await m.labelEmbed.grad!.toArray();
     const table = await m.labelEmbed.toArray();
@@ -89,7 +88,7 @@ describe('ML-ViG', () => {
       l.release();
       return v;
     };
-    knnHooks.inject = chosen;
+    m.setTracer({ neighbours: (path) => chosen.get(path) ?? null });
     try {
       const C0 = m.labelEmbed.shape[1];
       const scale = Math.max(...Array.from(grad, Math.abs));
@@ -100,7 +99,7 @@ describe('ML-ViG', () => {
         expect(err, `entry ${entry}: finite difference ${fd} vs autograd ${grad[entry]}`).toBeLessThan(5e-3);
       }
     } finally {
-      knnHooks.inject = null;
+      m.setTracer(null);
       for (const t of chosen.values()) t.release();
     }
     m.labelEmbed.write(table);

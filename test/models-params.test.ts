@@ -1,7 +1,7 @@
 // Parameter counts equal the spec's tables (§3.9 Pyramid ViG at 224 with the ImageNet head, §4.6
 // GKGNet with S = 80), counted as PyTorch does (trainable / frozen relative_pos values).
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init } from '../engine/index.js';
+import { init } from '../kernels/index.js';
 import { buildModel, parameterCounts } from '../models/factory.js';
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // Elementwise ops, forward and backward, against float64 references: unary ops over normal, large and
 // tiny magnitudes; binary ops with NumPy broadcasting on every axis; where, expand, comparisons.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy, noGrad } from '../engine/index.js';
+import { init, Tensor, F, tidy, noGrad } from '../kernels/index.js';
 import {
   randArr, mapRef, sumToRef, absSumScale, expandMap, scatterRef, gatherRef, numel, erf, gelu, geluGrad, sigmoid, runGrad,
   expectClose, type Input,

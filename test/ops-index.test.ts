@@ -1,7 +1,7 @@
 // Index ops against float64 references: indexSelect (gather along an axis) and indexAdd (scatter-add)
 // forward and backward, the GPU-built inverse index (CSR), and bitwise determinism of scatter-add.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy } from '../engine/index.js';
+import { init, Tensor, F, tidy } from '../kernels/index.js';
 import { randArr, rng, indexSelectMap, gatherRef, scatterRef, runGrad, expectClose, numel } from './ref.js';
 
 beforeAll(async () => {

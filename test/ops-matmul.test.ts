@@ -2,7 +2,7 @@
 // configuration on sizes that are not tile multiples, batches (shared and broadcast), row / column
 // bias (shared or per batch), and the relu / gelu epilogue both fused (no grad) and recorded (grad).
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, noGrad, tidy } from '../engine/index.js';
+import { init, Tensor, F, noGrad, tidy } from '../kernels/index.js';
 import { TILES, type MatmulOptions } from '../kernels/matmul.js';
 import { randArr, matmulFullRef, runGrad, expectClose, numel, type Input, type MatmulCase } from './ref.js';
 

@@ -1,7 +1,7 @@
 // Reductions over any set of axes, with and without keepdim, forward and backward, against float64
 // references: sum, mean, variance (biased / unbiased), max with argmax.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy, noGrad } from '../engine/index.js';
+import { init, Tensor, F, tidy, noGrad } from '../kernels/index.js';
 import { randArr, reduceRef, maxRef, reduceMap, runGrad, expectClose, numel, type ReduceKind } from './ref.js';
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // Shape ops, forward and backward, against float64 gather maps: reshape / flatten, permute, transpose,
 // slice, concat, clone. Integer tensors go through the same copies bit for bit.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy } from '../engine/index.js';
+import { init, Tensor, F, tidy } from '../kernels/index.js';
 import { randArr, permuteMap, sliceMap, concatRef, gatherRef, scatterRef, numel, runGrad, expectClose } from './ref.js';
 
 beforeAll(async () => {

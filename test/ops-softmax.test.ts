@@ -1,7 +1,7 @@
 // softmax and logSoftmax along any axis, forward and backward, against float64 references; large
 // logits (max-shift), rows longer than one workgroup, masked (-inf) entries.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy } from '../engine/index.js';
+import { init, Tensor, F, tidy } from '../kernels/index.js';
 import { randArr, softmaxRef, reduceMap, runGrad, expectClose } from './ref.js';
 
 beforeAll(async () => {

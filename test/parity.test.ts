@@ -2,8 +2,8 @@
 // in eval and train mode: outputs, intermediates, gradients, BN buffer updates and KNN sets.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { init } from '../engine/index.js';
-import { parityFile } from '../models/parity.js';
+import { init } from '../kernels/index.js';
+import { parityFile } from '../train/parity/parity.js';
 
 beforeAll(async () => {
   await init();

@@ -1,6 +1,6 @@
 // avgPool2d and globalAvgPool, forward and backward, against float64 CPU references written here.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, backward, tidy } from '../engine/index.js';
+import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
 import { maxRelErr } from './ref.js';
 
 beforeAll(async () => {

@@ -1,7 +1,8 @@
 // Float64 CPU references and comparison helpers for the tests. The references never call the
 // engine; only the harness at the end (runGrad, expectClose) does, to run an op and compare.
 import { expect } from 'vitest';
-import { Tensor, F, backward, tidy, keep } from '../engine/index.js';
+import { Tensor, F, backward, tidy, keep } from '../kernels/index.js';
+import { relErr } from '../train/parity/rel-err.js';
 
 export type Arr = Float64Array;
 
@@ -88,18 +89,8 @@ export function sumToRef(g: ArrayLike<number>, from: readonly number[], to: read
   return out;
 }
 
-/** max |a − b| / max(max |b|, floor): the fixture README's metric. */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-30): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = floor;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    num = Number.isNaN(d) ? Infinity : Math.max(num, d);
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
+/** The fixture README's metric, max |a − b| / max(max |b|, floor) (one definition, shared with parity). */
+export { relErr };
 
 export function erf(x: number): number {
   // Abramowitz–Stegun 7.1.26 is too coarse for float64 references; use a series / continued fraction.

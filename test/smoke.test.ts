@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, backward, tidy } from '../engine/index.js';
+import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
 
 beforeAll(async () => {
   await init();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import sharp from 'sharp';
-import { init } from '../engine/index.js';
+import { init } from '../kernels/index.js';
 import { train, type TrainConfig } from '../train/trainer.js';
 import { PRESETS } from '../train/presets.js';
 import { loadCheckpoint } from '../train/checkpoint.js';

@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { init, Tensor, Rng } from '../engine/index.js';
+import { init, Tensor, Rng } from '../kernels/index.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
 import { Gkgnet } from '../models/gkgnet.js';
 import { PyramidVig } from '../models/pyramid-vig.js';

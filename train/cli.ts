@@ -23,7 +23,7 @@ export const COMMANDS: Record<string, Entry> = {
   eval: { summary: 'evaluate a checkpoint (mAP, per-class AP)', load: () => import('./commands/eval.js') },
   predict: { summary: 'predict labels for images', load: () => import('./commands/predict.js') },
   parity: { summary: 'compare forward/backward with the PyTorch fixtures', load: () => import('./commands/parity.js') },
-  bench: { summary: 'run a benchmark suite (--suite kernels)', load: () => import('../bench/run.js') },
+  bench: { summary: 'run a benchmark suite (--suite kernels)', load: () => import('./commands/bench.js') },
   info: { summary: 'print the WebGPU adapter, features, limits and memory', load: () => import('./commands/info.js') },
 };
 

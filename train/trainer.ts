@@ -5,11 +5,10 @@
 import { mkdir, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../engine/index.js';
+import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../kernels/index.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from '../models/pretrained.js';
 import { gkgnetLoss } from '../models/losses.js';
-import { dropPathRng } from '../models/vig-blocks.js';
 import { openDataset, type MultiLabelDataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { classBalancedIndices } from './data/balance.js';
@@ -130,7 +129,8 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const iters = trainLoader.batchesPerEpoch;
   const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
-  dropPathRng.rng = new Rng(cfg.seed + 1);
+  const dropPathRng = new Rng(cfg.seed + 1);
+  model.setGenerator(dropPathRng);
 
   // ---- state (fresh or resumed)
   await mkdir(cfg.out, { recursive: true });
@@ -143,7 +143,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     if (!ck.meta) throw new Error(`--resume ${cfg.resume}: last.safetensors has no training metadata`);
     model.loadStateDict(ck.model);
     opt.loadStateDict(ck.optimizer);
-    dropPathRng.rng.setState(ck.meta.rng as number[]);
+    dropPathRng.setState(ck.meta.rng as number[]);
     startEpoch = ck.meta.epoch;
     step = ck.meta.step;
     history = ck.meta.history as EpochRow[];
@@ -224,7 +224,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     const improved = row.val_map > best.map;
     if (improved) best = { map: row.val_map, epoch: row.epoch };
     const meta: CheckpointMeta = {
-      epoch: epoch + 1, step, rng: dropPathRng.rng.getState(), history, best,
+      epoch: epoch + 1, step, rng: dropPathRng.getState(), history, best,
       model: cfg.model, size: cfg.size, classes: data.classes, preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
     };
     const optState = await opt.stateDict();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { init } from '../../engine/context.js';
 import { defineCommand, UsageError } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
-import { parityFile, FixtureError, type FileReport } from '../../models/parity.js';
+import { parityFile, FixtureError, type FileReport } from '../../train/parity/parity.js';
 
 export const command = defineCommand({
   name: 'parity',

@@ -17,7 +17,7 @@ export const command = defineCommand({
   async run({ flags, positionals }, io) {
     if (positionals.length === 0) throw new UsageError('webvig predict: give at least one IMAGE');
     for (const p of positionals) if (!existsSync(p)) throw new UsageError(`webvig predict: ${p}: no such file`);
-    const { init, Tensor, F, noGrad, tidy } = await import('../../engine/index.js');
+    const { init, Tensor, F, noGrad, tidy } = await import('../../kernels/index.js');
     await init({ adapter: adapterOf(flags, 'webvig predict'), backend: flags.backend });
     const { loadSample } = await import('../data/image.js');
     const { PRESET_AUGMENT } = await import('../data/transforms.js');

@@ -1,7 +1,7 @@
 // Seeded randomness for the data pipeline. Everything random in data generation and augmentation
 // draws from an Rng seeded by hashSeed(...), so results never depend on Math.random, worker count
 // or scheduling order.
-import { Rng as EngineRng } from '../../engine/tensor.js';
+import { Rng as EngineRng } from '../../engine/rng.js';
 
 /** Mixes integers (taken mod 2^32) into one 32-bit seed; the order of the parts matters. */
 export function hashSeed(...parts: number[]): number {

@@ -1,9 +1,10 @@
 // Parity of the losses fixture: each case tag names the loss and its hyper-parameters
 // (e.g. `mmcls_asl_gp0_gn2_clip0.05`); the value and d loss / d logits are compared.
-import type { TensorRecord } from '../engine/safetensors.js';
-import { Tensor, backward } from '../engine/index.js';
-import { asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba } from './losses.js';
-import { FixtureError, relErr, summarize, type FileReport } from './parity.js';
+import type { TensorRecord } from '../../engine/safetensors.js';
+import { Tensor, backward } from '../../kernels/index.js';
+import { asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba } from '../../models/losses.js';
+import { FixtureError, summarize, type FileReport } from './parity.js';
+import { relErr } from './rel-err.js';
 
 const TOL = 1e-5;
 

@@ -3,15 +3,16 @@
 // neighbour indices injected, and compare every stored output, intermediate, gradient and buffer
 // update; own neighbour choices are compared row by row as sets, within the file's `knn_report`.
 import { basename } from 'node:path';
-import { readSafetensors, type TensorRecord } from '../engine/safetensors.js';
-import { Tensor, F, backward, keep, beginScope, endScope } from '../engine/index.js';
-import { Module, moduleHooks, type StateEntry } from './module.js';
-import { vigBlock, GrapherLabel, knnHooks } from './vig-blocks.js';
-import { PyramidVig } from './pyramid-vig.js';
-import { Gkgnet } from './gkgnet.js';
-import { gkgnetLoss } from './losses.js';
-import { parityLosses } from './parity-losses.js';
-import { cocoMetrics, mmclsMetrics } from '../train/metrics.js';
+import { readSafetensors, type TensorRecord } from '../../engine/safetensors.js';
+import { Tensor, F, backward, keep, beginScope, endScope } from '../../kernels/index.js';
+import { Module, type StateEntry } from '../../models/module.js';
+import { vigBlock, GrapherLabel } from '../../models/vig-blocks.js';
+import { PyramidVig } from '../../models/pyramid-vig.js';
+import { Gkgnet } from '../../models/gkgnet.js';
+import { gkgnetLoss } from '../../models/losses.js';
+import { parityLosses } from './losses.js';
+import { relErr } from './rel-err.js';
+import { cocoMetrics, mmclsMetrics } from '../metrics.js';
 
 export interface FileReport {
   file: string;
@@ -64,17 +65,6 @@ function need(file: string, recs: Records, name: string): TensorRecord {
   const r = recs.get(name);
   if (!r) throw new FixtureError(`${file}: tensor ${name} is missing`);
   return r;
-}
-
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 0): number {
-  let num = 0;
-  let den = floor;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    num = Number.isNaN(d) ? Infinity : Math.max(num, d);
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? (num === 0 ? 0 : Infinity) : num / den;
 }
 
 /** Wrappers that give the block fixtures their key prefixes (`block.*`, `m.*`, `net.*`). */
@@ -267,14 +257,17 @@ async function runMode(file: string, mode: string, built: Built, recs: Records, 
   for (const [k, r] of recs) if (k.startsWith(`${mode}.knn.`)) inject.set(k.slice(mode.length + 5), keep(tensorOf(r)));
   const captureInter = new Map<string, Tensor>();
   const wanted = new Set([...recs.keys()].filter((k) => k.startsWith(`${mode}.inter.`)).map((k) => k.slice(mode.length + 7)));
-  knnHooks.inject = inject;
-  knnHooks.capture = new Map();
-  moduleHooks.capture = captureInter;
-  moduleHooks.wanted = wanted;
+  const ownKnn = new Map<string, Tensor>();
+  built.root.setTracer({
+    output: (path, out) => {
+      if (wanted.has(path)) captureInter.set(path, keep(out.view(out.shape)));
+    },
+    neighbours: (path) => inject.get(path) ?? null,
+    ownNeighbours: (path, indices) => ownKnn.set(path, keep(indices.view(indices.shape))),
+  });
   const inputs = new Map<string, Tensor>();
   let outs: Map<string, Tensor>;
   let loss: Tensor;
-  const ownKnn = knnHooks.capture;
   try {
     beginScope();
     for (const name of built.inputs) {
@@ -288,10 +281,7 @@ async function runMode(file: string, mode: string, built: Built, recs: Records, 
     backward(loss);
     endScope();
   } finally {
-    knnHooks.inject = null;
-    knnHooks.capture = null;
-    moduleHooks.capture = null;
-    moduleHooks.wanted = null;
+    built.root.setTracer(null);
   }
   const tol = built.tol;
   const check = (tensor: string, a: ArrayLike<number>, b: ArrayLike<number>, t: number, floor = 0) => {

@@ -1,0 +1,14 @@
+// The `webvig/models` entry: modules with official parameter names, the models, their losses.
+export { Module, type StateEntry, type LoadResult, type ForwardTracer } from './module.js';
+export { Conv2d, BatchNorm2d, Linear, Embedding, GELU, Identity, Sequential, ModuleList, dropPath } from './layers.js';
+export { DilatedKnnGraph, GraphConv, Grapher, FFN, Stem, Downsample, GrapherLabel, vigBlock } from './vig-blocks.js';
+export { PyramidVig, VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
+export { Gkgnet, GkgnetBackbone, LabelQueryHead, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';
+export { MlVig, MlgBlock, mlVigConfig, type MlVigConfig } from './ml-vig.js';
+export { MlGcnHead, VigMlGcn, GkgnetMlGcn, MlVigMlGcn, labelCorrelation, readLabelEmbeddings } from './ml-gcn.js';
+export {
+  asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba, asymmetricLossOptimized, bceWithLogits,
+} from './losses.js';
+export { buildModel, parameterCounts, MODEL_NAMES, type ModelName, type BuildOptions, type MultiLabelModel } from './factory.js';
+export { loadPretrainedBackbone, loadPretrainedFile } from './pretrained.js';
+export { relativePosTable } from './relative-pos.js';
