@@ -9,5 +9,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // A test that checks nothing fails instead of passing.
+    expect: { requireAssertions: true },
   },
 });

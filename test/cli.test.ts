@@ -166,15 +166,6 @@ describe('webvig main()', () => {
     }
   });
 
-  it('commands not written yet say so and exit 2', async () => {
-    for (const cmd of ['train', 'eval', 'predict', 'parity']) {
-      if (COMMANDS[cmd].load) continue; // filled in since
-      const { out, io } = capture();
-      expect(await main([cmd], io)).toBe(2);
-      expect(out.stderr).toBe(`webvig ${cmd}: not available yet\n`);
-    }
-  });
-
   it('help: overview and per-command flags with defaults', async () => {
     const top = capture();
     expect(await main(['--help'], top.io)).toBe(0);

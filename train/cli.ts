@@ -3,19 +3,17 @@
 //
 // COMMANDS is the whole table. Each command lives in its own module exporting
 // `command = defineCommand({ name, summary, flags, positionals?, run })` (train/args.ts), imported
-// only when that command runs, so `webvig info` never loads the training code. To add a command or
-// make a placeholder real, point its `load` at the module, e.g.
+// only when that command runs, so `webvig info` never loads the training code. To add a command,
+// point its `load` at the module, e.g.
 //   train: { summary: '…', load: () => import('./commands/train.js') },
-// Exit codes: 0 success, 1 failure, 2 usage error (one line on stderr naming the flag at fault) or a
-// command that is not available yet.
+// Exit codes: 0 success, 1 failure, 2 usage error (one line on stderr naming the flag at fault).
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UsageError, parseArgs, formatHelp, closest, PROGRAM, type Command, type Io } from './args.js';
 
 interface Entry {
   summary: string;
-  /** null: declared but not written yet. */
-  load: (() => Promise<{ command: Command<any> }>) | null;
+  load: () => Promise<{ command: Command<any> }>;
 }
 
 export const COMMANDS: Record<string, Entry> = {
@@ -34,7 +32,7 @@ export const processIo: Io = {
 
 function overview(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  const rows = Object.entries(COMMANDS).map(([k, e]) => `  ${k.padEnd(width)}  ${e.summary}${e.load ? '' : ' (not available yet)'}`);
+  const rows = Object.entries(COMMANDS).map(([k, e]) => `  ${k.padEnd(width)}  ${e.summary}`);
   return `Usage: ${PROGRAM} <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`${PROGRAM} <command> --help\` for a command's options.\n`;
 }
 
@@ -53,10 +51,6 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       throw new UsageError(
         `${PROGRAM}: unknown command '${name}'${guess ? ` (did you mean ${guess}?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`,
       );
-    }
-    if (!entry.load) {
-      io.stderr(`${prog}: not available yet\n`);
-      return 2;
     }
     const { command } = await entry.load();
     const args = parseArgs(command, rest);
