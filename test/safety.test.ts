@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
-import { init } from '../engine/index.js';
+import { init } from '../kernels/index.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../engine/safetensors.js';
 import { writeFileAtomic } from '../engine/atomic-file.js';
 import { main } from '../train/cli.js';
