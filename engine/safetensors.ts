@@ -6,6 +6,7 @@
 // in a browser bundle.
 
 import type { FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-file.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -400,11 +401,17 @@ async function writeTensor(fh: FileHandle, t: PlannedTensor) {
   }
 }
 
+/** Streams a safetensors file into an open handle (validated and planned before the first byte). */
+export async function writeSafetensorsTo(fh: FileHandle, tensors: Iterable<TensorToWrite>, metadata?: Record<string, string>, label = '<handle>'): Promise<void> {
+  const { header, planned } = planWrite(label, tensors, metadata);
+  await writeAll(fh, header);
+  for (const t of planned) await writeTensor(fh, t);
+}
+
 /**
- * Writes a safetensors file atomically: everything goes to a temporary file beside `path`, which
- * is fsynced and renamed over `path`, then the directory is fsynced. On any error the temporary
- * file is removed and an existing `path` is left untouched. Tensors are written in the given
- * order, large ones in chunks.
+ * Writes a safetensors file atomically (engine/atomic-file.ts: temporary file, fsync, rename,
+ * folder fsync). Every tensor is validated before any file is touched; on any error an existing
+ * `path` is left untouched. Tensors are written in the given order, large ones in chunks.
  */
 export async function writeSafetensors(
   path: string,
@@ -412,31 +419,8 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const { header, planned } = planWrite(path, tensors, metadata);
-  const { open, rename, rm } = await import('node:fs/promises');
-  const { randomBytes } = await import('node:crypto');
-  const { dirname } = await import('node:path');
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(tmp, 'wx');
+  await writeFileAtomic(path, async (fh) => {
     await writeAll(fh, header);
     for (const t of planned) await writeTensor(fh, t);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, path);
-  } catch (e) {
-    await fh?.close().catch(() => undefined); // the original error matters more
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  // Make the rename itself durable. Windows cannot open a directory for fsync.
-  if (process.platform !== 'win32') {
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  }
+  });
 }

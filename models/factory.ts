@@ -113,3 +113,36 @@ export function parameterCounts(m: Module): { trainable: number; frozen: number 
   }
   return { trainable, frozen };
 }
+
+/**
+ * Why `name` cannot take `size`×`size` inputs, or undefined when it can: the size must be a multiple
+ * of 32 (stem /4, three stride-2 downsamples), and every graph layer needs at least k·dilation
+ * source nodes: a stage of side s = size/4/2^i has (s/r)² sources after the reduce ratio r, and the
+ * label graph (GKGNet) searches the stage's s² patches for its k_label neighbours.
+ */
+export function inputSizeProblem(name: string, size: number): string | undefined {
+  const base = (name.endsWith('-mlgcn') ? name.slice(0, -'-mlgcn'.length) : name) as BaseName;
+  if (!BASE_NAMES.includes(base)) return undefined; // buildModel names the unknown model
+  if (!Number.isInteger(size) || size <= 0 || size % 32 !== 0) return `must be a positive multiple of 32 (the model downsamples by 32)`;
+  const need = (s: number): string | undefined => {
+    const c = baseConfig(base, s, 1, 0).config;
+    const maxDilation = c.maxDilation ?? Math.floor(49 / c.k);
+    let idx = 0;
+    for (let i = 0; i < 4; i++) {
+      const side = s / 4 / 2 ** i;
+      const sources = (side / c.reduceRatios[i]) ** 2;
+      for (let j = 0; j < c.blocks[i]; j++, idx++) {
+        const d = Math.min(Math.floor(idx / 4) + 1, maxDilation);
+        if (c.k * d > sources) return `stage ${i + 1} has ${sources} graph node(s) at this size, fewer than the ${c.k * d} neighbours (k = ${c.k}${d > 1 ? ` × dilation ${d}` : ''}) its blocks search`;
+      }
+      const kLabel = (c as Partial<GkgnetConfig>).kLabel;
+      if (kLabel !== undefined && kLabel > side * side) return `stage ${i + 1} has ${side * side} patch node(s) at this size, fewer than the ${kLabel} neighbours the label graph searches`;
+    }
+    return undefined;
+  };
+  const why = need(size);
+  if (!why) return undefined;
+  let min = size + 32;
+  while (min <= 4096 && need(min)) min += 32;
+  return `too small for ${name}: ${why}; the smallest size ${name} accepts is ${min}`;
+}

@@ -156,9 +156,11 @@ export class Module {
           res.mismatched.push(`${k}: checkpoint [${v.shape.join(',')}] vs model [${t.shape.join(',')}]`);
           continue;
         }
+        checkStateEntry(k, v, t.dtype === 'f32' ? 'f32' : 'i32');
         t.write(v.data);
       } else if (extras.has(k)) {
         const [m, name] = extras.get(k)!;
+        checkStateEntry(k, v, 'i32');
         m.loadExtraState(name, v.data[0]);
       } else res.unexpected.push(k);
     }
@@ -198,6 +200,32 @@ export class Module {
   /** Release every parameter and buffer. */
   release(): void {
     for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) t.release();
+  }
+}
+
+/** The first element of `data` that is NaN or ±Infinity, or -1. */
+export function firstNonFinite(data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
+/**
+ * Refuses, naming the tensor, a state entry that would load plausible-looking garbage: a float
+ * tensor stored with an integer dtype (or the reverse), or float values that are NaN or infinite.
+ */
+export function checkStateEntry(name: string, e: StateEntry, want: 'f32' | 'i32'): void {
+  const got = e.data instanceof Float32Array ? 'f32' : e.data instanceof Int32Array ? 'i32' : 'other';
+  if (got !== want) {
+    const on = got === 'f32' ? 'a float dtype' : got === 'i32' ? 'an integer dtype' : `${(e.data as object).constructor.name} data`;
+    throw new Error(`tensor "${name}" is stored with ${on}; the model expects ${want === 'f32' ? 'floats (F32, F16, BF16 or F64)' : 'integers (I64 or I32)'}`);
+  }
+  if (want === 'f32') {
+    const i = firstNonFinite(e.data);
+    if (i >= 0) {
+      let count = 0;
+      for (let j = i; j < e.data.length; j++) if (!Number.isFinite(e.data[j])) count++;
+      throw new Error(`tensor "${name}" holds ${e.data[i]} (${count} of its ${e.data.length} values are not finite, the first at element ${i}); refusing to load corrupt weights`);
+    }
   }
 }
 

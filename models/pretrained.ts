@@ -70,7 +70,8 @@ export async function loadPretrainedFile(model: Module, path: string): Promise<s
   try {
     const state = new Map<string, StateEntry>();
     for (const [k, t] of (await readSafetensors(path)).tensors) {
-      if (!(t.data instanceof Uint8Array)) state.set(k, { shape: t.shape, data: t.data });
+      if (t.data instanceof Uint8Array) throw new Error(`tensor "${k}" has dtype ${t.dtype}, not a number type a model tensor can hold`);
+      state.set(k, { shape: t.shape, data: t.data });
     }
     r = loadPretrainedBackbone(model, state);
   } catch (e) {

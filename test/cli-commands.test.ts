@@ -290,17 +290,18 @@ describe('webvig eval and predict', () => {
     expect(bad.stderr).toBe(`webvig train: --pretrained: no such file or directory: ${join(tmp, 'none.safetensors')}\n`);
   });
 
-  it('errors: missing image → 2, non-image → 1, weights that are not a webvig checkpoint → 1, each named', async () => {
+  it('errors: missing image or non-image → 2 after the good ones, weights that are not a webvig checkpoint → 2, each named', async () => {
     const missing = join(tmp, 'nope.png');
     let r = await run(['predict', '--weights', weights, valImages[0].path, missing]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`webvig predict: ${missing}: no such file\n`);
+    expect(r.stdout.startsWith(`${valImages[0].path}: `)).toBe(true);
 
     const notImage = join(tmp, 'notes.png');
     writeFileSync(notImage, 'these are not pixels\n');
     r = await run(['predict', '--weights', weights, valImages[0].path, notImage]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
+    expect(r.code).toBe(2);
+    expect(r.stdout.startsWith(`${valImages[0].path}: `)).toBe(true);
     expect(r.stderr).toMatch(new RegExp(`^webvig predict: ${notImage.replace(/[.]/g, '\\.')}: cannot decode image: .+\\n$`));
 
     const garbage = join(tmp, 'garbage.safetensors');
@@ -308,12 +309,12 @@ describe('webvig eval and predict', () => {
     for (const cmd of ['predict', 'eval']) {
       const args = cmd === 'predict' ? [valImages[0].path] : SYNTH;
       r = await run([cmd, '--weights', garbage, ...args]);
-      expect(r.code, cmd).toBe(1);
+      expect(r.code, cmd).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^webvig ${cmd}: --weights ${garbage.replace(/[.]/g, '\\.')}: not a webvig checkpoint \\(.+\\)\\n$`));
       // A valid safetensors file without training metadata (a parity fixture).
       const fixture = join(FIXTURES, 'losses.safetensors');
       r = await run([cmd, '--weights', fixture, ...args]);
-      expect(r.code, cmd).toBe(1);
+      expect(r.code, cmd).toBe(2);
       expect(r.stderr).toBe(`webvig ${cmd}: --weights ${fixture}: not a webvig training checkpoint (no model/size/classes metadata)\n`);
     }
     r = await run(['eval', '--weights', join(tmp, 'absent.safetensors')]);

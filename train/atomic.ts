@@ -1,9 +1,24 @@
-// Small output files (config, summary, curves) written whole or not at all: a temporary file
-// beside the target, then a rename, so a reader or a crash never sees half a file.
-import { rename, writeFile } from 'node:fs/promises';
+// Run-folder files (config, metrics, summary, curves, checkpoints) go through the engine's one
+// atomic writer (temporary file, fsync, rename, folder fsync): a reader or a crash never sees half
+// a file. `removeStaleTemps` deletes what a killed write left behind.
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic, isAtomicTemp } from '../engine/atomic-file.js';
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+export { writeFileAtomic, isAtomicTemp };
+
+/**
+ * Removes the temporary files of interrupted atomic writes in `dir` (only names of the form
+ * `<file>.tmp-<pid>[-<hex>]`, and never one of this process's). Call it while holding the folder's
+ * run lock, so no other writer is live. Returns the names removed.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = /\.tmp-(\d+)(?:-[0-9a-f]+)?$/.exec(name);
+    if (!m || !isAtomicTemp(name) || Number(m[1]) === process.pid) continue;
+    await rm(join(dir, name), { force: true, recursive: true });
+    removed.push(name);
+  }
+  return removed;
 }

@@ -2,7 +2,7 @@
 // moments under `optimizer.<param>.exp_avg|exp_avg_sq`, and a JSON `webvig` metadata entry (epoch,
 // step, RNG states, resolved config). Written atomically (temp file, fsync, rename): a crash at any
 // moment leaves the previous file intact.
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../engine/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors, type TensorToWrite } from '../engine/safetensors.js';
 import type { Module, StateEntry } from '../models/module.js';
 
 export const OPTIMIZER_PREFIX = 'optimizer.';
@@ -49,4 +49,12 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
     }
   }
   return { model, optimizer, meta };
+}
+
+/** The epoch a checkpoint of ours holds (header only; undefined when it records none). */
+export async function checkpointEpoch(path: string): Promise<number | undefined> {
+  const { metadata } = await readSafetensorsHeader(path);
+  if (!metadata.webvig) return undefined;
+  const epoch = (JSON.parse(metadata.webvig) as Partial<CheckpointMeta>).epoch;
+  return Number.isSafeInteger(epoch) ? epoch : undefined;
 }

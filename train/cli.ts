@@ -61,7 +61,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return (await command.run(args, io)) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`${e.message}\n`);
+      // Commands may throw without their name ("--out X: …"); the line always starts with it.
+      io.stderr(`${e.message.startsWith(`${PROGRAM}`) ? '' : `${prog}: `}${e.message}\n`);
       return 2;
     }
     const err = e as Error;

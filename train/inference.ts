@@ -4,6 +4,7 @@ import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { checkpointLabelEmbeddings } from '../models/ml-gcn.js';
 import { PRESETS } from './presets.js';
+import { UsageError } from './args.js';
 
 export interface InferenceModel {
   model: MultiLabelModel;
@@ -21,11 +22,11 @@ export async function loadModelForInference(path: string): Promise<InferenceMode
   try {
     ck = await loadCheckpoint(path);
   } catch (e) {
-    throw new Error(`--weights ${path}: not a webvig checkpoint (${(e as Error).message})`);
+    throw new UsageError(`--weights ${path}: not a webvig checkpoint (${(e as Error).message})`);
   }
   const meta = ck.meta;
   if (!meta || typeof meta.model !== 'string' || typeof meta.size !== 'number' || !Array.isArray(meta.classes)) {
-    throw new Error(`--weights ${path}: not a webvig training checkpoint (no model/size/classes metadata)`);
+    throw new UsageError(`--weights ${path}: not a webvig training checkpoint (no model/size/classes metadata)`);
   }
   const classes = meta.classes as string[];
   // An ML-GCN head is rebuilt with the checkpoint's embeddings; its `adj` buffer is loaded below.
@@ -34,7 +35,8 @@ export async function loadModelForInference(path: string): Promise<InferenceMode
     model.loadStateDict(ck.model);
   } catch (e) {
     model.release();
-    throw new Error(`--weights ${path}: does not fit model ${meta.model}: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    throw new UsageError(msg.startsWith('tensor "') ? `--weights ${path}: ${msg}` : `--weights ${path}: does not fit model ${meta.model}: ${msg}`);
   }
   model.eval();
   const preset = PRESETS[(meta.preset as string) ?? 'tiny'] ?? PRESETS.tiny;

@@ -5,7 +5,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { device } from '../engine/context.js';
 import { FusedAdamW, FlatGrads } from '../kernels/adamw.js';
-import type { StateEntry } from '../models/module.js';
+import { firstNonFinite, type StateEntry } from '../models/module.js';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -205,6 +205,8 @@ export class AdamW {
         if (!(e.data instanceof Float32Array) || e.data.length !== s.param.size) {
           throw new Error(`AdamW.loadStateDict: ${k} has ${e.data.length} ${e.data.constructor.name} values, parameter ${s.param.describe()} needs f32`);
         }
+        const bad = firstNonFinite(e.data);
+        if (bad >= 0) throw new Error(`tensor "optimizer.${k}" holds ${e.data[bad]} at element ${bad}; refusing to load a corrupt optimizer state`);
       }
       if (step.data.length !== 1) throw new Error(`AdamW.loadStateDict: ${keys[2]} has ${step.data.length} values, expected 1`);
       this.fused.writeMoments(i, m.data as Float32Array, v.data as Float32Array);

@@ -2,7 +2,7 @@
 // metrics line, checkpoints, curves }. A step encodes forward, loss, backward and the fused AdamW
 // update, and reads nothing back; losses are copied into a small GPU ring that is read every
 // `logEvery` steps (progress, NaN detection).
-import { mkdir, appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../kernels/index.js';
@@ -16,9 +16,12 @@ import { PRESET_AUGMENT } from './data/transforms.js';
 import { AdamW } from './optim.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
-import { saveCheckpoint, loadCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { saveCheckpoint, loadCheckpoint, checkpointEpoch, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic, removeStaleTemps } from './atomic.js';
+import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
+import { UsageError } from './args.js';
+import { inputSizeProblem } from '../models/factory.js';
 import { createProgress, progressIsQuiet } from './progress.js';
 import { autoEpochs, type TrainPreset } from './presets.js';
 
@@ -43,6 +46,10 @@ export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
   pretrained?: string;
   /** Size of the generated default dataset (tests and quick runs). */
   synthetic?: { train: number; val: number; size: number };
+  /** Replace a run already in `out` (without it, a folder holding a run is refused unless resumed). */
+  overwrite?: boolean;
+  /** Resume only: the epochs the run was started with (its config.json), to report a re-spanned schedule. */
+  previousEpochs?: number;
 }
 
 export interface EpochRow {
@@ -102,7 +109,63 @@ export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size
   return { mAP: m.mAP, CF1: m.CF1, OF1: m.OF1, apPerClass: m.apPerClass, table: m };
 }
 
+/**
+ * Trains into `cfg.out`, holding the folder's lock (train/run-dir.ts) all along. A folder that holds
+ * a run is refused unless resumed or `overwrite`; temporary files of writes a crash interrupted
+ * are removed first.
+ */
 export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.write(`${l}\n`)): Promise<Summary> {
+  const flag = cfg.resume ? '--resume' : '--out';
+  const problem = inputSizeProblem(cfg.model, cfg.size);
+  if (problem) throw new UsageError(`--size ${cfg.size}: ${problem}`);
+  const lock = await lockRunDir(cfg.out, flag, log);
+  try {
+    if (!cfg.resume) {
+      const present = runFilesIn(cfg.out);
+      if (present.length > 0 && !cfg.overwrite) {
+        throw new UsageError(
+          `--out ${cfg.out}: already holds a run (${present.join(', ')}); continue it with --resume ${cfg.out}, choose a new --out folder, or pass --overwrite to replace it`,
+        );
+      }
+      if (cfg.overwrite && present.length > 0) {
+        await clearRun(cfg.out);
+        log(`note: --overwrite: removed the previous run in ${cfg.out} (${present.join(', ')})`);
+      }
+    }
+    const stale = await removeStaleTemps(cfg.out);
+    if (stale.length > 0) log(`note: removed ${stale.length} temporary file(s) left by an interrupted write in ${cfg.out}: ${stale.join(', ')}`);
+    return await trainLocked(cfg, log);
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * After a crash the best checkpoint may not match what last.safetensors records as best (a run of
+ * an older version wrote last before best; a user may have deleted it). Make them agree: the best
+ * epoch is the one whose weights are in best.safetensors (rebuilt from last.safetensors when that
+ * holds the best epoch), so summary.json never names a checkpoint that is not on disk.
+ */
+async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[], best: { map: number; epoch: number }, log: Log) {
+  if (best.epoch < 1) return best;
+  const bestPath = join(out, 'best.safetensors');
+  const onDisk = existsSync(bestPath) ? await checkpointEpoch(bestPath).catch(() => undefined) : undefined;
+  if (onDisk === best.epoch) return best;
+  if (best.epoch === lastEpoch) {
+    await writeFileAtomic(bestPath, await readFile(join(out, 'last.safetensors')));
+    log(`note: ${bestPath} ${onDisk === undefined ? 'was missing or unreadable' : `held epoch ${onDisk}`}; rewritten from last.safetensors (the best epoch, ${best.epoch})`);
+    return best;
+  }
+  const row = onDisk === undefined ? undefined : history.find((r) => r.epoch === onDisk);
+  const now = row ? { map: row.val_map, epoch: row.epoch } : { map: -1, epoch: -1 };
+  log(
+    `note: ${bestPath} ${onDisk === undefined ? 'is missing or unreadable' : `holds epoch ${onDisk}`}, not the best epoch ${best.epoch} that last.safetensors records; ` +
+      (row ? `best is now epoch ${row.epoch}, the one on disk` : 'the next epoch writes a new best checkpoint'),
+  );
+  return now;
+}
+
+async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
   log(`device: ${dev.describe()}`);
 
@@ -125,7 +188,16 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
 
   // ---- model and optimizer
   const model = buildModel(cfg.model, { size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels) });
-  if (cfg.pretrained && !cfg.resume) for (const line of await loadPretrainedFile(model, cfg.pretrained)) log(line);
+  if (cfg.pretrained && !cfg.resume) {
+    let lines: string[];
+    try {
+      lines = await loadPretrainedFile(model, cfg.pretrained);
+    } catch (e) {
+      model.release();
+      throw new UsageError((e as Error).message, { cause: e });
+    }
+    for (const line of lines) log(line);
+  }
   const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const iters = trainLoader.batchesPerEpoch;
   const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
@@ -133,24 +205,51 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   model.setGenerator(dropPathRng);
 
   // ---- state (fresh or resumed)
-  await mkdir(cfg.out, { recursive: true });
   let startEpoch = 0;
   let step = 0;
   let history: EpochRow[] = [];
   let best = { map: -1, epoch: -1 };
   if (cfg.resume) {
-    const ck = await loadCheckpoint(join(cfg.resume, 'last.safetensors'));
-    if (!ck.meta) throw new Error(`--resume ${cfg.resume}: last.safetensors has no training metadata`);
-    model.loadStateDict(ck.model);
-    opt.loadStateDict(ck.optimizer);
-    dropPathRng.setState(ck.meta.rng as number[]);
-    startEpoch = ck.meta.epoch;
-    step = ck.meta.step;
-    history = ck.meta.history as EpochRow[];
-    best = ck.meta.best as typeof best;
+    const lastPath = join(cfg.resume, 'last.safetensors');
+    const bad = (msg: string) => new UsageError(`--resume ${cfg.resume}: ${msg}`);
+    let ck: Awaited<ReturnType<typeof loadCheckpoint>>;
+    try {
+      ck = await loadCheckpoint(lastPath);
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+    const meta = ck.meta;
+    if (!meta || !Number.isSafeInteger(meta.epoch) || !Number.isSafeInteger(meta.step) || !Array.isArray(meta.history) || !Array.isArray(meta.rng) || typeof meta.best !== 'object' || meta.best === null) {
+      throw bad(`${lastPath} has no training metadata (epoch, step, history, rng, best)`);
+    }
+    try {
+      model.loadStateDict(ck.model);
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw bad(msg.startsWith('tensor "') ? `${lastPath}: ${msg}` : `${lastPath}: does not fit model ${cfg.model}: ${msg}`);
+    }
+    try {
+      opt.loadStateDict(ck.optimizer);
+    } catch (e) {
+      throw bad(`${lastPath}: optimizer state: ${(e as Error).message}`);
+    }
+    dropPathRng.setState(meta.rng as number[]);
+    startEpoch = meta.epoch;
+    step = meta.step;
+    history = meta.history as EpochRow[];
+    best = await reconcileBest(cfg.out, startEpoch, history, meta.best as typeof best, log);
     log(`resumed from ${cfg.resume} at epoch ${startEpoch}, step ${step}`);
+    if (cfg.previousEpochs !== undefined && cfg.previousEpochs !== epochs) {
+      const before = learningRate({ ...sched, epochs: cfg.previousEpochs, warmupIters: sched.warmupIters }, step);
+      const after = learningRate(sched, step);
+      log(
+        sched.policy === 'cosine'
+          ? `note: --epochs ${epochs} (the run was started for ${cfg.previousEpochs}): cosine schedule re-spanned to ${epochs} epochs: lr at the resume point (step ${step}) changes from ${before.toExponential(3)} to ${after.toExponential(3)}`
+          : `note: --epochs ${epochs} (the run was started for ${cfg.previousEpochs}): the ${sched.policy} schedule does not depend on the epoch count; lr at the resume point stays ${after.toExponential(3)}`,
+      );
+    }
   }
-  const { resume: _r, ...resolved } = cfg;
+  const { resume: _r, overwrite: _o, previousEpochs: _p, ...resolved } = cfg;
   await writeFileAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
   // metrics.jsonl holds exactly the epochs of the checkpoint we continue from.
   await writeFileAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
@@ -158,6 +257,20 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   const ring = keep(Tensor.empty([cfg.logEvery], 'f32', 'loss ring'));
   const lastEpoch = Math.min(epochs, startEpoch + (cfg.stopAfter ?? epochs));
   const metric = data.valIsTest ? 'test_map' : 'val_map';
+  const summarize = (): Summary => {
+    const final = history[history.length - 1];
+    return {
+      metric,
+      best: Math.max(0, best.map),
+      best_epoch: best.epoch,
+      final: final?.val_map ?? 0,
+      final_epoch: final?.epoch ?? 0,
+      epochs: history.length,
+    };
+  };
+  // Written after the checkpoints it names, so it never points at a file not yet on disk.
+  const writeSummary = async (summary: Summary) =>
+    writeFileAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify({ [metric]: { best: summary.best, best_epoch: summary.best_epoch, final: summary.final, final_epoch: summary.final_epoch }, epochs: summary.epochs, out: cfg.out }, null, 2)}\n`);
   for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
     // ---- train one epoch
     model.train();
@@ -218,9 +331,9 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
       `epoch ${row.epoch}/${epochs}  loss ${row.train_loss.toFixed(4)}  ${metric === 'test_map' ? 'test' : 'val'} mAP ${(row.val_map * 100).toFixed(2)}  ` +
         `CF1 ${(row.cf1 * 100).toFixed(2)}  OF1 ${(row.of1 * 100).toFixed(2)}  ${row.images_per_s.toFixed(1)} img/s  ${seconds.toFixed(1)} s`,
     );
-    await appendFile(join(cfg.out, 'metrics.jsonl'), `${JSON.stringify(row)}\n`);
-
-    // ---- checkpoints (atomic) and curves
+    // ---- checkpoints (atomic), then the files that refer to them: metrics, summary, curves.
+    // best.safetensors before last.safetensors, whose metadata names the best epoch; a crash
+    // between any two writes leaves a folder whose files agree (resume reconciles the rest).
     const improved = row.val_map > best.map;
     if (improved) best = { map: row.val_map, epoch: row.epoch };
     const meta: CheckpointMeta = {
@@ -228,23 +341,19 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
       model: cfg.model, size: cfg.size, classes: data.classes, preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
     };
     const optState = await opt.stateDict();
-    await saveCheckpoint(join(cfg.out, 'last.safetensors'), model, optState, meta);
     if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), model, optState, meta);
+    await saveCheckpoint(join(cfg.out, 'last.safetensors'), model, optState, meta);
+    await appendFile(join(cfg.out, 'metrics.jsonl'), `${JSON.stringify(row)}\n`).catch((e: Error) => {
+      throw new Error(`cannot write ${join(cfg.out, 'metrics.jsonl')}: ${e.message}`, { cause: e });
+    });
+    await writeSummary(summarize());
     await renderCurves(history.map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valMap: r.val_map })), join(cfg.out, 'curves.png'));
   }
   await Promise.all([trainLoader.close(), valLoader.close()]);
   ring.release();
 
-  const final = history[history.length - 1];
-  const summary: Summary = {
-    metric,
-    best: Math.max(0, best.map),
-    best_epoch: best.epoch,
-    final: final?.val_map ?? 0,
-    final_epoch: final?.epoch ?? 0,
-    epochs: history.length,
-  };
-  await writeFileAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify({ [metric]: { best: summary.best, best_epoch: summary.best_epoch, final: summary.final, final_epoch: summary.final_epoch }, epochs: summary.epochs, out: cfg.out }, null, 2)}\n`);
+  const summary = summarize();
+  await writeSummary(summary);
   if (!progressIsQuiet()) log('');
   log(`done: best ${metric} ${(summary.best * 100).toFixed(2)} (epoch ${summary.best_epoch}), final ${(summary.final * 100).toFixed(2)}; outputs in ${cfg.out}`);
   return summary;

@@ -6,7 +6,7 @@ import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { PRESETS } from '../presets.js';
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
-import { MODEL_NAMES } from '../../models/factory.js';
+import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
 import type { TrainConfig } from '../trainer.js';
 
 /** The project root (two levels above this file, in src and in dist alike, has package.json). */
@@ -44,20 +44,75 @@ export function checkDataSpec(spec: string | undefined, prog: string): void {
   if (!existsSync(m[2])) throw new UsageError(`${prog}: --data ${spec}: ${m[2]} does not exist`);
 }
 
+/** A run's config.json, checked field by field, for --resume. */
+function readRunConfig(dir: string, prog: string): TrainConfig {
+  const cfgPath = join(dir, 'config.json');
+  for (const f of [cfgPath, join(dir, 'last.safetensors')]) {
+    if (!existsSync(f)) throw new UsageError(`${prog}: --resume ${dir}: ${f} does not exist (not a run folder, or the run never finished an epoch)`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${prog}: --resume ${dir}: ${cfgPath} is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`${prog}: --resume ${dir}: ${cfgPath} is not a JSON object`);
+  const c = raw as Record<string, unknown>;
+  const want: [string, (v: unknown) => boolean, string][] = [
+    ['model', (v) => typeof v === 'string' && (MODEL_NAMES as readonly string[]).includes(v), 'a model name'],
+    ['preset', (v) => typeof v === 'string', 'a string'],
+    ['epochs', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer'],
+    ['batch', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer'],
+    ['size', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer'],
+    ['lr', (v) => typeof v === 'number' && Number.isFinite(v), 'a number'],
+    ['seed', (v) => Number.isInteger(v), 'an integer'],
+    ['schedule', (v) => typeof v === 'object' && v !== null, 'an object'],
+    ['data', (v) => v === undefined || typeof v === 'string', 'a --data spec or absent'],
+  ];
+  for (const [key, ok, what] of want) {
+    if (!ok(c[key])) throw new UsageError(`${prog}: --resume ${dir}: ${cfgPath}: field "${key}" is ${c[key] === undefined ? 'missing' : JSON.stringify(c[key])}, expected ${what}`);
+  }
+  return c as unknown as TrainConfig;
+}
+
+/** Flags that would silently be ignored or change a resumed run are refused, naming the run's value. */
+function refuseContradictions(flags: { out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number; pretrained?: string; overwrite: boolean }, run: TrainConfig, dir: string, prog: string): void {
+  const clash = (flag: string, given: unknown, theirs: unknown) => {
+    throw new UsageError(`${prog}: --${flag} ${String(given)} contradicts the resumed run's ${flag} ${theirs === undefined ? '(none)' : String(theirs)} (${join(dir, 'config.json')}); drop the flag, or start a new run with --out`);
+  };
+  if (flags.out !== undefined && resolve(flags.out) !== dir) clash('out', resolve(flags.out), dir);
+  if (flags.model !== undefined && flags.model !== run.model) clash('model', flags.model, run.model);
+  if (flags.data !== undefined && flags.data !== run.data) {
+    // The same dataset spelled with another relative path is the same dataset.
+    const abs = (spec: string | undefined) => spec?.replace(/^([a-z]+):(.+)$/, (_m, kind: string, p: string) => `${kind}:${resolve(p)}`);
+    if (abs(flags.data) !== abs(run.data)) clash('data', flags.data, run.data ?? '(the built-in synthetic set)');
+  }
+  if (flags.size !== undefined && flags.size !== run.size) clash('size', flags.size, run.size);
+  if (flags.preset !== undefined && flags.preset !== run.preset) clash('preset', flags.preset, run.preset);
+  if (flags.seed !== undefined && flags.seed !== run.seed) clash('seed', flags.seed, run.seed);
+  if (flags.batch !== undefined && flags.batch !== run.batch) clash('batch', flags.batch, run.batch);
+  if (flags.pretrained !== undefined) throw new UsageError(`${prog}: --pretrained is only read at the start of a run; a resumed run continues from ${join(dir, 'last.safetensors')}`);
+  if (flags.overwrite) throw new UsageError(`${prog}: --overwrite and --resume contradict each other: --resume continues the run in ${dir}, --overwrite would delete it`);
+  if (flags.epochs !== undefined && typeof run.epochs === 'number' && flags.epochs < run.epochs) {
+    throw new UsageError(`${prog}: --epochs ${flags.epochs} is fewer than the resumed run's ${run.epochs}; --resume can only extend a run (its schedule spans ${run.epochs} epochs)`);
+  }
+}
+
 export const command = defineCommand({
   name: 'train',
   summary: 'Train a multi-label model, evaluate it every epoch, save checkpoints, metrics and curves.',
   flags: {
     data: DATA_FLAG,
-    preset: { type: 'string', default: 'tiny', choices: Object.keys(PRESETS), help: 'training recipe' },
+    preset: { type: 'string', choices: Object.keys(PRESETS), help: 'training recipe (default: tiny)' },
     model: { type: 'string', choices: MODEL_NAMES, help: "model (default: the preset's)" },
     epochs: { type: 'number', integer: true, min: 1, help: "epochs (default: the preset's)" },
     batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
     lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
     size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's)" },
-    out: { type: 'string', help: 'output folder (default runs/<timestamp>)' },
-    resume: { type: 'path', mustExist: true, help: 'continue the run in this folder from its last.safetensors' },
-    seed: { type: 'number', integer: true, default: 0, help: 'seed for init, data order, augmentation and drop path' },
+    out: { type: 'string', help: 'output folder (default runs/<timestamp>); one that holds a run is refused without --resume or --overwrite' },
+    overwrite: { type: 'boolean', help: 'replace the run already in --out (its files are deleted first)' },
+    resume: { type: 'path', mustExist: true, help: 'continue the run in this folder from its last.safetensors (--epochs may extend it; other settings are the run\'s)' },
+    seed: { type: 'number', integer: true, help: 'seed for init, data order, augmentation and drop path (default: 0)' },
     workers: { type: 'number', integer: true, min: 0, help: 'image decoding threads (default min(4, cores))' },
     skipBad: { type: 'boolean', help: 'skip unreadable images and bad labels (reported) instead of stopping' },
     logEvery: { type: 'number', integer: true, min: 1, default: 16, help: 'steps between loss read-backs' },
@@ -68,23 +123,24 @@ export const command = defineCommand({
   async run({ flags }, io) {
     const prog = 'webvig train';
     checkDataSpec(flags.data, prog);
-    let base = PRESETS[flags.preset];
+    let base: Omit<TrainConfig, 'epochs'> & { epochs: number | 'auto' } = PRESETS[flags.preset ?? 'tiny'] as TrainConfig;
     let out = flags.out ? resolve(flags.out) : resolve('runs', new Date().toISOString().replace(/[:.]/g, '-'));
     if (flags.resume) {
-      const cfgPath = join(flags.resume, 'config.json');
-      if (!existsSync(join(flags.resume, 'last.safetensors')) || !existsSync(cfgPath)) {
-        throw new UsageError(`${prog}: --resume ${flags.resume}: no last.safetensors / config.json there`);
-      }
-      base = JSON.parse(readFileSync(cfgPath, 'utf8')) as TrainConfig;
+      base = readRunConfig(flags.resume, prog);
       out = resolve(flags.resume);
+      refuseContradictions(flags, base, out, prog);
+    } else if (flags.overwrite && !flags.out) {
+      throw new UsageError(`${prog}: --overwrite needs --out (the folder whose run it replaces)`);
     }
     const size = flags.size ?? base.size;
-    if (size % 32 !== 0) throw new UsageError(`${prog}: --size ${size}: must be a multiple of 32`);
+    const model = flags.resume ? base.model : (flags.model ?? base.model);
+    const sizeProblem = inputSizeProblem(model, size);
+    if (sizeProblem) throw new UsageError(`${prog}: --size ${size}: ${sizeProblem}`);
     const cfg: TrainConfig & { pretrained?: string } = {
       ...base,
-      preset: flags.resume ? (base as TrainConfig).preset : flags.preset,
+      preset: flags.resume ? (base as TrainConfig).preset : (flags.preset ?? 'tiny'),
       // A resumed run keeps its model (the checkpoint would not fit another).
-      model: flags.resume ? base.model : (flags.model ?? base.model),
+      model,
       epochs: flags.epochs ?? base.epochs,
       batch: flags.batch ?? base.batch,
       lr: flags.lr ?? base.lr,
@@ -92,7 +148,7 @@ export const command = defineCommand({
       data: flags.resume ? (base as TrainConfig).data : flags.data,
       synthetic: flags.resume ? (base as TrainConfig).synthetic : flags.data === undefined ? { train: flags.syntheticTrain, val: flags.syntheticVal, size: flags.syntheticSize } : undefined,
       out,
-      seed: flags.resume ? (base as TrainConfig).seed : flags.seed,
+      seed: flags.resume ? (base as TrainConfig).seed : (flags.seed ?? 0),
       workers: flags.workers,
       skipBad: flags.skipBad,
       adapter: adapterOf(flags, prog),
@@ -103,6 +159,8 @@ export const command = defineCommand({
       logEvery: flags.logEvery,
       // A resumed run continues from its checkpoint: the pretrained weights were loaded at its start.
       pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
+      overwrite: flags.overwrite,
+      previousEpochs: flags.resume && typeof base.epochs === 'number' ? base.epochs : undefined,
     };
     const { train } = await import('../trainer.js');
     await train(cfg, (l) => io.stdout(`${l}\n`));

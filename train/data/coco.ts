@@ -13,6 +13,7 @@ export async function readCoco(dir: string, issues: Issues): Promise<MultiLabelD
   const read = (folder: string): Sample[] => {
     const file = join(dir, 'annotations', `instances_${folder}.json`);
     const index = scanCoco(readRequired(file), file);
+    checkCocoIndex(index, file);
     const names = index.categories.map((c) => String(c.name));
     if (classes && names.join('\n') !== classes.join('\n')) throw new Error(`${file}: categories differ from the train file's`);
     classes = names;
@@ -36,12 +37,37 @@ export async function readCoco(dir: string, issues: Issues): Promise<MultiLabelD
 }
 
 /**
+ * The checks whose absence made later messages misleading: the three lists exist, every image and
+ * category has the fields the labels need, and no image or category id repeats.
+ */
+function checkCocoIndex(index: ReturnType<typeof scanCoco>, file: string): void {
+  for (const key of ['images', 'annotations', 'categories'] as const) {
+    if (!index.present.has(key)) throw new Error(`${file}: no "${key}" list (is this a COCO instances_*.json file?)`);
+  }
+  if (index.categories.length === 0) throw new Error(`${file}: the "categories" list is empty`);
+  const unique = (key: 'images' | 'categories', need: string[]) => {
+    const seen = new Map<Scalar, number>();
+    index[key].forEach((r, i) => {
+      for (const f of need) if (r[f] === undefined || r[f] === null || r[f] === '') throw new Error(`${file}: ${key}[${i}] has no "${f}"`);
+      const j = seen.get(r.id);
+      if (j !== undefined) throw new Error(`${file}: ${key === 'images' ? 'image' : 'category'} id ${JSON.stringify(r.id)} appears twice in "${key}" (entries ${j} and ${i})`);
+      seen.set(r.id, i);
+    });
+  };
+  unique('images', ['id', 'file_name']);
+  unique('categories', ['id', 'name']);
+  index.annotations.forEach((a, i) => {
+    for (const f of ['image_id', 'category_id']) if (a[f] === undefined || a[f] === null) throw new Error(`${file}: annotations[${i}] has no "${f}"`);
+  });
+}
+
+/**
  * The `images`, `annotations` and `categories` records of a COCO instances file, flat scalar fields
  * only. instances_train2014.json is ~330 MB, mostly segmentation polygons, and JSON.parse would build
  * a multi-GB object tree; this walks the bytes once and materialises only what the labels need.
  */
-export function scanCoco(buf: Buffer, file: string): { images: Row[]; annotations: Row[]; categories: Row[] } {
-  const out = { images: [] as Row[], annotations: [] as Row[], categories: [] as Row[] };
+export function scanCoco(buf: Buffer, file: string): { images: Row[]; annotations: Row[]; categories: Row[]; present: Set<string> } {
+  const out = { images: [] as Row[], annotations: [] as Row[], categories: [] as Row[], present: new Set<string>() };
   let i = 0;
   const fail = (what: string): never => {
     throw new Error(`${file}: invalid JSON at byte ${i}: ${what}`);
@@ -115,7 +141,12 @@ export function scanCoco(buf: Buffer, file: string): { images: Row[]; annotation
     return r;
   };
   items('{', '}', (key) => {
-    if (key === 'images' || key === 'annotations' || key === 'categories') items('[', ']', () => out[key].push(row()));
+    if (key === 'images' || key === 'annotations' || key === 'categories') {
+      ws();
+      if (buf[i] !== 0x5b) fail(`"${key}" is not a list`);
+      out.present.add(key);
+      items('[', ']', () => out[key].push(row()));
+    }
     else skipValue();
   });
   return out;

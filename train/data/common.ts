@@ -10,12 +10,51 @@ import type { Sample } from './dataset.js';
  */
 export class Issues {
   readonly skipped: string[] = [];
+  /** Likely mistakes that do not stop the run (a class seen once, a label with spaces); reported before training. */
+  readonly warnings: string[] = [];
   constructor(private readonly skipBad: boolean) {}
 
   report(message: string): void {
     if (!this.skipBad) throw new Error(message);
     this.skipped.push(message);
   }
+
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+}
+
+/** Per class: how many images carry it and where it was first seen (file or file:line). */
+export type ClassCounts = Map<string, { images: number; first: string }>;
+
+export function countClass(counts: ClassCounts, name: string, where: string): void {
+  const c = counts.get(name);
+  if (c) c.images++;
+  else counts.set(name, { images: 1, first: where });
+}
+
+/**
+ * Likely typos: a class carried by at most 2 images while the median class is carried by 50× as
+ * many (e.g. "dgo" once among thousands of "dog"). Only for class lists read off the labels: a list
+ * given in classes.txt (or VOC's own) is deliberate.
+ */
+export function warnRareClasses(counts: ClassCounts, issues: Issues): void {
+  const n = [...counts.values()].map((c) => c.images).sort((a, b) => a - b);
+  if (n.length < 2) return;
+  const median = n[Math.floor(n.length / 2)];
+  for (const [name, c] of counts) {
+    if (c.images <= 2 && c.images * 50 <= median) {
+      issues.warn(`class "${name}" appears in only ${c.images} image${c.images > 1 ? 's' : ''} (first at ${c.first}) while the median class appears in ${median}: a typo? (fix the label, or list the classes in classes.txt to keep it)`);
+    }
+  }
+}
+
+/** Warnings for a label with leading/trailing whitespace or inner spaces; returns it trimmed. */
+export function checkLabelText(label: string, where: string, issues: Issues): string {
+  const t = label.trim();
+  if (t !== label && t !== '') issues.warn(`${where}: label ${JSON.stringify(label)} has leading/trailing whitespace (read as ${JSON.stringify(t)})`);
+  if (/\s/.test(t)) issues.warn(`${where}: label ${JSON.stringify(t)} contains whitespace (labels are separated by ';' or '|'): a typo?`);
+  return t;
 }
 
 /** Reads a file the layout requires; its absence is an error naming it. */

@@ -4,7 +4,7 @@
 // the sorted unique label names. Without a split the 80/20 train/val split is a seeded hash of the path.
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { Issues, multiHot, readRequired } from './common.js';
+import { Issues, multiHot, readRequired, checkLabelText, countClass, warnRareClasses, type ClassCounts } from './common.js';
 import type { MultiLabelDataset, Sample } from './dataset.js';
 import { hashString } from './rng.js';
 
@@ -29,7 +29,7 @@ export async function readCsv(file: string, issues: Issues, seed: number): Promi
   }
   const rows = lines.map(({ text, where }) => {
     const cells = splitCsvLine(text);
-    const labels = (cells[columns.labels] ?? '').split(/[;|]/).map((l) => l.trim()).filter(Boolean);
+    const labels = (cells[columns.labels] ?? '').split(/[;|]/).map((l) => checkLabelText(l, where, issues)).filter(Boolean);
     return { path: cells[columns.path], labels, split: cells[columns.split] ?? '', where };
   });
   return build(file, rows, issues, seed);
@@ -40,7 +40,8 @@ export async function readJsonl(file: string, issues: Issues, seed: number): Pro
     try {
       const r = JSON.parse(text) as { path?: unknown; labels?: unknown; split?: unknown };
       if (typeof r.path !== 'string' || !Array.isArray(r.labels)) throw new Error('expected {"path": string, "labels": [...]}');
-      return [{ path: r.path, labels: r.labels.map(String), split: typeof r.split === 'string' ? r.split : '', where }];
+      const labels = r.labels.map((l) => checkLabelText(String(l), where, issues)).filter(Boolean);
+      return [{ path: r.path, labels, split: typeof r.split === 'string' ? r.split : '', where }];
     } catch (e) {
       issues.report(`${where}: ${(e as Error).message}`);
       return [];
@@ -78,9 +79,15 @@ export function splitCsvLine(line: string): string[] {
 function build(file: string, rows: Row[], issues: Issues, seed: number): MultiLabelDataset {
   const dir = dirname(file);
   const classesFile = join(dir, 'classes.txt');
-  const classes = existsSync(classesFile)
+  const listed = existsSync(classesFile);
+  const classes = listed
     ? readRequired(classesFile).toString('utf8').split(/\r?\n/).map((c) => c.trim()).filter(Boolean)
     : [...new Set(rows.flatMap((r) => r.labels))].sort();
+  if (!listed) {
+    const counts: ClassCounts = new Map();
+    for (const r of rows) for (const l of new Set(r.labels)) countClass(counts, l, r.where);
+    warnRareClasses(counts, issues);
+  }
   const index = new Map(classes.map((c, i) => [c, i]));
   const train: Sample[] = [];
   const val: Sample[] = [];

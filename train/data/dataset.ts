@@ -6,6 +6,7 @@ import { Issues, keepExisting, keepDecodable, VALIDATE_LIMIT } from './common.js
 import { readCsv, readJsonl } from './csv.js';
 import { openSynthetic } from './synthetic.js';
 import { readVoc } from './voc.js';
+import { UsageError } from '../args.js';
 
 export interface Sample {
   path: string;
@@ -63,8 +64,15 @@ export async function openDataset(spec: string | undefined, opts: OpenDatasetOpt
     }
     if (ds.train.length === 0) throw new Error('no training images');
     if (ds.val.length === 0) throw new Error('no validation images');
+    if (ds.classes.length === 0) throw new Error('no classes: no sample carries a label (a model needs at least one class)');
   } catch (e) {
-    throw new Error(`${flag}: ${(e as Error).message}`, { cause: e });
+    // Bad input: one line naming the flag and the file at fault (exit 2).
+    throw new UsageError(`${flag}: ${(e as Error).message}`, { cause: e });
+  }
+  if (issues.warnings.length > 0) {
+    const shown = issues.warnings.slice(0, 8).join('\n  ');
+    const more = issues.warnings.length > 8 ? `\n  … and ${issues.warnings.length - 8} more` : '';
+    (opts.log ?? console.warn)(`${flag}: ${issues.warnings.length} likely mistake(s) in the labels:\n  ${shown}${more}`);
   }
   if (issues.skipped.length > 0) {
     const shown = issues.skipped.slice(0, 5).join('\n  ');

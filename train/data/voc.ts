@@ -3,7 +3,7 @@
 // Custom datasets in the same layout bring their own class names (see vocClasses).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Issues, readRequired } from './common.js';
+import { Issues, readRequired, countClass, warnRareClasses, type ClassCounts } from './common.js';
 import type { MultiLabelDataset, Sample } from './dataset.js';
 
 export const VOC_CLASSES = [
@@ -39,7 +39,7 @@ export async function readVoc(dir: string, issues: Issues): Promise<MultiLabelDa
       const file = join(base, 'Annotations', `${id}.xml`);
       try {
         const xml = readRequired(file).toString('utf8');
-        return [{ id, file, objects: parseVocObjects(xml), image: imagePath(base, id, xml) }];
+        return [{ id, file, objects: parseVocObjects(xml, file), image: imagePath(base, id, xml) }];
       } catch (e) {
         issues.report((e as Error).message);
         return [];
@@ -47,7 +47,12 @@ export async function readVoc(dir: string, issues: Issues): Promise<MultiLabelDa
     });
   };
   const splits = { train: read('trainval'), val: read('test') };
-  const { classes } = vocClasses(base, new Set([...splits.train, ...splits.val].flatMap((a) => a.objects.map((o) => o.name))));
+  const { classes, fixed } = vocClasses(base, new Set([...splits.train, ...splits.val].flatMap((a) => a.objects.map((o) => o.name))));
+  if (!fixed) {
+    const counts: ClassCounts = new Map();
+    for (const a of [...splits.train, ...splits.val]) for (const name of new Set(a.objects.map((o) => o.name))) countClass(counts, name, a.file);
+    warnRareClasses(counts, issues);
+  }
   const toSamples = (list: typeof splits.train): Sample[] =>
     list.flatMap((a) => {
       try {
@@ -70,12 +75,50 @@ function imagePath(base: string, id: string, xml: string): string {
   return candidates.find((p) => existsSync(p)) ?? join(base, 'JPEGImages', `${id}.jpg`);
 }
 
+/**
+ * Checks that an annotation is well-formed XML with an <annotation> root: not empty, every tag
+ * closed by its own end tag, nothing truncated. Throws naming the file and the first fault.
+ */
+export function checkVocXml(xml: string, file: string): void {
+  if (xml.trim() === '') throw new Error(`${file}: empty annotation file`);
+  const stack: string[] = [];
+  let root: string | undefined;
+  let rest = '';
+  let last = 0;
+  const line = (at: number) => xml.slice(0, at).split('\n').length;
+  for (const m of xml.matchAll(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<[?!][^>]*>|<(\/?)([A-Za-z_][\w.:-]*)(?:\s+[^<>]*?)?(\/?)>/g)) {
+    rest += xml.slice(last, m.index);
+    last = m.index + m[0].length;
+    const [, close, name, selfClosing] = m;
+    if (name === undefined) continue; // declaration, comment, CDATA
+    if (close) {
+      const open = stack.pop();
+      if (open !== name) {
+        throw new Error(`${file}: malformed XML at line ${line(m.index)}: </${name}> ${open ? `closes <${open}>` : 'has no opening tag'}`);
+      }
+    } else {
+      if (stack.length === 0) {
+        if (root !== undefined) throw new Error(`${file}: malformed XML at line ${line(m.index)}: a second root element <${name}> after </${root}>`);
+        root = name;
+      }
+      if (!selfClosing) stack.push(name);
+    }
+  }
+  rest += xml.slice(last);
+  const stray = rest.indexOf('<');
+  if (stray >= 0) throw new Error(`${file}: malformed XML: an unterminated tag "${rest.slice(stray, stray + 20).trim()}" (truncated file?)`);
+  if (stack.length > 0) throw new Error(`${file}: malformed XML: <${stack[stack.length - 1]}> is never closed (truncated file?)`);
+  if (root !== 'annotation') throw new Error(`${file}: not a VOC annotation: the root element is ${root ? `<${root}>` : 'missing'}, expected <annotation>`);
+}
+
 /** The objects of one annotation file (the first <name> of an object is its class, not a part's). */
-export function parseVocObjects(xml: string): VocObject[] {
-  return [...xml.matchAll(/<object>([\s\S]*?)<\/object>/g)].map(([, body]) => ({
-    name: /<name>\s*([^<]*?)\s*<\/name>/.exec(body)?.[1] ?? '',
-    difficult: /<difficult>\s*1\s*<\/difficult>/.test(body),
-  }));
+export function parseVocObjects(xml: string, file = '<annotation>'): VocObject[] {
+  checkVocXml(xml, file);
+  return [...xml.matchAll(/<object>([\s\S]*?)<\/object>/g)].map(([, body], i) => {
+    const name = /<name>\s*([^<]*?)\s*<\/name>/.exec(body)?.[1] ?? '';
+    if (name === '') throw new Error(`${file}: object ${i + 1} has no <name> (its class)`);
+    return { name, difficult: /<difficult>\s*1\s*<\/difficult>/.test(body) };
+  });
 }
 
 /** Label vector: 1 if any non-difficult object of the class, else -1 if only difficult ones. */
