@@ -2,7 +2,10 @@
 // the two-layer GCN head against a float64 CPU forward and backward, label-embedding files, and the
 // `<model>-mlgcn` factory variants wired on ViG (replacing the head) and GKGNet / ML-ViG (added).
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { main } from '../train/cli.js';
+import { openDataset } from '../train/data/dataset.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, Tensor, F, backward, noGrad, tidy } from '../kernels/index.js';
@@ -441,3 +444,52 @@ async function buildModelState(name: string): Promise<Map<string, StateEntry>> {
   m.release();
   return s;
 }
+
+describe('webvig train with an ML-GCN head', () => {
+  it('--mlgcn-adj and the default label vectors reach config.json and the checkpoint; resume and eval rebuild the same head', async () => {
+    // A CSV set whose class names are VOC's (spelt as VOC spells them): 8 train, 4 val images of 64 px.
+    const dir = join(tmp, 'vocnames');
+    mkdirSync(join(dir, 'img'), { recursive: true });
+    const names = ['person', 'sofa', 'tvmonitor'];
+    let csv = 'path,labels,split\n';
+    for (let i = 0; i < 12; i++) {
+      const file = `img/${i}.png`;
+      await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 40 * (i % 6), g: 20 * i, b: 100 } } }).png().toFile(join(dir, file));
+      csv += `${file},${names.filter((_, c) => (i + c) % 3 !== 0).join(';')},${i < 8 ? 'train' : 'val'}\n`;
+    }
+    writeFileSync(join(dir, 'set.csv'), csv);
+    const out = join(tmp, 'mlgcn-run');
+    const common = ['--batch', '4', '--workers', '0', '--log-every', '1', '--cache-root', tmp];
+    const io = () => {
+      const o = { stdout: '', stderr: '' };
+      return { o, io: { stdout: (x: string) => void (o.stdout += x), stderr: (x: string) => void (o.stderr += x) } };
+    };
+    const a = io();
+    let code = await main(['train', '--data', `csv:${join(dir, 'set.csv')}`, '--model', 'gkgnet-tiny-mlgcn', '--mlgcn-adj', 'paper', '--epochs', '1', ...common, '--out', out], a.io);
+    expect(a.o.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(a.o.stdout).toMatch(/^ml-gcn: paper label graph \(--mlgcn-adj\), label embeddings: GloVe 300-d vectors of the VOC class names \(shipped, as ML-GCN used them\)$/m);
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ model: 'gkgnet-tiny-mlgcn', mlgcnAdj: 'paper', label_embeddings: 'glove-voc', classes: names });
+    const ck = await readSafetensors(join(out, 'last.safetensors'));
+    const ds = await openDataset(`csv:${join(dir, 'set.csv')}`, { root: tmp });
+    expect(relErr(ck.tensors.get('gcn.adj')!.data, Float32Array.from(labelCorrelation(ds.train.map((x) => x.labels), 3, { mode: 'paper' })))).toBe(0);
+    const voc = gloveTable('voc');
+    expect(Array.from(ck.tensors.get('gcn.embeddings')!.data)).toEqual(Array.from(Float32Array.from(names.flatMap((n) => voc.vectors[voc.classes.indexOf(n)]))));
+    // Resume keeps the run's graph (an --mlgcn-adj given now does not change the checkpoint's head) and eval rebuilds it.
+    const b = io();
+    code = await main(['train', '--resume', out, '--epochs', '2', '--mlgcn-adj', 'official', ...common], b.io);
+    expect(b.o.stderr).toBe('');
+    expect(code).toBe(0);
+    expect(b.o.stdout).toMatch(/^ml-gcn: paper label graph/m);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ mlgcnAdj: 'paper', label_embeddings: 'glove-voc' });
+    const c = io();
+    code = await main(['eval', '--weights', join(out, 'last.safetensors'), '--data', `csv:${join(dir, 'set.csv')}`, '--json', '--workers', '0', '--cache-root', tmp], c.io);
+    expect(c.o.stderr).toBe('');
+    expect(code).toBe(0);
+    // A bad value is a usage error naming the flag.
+    const d = io();
+    expect(await main(['train', '--mlgcn-adj', 'rows'], d.io)).toBe(2);
+    expect(d.o.stderr).toMatch(/--mlgcn-adj must be one of official, paper, got 'rows'/);
+  }, 120_000);
+});
