@@ -65,7 +65,8 @@ export const command = defineCommand({
     mlgcnAdj: {
       type: 'string',
       choices: ADJACENCY_MODES,
-      help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal; default) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal)",
+      default: 'official',
+      help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal; normalised, the same graph); a resumed run keeps its own",
     },
     pretrained: { type: 'path', mustExist: true, help: "ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk; shape mismatches are skipped with a warning" },
     ...SYNTHETIC_FLAGS,
@@ -108,7 +109,7 @@ export const command = defineCommand({
       resume: flags.resume ? out : undefined,
       logEvery: flags.logEvery,
       // A resumed run keeps its label graph (runs from before the flag: the checkpoint's `gcn.adj` is loaded anyway).
-      mlgcnAdj: flags.resume ? ((base as TrainConfig).mlgcnAdj ?? 'official') : ((flags.mlgcnAdj as AdjacencyMode | undefined) ?? 'official'),
+      mlgcnAdj: flags.resume ? ((base as TrainConfig).mlgcnAdj ?? 'official') : (flags.mlgcnAdj as AdjacencyMode),
       // A resumed run continues from its checkpoint: the pretrained weights were loaded at its start.
       pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
     };
