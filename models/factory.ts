@@ -7,7 +7,7 @@ import { seedInit } from './layers.js';
 import { Gkgnet, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';
 import { PyramidVig, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 import { MlVig, mlVigConfig, type MlVigConfig } from './ml-vig.js';
-import { VigMlGcn, GkgnetMlGcn, MlVigMlGcn, type LabelEmbeddings } from './ml-gcn.js';
+import { VigMlGcn, GkgnetMlGcn, MlVigMlGcn, type LabelEmbeddings, type AdjacencyMode } from './ml-gcn.js';
 import type { Module } from './module.js';
 
 export interface BuildOptions {
@@ -17,8 +17,10 @@ export interface BuildOptions {
   seed?: number;
   /** ML-GCN models: the training labels that make the label graph (without: identity, until loadStateDict restores `adj`). */
   trainLabels?: readonly Int8Array[];
-  /** ML-GCN models: label embeddings (default one-hot). */
+  /** ML-GCN models: label embeddings (default one-hot; the trainer passes defaultLabelEmbeddings(classes)). */
   labelEmbeddings?: LabelEmbeddings;
+  /** ML-GCN models: how the label graph is re-weighted (default 'official', see AdjacencyMode). */
+  mlgcnAdj?: AdjacencyMode;
 }
 
 export interface MultiLabelModel extends Module {
@@ -87,7 +89,7 @@ export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
   const S = o.numLabels;
   const b = baseConfig(base, o.size, S, o.dropPath ?? 0);
   // GCN width: the reference 1024, or 4× the feature width for the tiny CPU models.
-  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, hidden: base.endsWith('-tiny') ? 4 * b.config.channels[3] : 1024 };
+  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, adjacency: o.mlgcnAdj, hidden: base.endsWith('-tiny') ? 4 * b.config.channels[3] : 1024 };
   switch (b.family) {
     case 'gkgnet':
       return gcn ? new GkgnetMlGcn(b.config, head) : new Gkgnet(b.config);

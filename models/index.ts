@@ -5,7 +5,10 @@ export { DilatedKnnGraph, GraphConv, Grapher, FFN, Stem, Downsample, GrapherLabe
 export { PyramidVig, VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 export { Gkgnet, GkgnetBackbone, LabelQueryHead, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';
 export { MlVig, MlgBlock, mlVigConfig, type MlVigConfig } from './ml-vig.js';
-export { MlGcnHead, VigMlGcn, GkgnetMlGcn, MlVigMlGcn, labelCorrelation, readLabelEmbeddings } from './ml-gcn.js';
+export {
+  MlGcnHead, VigMlGcn, GkgnetMlGcn, MlVigMlGcn, labelCorrelation, labelGraph, normalizeGraph, readLabelEmbeddings, defaultLabelEmbeddings,
+  gloveTable, normalizeClassName, ADJACENCY_MODES, type AdjacencyMode, type LabelEmbeddings,
+} from './ml-gcn.js';
 export {
   asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba, asymmetricLossOptimized, bceWithLogits,
 } from './losses.js';

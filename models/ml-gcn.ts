@@ -1,9 +1,14 @@
 // ML-GCN head (Chen et al., "Multi-Label Image Recognition with Graph Convolutional Networks"): a
 // label co-occurrence graph from the training labels, binarised at τ and re-weighted with p, drives
 // a two-layer GCN over label embeddings whose outputs are per-label classifiers applied to the
-// pooled image feature. Usable on any backbone that yields a pooled feature: Pyramid ViG (the head
+// pooled image feature. The graph is by default the official code's (`gen_A`/`gen_adj` of
+// Megvii-Nanjing/ML-GCN, which the published results come from), or the paper's corrected Eq. 8
+// (see AdjacencyMode); the embeddings default to the shipped GloVe vectors for COCO / VOC class
+// names (see defaultLabelEmbeddings). Usable on any backbone that yields a pooled feature: Pyramid ViG (the head
 // replaces the ImageNet head), GKGNet and ML-ViG (its logits are added to the LabelQueryHead's).
 import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Tensor, F } from '../kernels/index.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { Module, captured, type StateEntry } from './module.js';
@@ -13,12 +18,49 @@ import { Gkgnet, type GkgnetConfig } from './gkgnet.js';
 import { MlVig, type MlVigConfig } from './ml-vig.js';
 
 /**
- * The re-weighted, normalised correlation matrix Â (S×S, row-major): P(j|i) = M_ij / N_i from the
- * training labels (1 = present; 0 and −1 absent), A_ij = [P(j|i) ≥ τ] off the diagonal, then
- * A'_ij = p·A_ij / Σ_{k≠i} A_ik and A'_ii = 1 − p, and Â = D^{-1/2} A'ᵀ D^{-1/2} with D the row sums
- * of A' (the reference implementation's gen_adj).
+ * How the label graph is re-weighted (`--mlgcn-adj`):
+ * - `official` (default): the official code's `gen_A` (Megvii-Nanjing/ML-GCN `util.py`), which
+ *   produced the published results: each **column** of the binarised A scaled by p / (column sum +
+ *   1e-6), p = 0.25, then **+ 1** on the diagonal.
+ * - `paper`: the paper's Eq. 8 with the authors' published correction (`data/svg.svg` in their
+ *   repository: the denominator is Σ_{i≠j} A_ij, i.e. the column sum, not the row sum as first
+ *   printed), with the paper's p = 0.2 and 1 − p on the diagonal:
+ *   A'_ij = p·A_ij / Σ_{k≠j} A_kj (i ≠ j; 0 for a column without edges), A'_ii = 1 − p.
+ * Both are then normalised by the official `gen_adj`: Â = D^{-1/2} A'ᵀ D^{-1/2}, D = row sums of A'.
+ *
+ * The two give the same Â (to ~1e-7, the official 1e-6 in the denominator): the paper's A' with p is
+ * (1 − p) times the official A' with p / (1 − p), and 0.2 / 0.8 = 0.25; gen_adj is invariant to a
+ * scale of A'. So the official code is the corrected Eq. 8 with the paper's p = 0.2, written
+ * differently; they differ before normalisation (`labelGraph`) and for other p. Eq. 8 as first
+ * printed (row sums; this module's behaviour before the official default) differs from both by
+ * ~16% on the official fixture and is not offered; checkpoints made with it keep their `gcn.adj`.
  */
-export function labelCorrelation(labels: readonly Int8Array[], S: number, tau = 0.4, p = 0.2): Float64Array {
+export type AdjacencyMode = 'official' | 'paper';
+export const ADJACENCY_MODES: readonly AdjacencyMode[] = ['official', 'paper'];
+
+export interface CorrelationOptions {
+  /** Default 'official'. */
+  mode?: AdjacencyMode;
+  /** Binarisation threshold τ (both: 0.4). */
+  tau?: number;
+  /** Re-weighting p (default: 0.25 official, 0.2 paper). */
+  p?: number;
+}
+
+/** p of each mode: the official code's 0.25, the paper's 0.2. */
+export const DEFAULT_P: Record<AdjacencyMode, number> = { official: 0.25, paper: 0.2 };
+
+/**
+ * The re-weighted correlation matrix A' (S×S, row-major, before normalisation; the official
+ * `gen_A`): P(j|i) = M_ij / N_i from the training labels (1 = present; 0 and −1 absent; M_ii = 0,
+ * as the official statistics pickles have it), A_ij = [P(j|i) ≥ τ], then re-weighted per `mode`
+ * (see AdjacencyMode). A class that never occurs has no edges.
+ */
+export function labelGraph(labels: readonly Int8Array[], S: number, o: CorrelationOptions = {}): Float64Array {
+  const mode = o.mode ?? 'official';
+  if (!ADJACENCY_MODES.includes(mode)) throw new Error(`labelGraph: unknown mode "${mode}" (${ADJACENCY_MODES.join(', ')})`);
+  const tau = o.tau ?? 0.4;
+  const p = o.p ?? DEFAULT_P[mode];
   const count = new Float64Array(S);
   const co = new Float64Array(S * S);
   for (const l of labels) {
@@ -30,23 +72,32 @@ export function labelCorrelation(labels: readonly Int8Array[], S: number, tau = 
     }
   }
   const a = new Float64Array(S * S);
+  for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) if (j !== i && count[i] > 0 && co[i * S + j] / count[i] >= tau) a[i * S + j] = 1;
+  const col = new Float64Array(S);
+  for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) col[j] += a[i * S + j];
   for (let i = 0; i < S; i++) {
-    let row = 0;
     for (let j = 0; j < S; j++) {
-      if (j === i || count[i] === 0) continue;
-      if (co[i * S + j] / count[i] >= tau) {
-        a[i * S + j] = 1;
-        row++;
-      }
+      if (j === i) continue;
+      // official: A * p / (A.sum(0) + 1e-6); paper: the same without the epsilon (0 for an empty column).
+      a[i * S + j] = mode === 'official' ? (a[i * S + j] * p) / (col[j] + 1e-6) : col[j] > 0 ? (p * a[i * S + j]) / col[j] : 0;
     }
-    for (let j = 0; j < S; j++) if (j !== i) a[i * S + j] = row > 0 ? (p * a[i * S + j]) / row : 0;
-    a[i * S + i] = 1 - p;
+    a[i * S + i] = mode === 'official' ? 1 : 1 - p;
   }
+  return a;
+}
+
+/** The official `gen_adj`: D^{-1/2} Aᵀ D^{-1/2} with D the row sums of A (S×S, row-major). */
+export function normalizeGraph(a: Float64Array, S: number): Float64Array {
   const d = new Float64Array(S);
   for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) d[i] += a[i * S + j];
   const out = new Float64Array(S * S);
   for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) out[i * S + j] = a[j * S + i] / Math.sqrt(d[i] * d[j]);
   return out;
+}
+
+/** The GCN's adjacency Â = gen_adj(gen_A) from the training labels (see labelGraph, normalizeGraph). */
+export function labelCorrelation(labels: readonly Int8Array[], S: number, o: CorrelationOptions = {}): Float64Array {
+  return normalizeGraph(labelGraph(labels, S, o), S);
 }
 
 export type LabelEmbeddings = { kind: 'onehot' } | { kind: 'learnable'; dim: number } | { kind: 'given'; vectors: Float32Array; dim: number };
@@ -74,6 +125,73 @@ export async function readLabelEmbeddings(path: string, classes: string[]): Prom
     if (!Array.isArray(r) || r.length !== dim || dim === 0) throw new Error(`${path}: no ${dim || ''}-dim vector for class "${classes[i]}"`);
   });
   return { kind: 'given', vectors: Float32Array.from(rows.flat()), dim };
+}
+
+/** The GloVe tables shipped in models/label-embeddings/ (the vectors ML-GCN's results were produced with). */
+export const GLOVE_TABLES = ['coco', 'voc'] as const;
+export type GloveTable = (typeof GLOVE_TABLES)[number];
+
+/** Class names compared case-, space-, '_'- and '-'-insensitively: 'potted plant' = 'pottedplant', 'TV monitor' = 'tvmonitor'. */
+export function normalizeClassName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+const gloveCache = new Map<GloveTable, { classes: string[]; vectors: number[][] }>();
+
+/**
+ * A shipped table, `{classes, vectors}`. It lies beside this module (models/label-embeddings/ in
+ * the source tree; the build copies it to dist/models/label-embeddings/); from dist/ without the
+ * copy it is read from the source tree, as the WGSL kernels are.
+ */
+export function gloveTable(name: GloveTable): { classes: string[]; vectors: number[][] } {
+  let t = gloveCache.get(name);
+  if (t) return t;
+  const file = `label-embeddings/${name}-glove-300.json`;
+  const candidates = [new URL(`./${file}`, import.meta.url), new URL(`../../models/${file}`, import.meta.url)];
+  const url = candidates.find((u) => existsSync(u));
+  if (!url) throw new Error(`the shipped label embeddings ${file} are missing (looked in ${candidates.map((u) => fileURLToPath(u)).join(', ')})`);
+  t = JSON.parse(readFileSync(url, 'utf8')) as { classes: string[]; vectors: number[][] };
+  gloveCache.set(name, t);
+  return t;
+}
+
+/** The default label embeddings of an ML-GCN head and where they come from (for the run output and config.json). */
+export interface DefaultLabelEmbeddings {
+  embeddings: LabelEmbeddings;
+  /** 'glove-coco' | 'glove-voc' | 'onehot'. */
+  source: string;
+  /** One line for the run output. */
+  description: string;
+}
+
+/**
+ * The default embeddings for a dataset's classes: the shipped GloVe vectors (300-d) when every class
+ * name is one of COCO's (or VOC's) names after normalizeClassName (in any order, or a subset); the
+ * table whose names are exactly the dataset's wins, else COCO, else VOC (shared names have the
+ * same vectors). Otherwise one-hot (today's choice for other datasets).
+ */
+export function defaultLabelEmbeddings(classes: readonly string[]): DefaultLabelEmbeddings {
+  const names = classes.map(normalizeClassName);
+  const distinct = new Set(names).size === names.length && names.every((n) => n.length > 0);
+  const tables = GLOVE_TABLES.map((t) => {
+    const g = gloveTable(t);
+    const index = new Map(g.classes.map((c, i) => [normalizeClassName(c), i]));
+    const rows = names.map((n) => index.get(n));
+    return { t, g, rows, exact: index.size === names.length };
+  }).filter((x) => distinct && names.length > 0 && x.rows.every((r) => r !== undefined));
+  const pick = tables.find((x) => x.exact) ?? tables[0];
+  if (!pick) {
+    return { embeddings: { kind: 'onehot' }, source: 'onehot', description: "one-hot (the class names are not COCO's or VOC's)" };
+  }
+  const dim = pick.g.vectors[0].length;
+  const vectors = new Float32Array(names.length * dim);
+  pick.rows.forEach((r, i) => vectors.set(pick.g.vectors[r!], i * dim));
+  const which = pick.t.toUpperCase();
+  return {
+    embeddings: { kind: 'given', vectors, dim },
+    source: `glove-${pick.t}`,
+    description: `GloVe ${dim}-d vectors of the ${which} class names (shipped, as ML-GCN used them)`,
+  };
 }
 
 /** Two GCN layers (gc1, gc2: weight [in, out], LeakyReLU 0.2 between) over the label graph. */
@@ -118,11 +236,14 @@ export interface MlGcnOptions {
   labelEmbeddings?: LabelEmbeddings;
   /** Hidden width of the first GCN layer (reference: 1024). */
   hidden?: number;
+  /** How the label graph is re-weighted (default 'official'). */
+  adjacency?: AdjacencyMode;
 }
 
 function mlGcnHead(numLabels: number, featureDim: number, o: MlGcnOptions): MlGcnHead {
-  // Without labels labelCorrelation gives exactly the identity: A' = (1 − p)·I, normalised to I.
-  return new MlGcnHead(numLabels, featureDim, labelCorrelation(o.trainLabels ?? [], numLabels), o.labelEmbeddings ?? { kind: 'onehot' }, o.hidden);
+  // Without labels labelCorrelation gives exactly the identity (A' = I or (1 − p)·I, normalised to I).
+  const adj = labelCorrelation(o.trainLabels ?? [], numLabels, { mode: o.adjacency });
+  return new MlGcnHead(numLabels, featureDim, adj, o.labelEmbeddings ?? { kind: 'onehot' }, o.hidden);
 }
 
 /**

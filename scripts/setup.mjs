@@ -92,7 +92,8 @@ function ensureAdapter() {
   writeFileSync(stamp, existsSync(icdDir) ? readdirSync(icdDir).sort().join(',') : '');
 }
 
-// 3. Build: tsc when a source file is newer than dist/, then copy the WGSL kernels beside the JS.
+// 3. Build: tsc when a source file is newer than dist/, then copy the WGSL kernels and the shipped
+// label embeddings (models/label-embeddings/*.json) beside the JS.
 function newestMtime(dir, exts) {
   let t = 0;
   if (!existsSync(dir)) return t;
@@ -104,11 +105,11 @@ function newestMtime(dir, exts) {
   return t;
 }
 
-function copyKernels(dir) {
+function copyAssets(dir, ext) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) copyKernels(p);
-    else if (e.name.endsWith('.wgsl')) {
+    if (e.isDirectory()) copyAssets(p, ext);
+    else if (e.name.endsWith(ext)) {
       const out = join(root, 'dist', relative(root, p));
       mkdirSync(dirname(out), { recursive: true });
       copyFileSync(p, out);
@@ -119,11 +120,12 @@ function copyKernels(dir) {
 function ensureBuild() {
   const stamp = join(root, 'dist', '.webvig-build');
   const dirs = ['engine', 'kernels', 'models', 'train', 'bench'].map((d) => join(root, d));
-  const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
+  const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl', '.json'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return;
   log('compiling TypeScript to dist/');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
-  copyKernels(join(root, 'kernels'));
+  copyAssets(join(root, 'kernels'), '.wgsl');
+  copyAssets(join(root, 'models', 'label-embeddings'), '.json');
   writeFileSync(stamp, new Date().toISOString());
 }
 

@@ -39,6 +39,8 @@ describe('npm pack', () => {
     expect(files).toContain('package/dist/kernels/index.d.ts');
     expect(files).toContain('package/dist/kernels/matmul.wgsl');
     expect(files).toContain('package/dist/models/index.d.ts');
+    expect(files).toContain('package/dist/models/label-embeddings/coco-glove-300.json');
+    expect(files).toContain('package/dist/models/label-embeddings/voc-glove-300.json');
     expect(files).toContain('package/dist/train/index.d.ts');
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map') || f.includes('tsbuildinfo') || f.includes('.webvig-build'))).toEqual([]);
@@ -48,7 +50,7 @@ describe('npm pack', () => {
     writeFileSync(
       join(project, 'use.mjs'),
       `import { init, Tensor, F, backward } from 'webvig';
-import { buildModel, Gkgnet } from 'webvig/models';
+import { buildModel, Gkgnet, defaultLabelEmbeddings } from 'webvig/models';
 import { train, AdamW, cocoMetrics } from 'webvig/train';
 await init();
 const a = Tensor.from([1, 2, 3], [3]);
@@ -56,13 +58,15 @@ a.requiresGrad = true;
 const y = F.sum(F.mul(a, a));
 backward(y);
 const out = { y: await y.item(), grad: Array.from(await a.grad.toArray()),
-  kinds: [typeof buildModel, typeof Gkgnet, typeof train, typeof AdamW, typeof cocoMetrics] };
+  kinds: [typeof buildModel, typeof Gkgnet, typeof train, typeof AdamW, typeof cocoMetrics],
+  glove: defaultLabelEmbeddings(['tvmonitor', 'sofa']).source };
 process.stdout.write(JSON.stringify(out));
 process.exit(0);
 `,
     );
     const out = JSON.parse(execFileSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' }));
-    expect(out).toEqual({ y: 14, grad: [2, 4, 6], kinds: ['function', 'function', 'function', 'function', 'function'] });
+    // The shipped label vectors are found from the installed package.
+    expect(out).toEqual({ y: 14, grad: [2, 4, 6], kinds: ['function', 'function', 'function', 'function', 'function'], glove: 'glove-voc' });
   });
 
   it('type-checks a consumer against the shipped declarations', () => {

@@ -1,4 +1,4 @@
-// Every shared PyTorch fixture through the parity harness (the same code as `npm run parity`),
+// Every shared PyTorch fixture (and the official ML-GCN one) through the parity harness (the same code as `npm run parity`),
 // in eval and train mode: outputs, intermediates, gradients, BN buffer updates and KNN sets.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ beforeAll(async () => {
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));
 
 describe('parity with the official PyTorch modules', () => {
-  for (const name of ['gkg_block_xy', 'gkg_block_self', 'vig_block', 'gkg_cross', 'losses', 'metrics', 'gkg_net', 'vig_net']) {
+  for (const name of ['gkg_block_xy', 'gkg_block_self', 'vig_block', 'gkg_cross', 'losses', 'metrics', 'mlgcn', 'gkg_net', 'vig_net']) {
     it(name, async () => {
       const reports = await parityFile(fixture(name));
       expect(reports.length).toBeGreaterThan(0);

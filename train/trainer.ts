@@ -9,6 +9,7 @@ import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noG
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from '../models/pretrained.js';
 import { gkgnetLoss } from '../models/losses.js';
+import { defaultLabelEmbeddings, type AdjacencyMode } from '../models/ml-gcn.js';
 import { openDataset, type MultiLabelDataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { classBalancedIndices } from './data/balance.js';
@@ -50,6 +51,8 @@ export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
   overwrite?: boolean;
   /** Resume only: the epochs the run was started with (its config.json), to report a re-spanned schedule. */
   previousEpochs?: number;
+  /** ML-GCN models: the label graph's re-weighting (`--mlgcn-adj`, default 'official'). */
+  mlgcnAdj?: AdjacencyMode;
 }
 
 export interface EpochRow {
@@ -187,7 +190,15 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
   const valLoader = new BatchLoader(data.val, { batchSize: cfg.batch, augment: augEval, workers: cfg.workers, skipBad: cfg.skipBad });
 
   // ---- model and optimizer
-  const model = buildModel(cfg.model, { size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels) });
+  // An ML-GCN head: the graph per --mlgcn-adj; GloVe label vectors for COCO / VOC class names, else one-hot.
+  const mlgcn = cfg.model.endsWith('-mlgcn');
+  const emb = mlgcn ? defaultLabelEmbeddings(data.classes) : undefined;
+  const mlgcnAdj = cfg.mlgcnAdj ?? 'official';
+  if (emb) log(`ml-gcn: ${mlgcnAdj} label graph (--mlgcn-adj), label embeddings: ${emb.description}`);
+  const model = buildModel(cfg.model, {
+    size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels),
+    labelEmbeddings: emb?.embeddings, mlgcnAdj,
+  });
   if (cfg.pretrained && !cfg.resume) {
     let lines: string[];
     try {
@@ -250,7 +261,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     }
   }
   const { resume: _r, overwrite: _o, previousEpochs: _p, ...resolved } = cfg;
-  await writeFileAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
+  await writeFileAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, mlgcnAdj, ...(emb ? { label_embeddings: emb.source } : {}), epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
   // metrics.jsonl holds exactly the epochs of the checkpoint we continue from.
   await writeFileAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
 

@@ -1,4 +1,5 @@
-// `webvig parity DIR [--json]`: every .safetensors fixture in DIR against the engine (models/parity.ts).
+// `webvig parity DIR [--json]`: every .safetensors fixture in DIR against the engine (train/parity/parity.ts;
+// the `losses` and `mlgcn` kinds in train/parity/losses.ts and mlgcn.ts).
 // Exit code 0 iff everything passes; 2 for an unknown fixture type or a malformed file.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

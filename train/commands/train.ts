@@ -7,6 +7,7 @@ import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { PRESETS } from '../presets.js';
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
+import { ADJACENCY_MODES, type AdjacencyMode } from '../../models/ml-gcn.js';
 import type { TrainConfig } from '../trainer.js';
 
 /** The project root (two levels above this file, in src and in dist alike, has package.json). */
@@ -116,6 +117,12 @@ export const command = defineCommand({
     workers: { type: 'number', integer: true, min: 0, help: 'image decoding threads (default min(4, cores))' },
     skipBad: { type: 'boolean', help: 'skip unreadable images and bad labels (reported) instead of stopping' },
     logEvery: { type: 'number', integer: true, min: 1, default: 16, help: 'steps between loss read-backs' },
+    mlgcnAdj: {
+      type: 'string',
+      choices: ADJACENCY_MODES,
+      default: 'official',
+      help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal; normalised, the same graph); a resumed run keeps its own",
+    },
     pretrained: { type: 'path', mustExist: true, help: "ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk; shape mismatches are skipped with a warning" },
     ...SYNTHETIC_FLAGS,
     ...DEVICE_FLAGS,
@@ -157,6 +164,8 @@ export const command = defineCommand({
       root: dataRoot(flags.cacheRoot ?? (flags.resume ? (base as TrainConfig).root : undefined)),
       resume: flags.resume ? out : undefined,
       logEvery: flags.logEvery,
+      // A resumed run keeps its label graph (runs from before the flag: the checkpoint's `gcn.adj` is loaded anyway).
+      mlgcnAdj: flags.resume ? ((base as TrainConfig).mlgcnAdj ?? 'official') : (flags.mlgcnAdj as AdjacencyMode),
       // A resumed run continues from its checkpoint: the pretrained weights were loaded at its start.
       pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
       overwrite: flags.overwrite,

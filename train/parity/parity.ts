@@ -11,6 +11,7 @@ import { PyramidVig } from '../../models/pyramid-vig.js';
 import { Gkgnet } from '../../models/gkgnet.js';
 import { gkgnetLoss } from '../../models/losses.js';
 import { parityLosses } from './losses.js';
+import { parityMlgcn } from './mlgcn.js';
 import { relErr } from './rel-err.js';
 import { cocoMetrics, mmclsMetrics } from '../metrics.js';
 
@@ -405,6 +406,7 @@ export async function parityFile(path: string): Promise<FileReport[]> {
   const kind = file.metadata.fixture;
   if (!kind) throw new FixtureError(`${path}: __metadata__ has no "fixture" entry`);
   if (kind === 'metrics') return [runMetricsFile(path, file.tensors)];
+  if (kind === 'mlgcn') return [await parityMlgcn(path, file.metadata, file.tensors)];
   if (kind === 'losses') {
     beginScope();
     try {
