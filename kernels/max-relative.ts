@@ -10,8 +10,12 @@ import { inverseIndex } from './gather.js';
  * x [B, C, N] centres, y [B, C, M] sources, idx i32 [B·G, N, k] (e.g. from dilatedKnn) → [B, C, N].
  * The gradient goes to the first maximising neighbour (and −grad to the centre); idx gets none.
  * An index outside [0, M) yields NaN (indices made on the GPU are not checked on the CPU).
+ *
+ * `choice` (i32/u32 [B, C, N], a slot t in [0, k) per element) replaces the argmax: R = y[idx[.., t]] − x
+ * and the gradient goes to that neighbour. Parity checks use it to take a reference's decisions
+ * where float32 rounding makes two neighbours tie (an out-of-range slot gives NaN).
  */
-export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1): Tensor {
+export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1, choice?: Tensor): Tensor {
   const ctx = `maxRelative x ${shapeStr(x.shape)} y ${shapeStr(y.shape)} idx ${shapeStr(idx.shape)} groups ${groups}`;
   for (const [name, t] of [['x', x], ['y', y]] as const) {
     t.assertAlive(ctx);
@@ -29,11 +33,21 @@ export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1): Tens
   }
   const k = idx.shape[2];
   const params = [B, C, N, M, groups, k, 0, 0];
+  if (choice) {
+    choice.assertAlive(ctx);
+    if (choice.dtype === 'f32' || choice.shape.join() !== [B, C, N].join()) {
+      throw new Error(`${ctx}: choice must be i32/u32 [${B}, ${C}, ${N}], got ${choice.describe()}`);
+    }
+  }
 
   const out = Tensor.empty([B, C, N], 'f32', 'max_relative');
   const arg = Tensor.empty([B, C, N], 'u32', 'max_relative argmax');
   if (out.size > 0) {
-    launch({ file: 'max-relative.wgsl', entry: 'forward', args: [x, y, idx, out, arg], params, workgroups: grid1d(out.size), context: ctx });
+    if (choice) {
+      launch({ file: 'max-relative.wgsl', entry: 'forward_chosen', args: [x, y, idx, out, arg, choice], params, workgroups: grid1d(out.size), context: ctx });
+    } else {
+      launch({ file: 'max-relative.wgsl', entry: 'forward', args: [x, y, idx, out, arg], params, workgroups: grid1d(out.size), context: ctx });
+    }
   }
   record(out, 'max_relative', [x, y], (g) => {
     const gx = x.requiresGrad ? neg(g) : null;

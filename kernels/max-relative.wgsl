@@ -26,6 +26,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read> offsets: array<u32>;
 @group(0) @binding(10) var<storage, read> list: array<u32>;
 @group(0) @binding(11) var<storage, read_write> dy: array<f32>;
+@group(0) @binding(12) var<storage, read> choice: array<u32>;
 
 fn linear(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -63,6 +64,25 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   }
   out[t] = best;
   arg[t] = best_t;
+}
+
+// As forward, with the slot given per (b, c, n) instead of the argmax (a reference's decisions).
+@compute @workgroup_size(256)
+fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.b * p.c * p.n) { return; }
+  let bc = t / p.n;
+  let j = choice[t];
+  var m = -1;
+  if (j < p.k) { m = idx[(row_of(bc) * p.n + t % p.n) * p.k + j]; }
+  if (m < 0 || u32(m) >= p.m) {
+    var nan_bits = 0x7fc00000u;
+    out[t] = bitcast<f32>(nan_bits);
+    arg[t] = p.k;
+    return;
+  }
+  out[t] = y[bc * p.m + u32(m)] - x[t];
+  arg[t] = j;
 }
 
 // flat[row, n, t] = row·M + idx[row, n, t]: one index space over all rows for the CSR (−1 if bad).

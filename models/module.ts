@@ -25,6 +25,11 @@ export interface ForwardTracer {
   neighbours?(path: string): Tensor | null;
   /** When present, a KNN module computes its own indices even when injected ones are used. */
   ownNeighbours?(path: string, indices: Tensor): void;
+  /**
+   * Sees the inputs of a max-relative aggregation at MRConv module `path` (queries B×C×N, sources
+   * B×C×M, indices B·G×N×k); may return the slot to take per (b, c, n) instead of the argmax.
+   */
+  maxRelative?(path: string, queries: Tensor, sources: Tensor, indices: Tensor): Tensor | null;
 }
 
 export class Module {

@@ -55,7 +55,8 @@ export class GraphConv extends Module {
   /** Max-relative aggregation and the MRConv update on node tensors q: B×C×N, s: B×C×M. */
   aggregate(q: Tensor, s: Tensor, idx: Tensor): Tensor {
     const [B, C, N] = q.shape;
-    const rel = F.maxRelative(q, s, idx, this.groups);
+    const choice = this.tracer?.maxRelative?.(`${this.path}.gconv`, q, s, idx) ?? undefined;
+    const rel = F.maxRelative(q, s, idx, this.groups, choice);
     // Interleave [q, rel] → channel 2c = q[c], 2c+1 = rel[c] (cat on a new axis, then flatten).
     const z = F.reshape(F.concat([F.reshape(q, [B, C, 1, N]), F.reshape(rel, [B, C, 1, N])], 2), [B, 2 * C, N, 1]);
     return this.nn.call(z);

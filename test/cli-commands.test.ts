@@ -56,7 +56,16 @@ describe('webvig parity', () => {
       'gkg_cross.safetensors:train',
     ]);
     for (const f of j.files) {
-      expect(Object.keys(f).sort()).toEqual(['file', 'knn', 'mode', 'pass', 'worst']);
+      expect(Object.keys(f).sort()).toEqual(['checks', 'file', 'knn', 'maxrel', 'mode', 'pass', 'worst']);
+      // Every comparison, each {tensor, rel_err, tol, pass}; the worst is one of them.
+      expect(f.checks.length).toBeGreaterThan(20);
+      for (const c of f.checks) {
+        expect(Object.keys(c).sort()).toEqual(['pass', 'rel_err', 'tensor', 'tol']);
+        expect(c.pass).toBe(c.rel_err <= c.tol);
+      }
+      expect(f.checks.map((c: { tensor: string }) => c.tensor)).toContain(f.worst.tensor);
+      expect(f.maxrel.unexplained).toBe(0);
+      expect(f.maxrel.choices).toBeGreaterThan(0);
       expect(f.pass).toBe(true);
       expect(Object.keys(f.knn).sort()).toEqual(['allowed', 'mismatched', 'rows']);
       expect(f.knn.rows).toBe(rows[f.file]);

@@ -164,3 +164,39 @@ describe('maxRelative with stored fixture indices', () => {
     await check(c, x, y, stored.data as Int32Array, 31);
   });
 });
+
+// ------------------------------------------------------------------ injected choices (parity with a reference's argmax)
+
+describe('maxRelative with given choices', () => {
+  it('uses the given slot per element for the value and both gradients (C = 12, G = 2: not a multiple of 16)', async () => {
+    const c: Case = { B: 2, C: 12, N: 37, M: 11, G: 2, k: 5 };
+    const x = rand(c.B * c.C * c.N, 41);
+    const y = rand(c.B * c.C * c.M, 42);
+    const idx = randIdx(c.B * c.G * c.N * c.k, 43, c.M);
+    const g = rand(c.B * c.C * c.N, 44);
+    const r = rng(45);
+    const slot = Int32Array.from({ length: c.B * c.C * c.N }, () => Math.floor(r() * c.k));
+    const out = new Float64Array(slot.length);
+    const dy = new Float64Array(c.B * c.C * c.M);
+    for (let b = 0; b < c.B; b++)
+      for (let ch = 0; ch < c.C; ch++)
+        for (let n = 0; n < c.N; n++) {
+          const i = (b * c.C + ch) * c.N + n;
+          const m = idx[((b * c.G + Math.floor(ch / (c.C / c.G))) * c.N + n) * c.k + slot[i]];
+          out[i] = y[(b * c.C + ch) * c.M + m] - x[i];
+          dy[(b * c.C + ch) * c.M + m] += g[i];
+        }
+    const xt = Tensor.from(x, [c.B, c.C, c.N]).param();
+    const yt = Tensor.from(y, [c.B, c.C, c.M]).param();
+    const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
+    const st = Tensor.from(slot, [c.B, c.C, c.N]);
+    const o = maxRelative(xt, yt, it, c.G, st);
+    expect(maxRelErr(await o.toArray(), out)).toBeLessThanOrEqual(1e-7);
+    backward(o, Tensor.from(g, [c.B, c.C, c.N]));
+    expect(maxRelErr(await yt.grad!.toArray(), dy)).toBeLessThanOrEqual(1e-6);
+    expect(Array.from(await xt.grad!.toArray())).toEqual(Array.from(g, (v) => -v));
+    const bad = Tensor.from(new Int32Array(slot.length).fill(c.k), [c.B, c.C, c.N]);
+    expect((await maxRelative(xt, yt, it, c.G, bad).toArray()).every(Number.isNaN)).toBe(true);
+    expect(() => maxRelative(xt, yt, it, c.G, Tensor.empty([c.B, c.C, c.N]))).toThrow(/choice must be i32\/u32/);
+  });
+});

@@ -45,8 +45,7 @@ export const command = defineCommand({
     }
     const pass = reports.every((r) => r.pass);
     if (flags.json) {
-      const files = reports.map(({ checks: _c, ...r }) => r);
-      io.stdout(`${JSON.stringify({ pass, files })}\n`);
+      io.stdout(`${JSON.stringify({ pass, files: reports })}\n`);
     } else io.stdout(`${pass ? 'PASS' : 'FAIL'}: ${reports.filter((r) => r.pass).length}/${reports.length} file×mode checks passed\n`);
     return pass ? 0 : 1;
   },
@@ -54,7 +53,10 @@ export const command = defineCommand({
 
 function line(r: FileReport, verbose: boolean): string {
   const knn = r.knn.rows ? `  knn ${r.knn.mismatched}/${r.knn.rows} rows differ (allowed ${r.knn.allowed})` : '';
-  let s = `${r.pass ? 'ok  ' : 'FAIL'} ${r.file} [${r.mode}]  worst ${r.worst.tensor} ${r.worst.rel_err.toExponential(2)} (tol ${r.worst.tol})${knn}\n`;
+  const m = r.maxrel;
+  const maxrel = m ? `  max-relative ${m.fragile}/${m.choices} near-ties${m.flipped === null ? '' : `, ${m.flipped} flipped (${m.unexplained} not near-ties; reference choices injected)`}` : '';
+  let s = `${r.pass ? 'ok  ' : 'FAIL'} ${r.file} [${r.mode}]  worst ${r.worst.tensor} ${r.worst.rel_err.toExponential(2)} (tol ${r.worst.tol})${knn}${maxrel}\n`;
+  if (m?.note) s += `       note: ${m.note}\n`;
   if (verbose || !r.pass) for (const c of r.checks) if (verbose || !c.pass) s += `       ${c.pass ? ' ' : '!'} ${c.tensor} ${c.rel_err.toExponential(2)} (tol ${c.tol})\n`;
   return s;
 }
