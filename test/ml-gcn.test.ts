@@ -476,9 +476,12 @@ describe('webvig train with an ML-GCN head', () => {
     expect(relErr(ck.tensors.get('gcn.adj')!.data, Float32Array.from(labelCorrelation(ds.train.map((x) => x.labels), 3, { mode: 'paper' })))).toBe(0);
     const voc = gloveTable('voc');
     expect(Array.from(ck.tensors.get('gcn.embeddings')!.data)).toEqual(Array.from(Float32Array.from(names.flatMap((n) => voc.vectors[voc.classes.indexOf(n)]))));
-    // Resume keeps the run's graph (an --mlgcn-adj given now does not change the checkpoint's head) and eval rebuilds it.
+    // Resume keeps the run's graph (an --mlgcn-adj that contradicts it is refused) and eval rebuilds it.
+    const refused = io();
+    expect(await main(['train', '--resume', out, '--epochs', '2', '--mlgcn-adj', 'official', ...common], refused.io)).toBe(2);
+    expect(refused.o.stderr).toMatch(/^webvig train: --mlgcn-adj official contradicts the resumed run's mlgcn-adj paper/);
     const b = io();
-    code = await main(['train', '--resume', out, '--epochs', '2', '--mlgcn-adj', 'official', ...common], b.io);
+    code = await main(['train', '--resume', out, '--epochs', '2', ...common], b.io);
     expect(b.o.stderr).toBe('');
     expect(code).toBe(0);
     expect(b.o.stdout).toMatch(/^ml-gcn: paper label graph/m);

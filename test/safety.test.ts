@@ -189,6 +189,8 @@ describe('--resume', () => {
       [['--data', `csv:${join(tmp, 'a-file')}`], `--data csv:${join(tmp, 'a-file')} contradicts the resumed run's data (the built-in synthetic set)`],
       [['--size', '96'], `--size 96 contradicts the resumed run's size 64`],
       [['--seed', '5'], `--seed 5 contradicts the resumed run's seed 0`],
+      [['--mlgcn-adj', 'paper'], `--mlgcn-adj paper contradicts the resumed run's mlgcn-adj official`],
+      [['--synthetic-train', '33'], `--synthetic-train 33 contradicts the resumed run's synthetic-train 32`],
     ];
     writeFileSync(join(tmp, 'a-file'), 'x');
     for (const [flags, msg] of cases) {

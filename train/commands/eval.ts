@@ -48,9 +48,9 @@ export const command = defineCommand({
       data = await openDataset(flags.data, {
         root: dataRoot(flags.cacheRoot), seed: flags.seed ?? m.seed ?? 0, skipBad: flags.skipBad, log: (l) => io.stderr(`warning: ${l}\n`),
         // The run's own synthetic set unless other sizes were asked for.
-        ...(m.synthetic && flags.syntheticTrain === SYNTHETIC_DEFAULTS.train && flags.syntheticVal === SYNTHETIC_DEFAULTS.val && flags.syntheticSize === SYNTHETIC_DEFAULTS.size
-          ? { syntheticTrain: m.synthetic.train, syntheticVal: m.synthetic.val, syntheticSize: m.synthetic.size }
-          : { syntheticTrain: flags.syntheticTrain, syntheticVal: flags.syntheticVal, syntheticSize: flags.syntheticSize }),
+        syntheticTrain: flags.syntheticTrain ?? m.synthetic?.train,
+        syntheticVal: flags.syntheticVal ?? m.synthetic?.val,
+        syntheticSize: flags.syntheticSize ?? m.synthetic?.size,
       });
       if (data.classes.join() !== m.classes.join()) {
         throw new Error(`--weights ${flags.weights} was trained on classes [${m.classes.slice(0, 5).join(', ')}…] (${m.classes.length}); --data has [${data.classes.slice(0, 5).join(', ')}…] (${data.classes.length})`);

@@ -28,9 +28,9 @@ export const DATA_FLAG = {
  */
 export const SYNTHETIC_FLAGS = {
   cacheRoot: { type: 'path', help: 'folder whose .cache/ holds generated data (env WEBVIG_CACHE_ROOT; default: the project root)' },
-  syntheticTrain: { type: 'number', integer: true, min: 1, default: SYNTHETIC_DEFAULTS.train, help: 'synthetic set (no --data): training images' },
-  syntheticVal: { type: 'number', integer: true, min: 1, default: SYNTHETIC_DEFAULTS.val, help: 'synthetic set: validation images' },
-  syntheticSize: { type: 'number', integer: true, min: 16, default: SYNTHETIC_DEFAULTS.size, help: 'synthetic set: image side in px' },
+  syntheticTrain: { type: 'number', integer: true, min: 1, help: `synthetic set (no --data): training images (default: ${SYNTHETIC_DEFAULTS.train})` },
+  syntheticVal: { type: 'number', integer: true, min: 1, help: `synthetic set: validation images (default: ${SYNTHETIC_DEFAULTS.val})` },
+  syntheticSize: { type: 'number', integer: true, min: 16, help: `synthetic set: image side in px (default: ${SYNTHETIC_DEFAULTS.size})` },
 } as const satisfies Record<string, FlagSpec>;
 
 /** The root under which `.cache/` is: --cache-root, else WEBVIG_CACHE_ROOT, else the project root. */
@@ -77,7 +77,12 @@ function readRunConfig(dir: string, prog: string): TrainConfig {
 }
 
 /** Flags that would silently be ignored or change a resumed run are refused, naming the run's value. */
-function refuseContradictions(flags: { out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number; pretrained?: string; overwrite: boolean }, run: TrainConfig, dir: string, prog: string): void {
+interface ResumeFlags {
+  out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number;
+  pretrained?: string; overwrite: boolean; mlgcnAdj?: string; syntheticTrain?: number; syntheticVal?: number; syntheticSize?: number;
+}
+
+function refuseContradictions(flags: ResumeFlags, run: TrainConfig, dir: string, prog: string): void {
   const clash = (flag: string, given: unknown, theirs: unknown) => {
     throw new UsageError(`${prog}: --${flag} ${String(given)} contradicts the resumed run's ${flag} ${theirs === undefined ? '(none)' : String(theirs)} (${join(dir, 'config.json')}); drop the flag, or start a new run with --out`);
   };
@@ -92,6 +97,12 @@ function refuseContradictions(flags: { out?: string; model?: string; data?: stri
   if (flags.preset !== undefined && flags.preset !== run.preset) clash('preset', flags.preset, run.preset);
   if (flags.seed !== undefined && flags.seed !== run.seed) clash('seed', flags.seed, run.seed);
   if (flags.batch !== undefined && flags.batch !== run.batch) clash('batch', flags.batch, run.batch);
+  if (flags.mlgcnAdj !== undefined && flags.mlgcnAdj !== (run.mlgcnAdj ?? 'official')) clash('mlgcn-adj', flags.mlgcnAdj, run.mlgcnAdj ?? 'official');
+  for (const [flag, given, key] of [['synthetic-train', flags.syntheticTrain, 'train'], ['synthetic-val', flags.syntheticVal, 'val'], ['synthetic-size', flags.syntheticSize, 'size']] as const) {
+    if (given === undefined) continue;
+    if (!run.synthetic) throw new UsageError(`${prog}: --${flag} sets the built-in synthetic set, but the resumed run trains on --data ${run.data} (${join(dir, 'config.json')})`);
+    if (given !== run.synthetic[key]) clash(flag, given, run.synthetic[key]);
+  }
   if (flags.pretrained !== undefined) throw new UsageError(`${prog}: --pretrained is only read at the start of a run; a resumed run continues from ${join(dir, 'last.safetensors')}`);
   if (flags.overwrite) throw new UsageError(`${prog}: --overwrite and --resume contradict each other: --resume continues the run in ${dir}, --overwrite would delete it`);
   if (flags.epochs !== undefined && typeof run.epochs === 'number' && flags.epochs < run.epochs) {
@@ -120,8 +131,7 @@ export const command = defineCommand({
     mlgcnAdj: {
       type: 'string',
       choices: ADJACENCY_MODES,
-      default: 'official',
-      help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal; normalised, the same graph); a resumed run keeps its own",
+      help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal; normalised, the same graph) (default: official)",
     },
     pretrained: { type: 'path', mustExist: true, help: "ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk; shape mismatches are skipped with a warning" },
     ...SYNTHETIC_FLAGS,
@@ -153,7 +163,7 @@ export const command = defineCommand({
       lr: flags.lr ?? base.lr,
       size,
       data: flags.resume ? (base as TrainConfig).data : flags.data,
-      synthetic: flags.resume ? (base as TrainConfig).synthetic : flags.data === undefined ? { train: flags.syntheticTrain, val: flags.syntheticVal, size: flags.syntheticSize } : undefined,
+      synthetic: flags.resume ? (base as TrainConfig).synthetic : flags.data === undefined ? { train: flags.syntheticTrain ?? SYNTHETIC_DEFAULTS.train, val: flags.syntheticVal ?? SYNTHETIC_DEFAULTS.val, size: flags.syntheticSize ?? SYNTHETIC_DEFAULTS.size } : undefined,
       out,
       seed: flags.resume ? (base as TrainConfig).seed : (flags.seed ?? 0),
       workers: flags.workers,
@@ -165,7 +175,7 @@ export const command = defineCommand({
       resume: flags.resume ? out : undefined,
       logEvery: flags.logEvery,
       // A resumed run keeps its label graph (runs from before the flag: the checkpoint's `gcn.adj` is loaded anyway).
-      mlgcnAdj: flags.resume ? ((base as TrainConfig).mlgcnAdj ?? 'official') : (flags.mlgcnAdj as AdjacencyMode),
+      mlgcnAdj: flags.resume ? ((base as TrainConfig).mlgcnAdj ?? 'official') : ((flags.mlgcnAdj ?? 'official') as AdjacencyMode),
       // A resumed run continues from its checkpoint: the pretrained weights were loaded at its start.
       pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
       overwrite: flags.overwrite,
