@@ -3,7 +3,8 @@
 //   1. node_modules present and matching package-lock.json (else `npm ci`);
 //   2. a WebGPU adapter exists (else, as root on Debian, install Mesa lavapipe from bookworm-backports;
 //      otherwise stop with one message saying what to install);
-//   3. with --build: compile TypeScript to dist/ when any source is newer than the last build.
+//   3. kernels/sources.ts (the WGSL kernels bundled as strings) regenerated when a kernel changed;
+//   4. with --build: compile TypeScript to dist/ when any source is newer than the last build.
 // --no-adapter skips step 2 (packing needs a build, not a GPU).
 // A second run touches no network and costs well under two seconds.
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSy
 import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeKernelSources } from './kernel-sources.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
@@ -92,8 +94,8 @@ function ensureAdapter() {
   writeFileSync(stamp, existsSync(icdDir) ? readdirSync(icdDir).sort().join(',') : '');
 }
 
-// 3. Build: tsc when a source file is newer than dist/, then copy the WGSL kernels and the shipped
-// label embeddings (models/label-embeddings/*.json) beside the JS.
+// 4. Build: tsc when a source file is newer than dist/, then copy the shipped label embeddings
+// (models/label-embeddings/*.json) beside the JS. The WGSL is inside dist/kernels/sources.js.
 function newestMtime(dir, exts) {
   let t = 0;
   if (!existsSync(dir)) return t;
@@ -124,11 +126,11 @@ function ensureBuild() {
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return;
   log('compiling TypeScript to dist/');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
-  copyAssets(join(root, 'kernels'), '.wgsl');
   copyAssets(join(root, 'models', 'label-embeddings'), '.json');
   writeFileSync(stamp, new Date().toISOString());
 }
 
 ensureDependencies();
 if (!args.has('--no-adapter')) ensureAdapter();
+if (writeKernelSources()) log('bundled kernels/*.wgsl into kernels/sources.ts');
 if (args.has('--build')) ensureBuild();

@@ -37,7 +37,9 @@ describe('npm pack', () => {
     const files = execFileSync('tar', ['tzf', join(project, `${manifest.name}-${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}.tgz`)], { encoding: 'utf8' }).split('\n');
     expect(files).toContain('package/dist/kernels/index.js');
     expect(files).toContain('package/dist/kernels/index.d.ts');
-    expect(files).toContain('package/dist/kernels/matmul.wgsl');
+    // The WGSL is bundled into the JS (kernels/sources.ts), not read from files at run time.
+    expect(files).toContain('package/dist/kernels/sources.js');
+    expect(files.filter((f) => f.endsWith('.wgsl'))).toEqual([]);
     expect(files).toContain('package/dist/models/index.d.ts');
     expect(files).toContain('package/dist/models/label-embeddings/coco-glove-300.json');
     expect(files).toContain('package/dist/models/label-embeddings/voc-glove-300.json');
@@ -50,8 +52,8 @@ describe('npm pack', () => {
     writeFileSync(
       join(project, 'use.mjs'),
       `import { init, Tensor, F, backward } from 'webvig';
-import { buildModel, Gkgnet, defaultLabelEmbeddings } from 'webvig/models';
-import { train, AdamW, cocoMetrics } from 'webvig/train';
+import { buildModel, Gkgnet } from 'webvig/models';
+import { train, AdamW, cocoMetrics, defaultLabelEmbeddings } from 'webvig/train';
 await init();
 const a = Tensor.from([1, 2, 3], [3]);
 a.requiresGrad = true;
