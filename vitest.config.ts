@@ -1,4 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { writeKernelSources } from './scripts/kernel-sources.mjs';
+
+// The WGSL kernels are bundled into kernels/sources.ts (generated); refresh it before any test imports it.
+writeKernelSources();
 
 // GPU tests share one lavapipe device per worker; two workers keep both cores busy without
 // oversubscribing llvmpipe's own threads.

@@ -1,6 +1,8 @@
 // What a benchmark family is given and produces. The registry of suites and families, and how to add
 // one, is at the top of bench/run.ts.
 import type { TimingMethod } from '../engine/timing.js';
+// The suites import single kernels: register the bundled WGSL (kernels/ops.ts does it for `F`).
+import '../kernels/sources.js';
 
 /** tiny: for tests (seconds on a CPU adapter); small: CPU adapters (lavapipe); large: real GPUs. */
 export const SIZES = ['tiny', 'small', 'large'] as const;

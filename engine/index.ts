@@ -4,4 +4,4 @@ export { Device, type DeviceOptions, type MemoryStats } from './device.js';
 export { Tensor, numel, type DType, type Shape } from './tensor.js';
 export { Rng } from './rng.js';
 export { backwardWith, detach, record, type GradNode, type GradArithmetic } from './autograd.js';
-export { setKernelSourceProvider } from './kernel.js';
+export { setKernelSourceProvider, registerKernelSources } from './kernel.js';

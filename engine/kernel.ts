@@ -2,14 +2,18 @@
 // (wgsl_reflect), so launchers only list their tensors in binding order and a params struct.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 
-const nodeFs: typeof import('node:fs') | null =
-  typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string'
-    ? await import('node:fs')
-    : null;
-
+// Kernel sources are bundled at build time, never read from files: kernels/sources.ts (generated
+// by scripts/kernel-sources.mjs from kernels/*.wgsl, includes resolved) registers them here when
+// the kernel layer is imported. The engine itself knows no kernel and touches no file system.
+const registered = new Map<string, string>();
 let sourceProvider: ((file: string) => string) | null = null;
 
-/** Browsers (no file system) register where kernel sources come from, e.g. a map filled by fetch. */
+/** Register kernel sources by file name (kernels/sources.ts does it for the shipped kernels). */
+export function registerKernelSources(files: Readonly<Record<string, string>>): void {
+  for (const [name, code] of Object.entries(files)) registered.set(name, code);
+}
+
+/** A fallback for files not registered, e.g. a map filled by fetch in a page. */
 export function setKernelSourceProvider(provider: (file: string) => string): void {
   sourceProvider = provider;
 }
@@ -17,9 +21,10 @@ export function setKernelSourceProvider(provider: (file: string) => string): voi
 const sources = new Map<string, string>();
 
 function readSource(file: string): string {
+  const code = registered.get(file);
+  if (code !== undefined) return code;
   if (sourceProvider) return sourceProvider(file);
-  if (nodeFs) return nodeFs.readFileSync(new URL(`../kernels/${file}`, import.meta.url), 'utf8');
-  throw new Error(`no source for kernel file ${file}: call setKernelSourceProvider() first`);
+  throw new Error(`no source for kernel file ${file}: import the kernel layer ('webvig' / kernels/index.js), which registers kernels/sources.ts, or call registerKernelSources()`);
 }
 
 /**

@@ -2,11 +2,9 @@
 // header, then the raw little-endian tensor bytes. Typed-array views are used directly on the data,
 // which assumes a little-endian host (every platform WebGPU runs on).
 //
-// Node modules are imported lazily inside the file functions so that `parseSafetensors` also works
-// in a browser bundle.
-
-import type { FileHandle } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-file.js';
+// Parsing and serialising only: bytes come from, and go to, a `SafetensorsSource` / `SafetensorsSink`
+// (positioned reads, sequential writes) or memory. Files live in train/safetensors-file.ts (Node);
+// a page parses fetched bytes. No file system here, so the engine bundles for a browser.
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -237,30 +235,46 @@ export function parseSafetensors(bytes: Uint8Array, label = '<memory>'): Safeten
   return { metadata: header.metadata, tensors };
 }
 
-/** Fills `target` from file offset `position`, looping over short reads. */
-async function readAt(fh: FileHandle, target: Uint8Array, position: number, file: string) {
+/**
+ * Where a safetensors file's bytes come from: its size and positioned reads (a Node FileHandle
+ * fits, through train/safetensors-file.ts; so does a Blob in a page).
+ */
+export interface SafetensorsSource {
+  size(): Promise<number>;
+  /** Reads up to `length` bytes at `position` into `target[offset…]`; returns how many were read (0 at the end). */
+  read(target: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+}
+
+/** Where a serialised file goes: sequential writes of whole chunks. */
+export interface SafetensorsSink {
+  write(bytes: Uint8Array): Promise<void>;
+}
+
+/** Fills `target` from offset `position`, looping over short reads. */
+async function readAt(src: SafetensorsSource, target: Uint8Array, position: number, file: string) {
   for (let done = 0; done < target.length;) {
     const len = Math.min(IO_CHUNK, target.length - done);
-    const { bytesRead } = await fh.read(target, done, len, position + done);
+    const bytesRead = await src.read(target, done, len, position + done);
     if (bytesRead === 0) fail(file, `unexpected end of file at byte ${position + done} (file changed while reading?)`);
     done += bytesRead;
   }
 }
 
-async function readHeaderFrom(fh: FileHandle, file: string): Promise<SafetensorsHeader> {
-  const { size } = await fh.stat();
+/** Reads and validates only the header (small positioned reads). `file` names the source in errors. */
+export async function readSafetensorsHeaderFrom(src: SafetensorsSource, file: string): Promise<SafetensorsHeader> {
+  const size = await src.size();
   const first8 = new Uint8Array(8);
-  if (size >= 8) await readAt(fh, first8, 0, file);
+  if (size >= 8) await readAt(src, first8, 0, file);
   const json = new Uint8Array(headerLength(first8, size, file));
-  await readAt(fh, json, 8, file);
+  await readAt(src, json, 8, file);
   return parseHeader(json, size, file);
 }
 
-async function readTensor(fh: FileHandle, e: SafetensorsEntry, dataOffset: number, file: string): Promise<TensorRecord> {
+async function readTensor(src: SafetensorsSource, e: SafetensorsEntry, dataOffset: number, file: string): Promise<TensorRecord> {
   const data = allocate(e.dtype, numel(e.shape));
   const start = dataOffset + e.begin;
   if (isDirect(e.dtype)) {
-    await readAt(fh, bytesOf(data), start, file);
+    await readAt(src, bytesOf(data), start, file);
   } else {
     // Convert chunk by chunk so a large tensor never needs a second full-size buffer.
     const width = DTYPE_BYTES[e.dtype];
@@ -268,45 +282,29 @@ async function readTensor(fh: FileHandle, e: SafetensorsEntry, dataOffset: numbe
     const scratch = new Uint8Array(Math.min(total, IO_CHUNK)); // IO_CHUNK is a multiple of every width
     for (let off = 0; off < total; off += scratch.length) {
       const piece = scratch.subarray(0, Math.min(scratch.length, total - off));
-      await readAt(fh, piece, start + off, file);
+      await readAt(src, piece, start + off, file);
       decodeInto(e.dtype, piece, data, off / width, file, e.name);
     }
   }
   return { name: e.name, dtype: e.dtype, shape: e.shape, data };
 }
 
-/** Reads and validates only the header (a small positioned read). */
-export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
-  try {
-    return await readHeaderFrom(fh, path);
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
- * Reads a safetensors file tensor by tensor with positioned reads, so files larger than memory
- * limits for a single buffer work. `filter` selects which tensors to load (all by default).
+ * Reads a safetensors source tensor by tensor with positioned reads, so sources larger than the
+ * limit of a single buffer work. `filter` selects which tensors to load (all by default).
  */
-export async function readSafetensors(
-  path: string,
+export async function readSafetensorsFrom(
+  src: SafetensorsSource,
+  file: string,
   opts: { filter?: (name: string) => boolean } = {},
 ): Promise<SafetensorsFile> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
-  try {
-    const header = await readHeaderFrom(fh, path);
-    const tensors = new Map<string, TensorRecord>();
-    for (const e of header.entries) {
-      if (opts.filter && !opts.filter(e.name)) continue;
-      tensors.set(e.name, await readTensor(fh, e, header.dataOffset, path));
-    }
-    return { metadata: header.metadata, tensors };
-  } finally {
-    await fh.close();
+  const header = await readSafetensorsHeaderFrom(src, file);
+  const tensors = new Map<string, TensorRecord>();
+  for (const e of header.entries) {
+    if (opts.filter && !opts.filter(e.name)) continue;
+    tensors.set(e.name, await readTensor(src, e, header.dataOffset, file));
   }
+  return { metadata: header.metadata, tensors };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,16 +373,13 @@ function planWrite(file: string, tensors: Iterable<TensorToWrite>, metadata: Rec
   return { header, planned };
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array) {
-  for (let done = 0; done < bytes.length;) {
-    const len = Math.min(IO_CHUNK, bytes.length - done);
-    done += (await fh.write(bytes, done, len)).bytesWritten;
-  }
+async function writeAll(sink: SafetensorsSink, bytes: Uint8Array) {
+  for (let done = 0; done < bytes.length; done += IO_CHUNK) await sink.write(bytes.subarray(done, Math.min(bytes.length, done + IO_CHUNK)));
 }
 
-async function writeTensor(fh: FileHandle, t: PlannedTensor) {
+async function writeTensor(sink: SafetensorsSink, t: PlannedTensor) {
   if (t.dtype !== 'I64' || t.data instanceof BigInt64Array) {
-    await writeAll(fh, bytesOf(t.data));
+    await writeAll(sink, bytesOf(t.data));
     return;
   }
   // Int32Array → I64: sign-extend chunk by chunk into a reusable scratch buffer.
@@ -397,30 +392,40 @@ async function writeTensor(fh: FileHandle, t: PlannedTensor) {
       words[2 * i] = v;
       words[2 * i + 1] = v >> 31;
     }
-    await writeAll(fh, bytesOf(words.subarray(0, 2 * n)));
+    await writeAll(sink, bytesOf(words.subarray(0, 2 * n)));
   }
 }
 
-/** Streams a safetensors file into an open handle (validated and planned before the first byte). */
-export async function writeSafetensorsTo(fh: FileHandle, tensors: Iterable<TensorToWrite>, metadata?: Record<string, string>, label = '<handle>'): Promise<void> {
-  const { header, planned } = planWrite(label, tensors, metadata);
-  await writeAll(fh, header);
-  for (const t of planned) await writeTensor(fh, t);
-}
-
 /**
- * Writes a safetensors file atomically (engine/atomic-file.ts: temporary file, fsync, rename,
- * folder fsync). Every tensor is validated before any file is touched; on any error an existing
- * `path` is left untouched. Tensors are written in the given order, large ones in chunks.
+ * Every tensor validated and the header built before anything is written: call it before opening
+ * a destination, then `write(sink)` streams the file (tensors in the given order, large ones in chunks).
  */
-export async function writeSafetensors(
-  path: string,
+export function planSafetensors(
   tensors: Iterable<TensorToWrite>,
   metadata?: Record<string, string>,
-): Promise<void> {
-  const { header, planned } = planWrite(path, tensors, metadata);
-  await writeFileAtomic(path, async (fh) => {
-    await writeAll(fh, header);
-    for (const t of planned) await writeTensor(fh, t);
-  });
+  label = '<memory>',
+): { bytes: number; write(sink: SafetensorsSink): Promise<void> } {
+  const { header, planned } = planWrite(label, tensors, metadata);
+  const bytes = header.length + planned.reduce((a, t) => a + t.data.length * DTYPE_BYTES[t.dtype], 0);
+  return {
+    bytes,
+    async write(sink) {
+      await writeAll(sink, header);
+      for (const t of planned) await writeTensor(sink, t);
+    },
+  };
+}
+
+/** Streams a safetensors file into a sink (validated and planned before the first byte). */
+export async function writeSafetensorsTo(sink: SafetensorsSink, tensors: Iterable<TensorToWrite>, metadata?: Record<string, string>, label = '<sink>'): Promise<void> {
+  await planSafetensors(tensors, metadata, label).write(sink);
+}
+
+/** The whole file in memory (e.g. for a download in a page). */
+export async function serializeSafetensors(tensors: Iterable<TensorToWrite>, metadata?: Record<string, string>): Promise<Uint8Array> {
+  const plan = planSafetensors(tensors, metadata);
+  const out = new Uint8Array(plan.bytes);
+  let at = 0;
+  await plan.write({ write: async (b) => { out.set(b, at); at += b.length; } });
+  return out;
 }

@@ -1,4 +1,6 @@
 // Every op, forward and backward, in one namespace (import * as F from 'webvig/kernels/ops').
+// The bundled WGSL (generated from kernels/*.wgsl), registered with the engine on import.
+import './sources.js';
 export * from './elementwise.js';
 export * from './reduce.js';
 export * from './shape.js';

@@ -6,12 +6,12 @@ export { PyramidVig, VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vi
 export { Gkgnet, GkgnetBackbone, LabelQueryHead, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';
 export { MlVig, MlgBlock, mlVigConfig, type MlVigConfig } from './ml-vig.js';
 export {
-  MlGcnHead, VigMlGcn, GkgnetMlGcn, MlVigMlGcn, labelCorrelation, labelGraph, normalizeGraph, readLabelEmbeddings, defaultLabelEmbeddings,
-  gloveTable, normalizeClassName, ADJACENCY_MODES, type AdjacencyMode, type LabelEmbeddings,
+  MlGcnHead, VigMlGcn, GkgnetMlGcn, MlVigMlGcn, labelCorrelation, labelGraph, normalizeGraph, labelEmbeddingsFromTables,
+  normalizeClassName, GLOVE_TABLES, type GloveTable, type GloveTableData, type DefaultLabelEmbeddings, ADJACENCY_MODES, type AdjacencyMode, type LabelEmbeddings,
 } from './ml-gcn.js';
 export {
   asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba, asymmetricLossOptimized, bceWithLogits,
 } from './losses.js';
 export { buildModel, parameterCounts, MODEL_NAMES, type ModelName, type BuildOptions, type MultiLabelModel } from './factory.js';
-export { loadPretrainedBackbone, loadPretrainedFile } from './pretrained.js';
+export { loadPretrainedBackbone, type PretrainedResult } from './pretrained.js';
 export { relativePosTable } from './relative-pos.js';

@@ -4,13 +4,9 @@
 // pooled image feature. The graph is by default the official code's (`gen_A`/`gen_adj` of
 // Megvii-Nanjing/ML-GCN, which the published results come from), or the paper's corrected Eq. 8
 // (see AdjacencyMode); the embeddings default to the shipped GloVe vectors for COCO / VOC class
-// names (see defaultLabelEmbeddings). Usable on any backbone that yields a pooled feature: Pyramid ViG (the head
+// names (see labelEmbeddingsFromTables; the tables are read by train/label-embeddings.ts). Usable on any backbone that yields a pooled feature: Pyramid ViG (the head
 // replaces the ImageNet head), GKGNet and ML-ViG (its logits are added to the LabelQueryHead's).
-import { readFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Tensor, F } from '../kernels/index.js';
-import { readSafetensors } from '../engine/safetensors.js';
 import { Module, captured, type StateEntry } from './module.js';
 import { parameterTensor, uniform } from './layers.js';
 import { VigTrunk, type VigConfig } from './pyramid-vig.js';
@@ -102,31 +98,6 @@ export function labelCorrelation(labels: readonly Int8Array[], S: number, o: Cor
 
 export type LabelEmbeddings = { kind: 'onehot' } | { kind: 'learnable'; dim: number } | { kind: 'given'; vectors: Float32Array; dim: number };
 
-/**
- * Label embeddings from a file: safetensors (tensor `embeddings`, or the only tensor, [S, d]) or JSON
- * (`{"classes": [...], "vectors": [[...]]}` or `{ "<class>": [...], ... }`), in the dataset's class order.
- */
-export async function readLabelEmbeddings(path: string, classes: string[]): Promise<LabelEmbeddings> {
-  const S = classes.length;
-  let rows: number[][];
-  if (path.endsWith('.safetensors')) {
-    const f = await readSafetensors(path);
-    const t = f.tensors.get('embeddings') ?? (f.tensors.size === 1 ? [...f.tensors.values()][0] : undefined);
-    if (!t || t.shape.length !== 2 || t.shape[0] !== S) throw new Error(`${path}: expected a tensor "embeddings" of shape [${S}, d]`);
-    return { kind: 'given', vectors: Float32Array.from(t.data), dim: t.shape[1] };
-  }
-  const json = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  if (Array.isArray(json.vectors)) {
-    const names = json.classes as string[] | undefined;
-    rows = classes.map((c, i) => (json.vectors as number[][])[names ? names.indexOf(c) : i]);
-  } else rows = classes.map((c) => json[c] as number[]);
-  const dim = rows[0]?.length ?? 0;
-  rows.forEach((r, i) => {
-    if (!Array.isArray(r) || r.length !== dim || dim === 0) throw new Error(`${path}: no ${dim || ''}-dim vector for class "${classes[i]}"`);
-  });
-  return { kind: 'given', vectors: Float32Array.from(rows.flat()), dim };
-}
-
 /** The GloVe tables shipped in models/label-embeddings/ (the vectors ML-GCN's results were produced with). */
 export const GLOVE_TABLES = ['coco', 'voc'] as const;
 export type GloveTable = (typeof GLOVE_TABLES)[number];
@@ -136,23 +107,10 @@ export function normalizeClassName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
-const gloveCache = new Map<GloveTable, { classes: string[]; vectors: number[][] }>();
-
-/**
- * A shipped table, `{classes, vectors}`. It lies beside this module (models/label-embeddings/ in
- * the source tree; the build copies it to dist/models/label-embeddings/); from dist/ without the
- * copy it is read from the source tree, as the WGSL kernels are.
- */
-export function gloveTable(name: GloveTable): { classes: string[]; vectors: number[][] } {
-  let t = gloveCache.get(name);
-  if (t) return t;
-  const file = `label-embeddings/${name}-glove-300.json`;
-  const candidates = [new URL(`./${file}`, import.meta.url), new URL(`../../models/${file}`, import.meta.url)];
-  const url = candidates.find((u) => existsSync(u));
-  if (!url) throw new Error(`the shipped label embeddings ${file} are missing (looked in ${candidates.map((u) => fileURLToPath(u)).join(', ')})`);
-  t = JSON.parse(readFileSync(url, 'utf8')) as { classes: string[]; vectors: number[][] };
-  gloveCache.set(name, t);
-  return t;
+/** A GloVe table as shipped in models/label-embeddings/<name>-glove-300.json. */
+export interface GloveTableData {
+  classes: string[];
+  vectors: number[][];
 }
 
 /** The default label embeddings of an ML-GCN head and where they come from (for the run output and config.json). */
@@ -165,21 +123,22 @@ export interface DefaultLabelEmbeddings {
 }
 
 /**
- * The default embeddings for a dataset's classes: the shipped GloVe vectors (300-d) when every class
+ * The default embeddings for a dataset's classes, given the GloVe tables (train/label-embeddings.ts
+ * reads the shipped ones: `defaultLabelEmbeddings`): the GloVe vectors (300-d) when every class
  * name is one of COCO's (or VOC's) names after normalizeClassName (in any order, or a subset); the
  * table whose names are exactly the dataset's wins, else COCO, else VOC (shared names have the
  * same vectors). Otherwise one-hot (today's choice for other datasets).
  */
-export function defaultLabelEmbeddings(classes: readonly string[]): DefaultLabelEmbeddings {
+export function labelEmbeddingsFromTables(classes: readonly string[], tables: (name: GloveTable) => GloveTableData): DefaultLabelEmbeddings {
   const names = classes.map(normalizeClassName);
   const distinct = new Set(names).size === names.length && names.every((n) => n.length > 0);
-  const tables = GLOVE_TABLES.map((t) => {
-    const g = gloveTable(t);
+  const candidates = GLOVE_TABLES.map((t) => {
+    const g = tables(t);
     const index = new Map(g.classes.map((c, i) => [normalizeClassName(c), i]));
     const rows = names.map((n) => index.get(n));
     return { t, g, rows, exact: index.size === names.length };
   }).filter((x) => distinct && names.length > 0 && x.rows.every((r) => r !== undefined));
-  const pick = tables.find((x) => x.exact) ?? tables[0];
+  const pick = candidates.find((x) => x.exact) ?? candidates[0];
   if (!pick) {
     return { embeddings: { kind: 'onehot' }, source: 'onehot', description: "one-hot (the class names are not COCO's or VOC's)" };
   }

@@ -4,7 +4,6 @@
 // tensors whose shape differs (pos_embed and relative_pos at another input size) are skipped with a
 // warning and keep their own init (pos_embed zeros, the rebuilt tables). Label stream and heads
 // stay as built.
-import { readSafetensors } from '../engine/safetensors.js';
 import type { Module, StateEntry } from './module.js';
 import { VigTrunk } from './pyramid-vig.js';
 
@@ -62,23 +61,4 @@ export function loadPretrainedBackbone(model: Module, state: Map<string, StateEn
     throw new Error(`loadPretrainedBackbone: no tensor of the checkpoint matches the ${trunk.constructor.name} trunk (keys like ${[...state.keys()].slice(0, 3).join(', ')})`);
   }
   return { loaded, skipped: res.mismatched.map((m) => prefix + m), ignored };
-}
-
-/** Load a pretrained Pyramid ViG file (safetensors) into `model`; returns the lines to log. */
-export async function loadPretrainedFile(model: Module, path: string): Promise<string[]> {
-  let r: PretrainedResult;
-  try {
-    const state = new Map<string, StateEntry>();
-    for (const [k, t] of (await readSafetensors(path)).tensors) {
-      if (t.data instanceof Uint8Array) throw new Error(`tensor "${k}" has dtype ${t.dtype}, not a number type a model tensor can hold`);
-      state.set(k, { shape: t.shape, data: t.data });
-    }
-    r = loadPretrainedBackbone(model, state);
-  } catch (e) {
-    throw new Error(`--pretrained ${path}: ${(e as Error).message} (expected a Pyramid ViG state dict saved as safetensors)`);
-  }
-  return [
-    `pretrained: ${path}: loaded ${r.loaded.length} tensors, skipped ${r.skipped.length} (shape mismatch), ignored ${r.ignored.length}`,
-    ...r.skipped.map((s) => `warning: pretrained: skipped ${s}`),
-  ];
 }

@@ -3,7 +3,11 @@
 //   1. node_modules present and matching package-lock.json (else `npm ci`);
 //   2. a WebGPU adapter exists (else, as root on Debian, install Mesa lavapipe from bookworm-backports;
 //      otherwise stop with one message saying what to install);
-//   3. with --build: compile TypeScript to dist/ when any source is newer than the last build.
+//   3. kernels/sources.ts (the WGSL kernels bundled as strings) regenerated when a kernel changed;
+//   4. with --build: compile TypeScript to dist/ when any source is newer than the last build, and
+//      bundle the browser entry and demo page (scripts/build-web.mjs, esbuild) into dist/browser/;
+//   5. for `npm test` (--browser): Chromium for the headless page test (test/browser.test.ts), from
+//      Debian as root when missing, else one message saying what to install.
 // --no-adapter skips step 2 (packing needs a build, not a GPU).
 // A second run touches no network and costs well under two seconds.
 import { spawnSync } from 'node:child_process';
@@ -11,6 +15,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSy
 import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeKernelSources } from './kernel-sources.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
@@ -92,8 +97,8 @@ function ensureAdapter() {
   writeFileSync(stamp, existsSync(icdDir) ? readdirSync(icdDir).sort().join(',') : '');
 }
 
-// 3. Build: tsc when a source file is newer than dist/, then copy the WGSL kernels and the shipped
-// label embeddings (models/label-embeddings/*.json) beside the JS.
+// 4. Build: tsc when a source file is newer than dist/, then copy the shipped label embeddings
+// (models/label-embeddings/*.json) beside the JS. The WGSL is inside dist/kernels/sources.js.
 function newestMtime(dir, exts) {
   let t = 0;
   if (!existsSync(dir)) return t;
@@ -117,18 +122,36 @@ function copyAssets(dir, ext) {
   }
 }
 
-function ensureBuild() {
+async function ensureBuild() {
   const stamp = join(root, 'dist', '.webvig-build');
-  const dirs = ['engine', 'kernels', 'models', 'train', 'bench'].map((d) => join(root, d));
-  const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl', '.json'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
+  const dirs = ['engine', 'kernels', 'models', 'train', 'bench', 'web'].map((d) => join(root, d));
+  const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl', '.json', '.html', '.css'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return;
   log('compiling TypeScript to dist/');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
-  copyAssets(join(root, 'kernels'), '.wgsl');
   copyAssets(join(root, 'models', 'label-embeddings'), '.json');
+  const { buildWeb } = await import('./build-web.mjs');
+  await buildWeb();
   writeFileSync(stamp, new Date().toISOString());
+}
+
+// 5. Chromium (Debian's package: it ships its own SwiftShader Vulkan, so WebGPU works on a CPU).
+export const CHROMIUM_CANDIDATES = ['/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+
+function ensureChromium() {
+  if (process.env.WEBVIG_CHROMIUM || CHROMIUM_CANDIDATES.some((p) => existsSync(p))) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !existsSync('/etc/debian_version')) {
+    fail('Chromium not found: the headless page test (test/browser.test.ts) needs it. Install it (Debian: apt-get install -y chromium) or set WEBVIG_CHROMIUM to a Chromium/Chrome binary.');
+  }
+  log('installing Chromium from Debian for the headless page test');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update'], { env });
+  run('apt-get', ['install', '-y', 'chromium'], { env });
 }
 
 ensureDependencies();
 if (!args.has('--no-adapter')) ensureAdapter();
-if (args.has('--build')) ensureBuild();
+if (writeKernelSources()) log('bundled kernels/*.wgsl into kernels/sources.ts');
+if (args.has('--browser')) ensureChromium();
+if (args.has('--build')) await ensureBuild();

@@ -2,7 +2,7 @@
 // BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
-import { readSafetensors } from '../engine/safetensors.js';
+import { readSafetensors } from '../train/safetensors-file.js';
 import { rand, maxRelErr } from './ref.js';
 
 beforeAll(async () => {

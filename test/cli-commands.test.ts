@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { init } from '../kernels/index.js';
-import { writeSafetensors } from '../engine/safetensors.js';
+import { writeSafetensors } from '../train/safetensors-file.js';
 import { main } from '../train/cli.js';
 import { parseArgs, UsageError } from '../train/args.js';
 import { adapterOf } from '../train/commands/info.js';

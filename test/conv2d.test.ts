@@ -1,7 +1,7 @@
 // conv2d forward and gradients against a float64 CPU reference written here, plus a fixture check.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../kernels/index.js';
-import { readSafetensors } from '../engine/safetensors.js';
+import { readSafetensors } from '../train/safetensors-file.js';
 import { rng, maxRelErr } from './ref.js';
 
 beforeAll(async () => {

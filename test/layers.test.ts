@@ -43,6 +43,25 @@ describe('layering', () => {
     expect(offenders).toEqual([]);
   });
 
+  // The browser bundle (npm run build:web) is made from these three layers: no Node built-in may be
+  // reachable from them, statically or dynamically, and the only package they use is wgsl_reflect
+  // (gpu.ts loads Dawn's `webgpu` by a computed name, only where there is no navigator.gpu).
+  it('engine/, kernels/ and models/ import no Node built-in and no package but wgsl_reflect', () => {
+    const offenders = ['engine', 'kernels', 'models'].flatMap((layer) =>
+      sources(join(root, layer)).flatMap((f) => {
+        const text = readFileSync(f, 'utf8');
+        const specs = [
+          ...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g),
+        ].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
+        const bad = specs.filter((s) => !s.startsWith('.') && !s.startsWith('wgsl_reflect/'));
+        // Also any mention of a node: module in code (e.g. `import type`, a string built for import()).
+        if (/['"`]node:/.test(text)) bad.push('a node: module name');
+        return bad.map((s) => `${relative(root, f)} → ${s}`);
+      }),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   it('the reader sees every kind of import (guards the check itself)', () => {
     const imports = importsOf(join(root, 'train', 'cli.ts'));
     expect(imports).toContain('train/commands/train.js');

@@ -3,7 +3,8 @@
 // case and is checked against a float64 reference written here.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, backward, tidy } from '../kernels/index.js';
-import { readSafetensors, type TensorRecord } from '../engine/safetensors.js';
+import { readSafetensors } from '../train/safetensors-file.js';
+import type { TensorRecord } from '../engine/safetensors.js';
 import { relErr } from './ref.js';
 import {
   asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba, asymmetricLossOptimized, bceWithLogits,

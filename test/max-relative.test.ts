@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy, backward } from '../kernels/index.js';
-import { readSafetensors } from '../engine/safetensors.js';
+import { readSafetensors } from '../train/safetensors-file.js';
 import { maxRelative } from '../kernels/max-relative.js';
 import { rng, rand, avgPoolRef } from './ref.js';
 

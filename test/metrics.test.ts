@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors, type TensorRecord } from '../engine/safetensors.js';
+import { readSafetensors } from '../train/safetensors-file.js';
+import type { TensorRecord } from '../engine/safetensors.js';
 import {
   averagePrecision,
   cocoMetrics,

@@ -9,13 +9,14 @@ import { openDataset } from '../train/data/dataset.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, Tensor, F, backward, noGrad, tidy } from '../kernels/index.js';
-import { writeSafetensors, readSafetensors } from '../engine/safetensors.js';
+import { writeSafetensors, readSafetensors } from '../train/safetensors-file.js';
 import { fileURLToPath } from 'node:url';
 import { SYNTHETIC_CLASSES } from '../train/data/synthetic.js';
 import {
-  labelCorrelation, labelGraph, readLabelEmbeddings, checkpointLabelEmbeddings, defaultLabelEmbeddings, gloveTable, normalizeClassName,
+  labelCorrelation, labelGraph, checkpointLabelEmbeddings, normalizeClassName,
   MlGcnHead, VigMlGcn, ADJACENCY_MODES, DEFAULT_P, type LabelEmbeddings, type AdjacencyMode,
 } from '../models/ml-gcn.js';
+import { readLabelEmbeddings, defaultLabelEmbeddings, gloveTable } from '../train/label-embeddings.js';
 import { buildModel, parameterCounts, tinyGkgnetConfig } from '../models/factory.js';
 import { seedInit } from '../models/layers.js';
 import type { Module, StateEntry } from '../models/module.js';

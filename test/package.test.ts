@@ -37,11 +37,17 @@ describe('npm pack', () => {
     const files = execFileSync('tar', ['tzf', join(project, `${manifest.name}-${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}.tgz`)], { encoding: 'utf8' }).split('\n');
     expect(files).toContain('package/dist/kernels/index.js');
     expect(files).toContain('package/dist/kernels/index.d.ts');
-    expect(files).toContain('package/dist/kernels/matmul.wgsl');
+    // The WGSL is bundled into the JS (kernels/sources.ts), not read from files at run time.
+    expect(files).toContain('package/dist/kernels/sources.js');
+    expect(files.filter((f) => f.endsWith('.wgsl'))).toEqual([]);
     expect(files).toContain('package/dist/models/index.d.ts');
     expect(files).toContain('package/dist/models/label-embeddings/coco-glove-300.json');
     expect(files).toContain('package/dist/models/label-embeddings/voc-glove-300.json');
     expect(files).toContain('package/dist/train/index.d.ts');
+    // The browser entry: one ESM bundle with its types; the demo page's own script is not shipped.
+    expect(files).toContain('package/dist/browser/webvig.js');
+    expect(files).toContain('package/dist/web/webvig.d.ts');
+    expect(files).not.toContain('package/dist/browser/app.js');
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map') || f.includes('tsbuildinfo') || f.includes('.webvig-build'))).toEqual([]);
   });
@@ -50,8 +56,8 @@ describe('npm pack', () => {
     writeFileSync(
       join(project, 'use.mjs'),
       `import { init, Tensor, F, backward } from 'webvig';
-import { buildModel, Gkgnet, defaultLabelEmbeddings } from 'webvig/models';
-import { train, AdamW, cocoMetrics } from 'webvig/train';
+import { buildModel, Gkgnet } from 'webvig/models';
+import { train, AdamW, cocoMetrics, defaultLabelEmbeddings } from 'webvig/train';
 await init();
 const a = Tensor.from([1, 2, 3], [3]);
 a.requiresGrad = true;
@@ -94,6 +100,39 @@ export type Used = [TrainConfig, typeof m, typeof MetricAccumulator];
       diagnostics = (e as { stdout: string }).stdout;
     }
     expect(diagnostics, 'tsc rejected the consumer').toBe('');
+  });
+
+  it('ships webvig/browser: one self-contained ESM bundle with no Node built-in, typed', () => {
+    const pkgDir = join(project, 'node_modules', manifest.name);
+    const exp = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).exports['./browser'];
+    expect(exp).toEqual({ types: './dist/web/webvig.d.ts', default: './dist/browser/webvig.js' });
+    const bundle = readFileSync(join(pkgDir, exp.default), 'utf8');
+    expect(bundle).not.toMatch(/from ["']node:|import\(["']node:|require\(["']node:/);
+    expect(bundle).not.toMatch(/^import .* from ["'](?!\.)/m); // no bare imports left: self-contained
+    expect(bundle).toContain('@compute'); // the WGSL is inside
+    expect(bundle).toMatch(/export \{[^}]*\bbuildModel\b/);
+    writeFileSync(
+      join(project, 'use-browser.ts'),
+      `import { init, Tensor, F, buildModel, parseSafetensors, type MultiLabelModel } from 'webvig/browser';
+export async function run(): Promise<number> {
+  await init();
+  const m: MultiLabelModel = buildModel('gkgnet-tiny', { size: 64, numLabels: 3 });
+  const y = F.sum(m.forward(Tensor.from(new Float32Array(3 * 64 * 64), [1, 3, 64, 64])));
+  return parseSafetensors(new Uint8Array(16)).tensors.size + (await y.item());
+}
+`,
+    );
+    writeFileSync(
+      join(project, 'tsconfig.browser.json'),
+      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022', 'DOM'], strict: true, noEmit: true, skipLibCheck: true, types: ['@webgpu/types'] }, files: ['use-browser.ts'] }),
+    );
+    let diagnostics = '';
+    try {
+      execFileSync(process.execPath, [join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(project, 'tsconfig.browser.json')], { cwd: project, encoding: 'utf8' });
+    } catch (e) {
+      diagnostics = (e as { stdout: string }).stdout;
+    }
+    expect(diagnostics, 'tsc rejected the browser consumer').toBe('');
   });
 
   it('its webvig bin runs', () => {

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { init } from '../kernels/index.js';
-import { parityFile } from '../train/parity/parity.js';
+import { parityFile } from '../train/parity/parity-file.js';
 
 beforeAll(async () => {
   await init();

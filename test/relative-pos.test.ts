@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readSafetensors } from '../engine/safetensors.js';
+import { readSafetensors } from '../train/safetensors-file.js';
 import { relativePosTable } from '../models/relative-pos.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));

@@ -3,13 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  parseSafetensors,
-  readSafetensors,
-  readSafetensorsHeader,
-  SafetensorsError,
-  writeSafetensors,
-} from '../engine/safetensors.js';
+import { parseSafetensors, serializeSafetensors, SafetensorsError } from '../engine/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../train/safetensors-file.js';
 
 const fixtureDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));
@@ -84,6 +79,18 @@ describe('fixtures', () => {
     const fromFile = await readSafetensors(path);
     const fromMemory = parseSafetensors(new Uint8Array(await readFile(path)));
     expect(fromMemory).toEqual(fromFile);
+  });
+
+  it('serialises in memory exactly as the file writer writes (the engine holds no file I/O)', async () => {
+    const tensors = [
+      { name: 'w', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
+      { name: 'i', dtype: 'I64' as const, shape: [3], data: new Int32Array([-1, 0, 7]) },
+    ];
+    const path = join(dir, 'memory.safetensors');
+    await writeSafetensors(path, tensors, { note: 'x' });
+    const bytes = await serializeSafetensors(tensors, { note: 'x' });
+    expect(Buffer.from(bytes).equals(await readFile(path))).toBe(true);
+    expect(parseSafetensors(bytes).metadata).toEqual({ note: 'x' });
   });
 });
 

@@ -3,7 +3,7 @@
 // a file. `removeStaleTemps` deletes what a killed write left behind.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic, isAtomicTemp } from '../engine/atomic-file.js';
+import { writeFileAtomic, isAtomicTemp } from './atomic-file.js';
 
 export { writeFileAtomic, isAtomicTemp };
 

@@ -2,7 +2,8 @@
 // moments under `optimizer.<param>.exp_avg|exp_avg_sq`, and a JSON `webvig` metadata entry (epoch,
 // step, RNG states, resolved config). Written atomically (temp file, fsync, rename): a crash at any
 // moment leaves the previous file intact.
-import { readSafetensors, readSafetensorsHeader, writeSafetensors, type TensorToWrite } from '../engine/safetensors.js';
+import type { TensorToWrite } from '../engine/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors-file.js';
 import type { Module, StateEntry } from '../models/module.js';
 
 export const OPTIMIZER_PREFIX = 'optimizer.';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { init } from '../../engine/context.js';
 import { defineCommand, UsageError } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
-import { parityFile, FixtureError, type FileReport } from '../../train/parity/parity.js';
+import { FixtureError, type FileReport } from '../../train/parity/parity.js';
+import { parityFile } from '../../train/parity/parity-file.js';
 
 export const command = defineCommand({
   name: 'parity',

@@ -6,8 +6,7 @@
 // near-tie are counted per module: one flipped choice routes a gradient to another neighbour and
 // moves upstream gradients by up to ~1e-2 while outputs agree. Files that store the reference's
 // choices (`<mode>.maxrel_arg.<module>`) have them injected, and own flips are counted.
-import { basename } from 'node:path';
-import { readSafetensors, type TensorRecord } from '../../engine/safetensors.js';
+import { parseSafetensors, type SafetensorsFile, type TensorRecord } from '../../engine/safetensors.js';
 import { Tensor, F, backward, keep, beginScope, endScope } from '../../kernels/index.js';
 import { Module, type StateEntry } from '../../models/module.js';
 import { Conv2d, BatchNorm2d } from '../../models/layers.js';
@@ -542,14 +541,24 @@ export function summarize(file: string, mode: string, checks: FileReport['checks
   };
 }
 
-/** Run one fixture file (any type). */
-export async function parityFile(path: string): Promise<FileReport[]> {
-  let file;
+/** The last path component (no node:path: the harness also runs in a page). */
+function basename(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+}
+
+/** Run one fixture held in memory (e.g. fetched by a page); `label` names it in the report. */
+export async function parityBytes(bytes: Uint8Array, label: string): Promise<FileReport[]> {
+  let file: SafetensorsFile;
   try {
-    file = await readSafetensors(path);
+    file = parseSafetensors(bytes, label);
   } catch (e) {
     throw new FixtureError((e as Error).message);
   }
+  return parityParsed(label, file);
+}
+
+/** Run one parsed fixture (parity-file.ts reads files for Node). */
+export async function parityParsed(path: string, file: SafetensorsFile): Promise<FileReport[]> {
   const kind = file.metadata.fixture;
   if (!kind) throw new FixtureError(`${path}: __metadata__ has no "fixture" entry`);
   if (kind === 'metrics') return [runMetricsFile(path, file.tensors)];

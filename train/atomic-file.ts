@@ -4,7 +4,7 @@
 // and an existing target is left untouched; the error names the target. A crash (kill -9) may leave
 // a temporary file behind: `isAtomicTemp` recognises them so the next run can remove them.
 //
-// Node modules are imported lazily so that the engine (safetensors.ts) stays bundleable for a browser.
+// Node only (train/): the engine parses and serialises bytes; files are written here.
 import type { FileHandle } from 'node:fs/promises';
 
 /** `<target>.tmp-<pid>` or `<target>.tmp-<pid>-<hex>`: the temporary names this writer uses (and older versions used). */
