@@ -8,10 +8,10 @@
 //      bundle the browser entry and demo page (scripts/build-web.mjs, esbuild) into dist/browser/;
 //   5. for `npm test` (--browser): Chromium for the headless page test (test/browser.test.ts), from
 //      Debian as root when missing, else one message saying what to install.
-// --no-adapter skips step 2 (packing needs a build, not a GPU).
+// --no-adapter skips step 2 (packing needs a build, not a GPU); --clean rebuilds dist/ from nothing.
 // A second run touches no network and costs well under two seconds.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +123,8 @@ function copyAssets(dir, ext) {
 }
 
 async function ensureBuild() {
+  // --clean (npm pack): build from nothing, so no output of a since-removed source is shipped.
+  if (args.has('--clean')) rmSync(join(root, 'dist'), { recursive: true, force: true });
   const stamp = join(root, 'dist', '.webvig-build');
   const dirs = ['engine', 'kernels', 'models', 'train', 'bench', 'web'].map((d) => join(root, d));
   const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl', '.json', '.html', '.css'])), statSync(join(root, 'tsconfig.json')).mtimeMs);

@@ -78,7 +78,7 @@ describe('training', () => {
     const m = buildModel('gkgnet-tiny', { size: 64, numLabels: 10 });
     m.loadStateDict(ck.model);
     m.release();
-  });
+  }, 600_000);
 
   it('1 epoch + resume + 1 epoch equals 2 epochs straight, bit for bit', async () => {
     const a = join(root, 'straight');
