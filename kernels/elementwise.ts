@@ -3,6 +3,8 @@
 import { Tensor, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep } from '../engine/context.js';
+import { device } from '../engine/context.js';
+import type { BufferArg } from '../engine/device.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { sumTo } from './reduce.js';
 
@@ -87,6 +89,10 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
   const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
   const out = Tensor.empty(shape, 'f32', op);
   if (out.size === 0) return out;
+  if (device().kernelProfile === 'cpu' && inputs.every((t) => t.size === out.size || t.size === 1)) {
+    sameShape(entry, code, inputs, out, op, alpha, beta);
+    return out;
+  }
   const strides = inputs.map((t) => broadcastStrides(t.shape, shape));
   const c = collapseDims(shape, strides);
   const s3 = [0, 1, 2].map((k) => packDims(c.strides[k] ?? [], op));
@@ -100,6 +106,35 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
     context: `${op} ${inputs.map((t) => shapeStr(t.shape)).join(' ')}`,
   });
   return out;
+}
+
+/** vec4s per invocation of elementwise-vec4.wgsl (64 invocations per workgroup). */
+const VEC4_PER = 4;
+
+/**
+ * Every operand has the output's size (hence its element order) or is a single value: no index
+ * arithmetic, 4 values per access (elementwise-vec4.wgsl). Used on CPU adapters, where the generic
+ * kernel's per-element div/mod and small workgroups cost ~10× (bench/RESULTS.md).
+ */
+function sameShape(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], out: Tensor, op: string, alpha: number, beta: number): void {
+  const n4 = Math.ceil(out.size / 4);
+  const scalar = inputs.map((t) => t.size === 1 && out.size > 1);
+  launch({
+    file: 'elementwise-vec4.wgsl',
+    entry: `${entry}4`,
+    constants: { OP: code, PER: VEC4_PER, SCALAR_A: +!!scalar[0], SCALAR_B: +!!scalar[1], SCALAR_C: +!!scalar[2] },
+    args: [...inputs, out].map(padded16),
+    params: [n4, 0, f32bits(alpha), f32bits(beta)],
+    workgroups: grid1d(n4, 64 * VEC4_PER),
+    context: `${op} ${inputs.map((t) => shapeStr(t.shape)).join(' ')}`,
+  });
+}
+
+/** A tensor bound as whole vec4s: its size rounded up to 16 bytes, which its pooled buffer always holds. */
+function padded16(t: Tensor): BufferArg {
+  const bytes = Math.ceil(t.bytes / 16) * 16;
+  if (bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes}`);
+  return { pooled: t.pooled, bytes, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
 }
 
 export const unaryRaw = (x: Tensor, name: keyof typeof UNARY, alpha = 0, beta = 0) =>
