@@ -89,13 +89,18 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
   const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
   const out = Tensor.empty(shape, 'f32', op);
   if (out.size === 0) return out;
-  if (device().kernelProfile === 'cpu' && inputs.every((t) => t.size === out.size || t.size === 1)) {
-    sameShape(entry, code, inputs, out, op, alpha, beta);
+  const cpu = device().kernelProfile === 'cpu';
+  if (cpu && inputs.every((t) => t.size === out.size || t.size === 1)) {
+    vec4Launch(entry, code, inputs, out, op, alpha, beta, null);
     return out;
   }
   const strides = inputs.map((t) => broadcastStrides(t.shape, shape));
   const c = collapseDims(shape, strides);
   const s3 = [0, 1, 2].map((k) => packDims(c.strides[k] ?? [], op));
+  if (cpu && c.shape.length > 0 && c.shape[c.shape.length - 1] % 4 === 0) {
+    vec4Launch(entry, code, inputs, out, op, alpha, beta, { shape: c.shape, strides: c.strides, packed: s3 });
+    return out;
+  }
   launch({
     file: 'elementwise.wgsl',
     entry,
@@ -112,19 +117,25 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
 const VEC4_PER = 4;
 
 /**
- * Every operand has the output's size (hence its element order) or is a single value: no index
- * arithmetic, 4 values per access (elementwise-vec4.wgsl). Used on CPU adapters, where the generic
- * kernel's per-element div/mod and small workgroups cost ~10× (bench/RESULTS.md).
+ * elementwise-vec4.wgsl, on CPU adapters, where the generic kernel's per-element div/mod, dynamically
+ * indexed uniforms and small workgroups cost ~10× (bench/RESULTS.md). `bcast` null: every operand has
+ * the output's size (hence its element order) or is a single value, and no index is computed at all.
+ * Otherwise the merged broadcast dimensions, whose innermost one is a multiple of 4 long.
  */
-function sameShape(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], out: Tensor, op: string, alpha: number, beta: number): void {
+function vec4Launch(
+  entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], out: Tensor, op: string, alpha: number, beta: number,
+  bcast: { shape: number[]; strides: number[][]; packed: number[][] } | null,
+): void {
   const n4 = Math.ceil(out.size / 4);
-  const scalar = inputs.map((t) => t.size === 1 && out.size > 1);
+  const scalar = inputs.map((t) => !bcast && t.size === 1 && out.size > 1);
+  const inner = inputs.map((_, k) => (bcast ? bcast.strides[k][bcast.shape.length - 1] === 1 : true));
+  const flags = (name: string, v: boolean[]) => Object.fromEntries(['A', 'B', 'C'].map((x, k) => [`${name}_${x}`, +!!(v[k] ?? (name === 'INNER'))]));
   launch({
     file: 'elementwise-vec4.wgsl',
     entry: `${entry}4`,
-    constants: { OP: code, PER: VEC4_PER, SCALAR_A: +!!scalar[0], SCALAR_B: +!!scalar[1], SCALAR_C: +!!scalar[2] },
+    constants: { OP: code, PER: VEC4_PER, RANK: bcast ? bcast.shape.length : 0, ...flags('SCALAR', scalar), ...flags('INNER', inner) },
     args: [...inputs, out].map(padded16),
-    params: [n4, 0, f32bits(alpha), f32bits(beta)],
+    params: [n4, 0, f32bits(alpha), f32bits(beta), ...(bcast ? [...packDims(bcast.shape, op), ...bcast.packed.flat()] : new Array(32).fill(0))],
     workgroups: grid1d(n4, 64 * VEC4_PER),
     context: `${op} ${inputs.map((t) => shapeStr(t.shape)).join(' ')}`,
   });

@@ -352,6 +352,20 @@ function suite() {
         expectClose(w, Float64Array.from(a, (v, i) => (cond[i] ? v : -3)), 0, `where [${n}] a -3`);
       }
     });
+    it('broadcasts whose innermost merged axis is a multiple of 4 (the vec4 broadcast layout on cpu), and ones that are not', async () => {
+      const pairs: [number[], number[]][] = [
+        [[5, 8], [8]],
+        [[2, 3, 8], [2, 1, 8]],
+        [[4, 12], [4, 1]],
+        [[3, 2, 4], [2, 4]],
+        [[2, 1, 4], [1, 3, 4]],
+        [[3, 4, 4], [3, 1, 1]],
+        [[1], [6, 4]],
+        [[2, 6], [2, 1]],
+        [[7, 5], [5]],
+      ];
+      for (const [k, c] of BINARY.entries()) await checkBinary(c, pairs, 3000 + 100 * k);
+    });
     it('same size, different shapes (only size-1 axes differ): the element order is the same', async () => {
       const a = randArr([3, 1, 5], 900);
       const b = randArr([1, 15], 901);
