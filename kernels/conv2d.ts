@@ -188,9 +188,10 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tens
  * has neither. Below this many positions per plane its 4-wide lanes would mostly idle.
  */
 const POINTWISE_MIN_PLANE = 32;
-/** Rows of C per invocation: forward / dx, and dw. */
+/** Rows of C per invocation (forward / dx); the TM×TN block of dw per workgroup. */
 const PW_TM = 8;
 const PW_TM_DW = 4;
+const PW_TN_DW = 4;
 /** dw: split the images until about this many workgroups run (one CPU thread each). */
 const PW_DW_TARGET_WORKGROUPS = 8;
 
@@ -221,7 +222,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
   launch({
     file: 'pointwise.wgsl',
     entry: 'gemm',
-    code: kernelSource('pointwise.wgsl', { TM: PW_TM, WG }),
+    code: kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG }),
     constants: { TRANS_A: dx ? 1 : 0 },
     args: [a, b, bias ?? noBias, out],
     params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
@@ -234,20 +235,22 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
 function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
-  const WG = lanes(N);
-  const tiles = Math.ceil(N / WG) * Math.ceil(M / PW_TM_DW) * g.groups;
+  const tiles = Math.ceil(N / PW_TN_DW) * Math.ceil(M / PW_TM_DW) * g.groups;
   const chunks = Math.max(1, Math.min(g.B, Math.ceil(PW_DW_TARGET_WORKGROUPS / tiles)));
   const perChunk = Math.ceil(g.B / chunks);
   const splits = Math.ceil(g.B / perChunk);
+  // Invocations split a chunk's (image, 4 positions) steps and TM·TN of them then add the partials.
+  // On a CPU adapter more lanes add no parallelism (a workgroup is one thread), only a longer final sum.
+  const WG = PW_TM_DW * PW_TN_DW;
   const wshape = [g.Cout, N, 1, 1];
   const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
   launch({
     file: 'pointwise.wgsl',
     entry: 'weight_grad',
-    code: kernelSource('pointwise.wgsl', { TM: PW_TM_DW, WG }),
+    code: kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG }),
     args: [dy, x, partial],
     params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
-    workgroups: [Math.ceil(N / WG), Math.ceil(M / PW_TM_DW), splits * g.groups],
+    workgroups: [Math.ceil(N / PW_TN_DW), Math.ceil(M / PW_TM_DW), splits * g.groups],
     context: `${g.context} (weight gradient, pointwise)`,
   });
   if (splits === 1) return partial;

@@ -8,9 +8,10 @@
 //   forward  y[b, g, m, s] = Σ_k w[g, m, k] · x[b, g, k, s] (+ bias)     M = Cout/g, K = Cin/g
 //   dx       dx[b, g, m, s] = Σ_k w[g, k, m] · dy[b, g, k, s]            M = Cin/g,  K = Cout/g
 //   dw       dw[g, m, n] = Σ_b Σ_s dy[b, g, m, s] · x[b, g, n, s]        M = Cout/g, N = Cin/g
-// dw's images are split into wg.z chunks whose partial sums the launcher adds in a fixed order.
+// dw's images may be split into wg.z chunks whose partial sums the launcher adds in a fixed order.
 
-const TM: u32 = {{TM}}u;   // rows of C per invocation
+const TM: u32 = {{TM}}u;   // rows of C per invocation (gemm) or per workgroup (weight_grad)
+const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per workgroup
 const WG: u32 = {{WG}}u;   // invocations per workgroup
 
 override TRANS_A: bool = false;  // dx: A is the weight read transposed
@@ -76,43 +77,55 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
   }
 }
 
-// dw: invocation = one column n (an input channel), TM rows m (output channels) from wg.y;
-// wg.x blocks of WG columns, wg.z = chunk · groups + group. The sum runs over the chunk's images
-// and each image's positions, 4 at a time.
+// dw: a workgroup owns a TM×TN block of dw (rows m = output channels from wg.y, columns n = input
+// channels from wg.x; wg.z = chunk · groups + group). Its invocations split the chunk's (image,
+// 4 positions) steps between them, so both operands are read 4 contiguous values at a time, and
+// each keeps TM×TN partial sums; one barrier, then TM·TN invocations add the WG partials in lane
+// order (deterministic).
+var<workgroup> red: array<array<f32, TM * TN>, WG>;
+
+fn load4_a(base: u32, s: u32, len: u32) -> vec4f {
+  if (s + 3u < len) { return vec4f(A[base + s], A[base + s + 1u], A[base + s + 2u], A[base + s + 3u]); }
+  var v = vec4f(0.0);
+  for (var j = 0u; j < 4u; j++) { if (s + j < len) { v[j] = A[base + s + j]; } }
+  return v;
+}
+
 @compute @workgroup_size(WG)
 fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let n = min(wg.x * WG + lane, p.N - 1u);
+  let n0 = wg.x * TN;
   let m0 = wg.y * TM;
   let g = wg.z % p.groups;
   let chunk = wg.z / p.groups;
   let b_begin = chunk * p.n_images;
-  let b_end = min(p.batch, b_begin + p.n_images);
-  var acc: array<vec4f, TM>;
-  for (var b = b_begin; b < b_end; b++) {
-    // dy[b, g·M + m, :] rows (uniform per workgroup) against x[b, g·N + n, :] (this lane's row).
-    let dy_base = (b * p.groups + g) * p.M * p.S;
-    let x_base = b * p.in_image + (g * p.N + n) * p.S;
-    for (var s = 0u; s < p.S; s += 4u) {
-      let xv = load4(x_base, s, p.S);
-      for (var i = 0u; i < TM; i++) {
-        let row = dy_base + min(m0 + i, p.M - 1u) * p.S;
-        var dv: vec4f;
-        if (s + 3u < p.S) {
-          dv = vec4f(A[row + s], A[row + s + 1u], A[row + s + 2u], A[row + s + 3u]);
-        } else {
-          dv = vec4f(0.0);
-          for (var j = 0u; j < 4u; j++) { if (s + j < p.S) { dv[j] = A[row + s + j]; } }
-        }
-        acc[i] += dv * xv;
-      }
+  let b_end = max(b_begin, min(p.batch, b_begin + p.n_images));
+  let s4 = (p.S + 3u) / 4u;
+  let steps = (b_end - b_begin) * s4;
+  var acc: array<vec4f, TM * TN>;
+  for (var j = lane; j < steps; j += WG) {
+    let b = b_begin + j / s4;
+    let s = (j % s4) * 4u;
+    var xv: array<vec4f, TN>;
+    for (var jn = 0u; jn < TN; jn++) {
+      let n = min(n0 + jn, p.N - 1u);
+      xv[jn] = load4(b * p.in_image + (g * p.N + n) * p.S, s, p.S);
+    }
+    for (var i = 0u; i < TM; i++) {
+      let m = min(m0 + i, p.M - 1u);
+      let dv = load4_a(((b * p.groups + g) * p.M + m) * p.S, s, p.S);
+      for (var jn = 0u; jn < TN; jn++) { acc[i * TN + jn] += dv * xv[jn]; }
     }
   }
-  let nn = wg.x * WG + lane;
-  if (nn >= p.N) { return; }
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    let r = acc[i];
-    C[((chunk * p.groups + g) * p.M + m) * p.N + nn] = r.x + r.y + r.z + r.w;
+  for (var q = 0u; q < TM * TN; q++) {
+    let v = acc[q];
+    red[lane][q] = (v.x + v.y) + (v.z + v.w);
   }
+  workgroupBarrier();
+  if (lane >= TM * TN) { return; }
+  let m = m0 + lane / TN;
+  let n = n0 + lane % TN;
+  if (m >= p.M || n >= p.N) { return; }
+  var total = 0.0;
+  for (var l = 0u; l < WG; l++) { total += red[l][lane]; }
+  C[((chunk * p.groups + g) * p.M + m) * p.N + n] = total;
 }
