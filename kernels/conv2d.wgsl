@@ -159,31 +159,56 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (p.mode == 0u) { own = split_pos(own_n, p.ho, p.wo); }
   if (p.mode == 1u) { own = split_pos(own_n, p.h, p.w); }
   let hoisted = THREADS % BN == 0u && p.mode != 2u;
+  // Mode 2 stages A and B with k = k0 + e % BK: fixed per thread when THREADS is a multiple of BK.
+  let mode2_hoisted = THREADS % BK == 0u && p.mode == 2u;
 
   for (var k0 = k_begin; k0 < k_end; k0 += BK) {
     // Consecutive threads take consecutive k for A and for mode 2's B (contiguous in memory there),
     // consecutive n for the other B tiles.
-    for (var e = tid; e < BM * BK; e += THREADS) {
-      let mm = e / BK;
-      let kk = e % BK;
-      As[(kk * BM + mm) / 4u][mm % 4u] = load_a(g, m0 + mm, k0 + kk);
-    }
-    if (hoisted) {
-      let nn = tid % BN;
-      for (var e = tid; e < BK * BN; e += THREADS) {
-        let kk = e / BN;
-        let k = k0 + kk;
+    if (mode2_hoisted) {
+      // Mode 2: this thread's k (a K-tile row, the same in both staging loops) split once per step.
+      let kk = tid % BK;
+      let k = k0 + kk;
+      let q = split_pos(min(k, p.K - 1u), p.ho, p.wo);
+      let hw = p.ho * p.wo;
+      let dy_base = (q.b * p.cout + g * p.cout_g) * hw + q.y * p.wo + q.x;
+      for (var e = tid; e < BM * BK; e += THREADS) {
+        let mm = e / BK;
+        let m = m0 + mm;
         var v = 0.0;
-        if (k < p.K && own_n < p.N) {
-          if (p.mode == 0u) { v = x_tap_at(g, k, own); } else { v = dy_tap_at(g, k, own); }
-        }
+        if (m < p.M && k < p.K) { v = A[dy_base + m * hw]; }
+        As[(kk * BM + mm) / 4u][mm % 4u] = v;
+      }
+      for (var e = tid; e < BK * BN; e += THREADS) {
+        let nn = e / BK;
+        let n = n0 + nn;
+        var v = 0.0;
+        if (n < p.N && k < p.K) { v = x_tap_at(g, n, q); }
         Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
       }
     } else {
-      for (var e = tid; e < BK * BN; e += THREADS) {
-        var nn: u32; var kk: u32;
-        if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
-        Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
+      for (var e = tid; e < BM * BK; e += THREADS) {
+        let mm = e / BK;
+        let kk = e % BK;
+        As[(kk * BM + mm) / 4u][mm % 4u] = load_a(g, m0 + mm, k0 + kk);
+      }
+      if (hoisted) {
+        let nn = tid % BN;
+        for (var e = tid; e < BK * BN; e += THREADS) {
+          let kk = e / BN;
+          let k = k0 + kk;
+          var v = 0.0;
+          if (k < p.K && own_n < p.N) {
+            if (p.mode == 0u) { v = x_tap_at(g, k, own); } else { v = dy_tap_at(g, k, own); }
+          }
+          Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
+        }
+      } else {
+        for (var e = tid; e < BK * BN; e += THREADS) {
+          var nn: u32; var kk: u32;
+          if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
+          Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
+        }
       }
     }
     workgroupBarrier();
