@@ -1,6 +1,6 @@
 // Per-kernel GPU time of the train suite's steps (WEBVIG_PROFILE=1), grouped by kernel label.
-import { runSuite } from '../dist/bench/run.js';
-import { device } from '../dist/engine/context.js';
+import { runSuite } from '../../dist/bench/run.js';
+import { device } from '../../dist/engine/context.js';
 process.env.WEBVIG_PROFILE = '1';
 const rep = await runSuite({ suite: 'train', size: process.env.SIZE ?? 'small', warmup: 1, iters: +(process.env.ITERS ?? 2), log: () => {} });
 console.log(JSON.stringify(rep.results.map((r) => [r.name, r.ms, r.dispatches_per_step])));

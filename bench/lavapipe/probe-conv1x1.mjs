@@ -1,9 +1,9 @@
 // 1×1 conv (the tiny model's shapes): implicit-GEMM conv2d vs batched matmul, GPU timestamps.
-import { init, device, noGrad } from '../dist/engine/context.js';
-import { timeGpu } from '../dist/engine/timing.js';
-import { Tensor } from '../dist/engine/tensor.js';
-import { conv2d } from '../dist/kernels/conv2d.js';
-import { matmulRaw } from '../dist/kernels/matmul.js';
+import { init, device, noGrad } from '../../dist/engine/context.js';
+import { timeGpu } from '../../dist/engine/timing.js';
+import { Tensor } from '../../dist/engine/tensor.js';
+import { conv2d } from '../../dist/kernels/conv2d.js';
+import { matmulRaw } from '../../dist/kernels/matmul.js';
 await init();
 const iters = +(process.env.ITERS ?? 9);
 const ms = async (fn) => (await timeGpu(fn, { warmup: 2, iters })).medianMs;

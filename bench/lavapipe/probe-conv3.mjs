@@ -1,9 +1,9 @@
 // 3×3 conv of the tiny model (stem, downsample): GPU time of forward, dx, dw dispatches (profiler
 // timestamps), min over 8 repetitions (the machine is shared: min is the robust statistic).
-import { init, tidy } from '../dist/engine/context.js';
-import { Tensor } from '../dist/engine/tensor.js';
-import { conv2d } from '../dist/kernels/conv2d.js';
-import { backward } from '../dist/kernels/backward.js';
+import { init, tidy } from '../../dist/engine/context.js';
+import { Tensor } from '../../dist/engine/tensor.js';
+import { conv2d } from '../../dist/kernels/conv2d.js';
+import { backward } from '../../dist/kernels/backward.js';
 const dev = await init();
 const prof = dev.enableProfiler();
 const cases = [[16, 3, 64, 4, 2], [16, 4, 32, 8, 2], [16, 8, 16, 8, 1], [16, 16, 8, 32, 2]];

@@ -1,6 +1,6 @@
 // Which op contexts (op + shapes) one train step dispatches, with counts.
-import { init, device, tidy } from '../dist/engine/context.js';
-import { runSuite } from '../dist/bench/run.js';
+import { init, device, tidy } from '../../dist/engine/context.js';
+import { runSuite } from '../../dist/bench/run.js';
 await init();
 const dev = device();
 const counts = new Map();

@@ -1,9 +1,9 @@
 // 1×1 conv weight gradient kernel alone on the tiny model's shapes: GPU time per dispatch (profiler
 // timestamps), min and median over repetitions (the machine is shared: min is the robust one).
-import { init, device, tidy } from '../dist/engine/context.js';
-import { Tensor } from '../dist/engine/tensor.js';
-import { conv2d } from '../dist/kernels/conv2d.js';
-import { backward } from '../dist/kernels/backward.js';
+import { init, device, tidy } from '../../dist/engine/context.js';
+import { Tensor } from '../../dist/engine/tensor.js';
+import { conv2d } from '../../dist/kernels/conv2d.js';
+import { backward } from '../../dist/kernels/backward.js';
 const dev = await init();
 const prof = dev.enableProfiler();
 const shapes = [[16, 16, 256, 8], [16, 8, 256, 32], [16, 32, 64, 16], [16, 16, 64, 64], [16, 192, 80, 48], [16, 128, 80, 32]];

@@ -1,8 +1,8 @@
 // Wall time of the first conv2d forward+backward per kernel size (dominated by shader compilation).
-import { init, device, tidy } from '../dist/engine/context.js';
-import { Tensor } from '../dist/engine/tensor.js';
-import { conv2d } from '../dist/kernels/conv2d.js';
-import { backward } from '../dist/kernels/backward.js';
+import { init, device, tidy } from '../../dist/engine/context.js';
+import { Tensor } from '../../dist/engine/tensor.js';
+import { conv2d } from '../../dist/kernels/conv2d.js';
+import { backward } from '../../dist/kernels/backward.js';
 await init();
 for (const k of [3, 1]) {
   const t0 = performance.now();

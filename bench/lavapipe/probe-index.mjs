@@ -1,7 +1,7 @@
 // Where the generic elementwise kernel's time goes on this adapter: variants of the index math, n = 65536.
-import { init, device } from '../dist/engine/context.js';
-import { timeGpu } from '../dist/engine/timing.js';
-import { Tensor } from '../dist/engine/tensor.js';
+import { init, device } from '../../dist/engine/context.js';
+import { timeGpu } from '../../dist/engine/timing.js';
+import { Tensor } from '../../dist/engine/tensor.js';
 const dev = await init();
 const iters = +(process.env.ITERS ?? 15);
 const n = +(process.env.N ?? 65536);
