@@ -57,6 +57,14 @@ export class Device {
   readonly features: Set<string>;
   readonly adapterInfo: GPUAdapterInfo;
   readonly origin: string;
+  /**
+   * Which kernel shapes suit this adapter: 'cpu' for CPU implementations of WebGPU (lavapipe,
+   * SwiftShader: a workgroup runs on one CPU thread with invocations as SIMD lanes, workgroup memory
+   * is reached by per-lane gathers and barriers are coroutine switches, so kernels with few
+   * barriers, register tiles and several elements per invocation win), 'gpu' otherwise.
+   * Env WEBVIG_KERNELS=cpu|gpu forces one (tests run both paths on any adapter).
+   */
+  kernelProfile: KernelProfile;
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -84,6 +92,7 @@ export class Device {
     this.limits = device.limits;
     this.features = new Set([...device.features]);
     this.adapterInfo = adapter.info;
+    this.kernelProfile = kernelProfileOf(adapter.info);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     // Bind groups that name a destroyed buffer must never be reused.
     this.pool.onDestroy = (pb) => {
@@ -398,6 +407,16 @@ export class Device {
     this.pool.trim();
     this.device.destroy();
   }
+}
+
+export type KernelProfile = 'cpu' | 'gpu';
+
+/** 'cpu' for software adapters (architecture "software", llvmpipe, SwiftShader), unless WEBVIG_KERNELS says otherwise. */
+export function kernelProfileOf(info: GPUAdapterInfo): KernelProfile {
+  const forced = envVar('WEBVIG_KERNELS');
+  if (forced === 'cpu' || forced === 'gpu') return forced;
+  if (forced) throw new Error(`WEBVIG_KERNELS=${forced}: expected cpu or gpu`);
+  return /software|cpu|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.device} ${info.description}`) ? 'cpu' : 'gpu';
 }
 
 /** Bindings must be a multiple of 4 bytes and non-empty. */

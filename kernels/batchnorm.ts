@@ -10,6 +10,7 @@
 // for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
+import { device } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 
 export interface BatchNormOptions {
@@ -23,7 +24,12 @@ export interface BatchNormOptions {
   activation?: 'none' | 'gelu';
 }
 
-const WG = 256;
+/**
+ * Invocations per workgroup and values per invocation of the elementwise passes, per kernel profile:
+ * GPUs take wide workgroups, one value each; CPU adapters (lavapipe) 64 invocations (a barrier of
+ * the reduction tree is a coroutine switch per 8 lanes) of 4 values (one index division per 4).
+ */
+const SHAPE = { gpu: { WG: 256, PER: 1 }, cpu: { WG: 64, PER: 4 } } as const;
 /** Values per channel that one workgroup reduces at least, … */
 const MIN_CHUNK = 2048;
 /** … and at most this many chunks per channel (beyond that, chunks grow). */
@@ -67,8 +73,10 @@ export function batchNorm2d(
   const chunk = Math.max(MIN_CHUNK, Math.ceil(n / MAX_CHUNKS));
   const chunks = Math.max(1, Math.ceil(n / chunk));
   const params = [C, S, n, chunks, chunk, x.size, f32bits(eps), f32bits(momentum)];
+  const { WG, PER } = SHAPE[device().kernelProfile];
   const run = (entry: string, a: Tensor[], workgroups: [number, number?], constants: Record<string, number> = {}) =>
-    launch({ file: 'batchnorm.wgsl', entry, constants, args: a, params, workgroups, context: `${context} (${entry})` });
+    launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...constants }, args: a, params, workgroups, context: `${context} (${entry})` });
+  const elementwise = (entry: string, a: Tensor[]) => run(entry, a, grid1d(Math.ceil(x.size / PER), WG), { PER, GELU: +gelu });
 
   const y = Tensor.empty(x.shape, 'f32', 'batchnorm');
   const stats = Tensor.empty([C, 2], 'f32', 'batchnorm stats');
@@ -81,7 +89,7 @@ export function batchNorm2d(
   } else {
     run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
   }
-  if (x.size > 0) run('normalize', [x, weight, bias, stats, y], grid1d(x.size, WG), { GELU: +gelu });
+  if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
 
   return record(y, 'batchnorm', [x, weight, bias], (g) => {
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
@@ -93,7 +101,7 @@ export function batchNorm2d(
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      if (x.size > 0) run('grad_input', [x, g, weight, bias, stats, coef, dx], grid1d(x.size, WG), { GELU: +gelu });
+      if (x.size > 0) elementwise('grad_input', [x, g, weight, bias, stats, coef, dx]);
     }
     part.release();
     coef.release();

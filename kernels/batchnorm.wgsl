@@ -36,12 +36,27 @@ struct Params {
 @group(0) @binding(14) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(15) var<storage, read_write> coef_out: array<vec4f>;
 
-const WG: u32 = 256u;
+// Invocations per workgroup (a power of two) and values per invocation of the elementwise passes:
+// 256 and 1 on GPUs; CPU adapters take fewer, fuller invocations (a barrier there is a coroutine
+// switch per 8 lanes and an index division costs tens of cycles, bench/RESULTS.md).
+override WG: u32 = 256u;
+override PER: u32 = 1u;
 var<workgroup> red: array<vec4f, WG>;
 
-// Address of the j-th value (j < B·S) of channel c.
-fn addr(c: u32, j: u32) -> u32 {
-  return ((j / p.s) * p.c + c) * p.s + j % p.s;
+// Walks the values j, j + WG, j + 2·WG, … of one channel without dividing per step: (image, position).
+struct Cursor { b: u32, s: u32 }
+
+fn cursor(j: u32) -> Cursor {
+  return Cursor(j / p.s, j % p.s);
+}
+
+fn advance(k: ptr<function, Cursor>) {
+  (*k).s += WG;
+  while ((*k).s >= p.s) { (*k).s -= p.s; (*k).b += 1u; }
+}
+
+fn at(c: u32, k: Cursor) -> u32 {
+  return (k.b * p.c + c) * p.s + k.s;
 }
 
 // Chan et al.: merge (count, mean, M2) summaries.
@@ -80,6 +95,22 @@ fn grad_z(c: u32, xhat: f32, g: f32) -> f32 {
   return g * gelu_grad(z);
 }
 
+// Channel of flat element i of x, stepped to i + 1 without dividing: (channel, position in plane).
+struct Element { c: u32, s: u32 }
+
+fn element(i: u32) -> Element {
+  return Element((i / p.s) % p.c, i % p.s);
+}
+
+fn next(e: ptr<function, Element>) {
+  (*e).s += 1u;
+  if ((*e).s == p.s) {
+    (*e).s = 0u;
+    (*e).c += 1u;
+    if ((*e).c == p.c) { (*e).c = 0u; }
+  }
+}
+
 // ---------------------------------------------------------------- forward
 
 // (count, mean, M2) of chunk wg.x of channel wg.y.
@@ -89,8 +120,10 @@ fn stats_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   let begin = wg.x * p.chunk;
   let end = min(p.n, begin + p.chunk);
   var acc = vec4f(0.0);
+  var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
-    let v = x[addr(c, j)];
+    let v = x[at(c, k)];
+    advance(&k);
     acc.x += 1.0;
     let d = v - acc.y;
     acc.y += d / acc.x;
@@ -129,15 +162,21 @@ fn eval_stats(@builtin(global_invocation_id) gid: vec3u) {
 
 @compute @workgroup_size(WG)
 fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.total) { return; }
-  let c = (i / p.s) % p.c;
-  let st = stats[c];
-  let z = (x[i] - st.x) * st.y * weight[c] + bias[c];
-  if (GELU) {
-    out[i] = gelu_(z);
-  } else {
-    out[i] = z;
+  let i0 = (gid.x + gid.y * nwg.x * WG) * PER;
+  if (i0 >= p.total) { return; }
+  var e = element(i0);
+  for (var q = 0u; q < PER; q++) {
+    let i = i0 + q;
+    if (i >= p.total) { return; }
+    let c = e.c;
+    let st = stats[c];
+    let z = (x[i] - st.x) * st.y * weight[c] + bias[c];
+    if (GELU) {
+      out[i] = gelu_(z);
+    } else {
+      out[i] = z;
+    }
+    next(&e);
   }
 }
 
@@ -151,8 +190,10 @@ fn grad_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   let begin = wg.x * p.chunk;
   let end = min(p.n, begin + p.chunk);
   var acc = vec4f(0.0);
+  var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
-    let a = addr(c, j);
+    let a = at(c, k);
+    advance(&k);
     let xhat = (x[a] - st.x) * st.y;
     let gz = grad_z(c, xhat, gy[a]);
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
@@ -186,11 +227,17 @@ fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
 
 @compute @workgroup_size(WG)
 fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.total) { return; }
-  let c = (i / p.s) % p.c;
-  let st = stats[c];
-  let k = coef[c];
-  let xhat = (x[i] - st.x) * st.y;
-  out[i] = k.x * grad_z(c, xhat, gy[i]) + k.y * xhat + k.z;
+  let i0 = (gid.x + gid.y * nwg.x * WG) * PER;
+  if (i0 >= p.total) { return; }
+  var e = element(i0);
+  for (var q = 0u; q < PER; q++) {
+    let i = i0 + q;
+    if (i >= p.total) { return; }
+    let c = e.c;
+    let st = stats[c];
+    let k = coef[c];
+    let xhat = (x[i] - st.x) * st.y;
+    out[i] = k.x * grad_z(c, xhat, gy[i]) + k.y * xhat + k.z;
+    next(&e);
+  }
 }

@@ -3,7 +3,8 @@
 // same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { keep } from '../engine/context.js';
+import { keep, device } from '../engine/context.js';
+import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
 import { sum } from './reduce.js';
@@ -17,6 +18,12 @@ export interface Conv2dOptions {
   groups?: number;
   /** Force a tile configuration for every GEMM of this conv (tests, benchmarks). */
   tile?: TileConfig;
+  /**
+   * Force the kernel: 'gemm' (conv2d.wgsl, any conv) or 'pointwise' (pointwise.wgsl, 1×1 stride 1
+   * without padding only). Default: pointwise for such convs on CPU adapters with planes of at
+   * least POINTWISE_MIN_PLANE positions, gemm otherwise (tests, benchmarks).
+   */
+  impl?: 'gemm' | 'pointwise';
 }
 
 /** Everything the three GEMMs need to know about one convolution. */
@@ -173,6 +180,85 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tens
   return dw;
 }
 
+// ---------------------------------------------------------------- 1×1 convs on CPU adapters
+
+/**
+ * Lavapipe measurements (bench/RESULTS.md): the implicit GEMM's staging divides indices per element
+ * and synchronises through workgroup memory, which a CPU adapter pays dearly for; pointwise.wgsl
+ * has neither. Below this many positions per plane its 4-wide lanes would mostly idle.
+ */
+const POINTWISE_MIN_PLANE = 32;
+/** Rows of C per invocation (forward / dx); the TM×TN block of dw per workgroup. */
+const PW_TM = 8;
+const PW_TM_DW = 4;
+const PW_TN_DW = 4;
+/** dw: split the images until about this many workgroups run (one CPU thread each). */
+const PW_DW_TARGET_WORKGROUPS = 8;
+
+function isPointwise(g: Geometry): boolean {
+  return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+}
+
+function usePointwise(g: Geometry, o: Conv2dOptions): boolean {
+  if (o.impl === 'gemm' || g.B * g.Cin * g.Cout * g.H * g.W === 0) return false;
+  if (o.impl === 'pointwise') {
+    if (!isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
+    return true;
+  }
+  return isPointwise(g) && device().kernelProfile === 'cpu' && g.H * g.W >= POINTWISE_MIN_PLANE;
+}
+
+/** Lanes per workgroup: a power of two from 8 to 64 covering `n` lanes' worth of work. */
+function lanes(n: number): number {
+  return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n)))));
+}
+
+/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy). */
+function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor): void {
+  noBias ??= keep(Tensor.from([0], [1]));
+  const S = g.H * g.W;
+  const [M, K] = dx ? [g.Cin / g.groups, g.Cout / g.groups] : [g.Cout / g.groups, g.Cin / g.groups];
+  const WG = lanes(Math.ceil(S / 4));
+  launch({
+    file: 'pointwise.wgsl',
+    entry: 'gemm',
+    code: kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG }),
+    constants: { TRANS_A: dx ? 1 : 0 },
+    args: [a, b, bias ?? noBias, out],
+    params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
+    workgroups: [Math.ceil(S / 4 / WG), Math.ceil(M / PW_TM), g.B * g.groups],
+    context: `${g.context} (${dx ? 'input gradient' : 'forward'}, pointwise)`,
+  });
+}
+
+/** dw = Σ over images and positions of dy·xᵀ per group; image chunks summed in a fixed order. */
+function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
+  const S = g.H * g.W;
+  const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
+  const tiles = Math.ceil(N / PW_TN_DW) * Math.ceil(M / PW_TM_DW) * g.groups;
+  const chunks = Math.max(1, Math.min(g.B, Math.ceil(PW_DW_TARGET_WORKGROUPS / tiles)));
+  const perChunk = Math.ceil(g.B / chunks);
+  const splits = Math.ceil(g.B / perChunk);
+  // Invocations split a chunk's (image, 4 positions) steps and TM·TN of them then add the partials.
+  // On a CPU adapter more lanes add no parallelism (a workgroup is one thread), only a longer final sum.
+  const WG = PW_TM_DW * PW_TN_DW;
+  const wshape = [g.Cout, N, 1, 1];
+  const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  launch({
+    file: 'pointwise.wgsl',
+    entry: 'weight_grad',
+    code: kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG }),
+    args: [dy, x, partial],
+    params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
+    workgroups: [Math.ceil(N / PW_TN_DW), Math.ceil(M / PW_TM_DW), splits * g.groups],
+    context: `${g.context} (weight gradient, pointwise)`,
+  });
+  if (splits === 1) return partial;
+  const dw = sum(partial, 0);
+  partial.release();
+  return dw;
+}
+
 /**
  * y = conv2d(x, weight) + bias, as torch.nn.functional.conv2d: x [B, Cin, H, W], weight
  * [Cout, Cin/groups, kh, kw], bias [Cout] → [B, Cout, Ho, Wo] with Ho = ⌊(H + 2·pad − kh)/stride⌋ + 1.
@@ -182,6 +268,18 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tens
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
   const g = geometry(x, weight, b, o);
+  if (usePointwise(g, o)) {
+    const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
+    if (y.size > 0) pointwiseGemm(false, g, weight, x, b, y);
+    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => {
+      let dx: Tensor | null = null;
+      if (x.requiresGrad) {
+        dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
+        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx);
+      }
+      return [dx, weight.requiresGrad ? pointwiseWeightGrad(g, dy, x) : null, b?.requiresGrad ? sum(dy, [0, 2, 3]) : null];
+    });
+  }
   const y = forward(x, weight, b, g, o.tile);
   return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => [
     x.requiresGrad ? inputGrad(dy, weight, g, o.tile) : null,

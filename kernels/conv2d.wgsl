@@ -55,39 +55,45 @@ struct Params {
 
 //!include tile.wgsl
 
+// A flat output (or input) position split into (image, row, column): the one index division the
+// staging loops would otherwise repeat per tile element. A thread's column of the B tile is the same
+// in every K step (THREADS is a multiple of BN), so modes 0 and 1 split it once per thread.
+struct Pos { b: u32, y: u32, x: u32 }
+
+fn split_pos(pos: u32, h: u32, w: u32) -> Pos {
+  let hw = h * w;
+  return Pos(pos / hw, (pos % hw) / w, pos % w);
+}
+
 // x[b, g·Cin/g + ci, oy·sh + ky − ph, ox·sw + kx − pw] (0 in the padding), with tap = (ci, ky, kx)
-// and pos = (b, oy, ox) as flat indices.
-fn x_tap(g: u32, tap: u32, pos: u32) -> f32 {
+// and q = (b, oy, ox).
+fn x_tap_at(g: u32, tap: u32, q: Pos) -> f32 {
   let ci = tap / (KH * KW);
   let ky = (tap / KW) % KH;
   let kx = tap % KW;
-  let hw = p.ho * p.wo;
-  let b = pos / hw;
-  let oy = (pos % hw) / p.wo;
-  let ox = pos % p.wo;
-  let iy = i32(oy * p.sh + ky) - i32(p.ph);
-  let ix = i32(ox * p.sw + kx) - i32(p.pw);
+  let iy = i32(q.y * p.sh + ky) - i32(p.ph);
+  let ix = i32(q.x * p.sw + kx) - i32(p.pw);
   if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return 0.0; }
-  return B[((b * p.cin + g * p.cin_g + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+  return B[((q.b * p.cin + g * p.cin_g + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+}
+
+fn x_tap(g: u32, tap: u32, pos: u32) -> f32 {
+  return x_tap_at(g, tap, split_pos(pos, p.ho, p.wo));
 }
 
 // dy[b, g·Cout/g + co, oy, ox] for the output pixel that tap (co, ky, kx) maps onto input pixel
-// pos = (b, iy, ix); 0 where no output pixel does (stride gaps, borders).
-fn dy_tap(g: u32, tap: u32, pos: u32) -> f32 {
+// q = (b, iy, ix); 0 where no output pixel does (stride gaps, borders).
+fn dy_tap_at(g: u32, tap: u32, q: Pos) -> f32 {
   let co = tap / (KH * KW);
   let ky = (tap / KW) % KH;
   let kx = tap % KW;
-  let hw = p.h * p.w;
-  let b = pos / hw;
-  let iy = (pos % hw) / p.w;
-  let ix = pos % p.w;
-  let ny = i32(iy + p.ph) - i32(ky);
-  let nx = i32(ix + p.pw) - i32(kx);
+  let ny = i32(q.y + p.ph) - i32(ky);
+  let nx = i32(q.x + p.pw) - i32(kx);
   if (ny < 0 || nx < 0 || u32(ny) % p.sh != 0u || u32(nx) % p.sw != 0u) { return 0.0; }
   let oy = u32(ny) / p.sh;
   let ox = u32(nx) / p.sw;
   if (oy >= p.ho || ox >= p.wo) { return 0.0; }
-  return B[((b * p.cout + g * p.cout_g + co) * p.ho + oy) * p.wo + ox];
+  return B[((q.b * p.cout + g * p.cout_g + co) * p.ho + oy) * p.wo + ox];
 }
 
 fn load_a(g: u32, m: u32, k: u32) -> f32 {
@@ -110,7 +116,7 @@ fn load_b(g: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
   switch p.mode {
     case 0u: { return x_tap(g, k, n); }
-    case 1u: { return dy_tap(g, k, n); }
+    case 1u: { return dy_tap_at(g, k, split_pos(n, p.h, p.w)); }
     default: { return x_tap(g, n, k); }
   }
 }
@@ -147,18 +153,63 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
   var acc: Acc;
 
+  // Modes 0 and 1: this thread's B-tile column, split once (see Pos).
+  let own_n = n0 + tid % BN;
+  var own = Pos(0u, 0u, 0u);
+  if (p.mode == 0u) { own = split_pos(own_n, p.ho, p.wo); }
+  if (p.mode == 1u) { own = split_pos(own_n, p.h, p.w); }
+  let hoisted = THREADS % BN == 0u && p.mode != 2u;
+  // Mode 2 stages A and B with k = k0 + e % BK: fixed per thread when THREADS is a multiple of BK.
+  let mode2_hoisted = THREADS % BK == 0u && p.mode == 2u;
+
   for (var k0 = k_begin; k0 < k_end; k0 += BK) {
     // Consecutive threads take consecutive k for A and for mode 2's B (contiguous in memory there),
     // consecutive n for the other B tiles.
-    for (var e = tid; e < BM * BK; e += THREADS) {
-      let mm = e / BK;
-      let kk = e % BK;
-      As[(kk * BM + mm) / 4u][mm % 4u] = load_a(g, m0 + mm, k0 + kk);
-    }
-    for (var e = tid; e < BK * BN; e += THREADS) {
-      var nn: u32; var kk: u32;
-      if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
-      Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
+    if (mode2_hoisted) {
+      // Mode 2: this thread's k (a K-tile row, the same in both staging loops) split once per step.
+      let kk = tid % BK;
+      let k = k0 + kk;
+      let q = split_pos(min(k, p.K - 1u), p.ho, p.wo);
+      let hw = p.ho * p.wo;
+      let dy_base = (q.b * p.cout + g * p.cout_g) * hw + q.y * p.wo + q.x;
+      for (var e = tid; e < BM * BK; e += THREADS) {
+        let mm = e / BK;
+        let m = m0 + mm;
+        var v = 0.0;
+        if (m < p.M && k < p.K) { v = A[dy_base + m * hw]; }
+        As[(kk * BM + mm) / 4u][mm % 4u] = v;
+      }
+      for (var e = tid; e < BK * BN; e += THREADS) {
+        let nn = e / BK;
+        let n = n0 + nn;
+        var v = 0.0;
+        if (n < p.N && k < p.K) { v = x_tap_at(g, n, q); }
+        Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
+      }
+    } else {
+      for (var e = tid; e < BM * BK; e += THREADS) {
+        let mm = e / BK;
+        let kk = e % BK;
+        As[(kk * BM + mm) / 4u][mm % 4u] = load_a(g, m0 + mm, k0 + kk);
+      }
+      if (hoisted) {
+        let nn = tid % BN;
+        for (var e = tid; e < BK * BN; e += THREADS) {
+          let kk = e / BN;
+          let k = k0 + kk;
+          var v = 0.0;
+          if (k < p.K && own_n < p.N) {
+            if (p.mode == 0u) { v = x_tap_at(g, k, own); } else { v = dy_tap_at(g, k, own); }
+          }
+          Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
+        }
+      } else {
+        for (var e = tid; e < BK * BN; e += THREADS) {
+          var nn: u32; var kk: u32;
+          if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
+          Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
+        }
+      }
     }
     workgroupBarrier();
     multiply_tiles(lid, &acc);

@@ -3,6 +3,8 @@
 import { Tensor, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep } from '../engine/context.js';
+import { device } from '../engine/context.js';
+import type { BufferArg } from '../engine/device.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { sumTo } from './reduce.js';
 
@@ -87,9 +89,18 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
   const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
   const out = Tensor.empty(shape, 'f32', op);
   if (out.size === 0) return out;
+  const cpu = device().kernelProfile === 'cpu';
+  if (cpu && inputs.every((t) => t.size === out.size || t.size === 1)) {
+    vec4Launch(entry, code, inputs, out, op, alpha, beta, null);
+    return out;
+  }
   const strides = inputs.map((t) => broadcastStrides(t.shape, shape));
   const c = collapseDims(shape, strides);
   const s3 = [0, 1, 2].map((k) => packDims(c.strides[k] ?? [], op));
+  if (cpu && c.shape.length > 0 && c.shape[c.shape.length - 1] % 4 === 0) {
+    vec4Launch(entry, code, inputs, out, op, alpha, beta, { shape: c.shape, strides: c.strides, packed: s3 });
+    return out;
+  }
   launch({
     file: 'elementwise.wgsl',
     entry,
@@ -100,6 +111,41 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
     context: `${op} ${inputs.map((t) => shapeStr(t.shape)).join(' ')}`,
   });
   return out;
+}
+
+/** vec4s per invocation of elementwise-vec4.wgsl (64 invocations per workgroup). */
+const VEC4_PER = 4;
+
+/**
+ * elementwise-vec4.wgsl, on CPU adapters, where the generic kernel's per-element div/mod, dynamically
+ * indexed uniforms and small workgroups cost ~10× (bench/RESULTS.md). `bcast` null: every operand has
+ * the output's size (hence its element order) or is a single value, and no index is computed at all.
+ * Otherwise the merged broadcast dimensions, whose innermost one is a multiple of 4 long.
+ */
+function vec4Launch(
+  entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], out: Tensor, op: string, alpha: number, beta: number,
+  bcast: { shape: number[]; strides: number[][]; packed: number[][] } | null,
+): void {
+  const n4 = Math.ceil(out.size / 4);
+  const scalar = inputs.map((t) => !bcast && t.size === 1 && out.size > 1);
+  const inner = inputs.map((_, k) => (bcast ? bcast.strides[k][bcast.shape.length - 1] === 1 : true));
+  const flags = (name: string, v: boolean[]) => Object.fromEntries(['A', 'B', 'C'].map((x, k) => [`${name}_${x}`, +!!(v[k] ?? (name === 'INNER'))]));
+  launch({
+    file: 'elementwise-vec4.wgsl',
+    entry: `${entry}4`,
+    constants: { OP: code, PER: VEC4_PER, RANK: bcast ? bcast.shape.length : 0, ...flags('SCALAR', scalar), ...flags('INNER', inner) },
+    args: [...inputs, out].map(padded16),
+    params: [n4, 0, f32bits(alpha), f32bits(beta), ...(bcast ? [...packDims(bcast.shape, op), ...bcast.packed.flat()] : new Array(32).fill(0))],
+    workgroups: grid1d(n4, 64 * VEC4_PER),
+    context: `${op} ${inputs.map((t) => shapeStr(t.shape)).join(' ')}`,
+  });
+}
+
+/** A tensor bound as whole vec4s: its size rounded up to 16 bytes, which its pooled buffer always holds. */
+function padded16(t: Tensor): BufferArg {
+  const bytes = Math.ceil(t.bytes / 16) * 16;
+  if (bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes}`);
+  return { pooled: t.pooled, bytes, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
 }
 
 export const unaryRaw = (x: Tensor, name: keyof typeof UNARY, alpha = 0, beta = 0) =>

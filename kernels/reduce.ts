@@ -1,6 +1,7 @@
 // Reductions over any set of axes (kernel: reduce.wgsl): sum, mean, max with argmax, variance.
 import { Tensor, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
+import { device } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { contiguousStrides, collapseDims, packDims, expand, sub, mul } from './elementwise.js';
 import { zeros } from './fill.js';
@@ -46,6 +47,15 @@ function plan(op: string, x: Tensor, axes: number[], scale = 1): Plan {
   };
 }
 
+/**
+ * Override constants of reduce.wgsl: none on GPUs; on CPU adapters the ranks (constant-indexed
+ * uniforms) and, for the workgroup-tree entries, 64-wide trees (bench/RESULTS.md).
+ */
+function constantsFor(p: Plan, tree: boolean): Record<string, number> {
+  if (device().kernelProfile !== 'cpu') return {};
+  return { ORANK: p.params[2], RRANK: p.params[3], ...(tree ? { WG: 64 } : {}) };
+}
+
 function checkF32(op: string, x: Tensor): void {
   x.assertAlive(op);
   if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
@@ -61,6 +71,7 @@ function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scal
   launch({
     file: 'reduce.wgsl',
     entry: serial ? 'sum_serial' : 'sum',
+    constants: constantsFor(p, !serial),
     args: [x, out],
     params: p.params,
     workgroups: serial ? grid1d(p.nOut) : grid1d(p.nOut, 1),
@@ -110,6 +121,7 @@ export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor;
     launch({
       file: 'reduce.wgsl',
       entry: 'max_',
+      constants: constantsFor(p, true),
       args: [x, values, indices],
       params: p.params,
       workgroups: grid1d(p.nOut, 1),
@@ -121,6 +133,7 @@ export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor;
     launch({
       file: 'reduce.wgsl',
       entry: 'max_backward',
+      constants: constantsFor(p, false),
       args: [g, indices, gx],
       params: p.params,
       workgroups: grid1d(p.nOut),

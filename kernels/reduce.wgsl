@@ -22,7 +22,12 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read_write> arg: array<i32>;
 
-const WG: u32 = 256u;
+// GPUs: 256-wide trees and ranks read from the uniforms. CPU adapters: 64-wide trees (a barrier is
+// a coroutine switch per 8 lanes on lavapipe) and the ranks as override constants, which turn the
+// index loops into constant-indexed uniform reads (a dynamically indexed one costs ~3 ns there).
+override WG: u32 = 256u;
+override ORANK: u32 = 0xffffffffu;  // 0xffffffff: read p.orank
+override RRANK: u32 = 0xffffffffu;  // 0xffffffff: read p.rrank
 var<workgroup> sv: array<f32, WG>;
 var<workgroup> si: array<u32, WG>;
 
@@ -42,6 +47,16 @@ fn decompose(i: u32, rank: u32, shape: array<vec4u, 2>, stride: array<vec4u, 2>)
   return off;
 }
 
+fn orank() -> u32 {
+  if (ORANK == 0xffffffffu) { return p.orank; }
+  return ORANK;
+}
+
+fn rrank() -> u32 {
+  if (RRANK == 0xffffffffu) { return p.rrank; }
+  return RRANK;
+}
+
 fn out_index(wg: vec3u, nwg: vec3u) -> u32 {
   return wg.x + wg.y * nwg.x;
 }
@@ -51,10 +66,10 @@ fn sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) t: u32) {
   let o = out_index(wg, nwg);
   if (o >= p.n_out) { return; }
-  let base = decompose(o, p.orank, p.oshape, p.ostride);
+  let base = decompose(o, orank(), p.oshape, p.ostride);
   var acc = 0.0;
   for (var r = t; r < p.r; r += WG) {
-    acc += x[base + decompose(r, p.rrank, p.rshape, p.rstride)];
+    acc += x[base + decompose(r, rrank(), p.rshape, p.rstride)];
   }
   sv[t] = acc;
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -70,10 +85,10 @@ fn sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 fn sum_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let o = gid.x + gid.y * nwg.x * WG;
   if (o >= p.n_out) { return; }
-  let base = decompose(o, p.orank, p.oshape, p.ostride);
+  let base = decompose(o, orank(), p.oshape, p.ostride);
   var acc = 0.0;
   for (var r = 0u; r < p.r; r++) {
-    acc += x[base + decompose(r, p.rrank, p.rshape, p.rstride)];
+    acc += x[base + decompose(r, rrank(), p.rshape, p.rstride)];
   }
   out[o] = acc * p.scale;
 }
@@ -84,11 +99,11 @@ fn max_(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) t: u32) {
   let o = out_index(wg, nwg);
   if (o >= p.n_out) { return; }
-  let base = decompose(o, p.orank, p.oshape, p.ostride);
+  let base = decompose(o, orank(), p.oshape, p.ostride);
   var best = -3.402823e38;
   var bi = 0xffffffffu;
   for (var r = t; r < p.r; r += WG) {
-    let v = x[base + decompose(r, p.rrank, p.rshape, p.rstride)];
+    let v = x[base + decompose(r, rrank(), p.rshape, p.rstride)];
     if (bi == 0xffffffffu || v > best || (v != v && best == best)) { best = v; bi = r; }
   }
   sv[t] = best;
@@ -119,6 +134,6 @@ fn max_(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 fn max_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let o = gid.x + gid.y * nwg.x * WG;
   if (o >= p.n_out) { return; }
-  let base = decompose(o, p.orank, p.oshape, p.ostride);
-  gx[base + decompose(u32(garg[o]), p.rrank, p.rshape, p.rstride)] = g[o];
+  let base = decompose(o, orank(), p.oshape, p.ostride);
+  gx[base + decompose(u32(garg[o]), rrank(), p.rshape, p.rstride)] = g[o];
 }

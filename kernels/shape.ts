@@ -2,20 +2,27 @@
 // and pad copy. Each backward is another strided copy.
 import { Tensor, resolveShape, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
+import { device } from '../engine/context.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { contiguousStrides, collapseDims, packDims } from './elementwise.js';
 import { zeros } from './fill.js';
+
+const COPY_PER_CPU = 8;
 
 /** dst[dstOff + Σ i·dstStride] = src[srcOff + Σ i·srcStride] over every index of `shape`. */
 export function stridedCopy(src: Tensor, srcOff: number, srcStrides: number[], dst: Tensor, dstOff: number, dstStrides: number[], shape: number[], op: string): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
   const c = collapseDims(shape, [srcStrides, dstStrides]);
+  // CPU adapters: the rank as a constant and COPY_PER_CPU elements per invocation (copy.wgsl).
+  const cpu = device().kernelProfile === 'cpu' && c.shape.length > 0;
+  const per = cpu ? COPY_PER_CPU : 1;
   launch({
     file: 'copy.wgsl',
+    constants: cpu ? { RANK: c.shape.length, PER: per } : {},
     args: [src, dst],
     params: [n, c.shape.length, srcOff, dstOff, ...packDims(c.shape, op), ...packDims(c.strides[0], op), ...packDims(c.strides[1], op)],
-    workgroups: grid1d(n),
+    workgroups: grid1d(Math.ceil(n / per)),
     context: `${op} ${shapeStr(src.shape)} -> ${shapeStr(dst.shape)}`,
   });
 }

@@ -72,7 +72,7 @@ function reference(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: Array
   return { y, dx, dw, db };
 }
 
-async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig) {
+async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: 'gemm' | 'pointwise') {
   const [Ho, Wo] = outSize(c);
   const xs = [c.B, c.Cin, c.H, c.W];
   const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
@@ -86,7 +86,7 @@ async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConf
   const w = Tensor.from(wv, ws).param('w');
   const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
   const y = tidy(() => {
-    const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, tile });
+    const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, tile, impl });
     backward(out, Tensor.from(gv, out.shape));
     return out;
   });
@@ -111,21 +111,68 @@ describe('conv2d vs float64 reference (forward, dx, dw, db)', () => {
   it('grouped 3×3: Cin 6, Cout 10, groups 2 (split-K weight gradient per group)', async () => {
     await check({ ...base, B: 2, Cin: 6, H: 9, W: 8, Cout: 10, groups: 2 }, true, 3);
   });
-  it('grouped 1×1: Cin = Cout = 8, groups 4 (graph_conv)', async () => {
-    await check({ ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 8, H: 8, W: 9, Cout: 8, groups: 4 }, true, 4);
-  });
-  it('dense 1×1, Cin 33, N not a multiple of the tiles, 70 output channels (two M tiles)', async () => {
-    await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 33, H: 7, W: 5, Cout: 70 }, true, 5);
-  });
-  it('1×1 label tensor B×C×S×1 without bias', async () => {
-    await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 12, H: 20, W: 1, Cout: 24 }, false, 6);
-  });
+  // Each 1×1 case runs both kernels: the implicit GEMM (GPUs) and pointwise.wgsl (CPU adapters).
+  for (const impl of ['gemm', 'pointwise'] as const) {
+    it(`${impl}: grouped 1×1: Cin = Cout = 8, groups 4 (graph_conv)`, async () => {
+      await check({ ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 8, H: 8, W: 9, Cout: 8, groups: 4 }, true, 4, undefined, impl);
+    });
+    it(`${impl}: dense 1×1, Cin 33, N not a multiple of the tiles, 70 output channels (two M tiles)`, async () => {
+      await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 33, H: 7, W: 5, Cout: 70 }, true, 5, undefined, impl);
+    });
+    it(`${impl}: 1×1 label tensor B×C×S×1 without bias`, async () => {
+      await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 12, H: 20, W: 1, Cout: 24 }, false, 6, undefined, impl);
+    });
+  }
   it('rectangular kernel, stride 3, pad 2, input rows the kernel never reaches', async () => {
     await check({ B: 1, Cin: 2, H: 10, W: 8, Cout: 3, kh: 2, kw: 3, stride: 3, pad: 2, groups: 1 }, true, 7);
   });
   it('the large 128×128 tile (8×8 per thread), chosen only for big layers, forced on a small one', async () => {
     // The 16-, 32- and 64-row tiles are picked by the cases above (M = 5, 24, 70).
     await check({ ...base, B: 2, Cin: 5, H: 6, W: 7, Cout: 9, stride: 2 }, true, 8, F.TILES.large);
+  });
+});
+
+describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', () => {
+  const pw = { kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 };
+  it('plane of 35 positions (a 3-wide tail after the 4-wide lanes), 13 rows (8-row blocks + 5), bias', async () => {
+    await check({ ...pw, B: 2, Cin: 9, H: 7, W: 5, Cout: 13 }, true, 11, undefined, 'pointwise');
+  });
+  it('planes smaller than one lane (S = 3, S = 1), forced', async () => {
+    await check({ ...pw, B: 3, Cin: 5, H: 3, W: 1, Cout: 6 }, true, 12, undefined, 'pointwise');
+    await check({ ...pw, B: 2, Cin: 4, H: 1, W: 1, Cout: 3 }, false, 13, undefined, 'pointwise');
+  });
+  it('dw over 7 images split into uneven chunks, 70 input channels (two 64-lane blocks), groups 2', async () => {
+    await check({ ...pw, B: 7, Cin: 140, H: 6, W: 6, Cout: 10, groups: 2 }, true, 14, undefined, 'pointwise');
+  });
+  it('is what the cpu kernel profile picks for 1×1 convs on planes of ≥ 32 positions, never the gpu one', () => {
+    const dev = device();
+    const saved = dev.kernelProfile;
+    const labels: string[] = [];
+    const orig = dev.dispatch;
+    dev.dispatch = function (p, ...rest) {
+      labels.push(p.label);
+      return orig.call(this, p, ...rest);
+    };
+    try {
+      tidy(() => {
+        const w = Tensor.from(new Float32Array(6), [3, 2, 1, 1]);
+        for (const profile of ['cpu', 'gpu'] as const) {
+          dev.kernelProfile = profile;
+          F.conv2d(Tensor.from(new Float32Array(64), [1, 2, 8, 4]), w); // 32 positions
+          F.conv2d(Tensor.from(new Float32Array(62), [1, 2, 31, 1]), w); // 31
+        }
+      });
+    } finally {
+      dev.dispatch = orig;
+      dev.kernelProfile = saved;
+    }
+    expect(labels.map((l) => l.split(':')[0])).toEqual(['pointwise.wgsl', 'conv2d.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
+  });
+  it('refuses non-1×1 convs when forced', () => {
+    const x = Tensor.from(new Float32Array(50), [1, 2, 5, 5]);
+    const w = Tensor.from(new Float32Array(54), [3, 2, 3, 3]);
+    expect(() => F.conv2d(x, w, null, { padding: 1, impl: 'pointwise' })).toThrow(/impl 'pointwise' needs a 1×1 kernel/);
+    for (const t of [x, w]) t.release();
   });
 });
 
