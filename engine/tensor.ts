@@ -65,6 +65,22 @@ export class Tensor implements BufferArg {
     return t;
   }
 
+  /**
+   * A tensor filled by `producer`, which a replayed step (engine/replay.ts) calls again before each
+   * replay: how per-step data (drop-path masks, a batch) reaches a recorded step. It must return the
+   * same number of elements every time.
+   */
+  static fromProducer(shape: Shape, producer: () => Float32Array | Int32Array | Uint32Array, label = 'produced'): Tensor {
+    const data = producer();
+    const dt: DType = data instanceof Int32Array ? 'i32' : data instanceof Uint32Array ? 'u32' : 'f32';
+    if (numel(shape) !== data.length) {
+      throw new Error(`Tensor.fromProducer: ${data.length} values do not fill shape [${shape.join(',')}]`);
+    }
+    const t = Tensor.empty(shape, dt, label);
+    if (data.length) device().write(t.pooled, data, 0, producer);
+    return t;
+  }
+
   static scalar(v: number): Tensor {
     return Tensor.from([v], []);
   }

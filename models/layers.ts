@@ -160,9 +160,13 @@ export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng | nul
   if (!rng) throw new Error(`drop path ${p} in training mode needs a generator: call model.setGenerator(new Rng(seed)) first`);
   const B = x.shape[0];
   const keepProb = 1 - p;
-  const mask = new Float32Array(B);
-  for (let b = 0; b < B; b++) mask[b] = rng.uniform() < keepProb ? 1 / keepProb : 0;
-  const m = Tensor.from(mask, [B, ...x.shape.slice(1).map(() => 1)]);
+  // A producer, so that a replayed step (engine/replay.ts) draws a fresh mask each step.
+  const draw = () => {
+    const mask = new Float32Array(B);
+    for (let b = 0; b < B; b++) mask[b] = rng.uniform() < keepProb ? 1 / keepProb : 0;
+    return mask;
+  };
+  const m = Tensor.fromProducer([B, ...x.shape.slice(1).map(() => 1)], draw, 'drop path mask');
   return F.mul(x, m);
 }
 

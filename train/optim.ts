@@ -126,26 +126,43 @@ export class AdamW {
    */
   step({ maxGradNorm, clipEps = 1e-6 }: StepOptions = {}): void {
     if (maxGradNorm !== undefined) check(maxGradNorm >= 0, `AdamW.step: invalid maxGradNorm ${maxGradNorm}`);
-    const [b1, b2] = this.betas;
     const params: (Tensor | null)[] = [];
     const grads: (Tensor | null)[] = [];
-    this.slots.forEach((s, i) => {
+    const active: boolean[] = [];
+    for (const s of this.slots) {
       const g = s.param.grad;
       const on = g !== null && s.param.requiresGrad;
       params.push(on ? s.param : null);
       grads.push(on ? g : null);
-      if (!on) {
-        this.hyper.fill(0, 4 * i, 4 * i + 4);
-        return;
+      active.push(on);
+    }
+    if (!grads.some((g) => g)) return;
+    // The learning rate, the step counts and the bias corrections reach the GPU as data (the
+    // `hyper` buffer), through a producer: a replayed step (engine/replay.ts) calls it again.
+    const hyper = () => this.stepHyper(active);
+    device().write(this.fused.hyper.pooled, hyper(), 0, hyper);
+    this.fused.step(params, grads, maxGradNorm ?? null, clipEps);
+  }
+
+  /** Advance the step count of the active slots and fill `hyper` with this step's per-slot values. */
+  private stepHyper(active: readonly boolean[]): Float32Array {
+    const [b1, b2] = this.betas;
+    const h = this.hyper;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (!active[i]) {
+        h.fill(0, 4 * i, 4 * i + 4);
+        continue;
       }
+      const s = this.slots[i];
       s.step++;
       const { lr, weightDecay } = s.group;
       // Float64 scalars rounded once to float32, as torch hands them to its float kernels.
-      this.hyper.set([1, 1 - lr * weightDecay, lr / (1 - b1 ** s.step), Math.sqrt(1 - b2 ** s.step)], 4 * i);
-    });
-    if (!grads.some((g) => g)) return;
-    this.fused.hyper.write(this.hyper);
-    this.fused.step(params, grads, maxGradNorm ?? null, clipEps);
+      h[4 * i] = 1;
+      h[4 * i + 1] = 1 - lr * weightDecay;
+      h[4 * i + 2] = lr / (1 - b1 ** s.step);
+      h[4 * i + 3] = Math.sqrt(1 - b2 ** s.step);
+    }
+    return h;
   }
 
   /** Release every gradient (set_to_none, torch's default). */
