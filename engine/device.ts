@@ -43,6 +43,8 @@ export interface CommandSink {
   dispatch(pipeline: Pipeline, bindGroup: GPUBindGroup, x: number, y: number, z: number, buffers: PooledBuffer[], bytes: number): void;
   copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, bytes: number): void;
   write(dst: PooledBuffer, dstOffset: number, data: Uint8Array, producer: WriteProducer | undefined): void;
+  /** Host-side state the step updates (engine/replay.ts, perStep): run again at each replay. */
+  effect(fn: () => void): void;
   abort(reason: string): void;
 }
 
@@ -73,6 +75,8 @@ export interface Pipeline {
 export interface BufferArg {
   pooled: PooledBuffer;
   bytes: number;
+  /** Where the argument starts in the buffer (a multiple of minStorageBufferOffsetAlignment); 0 when absent. */
+  byteOffset?: number;
   /** For error messages: what the argument is ("x [2,3] f32"). */
   describe(): string;
   assertAlive(op: string): void;
@@ -271,7 +275,7 @@ export class Device {
     if (x === 0 || y === 0 || z === 0) return;
     const ubuf = hasUniform ? this.uniform(params!) : null;
     let key = `${p.id}`;
-    for (const a of args) key += `|${a.pooled.id}:${bindSize(a.bytes)}`;
+    for (const a of args) key += a.byteOffset ? `|${a.pooled.id}:${bindSize(a.bytes)}@${a.byteOffset}` : `|${a.pooled.id}:${bindSize(a.bytes)}`;
     if (ubuf) key += `|u${ubuf.id}`;
     let bg = this.bindGroups.get(key);
     if (!bg) {
@@ -281,7 +285,7 @@ export class Device {
         entries: p.info.bindings.map((b) =>
           b.kind === 'uniform'
             ? { binding: b.binding, resource: { buffer: ubuf!.buffer } }
-            : { binding: b.binding, resource: { buffer: args[ai].pooled.buffer, size: bindSize(args[ai++].bytes) } },
+            : { binding: b.binding, resource: { buffer: args[ai].pooled.buffer, offset: args[ai].byteOffset ?? 0, size: bindSize(args[ai++].bytes) } },
         ),
       });
       // A bound on the cache: steady-state training reuses a fixed set, so hitting it means churn.

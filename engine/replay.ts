@@ -50,6 +50,7 @@ export class Recording implements CommandSink {
   readonly ops: RecordedOp[] = [];
   readonly writes: RecordedWrite[] = [];
   readonly buffers = new Set<PooledBuffer>();
+  readonly effects: (() => void)[] = [];
   readonly pipelines = new Set<Pipeline>();
   dispatches = 0;
   boundBytes = 0;
@@ -88,6 +89,10 @@ export class Recording implements CommandSink {
     this.buffers.add(dst);
   }
 
+  effect(fn: () => void): void {
+    if (!this.aborted) this.effects.push(fn);
+  }
+
   abort(reason: string): void {
     this.aborted ??= reason;
   }
@@ -106,6 +111,7 @@ export class Recording implements CommandSink {
         return `copy ${i} differs`;
       }
     }
+    if (this.effects.length !== other.effects.length) return `${this.effects.length} vs ${other.effects.length} host-side effects`;
     if (this.writes.length !== other.writes.length) return `${this.writes.length} vs ${other.writes.length} CPU writes`;
     for (let i = 0; i < this.writes.length; i++) {
       const a = this.writes[i];
@@ -151,6 +157,7 @@ export class Recording implements CommandSink {
 
   /** Upload the producers' data for this step and encode + submit the commands. */
   replay(dev: Device): void {
+    for (let i = 0; i < this.effects.length; i++) this.effects[i]();
     const queue = dev.device.queue;
     for (let i = 0; i < this.dynamic.length; i++) {
       const w = this.dynamic[i];
@@ -178,6 +185,16 @@ export class Recording implements CommandSink {
     this.arena?.destroy();
     this.arena = null;
   }
+}
+
+/**
+ * Run `fn` now and, when the step is being recorded, again at each replay of it: how a step updates
+ * host-side state (BatchNorm's num_batches_tracked) that a replay would otherwise skip. `fn` must
+ * not capture per-step values.
+ */
+export function perStep(fn: () => void): void {
+  fn();
+  device().recorder?.effect(fn);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

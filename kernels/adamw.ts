@@ -105,7 +105,7 @@ export class FlatGrads {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
       this.checkSlot(t, i);
-      dev.copy(t.pooled, 0, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
+      dev.copy(t.pooled, t.byteOffset, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
     });
   }
 
@@ -114,11 +114,11 @@ export class FlatGrads {
     tensors.forEach((t, i) => {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
-      dev.copy(flats[s.bucket].pooled, s.offset * 4, t.pooled, 0, s.size * 4);
+      dev.copy(flats[s.bucket].pooled, s.offset * 4, t.pooled, t.byteOffset, s.size * 4);
     });
   }
 
-  private checkSlot(t: Tensor, i: number): void {
+  protected checkSlot(t: Tensor, i: number): void {
     t.assertAlive('adamw');
     if (t.dtype !== 'f32' || t.size !== this.slots[i].size) {
       throw new Error(`adamw: slot ${i} holds ${this.slots[i].size} f32 elements, got ${t.describe()}`);
@@ -186,12 +186,32 @@ export class FusedAdamW extends FlatGrads {
   readonly param: Tensor[];
   readonly expAvg: Tensor[];
   readonly expAvgSq: Tensor[];
+  /** Slots whose parameter lives in `param` (see adopt()): a step copies it neither in nor out. */
+  readonly resident: boolean[];
 
   constructor(sizes: number[], readonly constants: AdamWConstants, bucketLimit?: number) {
     super(sizes, bucketLimit);
     this.param = this.flat('adamw.param');
     this.expAvg = this.flat('adamw.exp_avg');
     this.expAvgSq = this.flat('adamw.exp_avg_sq');
+    this.resident = sizes.map(() => false);
+  }
+
+  /**
+   * Make the flat parameter buffers the parameters' home (the parameter arena): each parameter is
+   * moved into its slot (Tensor.relocate; slots start on CHUNK boundaries, so every view is bound at
+   * an aligned offset) and the update then works in place. A parameter whose storage another view
+   * shares stays where it is and is copied in and out each step as before.
+   */
+  adopt(params: Tensor[]): void {
+    params.forEach((p, i) => {
+      const s = this.slots[i];
+      if (s.size === 0 || this.resident[i]) return;
+      this.checkSlot(p, i);
+      const view = this.param[s.bucket].viewAt(s.offset * 4, p.shape);
+      this.resident[i] = p.relocate(view);
+      view.release();
+    });
   }
 
   /**
@@ -200,7 +220,8 @@ export class FusedAdamW extends FlatGrads {
    */
   step(params: (Tensor | null)[], grads: (Tensor | null)[], maxNorm: number | null, clipEps: number): void {
     this.gather(grads);
-    this.copyIn(params, this.param);
+    const moved = params.map((p, i) => (this.resident[i] ? null : p));
+    this.copyIn(moved, this.param);
     this.norm(maxNorm, clipEps);
     this.buckets.forEach((b, k) => {
       launch({
@@ -212,7 +233,7 @@ export class FusedAdamW extends FlatGrads {
         context: `adamw (bucket ${k}, ${b.elements} elements)`,
       });
     });
-    this.copyOut(this.param, params);
+    this.copyOut(this.param, moved);
   }
 
   /** Both moments of every slot, read back in one transfer per bucket and buffer. */

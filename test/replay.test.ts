@@ -62,8 +62,9 @@ async function run(batches: number[], replay: StepReplay): Promise<RunResult> {
       }),
     );
   });
+  // Every tensor of the state dict (parameters, BatchNorm running stats) and num_batches_tracked.
   const params = new Map<string, Float32Array>();
-  for (const [name, t] of model.trainableParameters()) params.set(name, await t.toArray());
+  for (const [name, e] of await model.stateDict()) params.set(name, Float32Array.from(e.data));
   const optimizer = new Map<string, Float32Array | Int32Array>();
   for (const [k, v] of await opt.stateDict()) optimizer.set(k, v.data as Float32Array | Int32Array);
   const out = { modes, params, optimizer, ring: await ring.toArray(), rng: rng.getState() };

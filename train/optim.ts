@@ -25,6 +25,11 @@ export interface AdamWOptions {
   skipNonFinite?: boolean;
   /** Elements per flat bucket (default: the most one storage binding holds); tests lower it. */
   bucketElements?: number;
+  /**
+   * Move the parameters into the optimizer's flat buffers (default true): the update then works in
+   * place, with no per-parameter copies (kernels/adamw.ts, FusedAdamW.adopt).
+   */
+  arena?: boolean;
 }
 
 export interface StepOptions {
@@ -73,7 +78,7 @@ export class AdamW {
    * Tensors with requiresGrad false (e.g. the frozen relative_pos tables) get no state and are
    * never touched.
    */
-  constructor(params: Tensor[] | ParamGroup[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, skipNonFinite = true, bucketElements }: AdamWOptions = {}) {
+  constructor(params: Tensor[] | ParamGroup[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, skipNonFinite = true, bucketElements, arena = true }: AdamWOptions = {}) {
     check(lr >= 0, `AdamW: invalid learning rate ${lr}`);
     check(eps >= 0, `AdamW: invalid eps ${eps}`);
     check(betas[0] >= 0 && betas[0] < 1 && betas[1] >= 0 && betas[1] < 1, `AdamW: invalid betas [${betas.join(', ')}]`);
@@ -106,6 +111,7 @@ export class AdamW {
       { beta1: betas[0], beta2: betas[1], eps, skipNonFinite },
       bucketElements,
     );
+    if (arena) this.fused.adopt(this.slots.map((s) => s.param));
     this.hyper = new Float32Array(this.fused.hyper.size);
   }
 
