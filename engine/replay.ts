@@ -8,11 +8,13 @@
 // tensor objects, no cache look-ups, no GPU object created.
 //
 // What changes from step to step must reach the GPU as data, never as a constant frozen in the
-// recording: every CPU write made inside a recorded step becomes a copy from a small "arena" buffer,
-// at the same place in the command stream. A write made with a producer (Device.write's fourth
-// argument: the step's inputs, drop-path masks, AdamW's learning rate and bias corrections) calls
-// the producer again before each replay and uploads its result into the arena; a write without one
-// replays the recorded bytes. A per-step value baked into a uniform would give another bind group,
+// recording: every CPU write made inside a recorded step is made again before each replay. A write
+// made with a producer (Device.write's fourth argument: the step's inputs, drop-path masks, AdamW's
+// learning rate and bias corrections) calls the producer again; a write without one replays the
+// recorded bytes. A write into a buffer that no earlier command of the step touches goes straight
+// into that buffer (queue.writeBuffer runs before the step's commands, after earlier steps'); one
+// into a buffer the step used before is uploaded into a small "arena" buffer and copied from there
+// at its place in the command stream. A per-step value baked into a uniform would give another bind group,
 // and a per-step write without a producer other bytes, so a step is recorded twice and replayed only
 // when both recordings agree command for command (and static write for static write).
 //
@@ -33,7 +35,7 @@ interface RecordedWrite {
   /** The bytes written at record time, padded to a multiple of 4. */
   data: Uint8Array;
   producer: WriteProducer | undefined;
-  /** Index of the copy op that replays it. */
+  /** Index of the copy op that replays it; -1 for a direct write (no earlier command touches dst). */
   op: number;
   /** Byte offset in the arena (set by seal()). */
   arenaOffset: number;
@@ -51,6 +53,8 @@ export class Recording implements CommandSink {
   readonly writes: RecordedWrite[] = [];
   readonly buffers = new Set<PooledBuffer>();
   readonly effects: (() => void)[] = [];
+  /** Buffers the commands recorded so far touch. */
+  private readonly touched = new Set<PooledBuffer>();
   readonly pipelines = new Set<Pipeline>();
   dispatches = 0;
   boundBytes = 0;
@@ -66,7 +70,10 @@ export class Recording implements CommandSink {
   dispatch(p: Pipeline, bindGroup: GPUBindGroup, x: number, y: number, z: number, buffers: PooledBuffer[], bytes: number): void {
     if (this.aborted) return;
     this.ops.push({ pipeline: p.pipeline, bindGroup, x, y, z, src: null, srcOffset: 0, dst: null, dstOffset: 0, bytes: 0 });
-    for (const b of buffers) this.buffers.add(b);
+    for (const b of buffers) {
+      this.buffers.add(b);
+      this.touched.add(b);
+    }
     this.pipelines.add(p);
     this.dispatches++;
     this.boundBytes += bytes;
@@ -75,8 +82,10 @@ export class Recording implements CommandSink {
   copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, bytes: number): void {
     if (this.aborted) return;
     this.ops.push(copyOp(src.buffer, srcOffset, dst.buffer, dstOffset, bytes));
-    this.buffers.add(src);
-    this.buffers.add(dst);
+    for (const b of [src, dst]) {
+      this.buffers.add(b);
+      this.touched.add(b);
+    }
     this.boundBytes += 2 * bytes;
   }
 
@@ -84,9 +93,13 @@ export class Recording implements CommandSink {
     if (this.aborted) return;
     const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
     padded.set(data);
+    this.buffers.add(dst);
+    if (!this.touched.has(dst)) {
+      this.writes.push({ dst, dstOffset, data: padded, producer, op: -1, arenaOffset: 0 });
+      return;
+    }
     this.writes.push({ dst, dstOffset, data: padded, producer, op: this.ops.length, arenaOffset: 0 });
     this.ops.push(copyOp(null, 0, dst.buffer, dstOffset, padded.byteLength));
-    this.buffers.add(dst);
   }
 
   effect(fn: () => void): void {
@@ -116,7 +129,7 @@ export class Recording implements CommandSink {
     for (let i = 0; i < this.writes.length; i++) {
       const a = this.writes[i];
       const b = other.writes[i];
-      if (a.dst !== b.dst || a.dstOffset !== b.dstOffset || a.data.byteLength !== b.data.byteLength || !a.producer !== !b.producer) {
+      if (a.dst !== b.dst || a.dstOffset !== b.dstOffset || a.data.byteLength !== b.data.byteLength || !a.producer !== !b.producer || a.op !== b.op) {
         return `CPU write ${i} differs in place or size`;
       }
       if (!a.producer && !equalBytes(a.data, b.data)) return `CPU write ${i} (no producer) wrote other bytes: a per-step value written as a constant`;
@@ -128,9 +141,10 @@ export class Recording implements CommandSink {
   seal(dev: Device): void {
     this.generation = dev.pool.generation;
     for (const b of this.buffers) (b.free ? this.temporaries : this.persistent).push(b);
-    // Producer writes first: they are uploaded before every replay; the constants once, here.
-    this.dynamic = this.writes.filter((w) => w.producer);
-    const ordered = [...this.dynamic, ...this.writes.filter((w) => !w.producer)];
+    // Arena slices: for the writes copied in the stream (op ≥ 0); the constants are uploaded once, here.
+    const ordered = this.writes.filter((w) => w.op >= 0);
+    // Made before every replay: every producer, and the constants that go straight into their buffer.
+    this.dynamic = this.writes.filter((w) => w.producer || w.op < 0);
     let size = 0;
     for (const w of ordered) {
       w.arenaOffset = size;
@@ -155,18 +169,23 @@ export class Recording implements CommandSink {
     return true;
   }
 
-  /** Upload the producers' data for this step and encode + submit the commands. */
+  /** Make this step's writes (producers called in recorded order), then encode + submit the commands. */
   replay(dev: Device): void {
     for (let i = 0; i < this.effects.length; i++) this.effects[i]();
     const queue = dev.device.queue;
     for (let i = 0; i < this.dynamic.length; i++) {
       const w = this.dynamic[i];
-      const d = w.producer!();
-      if (Math.ceil(d.byteLength / 4) * 4 !== w.data.byteLength) {
-        throw new Error(`replay: a producer returned ${d.byteLength} bytes; it wrote ${w.data.byteLength} when recorded`);
+      let bytes = w.data;
+      if (w.producer) {
+        const d = w.producer();
+        if (Math.ceil(d.byteLength / 4) * 4 !== w.data.byteLength) {
+          throw new Error(`replay: a producer returned ${d.byteLength} bytes; it wrote ${w.data.byteLength} when recorded`);
+        }
+        bytes = new Uint8Array(d.buffer as ArrayBuffer, d.byteOffset, d.byteLength);
       }
-      const bytes = new Uint8Array(d.buffer as ArrayBuffer, d.byteOffset, d.byteLength);
-      if (d.byteLength % 4 === 0) queue.writeBuffer(this.arena!, w.arenaOffset, bytes);
+      // Device.write first submits encoded work that still uses the buffer, and pads to 4 bytes.
+      if (w.op < 0) dev.write(w.dst, bytes, w.dstOffset);
+      else if (bytes.byteLength % 4 === 0) queue.writeBuffer(this.arena!, w.arenaOffset, bytes as Uint8Array<ArrayBuffer>);
       else {
         const padded = new Uint8Array(w.data.byteLength);
         padded.set(bytes);
@@ -176,9 +195,10 @@ export class Recording implements CommandSink {
     dev.replay(this.ops, this.dispatches, this.boundBytes);
   }
 
-  /** Bytes of CPU data uploaded per replay. */
-  get uploadBytes(): number {
-    return this.dynamic.reduce((a, w) => a + w.data.byteLength, 0);
+  /** Writes made straight into their buffer / through the arena, per replay. */
+  get writeCounts(): { direct: number; arena: number } {
+    const direct = this.writes.filter((w) => w.op < 0).length;
+    return { direct, arena: this.writes.length - direct };
   }
 
   release(): void {
