@@ -32,7 +32,9 @@ import type { PooledBuffer } from './pool.js';
 interface RecordedWrite {
   dst: PooledBuffer;
   dstOffset: number;
-  /** The bytes written at record time, padded to a multiple of 4. */
+  /** Bytes written, padded to a multiple of 4. */
+  bytes: number;
+  /** The bytes of a write without a producer (a constant), padded; empty for a producer's. */
   data: Uint8Array;
   producer: WriteProducer | undefined;
   /** Index of the copy op that replays it; -1 for a direct write (no earlier command touches dst). */
@@ -91,15 +93,17 @@ export class Recording implements CommandSink {
 
   write(dst: PooledBuffer, dstOffset: number, data: Uint8Array, producer: WriteProducer | undefined): void {
     if (this.aborted) return;
-    const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
-    padded.set(data);
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    // A producer's data is made again at each replay: only a constant's bytes are kept.
+    const padded = new Uint8Array(producer ? 0 : bytes);
+    if (!producer) padded.set(data);
     this.buffers.add(dst);
     if (!this.touched.has(dst)) {
-      this.writes.push({ dst, dstOffset, data: padded, producer, op: -1, arenaOffset: 0 });
+      this.writes.push({ dst, dstOffset, bytes, data: padded, producer, op: -1, arenaOffset: 0 });
       return;
     }
-    this.writes.push({ dst, dstOffset, data: padded, producer, op: this.ops.length, arenaOffset: 0 });
-    this.ops.push(copyOp(null, 0, dst.buffer, dstOffset, padded.byteLength));
+    this.writes.push({ dst, dstOffset, bytes, data: padded, producer, op: this.ops.length, arenaOffset: 0 });
+    this.ops.push(copyOp(null, 0, dst.buffer, dstOffset, bytes));
   }
 
   effect(fn: () => void): void {
@@ -129,7 +133,7 @@ export class Recording implements CommandSink {
     for (let i = 0; i < this.writes.length; i++) {
       const a = this.writes[i];
       const b = other.writes[i];
-      if (a.dst !== b.dst || a.dstOffset !== b.dstOffset || a.data.byteLength !== b.data.byteLength || !a.producer !== !b.producer || a.op !== b.op) {
+      if (a.dst !== b.dst || a.dstOffset !== b.dstOffset || a.bytes !== b.bytes || !a.producer !== !b.producer || a.op !== b.op) {
         return `CPU write ${i} differs in place or size`;
       }
       if (!a.producer && !equalBytes(a.data, b.data)) return `CPU write ${i} (no producer) wrote other bytes: a per-step value written as a constant`;
@@ -148,7 +152,7 @@ export class Recording implements CommandSink {
     let size = 0;
     for (const w of ordered) {
       w.arenaOffset = size;
-      size += w.data.byteLength;
+      size += w.bytes;
     }
     if (size > 0) {
       this.arena = dev.device.createBuffer({ size, usage: COPY_SRC_DST, label: 'replay arena' });
@@ -178,8 +182,8 @@ export class Recording implements CommandSink {
       let bytes = w.data;
       if (w.producer) {
         const d = w.producer();
-        if (Math.ceil(d.byteLength / 4) * 4 !== w.data.byteLength) {
-          throw new Error(`replay: a producer returned ${d.byteLength} bytes; it wrote ${w.data.byteLength} when recorded`);
+        if (Math.ceil(d.byteLength / 4) * 4 !== w.bytes) {
+          throw new Error(`replay: a producer returned ${d.byteLength} bytes; it wrote ${w.bytes} when recorded`);
         }
         bytes = new Uint8Array(d.buffer as ArrayBuffer, d.byteOffset, d.byteLength);
       }
@@ -187,7 +191,7 @@ export class Recording implements CommandSink {
       if (w.op < 0) dev.write(w.dst, bytes, w.dstOffset);
       else if (bytes.byteLength % 4 === 0) queue.writeBuffer(this.arena!, w.arenaOffset, bytes as Uint8Array<ArrayBuffer>);
       else {
-        const padded = new Uint8Array(w.data.byteLength);
+        const padded = new Uint8Array(w.bytes);
         padded.set(bytes);
         queue.writeBuffer(this.arena!, w.arenaOffset, padded);
       }
