@@ -279,6 +279,8 @@ export class StepReplay {
   private warmShapes: Shape[] | null = null;
   private warm = 0;
   private attempts = 0;
+  /** Consecutive steps at shapes other than the recording's. */
+  private misses = 0;
   private current: StepInput[] = [];
 
   constructor({ warmup = 1, enabled = envVar('WEBVIG_REPLAY') !== '0', maxAttempts = 3 }: StepReplayOptions = {}) {
@@ -299,9 +301,14 @@ export class StepReplay {
       if (this.ready.valid(dev) && !dev.recorder) {
         this.ready.replay(dev);
         this.counts.replayed++;
+        this.misses = 0;
         return 'replayed';
       }
       this.reason = 'the recorded buffers were reused, released or destroyed since; recording again';
+      this.invalidate();
+    } else if (this.ready && ++this.misses >= 3) {
+      // The shape changed for good (not one last, smaller batch): record the new one.
+      this.reason = 'the input shapes changed; recording again';
       this.invalidate();
     }
     if (!this.enabled || this.ready || dev.profiler || dev.recorder) {
@@ -375,6 +382,7 @@ export class StepReplay {
     this.ready = null;
     this.dropCandidate();
     this.warmShapes = null;
+    this.misses = 0;
   }
 
   release(): void {

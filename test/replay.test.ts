@@ -107,6 +107,18 @@ describe('step replay', () => {
     expectBitIdentical(replayed, normal);
   }, 240_000);
 
+  it('a lasting change of batch size is recorded anew (one odd batch is not)', async () => {
+    const batches = [2, 2, 2, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1];
+    const replayed = await run(batches, new StepReplay({ warmup: 1 }));
+    const normal = await run(batches, new StepReplay({ enabled: false }));
+    expect(replayed.modes).toEqual([
+      'normal', 'recorded', 'recorded', 'replayed', 'normal', 'replayed',
+      'normal', 'normal', 'normal', // the third step at batch 1 drops the batch-2 recording, then warms up
+      'recorded', 'recorded', 'replayed', 'replayed',
+    ]);
+    expectBitIdentical(replayed, normal);
+  }, 240_000);
+
   it('a replayed step allocates nothing, creates no bind group, pipeline or uniform, and submits once', async () => {
     const model = buildModel('gkgnet-tiny', { size: SIZE, numLabels: LABELS, dropPath: 0.1, seed: 3 });
     model.train();
@@ -134,6 +146,8 @@ describe('step replay', () => {
     expect(step()).toBe('replayed');
     const s1 = device().memoryStats();
     expect(s1.allocations - s0.allocations).toBe(0);
+    // Nothing of the recorded step stays alive: no tensor, no buffer held.
+    expect(s1.liveBytes).toBe(s0.liveBytes);
     expect(s1.bindGroupsCreated - s0.bindGroupsCreated).toBe(0);
     expect(s1.pipelinesCreated - s0.pipelinesCreated).toBe(0);
     expect(s1.uniformBuffersCreated - s0.uniformBuffersCreated).toBe(0);
