@@ -1,12 +1,13 @@
 // Flat, chunk-aligned storage and the launches of adamw.wgsl: a fused AdamW step and a global-norm
 // gradient reduction over any number of parameters in a fixed, small number of dispatches.
 //
-// Why copies: every parameter and gradient is its own GPU buffer and a binding cannot start at an
-// offset into another tensor, so one dispatch over all of them needs them side by side. A step
-// encodes copyBufferToBuffer of each gradient and parameter into flat buffers (plain copies: no
-// bind groups, no pipelines, in the same command encoder as the rest of the step), dispatches the
-// norm partials and the update once per bucket plus one final norm (3 dispatches when everything
-// fits one binding, the usual case), and copies the parameters back.
+// The parameters live in the flat buffers (FusedAdamW.adopt: the parameter arena, each parameter a
+// view bound at its slot's offset), so the update works in place. Gradients come out of backward as
+// separate tensors: a step gathers them into the flat gradient buffer (flat-gather.wgsl, 8 per
+// dispatch, in the step's compute pass), dispatches the norm partials and the update once per
+// bucket plus one final norm (3 dispatches when everything fits one binding, the usual case).
+// Parameters that could not move (another view shares their storage) are gathered in and copied
+// back out each step.
 // The moments live only in the flat buffers. Each parameter starts on a CHUNK boundary so a
 // chunk → slot table finds a thread's parameter in O(1); the padding stays zero.
 import { Tensor } from '../engine/tensor.js';
@@ -16,6 +17,8 @@ import { fillInto } from './fill.js';
 
 /** Elements per chunk; must match CHUNK in adamw.wgsl. */
 export const ADAMW_CHUNK = 1024;
+/** Tensors per flat-gather.wgsl dispatch (its source bindings). */
+const GATHER = 8;
 
 export interface FlatSlot {
   bucket: number;
@@ -98,15 +101,49 @@ export class FlatGrads {
     });
   }
 
-  /** Copy each non-null tensor into its slot of `flats` (queue-ordered buffer copies). */
+  /**
+   * Copy each non-null tensor into its slot of `flats`: up to GATHER tensors of one bucket per
+   * dispatch of flat-gather.wgsl (one compute pass, a few dispatches instead of one buffer copy per
+   * parameter); a tensor too large for one dispatch row is copied with a buffer copy.
+   */
   protected copyIn(tensors: (Tensor | null)[], flats: Tensor[]): void {
     const dev = device();
+    // The kernel binds GATHER sources and the destination; below that limit every tensor is copied.
+    const maxRow = dev.limits.maxStorageBuffersPerShaderStage > GATHER ? dev.limits.maxComputeWorkgroupsPerDimension * 256 : 0;
+    let batch: number[] = [];
+    const flush = () => {
+      if (!batch.length) return;
+      const b = this.slots[batch[0]].bucket;
+      const srcs = batch.map((i) => tensors[i]!);
+      const params = new Uint32Array(4 + 4 * GATHER);
+      params[0] = batch.length;
+      let most = 0;
+      batch.forEach((i, k) => {
+        params[4 + 4 * k] = this.slots[i].size;
+        params[5 + 4 * k] = this.slots[i].offset;
+        most = Math.max(most, this.slots[i].size);
+      });
+      launch({
+        file: 'flat-gather.wgsl',
+        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => srcs[0]), flats[b]],
+        params,
+        workgroups: [Math.ceil(most / 256), batch.length],
+        context: `gather ${batch.length} tensors into flat bucket ${b}`,
+      });
+      batch = [];
+    };
     tensors.forEach((t, i) => {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
       this.checkSlot(t, i);
-      dev.copy(t.pooled, t.byteOffset, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
+      if (s.size > maxRow) {
+        dev.copy(t.pooled, t.byteOffset, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
+        return;
+      }
+      if (batch.length === GATHER || (batch.length && this.slots[batch[0]].bucket !== s.bucket)) flush();
+      batch.push(i);
     });
+    flush();
   }
 
   protected copyOut(flats: Tensor[], tensors: (Tensor | null)[]): void {
