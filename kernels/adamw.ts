@@ -13,12 +13,14 @@
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
 import { launch, f32bits, grid1d } from '../engine/launch.js';
+import type { BufferArg } from '../engine/device.js';
 import { fillInto } from './fill.js';
 
 /** Elements per chunk; must match CHUNK in adamw.wgsl. */
 export const ADAMW_CHUNK = 1024;
 /** Tensors per flat-gather.wgsl dispatch (its source bindings). */
 const GATHER = 8;
+let noSource: Tensor | null = null;
 
 export interface FlatSlot {
   bucket: number;
@@ -115,17 +117,31 @@ export class FlatGrads {
       if (!batch.length) return;
       const b = this.slots[batch[0]].bucket;
       const srcs = batch.map((i) => tensors[i]!);
+      // Bind only the span of the flat buffer the batch fills (slots start on CHUNK boundaries, so
+      // the offset is aligned); unused sources bind a 1-element placeholder.
+      const first = this.slots[batch[0]].offset;
+      const last = this.slots[batch[batch.length - 1]];
+      const span = last.offset + last.size - first;
+      const flat = flats[b];
+      const dst: BufferArg = {
+        pooled: flat.pooled,
+        bytes: span * 4,
+        byteOffset: flat.byteOffset + first * 4,
+        describe: () => `${flat.describe()} [${first}, ${first + span})`,
+        assertAlive: (op: string) => flat.assertAlive(op),
+      };
       const params = new Uint32Array(4 + 4 * GATHER);
       params[0] = batch.length;
       let most = 0;
       batch.forEach((i, k) => {
         params[4 + 4 * k] = this.slots[i].size;
-        params[5 + 4 * k] = this.slots[i].offset;
+        params[5 + 4 * k] = this.slots[i].offset - first;
         most = Math.max(most, this.slots[i].size);
       });
+      noSource ??= keep(Tensor.empty([1], 'f32', 'flat-gather placeholder'));
       launch({
         file: 'flat-gather.wgsl',
-        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => srcs[0]), flats[b]],
+        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => noSource!), dst],
         params,
         workgroups: [Math.ceil(most / 256), batch.length],
         context: `gather ${batch.length} tensors into flat bucket ${b}`,
