@@ -1,4 +1,4 @@
-// One AdamW.step (train/optim.ts: gradient gather, norm, fused update, parameters copied back) over
+// One AdamW.step (train/optim.ts: gradient gather, norm, fused update in the parameter arena) over
 // the trainable parameter list of a GKGNet, the same tensors as bench/pytorch/kernels.py steps with
 // torch.optim.AdamW: large is GKGNet-S at 448 (356 tensors, 34 017 840 values, spec models.md §4.6),
 // small and tiny the same layout with narrower widths (about 1 M and 50 k values). Gradients are

@@ -20,8 +20,8 @@ export interface BenchCase {
   flops?: number;
   /** Bytes a call must read and write at least, for GB/s. */
   bytes?: number;
-  /** Further numbers a family reports per case (e.g. knn's memory, train's images/s), copied into the result under these keys. */
-  extra?: Record<string, number>;
+  /** Further values a family reports per case (e.g. knn's memory, train's images/s and adapter), copied into the result under these keys. */
+  extra?: Record<string, number | string>;
 }
 
 export interface BenchResult {

@@ -2,18 +2,25 @@
 // (LS-BCE + 10·ASL), backward, AdamW with global-norm clipping at 5.0 (no decay on 1-D parameters),
 // zero_grad — on a fixed random batch that stays on the GPU (no data loading). Hyperparameters and
 // drop path come from the preset that trains that size (train/presets.ts); 80 labels (COCO).
+// The step runs through StepReplay as in the trainer: after one warm-up step it is recorded twice
+// and then replayed (engine/replay.ts); WEBVIG_REPLAY=0 times the normal path instead.
 // Each sample is the wall clock of encoding one step, submitting it and `await device().sync()`
-// (timeGpu's wall-clock method; a step copies buffers, so GPU timestamps cannot bracket it).
+// (a step copies buffers, so GPU timestamps cannot bracket it); `host_ms_per_step` is the part
+// before the wait: JS encoding and submitting one step, GPU not waited for.
 // The per-step counters are device().memoryStats() deltas over the timed steps divided by their
-// number: after warm-up a step should allocate no buffer and create no bind group.
+// number: after warm-up a step should allocate no buffer and create no bind group or pipeline.
 // bench/pytorch/train_step.py times the official models the same way.
 // Result: { name: '<model>@<size>', shape: [B, 3, S, S], ms, minMs, images_per_s,
-//   dispatches_per_step, submits_per_step, allocations_per_step, bind_groups_per_step, method }.
-import { device, tidy } from '../engine/context.js';
+//   dispatches_per_step, submits_per_step, allocations_per_step, bind_groups_per_step,
+//   host_ms_per_step, pipelines_per_step (pipelines created), bytes_per_step (storage bytes bound by
+//   the dispatches, each binding once per dispatch, plus 2× the bytes copied), peak_gpu_bytes (the
+//   buffer pool's high-water mark: live + pooled bytes, over the case), replayed_per_step (share of
+//   the timed steps that were replays), adapter (the device, in words), method }.
+import { device } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
+import { StepReplay } from '../engine/replay.js';
 import { backward } from '../kernels/backward.js';
-import { timeGpu } from '../engine/timing.js';
 import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
@@ -40,7 +47,21 @@ const CASES: Record<BenchSize, TrainCase[]> = {
   ],
 };
 
-const COUNTERS = { dispatches_per_step: 'dispatches', submits_per_step: 'submits', allocations_per_step: 'allocations', bind_groups_per_step: 'bindGroupsCreated' } as const;
+const COUNTERS = {
+  dispatches_per_step: 'dispatches',
+  submits_per_step: 'submits',
+  allocations_per_step: 'allocations',
+  bind_groups_per_step: 'bindGroupsCreated',
+  pipelines_per_step: 'pipelinesCreated',
+  bytes_per_step: 'boundBytes',
+  replayed_per_step: 'replays',
+} as const;
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
 
 function counters() {
   const s = device().memoryStats();
@@ -48,7 +69,9 @@ function counters() {
 }
 
 export const bench: Family = async (ctx) => {
+  const dev = device();
   for (const { model: name, size, batch: B, preset } of CASES[ctx.size]) {
+    dev.pool.resetPeak();
     const p = PRESETS[preset];
     const model = buildModel(name, { size, numLabels: LABELS, dropPath: p.dropPath, seed: 0 });
     model.train();
@@ -65,20 +88,37 @@ export const bench: Family = async (ctx) => {
     const x = Tensor.randn([B, 3, size, size], 1);
     const rng = new Rng(2);
     const target = Tensor.from(Float32Array.from({ length: B * LABELS }, () => (rng.uniform() < 0.05 ? 1 : 0)), [B, LABELS]);
-    const step = () => {
-      backward(gkgnetLoss(model.forward(x), target).loss);
-      opt.step({ maxGradNorm: p.maxGradNorm });
-      opt.zeroGrad();
-    };
+    const replay = new StepReplay({ warmup: 1 });
+    const step = () =>
+      replay.run([], () => {
+        backward(gkgnetLoss(model.forward(x), target).loss);
+        opt.step({ maxGradNorm: p.maxGradNorm });
+        opt.zeroGrad();
+      });
 
-    for (let i = 0; i < ctx.warmup; i++) tidy(step);
-    await device().sync();
+    for (let i = 0; i < ctx.warmup; i++) step();
+    await dev.sync();
     const before = counters();
-    const t = await timeGpu(step, { warmup: 0, iters: ctx.iters, method: 'wallclock' });
+    const samples: number[] = [];
+    const host: number[] = [];
+    for (let i = 0; i < ctx.iters; i++) {
+      const t0 = performance.now();
+      step();
+      dev.flush();
+      const t1 = performance.now();
+      await dev.sync();
+      samples.push(performance.now() - t0);
+      host.push(t1 - t0);
+    }
     const after = counters();
-    const extra: Record<string, number> = { images_per_s: (B * 1000) / t.medianMs };
+    const t = { medianMs: median(samples), minMs: Math.min(...samples), samples, method: 'wallclock' as const };
+    const extra: Record<string, number | string> = { images_per_s: (B * 1000) / t.medianMs };
     for (const k of Object.keys(COUNTERS)) extra[k] = (after[k] - before[k]) / ctx.iters;
+    extra.host_ms_per_step = median(host);
+    extra.peak_gpu_bytes = dev.pool.peakBytes;
+    extra.adapter = dev.describe();
     ctx.record({ name: `${name}@${size}`, shape: [B, 3, size, size], extra }, t, t.method);
+    replay.release();
     opt.release();
     for (const v of [x, target]) v.release();
     model.release();

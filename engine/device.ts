@@ -26,6 +26,40 @@ export interface MemoryStats {
   pipelinesCreated: number;
   bindGroupsCreated: number;
   uniformBuffersCreated: number;
+  /** Bytes bound by dispatches (each storage binding's size, once per dispatch) plus 2× copied bytes. */
+  boundBytes: number;
+  /** Steps encoded by replaying a recording (engine/replay.ts). */
+  replays: number;
+}
+
+/** Makes a CPU write's data again for a replayed step (engine/replay.ts); same byte length every time. */
+export type WriteProducer = () => ArrayBufferView;
+
+/**
+ * Receives every command the device encodes while a step is being recorded (engine/replay.ts).
+ * `abort` is called for what a recording cannot reproduce (a read-back, timed or profiled passes).
+ */
+export interface CommandSink {
+  dispatch(pipeline: Pipeline, bindGroup: GPUBindGroup, x: number, y: number, z: number, buffers: PooledBuffer[], bytes: number): void;
+  copy(src: PooledBuffer, srcOffset: number, dst: PooledBuffer, dstOffset: number, bytes: number): void;
+  write(dst: PooledBuffer, dstOffset: number, data: Uint8Array, producer: WriteProducer | undefined): void;
+  /** Host-side state the step updates (engine/replay.ts, perStep): run again at each replay. */
+  effect(fn: () => void): void;
+  abort(reason: string): void;
+}
+
+/** One command of a recorded step: a dispatch (pipeline set) or a buffer copy (pipeline null). */
+export interface RecordedOp {
+  pipeline: GPUComputePipeline | null;
+  bindGroup: GPUBindGroup | null;
+  x: number;
+  y: number;
+  z: number;
+  src: GPUBuffer | null;
+  srcOffset: number;
+  dst: GPUBuffer | null;
+  dstOffset: number;
+  bytes: number;
 }
 
 export interface Pipeline {
@@ -41,6 +75,8 @@ export interface Pipeline {
 export interface BufferArg {
   pooled: PooledBuffer;
   bytes: number;
+  /** Where the argument starts in the buffer (a multiple of minStorageBufferOffsetAlignment); 0 when absent. */
+  byteOffset?: number;
   /** For error messages: what the argument is ("x [2,3] f32"). */
   describe(): string;
   assertAlive(op: string): void;
@@ -80,7 +116,9 @@ export class Device {
   /** Per-kernel GPU times, when enabled (enableProfiler() or env WEBVIG_PROFILE=1). */
   profiler: Profiler | null = null;
 
-  readonly stats = { submits: 0, dispatches: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uniformBuffersCreated: 0 };
+  readonly stats = { submits: 0, dispatches: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uniformBuffersCreated: 0, boundBytes: 0, replays: 0 };
+  /** Set while a step is being recorded (engine/replay.ts). */
+  recorder: CommandSink | null = null;
 
   private constructor(
     readonly gpu: GPU,
@@ -246,7 +284,7 @@ export class Device {
     if (x === 0 || y === 0 || z === 0) return;
     const ubuf = hasUniform ? this.uniform(params!) : null;
     let key = `${p.id}`;
-    for (const a of args) key += `|${a.pooled.id}:${bindSize(a.bytes)}`;
+    for (const a of args) key += a.byteOffset ? `|${a.pooled.id}:${bindSize(a.bytes)}@${a.byteOffset}` : `|${a.pooled.id}:${bindSize(a.bytes)}`;
     if (ubuf) key += `|u${ubuf.id}`;
     let bg = this.bindGroups.get(key);
     if (!bg) {
@@ -256,7 +294,7 @@ export class Device {
         entries: p.info.bindings.map((b) =>
           b.kind === 'uniform'
             ? { binding: b.binding, resource: { buffer: ubuf!.buffer } }
-            : { binding: b.binding, resource: { buffer: args[ai].pooled.buffer, size: bindSize(args[ai++].bytes) } },
+            : { binding: b.binding, resource: { buffer: args[ai].pooled.buffer, offset: args[ai].byteOffset ?? 0, size: bindSize(args[ai++].bytes) } },
         ),
       });
       // A bound on the cache: steady-state training reuses a fixed set, so hitting it means churn.
@@ -268,9 +306,15 @@ export class Device {
     pass.setPipeline(p.pipeline);
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(x, y, z);
-    for (const a of args) this.pending.add(a.pooled.buffer);
+    let bytes = 0;
+    for (const a of args) {
+      this.pending.add(a.pooled.buffer);
+      bytes += bindSize(a.bytes);
+    }
+    if (this.recorder) this.recorder.dispatch(p, bg, x, y, z, args.map((a) => a.pooled), bytes);
     this.pendingLabels.push(context);
     this.stats.dispatches++;
+    this.stats.boundBytes += bytes;
   }
 
   private computePass(): GPUComputePassEncoder {
@@ -280,6 +324,7 @@ export class Device {
   }
 
   private profiledPass(label: string): GPUComputePassEncoder {
+    this.recorder?.abort('the profiler is on');
     const timestampWrites = this.profiler!.next(label);
     this.pass = this.commandEncoder().beginComputePass(timestampWrites ? { timestampWrites } : {});
     return this.pass;
@@ -300,6 +345,48 @@ export class Device {
     this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
     this.pending.add(src.buffer);
     this.pending.add(dst.buffer);
+    this.recorder?.copy(src, srcOffset, dst, dstOffset, bytes);
+    this.stats.boundBytes += 2 * bytes;
+  }
+
+  /**
+   * Encode a recorded step (engine/replay.ts) after everything encoded so far and submit it: one
+   * compute pass per run of dispatches, a copy between runs. No cache is consulted and no GPU object
+   * is created; `dispatches` and `boundBytes` are the recording's totals, for the statistics.
+   */
+  replay(ops: readonly RecordedOp[], dispatches: number, boundBytes: number): void {
+    this.assertUsable();
+    if (this.recorder) throw new Error('replay() while a step is being recorded');
+    const enc = this.commandEncoder();
+    let pass: GPUComputePassEncoder | null = null;
+    let pipeline: GPUComputePipeline | null = null;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      if (op.pipeline !== null) {
+        if (pass === null) {
+          pass = enc.beginComputePass();
+          pipeline = null;
+        }
+        if (op.pipeline !== pipeline) {
+          pass.setPipeline(op.pipeline);
+          pipeline = op.pipeline;
+        }
+        pass.setBindGroup(0, op.bindGroup!);
+        pass.dispatchWorkgroups(op.x, op.y, op.z);
+      } else {
+        if (pass !== null) {
+          pass.end();
+          pass = null;
+        }
+        enc.copyBufferToBuffer(op.src!, op.srcOffset, op.dst!, op.dstOffset, op.bytes);
+      }
+    }
+    if (pass !== null) pass.end();
+    this.pendingLabels.push(`replayed step (${dispatches} dispatches)`);
+    this.stats.dispatches += dispatches;
+    this.stats.boundBytes += boundBytes;
+    this.stats.replays++;
+    this.flush();
   }
 
   /** Submit everything encoded so far. */
@@ -329,10 +416,12 @@ export class Device {
   }
 
   /** CPU → GPU write, ordered after every command that still reads or writes the buffer. */
-  write(dst: PooledBuffer, data: ArrayBufferView, dstOffset = 0): void {
+  write(dst: PooledBuffer, data: ArrayBufferView, dstOffset = 0, producer?: WriteProducer): void {
     this.assertUsable();
     if (this.pending.has(dst.buffer)) this.flush();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    // A write recorded without a producer replays the same bytes every step (a constant).
+    this.recorder?.write(dst, dstOffset, bytes, producer);
     // writeBuffer wants a multiple of 4 bytes.
     if (bytes.byteLength % 4 !== 0) {
       const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
@@ -345,6 +434,7 @@ export class Device {
 
   /** GPU → CPU read of `bytes` bytes; submits pending work and waits for it. */
   async read(src: PooledBuffer, bytes: number, srcOffset = 0): Promise<ArrayBuffer> {
+    this.recorder?.abort('a read-back inside the step');
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(size, MAP_READ_USAGE, 'readback');
     try {
@@ -394,6 +484,7 @@ export class Device {
    * when a copy or a flush ended it early, i.e. when the timestamps do not bracket all that work.
    */
   timedPass(timestampWrites: GPUComputePassTimestampWrites): () => boolean {
+    this.recorder?.abort('a timed pass');
     const pass = this.commandEncoder().beginComputePass({ timestampWrites });
     this.pass = pass;
     return () => {

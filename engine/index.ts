@@ -5,3 +5,4 @@ export { Tensor, numel, type DType, type Shape } from './tensor.js';
 export { Rng } from './rng.js';
 export { backwardWith, detach, record, type GradNode, type GradArithmetic } from './autograd.js';
 export { setKernelSourceProvider, registerKernelSources } from './kernel.js';
+export { StepReplay, Recording, perStep, type StepInput, type StepMode, type StepReplayOptions } from './replay.js';

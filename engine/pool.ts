@@ -10,6 +10,8 @@ export interface PooledBuffer {
   readonly capacity: number;
   readonly id: number;
   readonly usage: number;
+  /** In the pool's free lists (not held by anyone); recorded steps (engine/replay.ts) check it. */
+  free: boolean;
 }
 
 /** Size classes: 256 B minimum, then four steps per power of two (at most 25 % slack). */
@@ -26,6 +28,10 @@ export class BufferPool {
   liveBytes = 0;
   pooledBytes = 0;
   allocations = 0;
+  /** High-water mark of the bytes the pool holds (live + pooled) since creation or resetPeak(). */
+  peakBytes = 0;
+  /** Incremented by trim(): buffers of an older generation may have been destroyed. */
+  generation = 0;
   onDestroy: ((b: PooledBuffer) => void) | null = null;
 
   constructor(private device: GPUDevice, private maxBufferSize: number) {}
@@ -42,9 +48,11 @@ export class BufferPool {
       this.pooledBytes -= capacity;
     } else {
       const buffer = this.device.createBuffer({ size: capacity, usage, label });
-      pb = { buffer, capacity, id: this.nextId++, usage };
+      pb = { buffer, capacity, id: this.nextId++, usage, free: false };
       this.allocations++;
+      this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes + capacity);
     }
+    pb.free = false;
     this.liveBytes += capacity;
     return pb;
   }
@@ -64,6 +72,7 @@ export class BufferPool {
       else hi = mid;
     }
     list.splice(lo, 0, pb);
+    pb.free = true;
     this.liveBytes -= pb.capacity;
     this.pooledBytes += pb.capacity;
   }
@@ -73,10 +82,17 @@ export class BufferPool {
     for (const list of this.free.values()) {
       for (const pb of list) {
         this.onDestroy?.(pb);
+        pb.free = false;
         pb.buffer.destroy();
       }
     }
     this.free.clear();
     this.pooledBytes = 0;
+    this.generation++;
+  }
+
+  /** Start a new high-water mark from what the pool holds now. */
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes + this.pooledBytes;
   }
 }

@@ -39,11 +39,18 @@ export class Tensor implements BufferArg {
   node: GradNode | null = null;
   name = '';
   private storage: Storage | null;
+  private offset: number;
 
-  private constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {
+  private constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage, byteOffset = 0) {
     this.size = numel(shape);
     this.storage = storage;
+    this.offset = byteOffset;
     track(this);
+  }
+
+  /** Where the tensor starts in its buffer: 0, except for views into an arena (viewAt, relocate). */
+  get byteOffset(): number {
+    return this.offset;
   }
 
   /** An uninitialised tensor. */
@@ -62,6 +69,22 @@ export class Tensor implements BufferArg {
     const t = Tensor.empty(shape, dt, 'from');
     const typed = toTyped(data, dt);
     if (typed.length) device().write(t.pooled, typed);
+    return t;
+  }
+
+  /**
+   * A tensor filled by `producer`, which a replayed step (engine/replay.ts) calls again before each
+   * replay: how per-step data (drop-path masks, a batch) reaches a recorded step. It must return the
+   * same number of elements every time.
+   */
+  static fromProducer(shape: Shape, producer: () => Float32Array | Int32Array | Uint32Array, label = 'produced'): Tensor {
+    const data = producer();
+    const dt: DType = data instanceof Int32Array ? 'i32' : data instanceof Uint32Array ? 'u32' : 'f32';
+    if (numel(shape) !== data.length) {
+      throw new Error(`Tensor.fromProducer: ${data.length} values do not fill shape [${shape.join(',')}]`);
+    }
+    const t = Tensor.empty(shape, dt, label);
+    if (data.length) device().write(t.pooled, data, 0, producer);
     return t;
   }
 
@@ -117,7 +140,45 @@ export class Tensor implements BufferArg {
     this.assertAlive('view');
     const resolved = resolveShape(shape, this.size, this.shape);
     this.storage!.refs++;
-    return new Tensor(resolved, this.dtype, this.storage!);
+    return new Tensor(resolved, this.dtype, this.storage!, this.offset);
+  }
+
+  /**
+   * A view of numel(shape) elements starting `byteOffset` bytes into this tensor (an arena slice).
+   * The offset must be a multiple of the device's minStorageBufferOffsetAlignment, since kernels
+   * bind the view at that offset.
+   */
+  viewAt(byteOffset: number, shape: Shape, dtype: DType = this.dtype): Tensor {
+    this.assertAlive('viewAt');
+    const align = device().limits.minStorageBufferOffsetAlignment;
+    if (byteOffset % align !== 0 || byteOffset < 0 || byteOffset + numel(shape) * 4 > this.bytes) {
+      throw new Error(`viewAt: [${shape.join(',')}] at byte ${byteOffset} does not fit ${this.describe()} at a multiple of ${align}`);
+    }
+    this.storage!.refs++;
+    return new Tensor([...shape], dtype, this.storage!, this.offset + byteOffset);
+  }
+
+  /**
+   * Move this tensor into `target`'s place (a view of the same size and dtype, e.g. an arena slice):
+   * the values are copied on the GPU, the old storage is released, and every later use of this
+   * tensor object uses the new place. Returns false (and changes nothing) when other views share
+   * the old storage, since they would keep the old values.
+   */
+  relocate(target: Tensor): boolean {
+    this.assertAlive('relocate');
+    target.assertAlive('relocate');
+    if (target.size !== this.size || target.dtype !== this.dtype) {
+      throw new Error(`relocate: ${this.describe()} does not fit ${target.describe()}`);
+    }
+    const old = this.storage!;
+    if (old.refs !== 1) return false;
+    if (this.size > 0) device().copy(old.pooled, this.offset, target.pooled, target.offset, this.bytes);
+    target.storage!.refs++;
+    this.storage = target.storage;
+    this.offset = target.offset;
+    old.refs = 0;
+    device().pool.release(old.pooled);
+    return true;
   }
 
   /** Release the storage (when no other view holds it). Idempotent. */
@@ -139,7 +200,7 @@ export class Tensor implements BufferArg {
   /** Copy the values to the CPU as floats (integer tensors are converted). */
   async toArray(): Promise<Float32Array> {
     this.assertAlive('toArray');
-    const buf = await device().read(this.pooled, this.bytes);
+    const buf = await device().read(this.pooled, this.bytes, this.offset);
     if (this.dtype === 'f32') return new Float32Array(buf);
     return Float32Array.from(this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf));
   }
@@ -148,7 +209,7 @@ export class Tensor implements BufferArg {
   async toInt32Array(): Promise<Int32Array> {
     this.assertAlive('toInt32Array');
     if (this.dtype === 'f32') throw new Error(`toInt32Array: ${this.describe()} is not an integer tensor`);
-    return new Int32Array(await device().read(this.pooled, this.bytes));
+    return new Int32Array(await device().read(this.pooled, this.bytes, this.offset));
   }
 
   async item(): Promise<number> {
@@ -160,7 +221,7 @@ export class Tensor implements BufferArg {
   write(data: ArrayLike<number>): void {
     this.assertAlive('write');
     if (data.length !== this.size) throw new Error(`write: ${data.length} values for ${this.describe()}`);
-    device().write(this.pooled, toTyped(data, this.dtype));
+    device().write(this.pooled, toTyped(data, this.dtype), this.offset);
   }
 }
 

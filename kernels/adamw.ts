@@ -1,21 +1,26 @@
 // Flat, chunk-aligned storage and the launches of adamw.wgsl: a fused AdamW step and a global-norm
 // gradient reduction over any number of parameters in a fixed, small number of dispatches.
 //
-// Why copies: every parameter and gradient is its own GPU buffer and a binding cannot start at an
-// offset into another tensor, so one dispatch over all of them needs them side by side. A step
-// encodes copyBufferToBuffer of each gradient and parameter into flat buffers (plain copies: no
-// bind groups, no pipelines, in the same command encoder as the rest of the step), dispatches the
-// norm partials and the update once per bucket plus one final norm (3 dispatches when everything
-// fits one binding, the usual case), and copies the parameters back.
+// The parameters live in the flat buffers (FusedAdamW.adopt: the parameter arena, each parameter a
+// view bound at its slot's offset), so the update works in place. Gradients come out of backward as
+// separate tensors: a step gathers them into the flat gradient buffer (flat-gather.wgsl, 8 per
+// dispatch, in the step's compute pass), dispatches the norm partials and the update once per
+// bucket plus one final norm (3 dispatches when everything fits one binding, the usual case).
+// Parameters that could not move (another view shares their storage) are gathered in and copied
+// back out each step.
 // The moments live only in the flat buffers. Each parameter starts on a CHUNK boundary so a
 // chunk → slot table finds a thread's parameter in O(1); the padding stays zero.
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
 import { launch, f32bits, grid1d } from '../engine/launch.js';
+import type { BufferArg } from '../engine/device.js';
 import { fillInto } from './fill.js';
 
 /** Elements per chunk; must match CHUNK in adamw.wgsl. */
 export const ADAMW_CHUNK = 1024;
+/** Tensors per flat-gather.wgsl dispatch (its source bindings). */
+const GATHER = 8;
+let noSource: Tensor | null = null;
 
 export interface FlatSlot {
   bucket: number;
@@ -98,15 +103,63 @@ export class FlatGrads {
     });
   }
 
-  /** Copy each non-null tensor into its slot of `flats` (queue-ordered buffer copies). */
+  /**
+   * Copy each non-null tensor into its slot of `flats`: up to GATHER tensors of one bucket per
+   * dispatch of flat-gather.wgsl (one compute pass, a few dispatches instead of one buffer copy per
+   * parameter); a tensor too large for one dispatch row is copied with a buffer copy.
+   */
   protected copyIn(tensors: (Tensor | null)[], flats: Tensor[]): void {
     const dev = device();
+    // The kernel binds GATHER sources and the destination; below that limit every tensor is copied.
+    const maxRow = dev.limits.maxStorageBuffersPerShaderStage > GATHER ? dev.limits.maxComputeWorkgroupsPerDimension * 256 : 0;
+    let batch: number[] = [];
+    const flush = () => {
+      if (!batch.length) return;
+      const b = this.slots[batch[0]].bucket;
+      const srcs = batch.map((i) => tensors[i]!);
+      // Bind only the span of the flat buffer the batch fills (slots start on CHUNK boundaries, so
+      // the offset is aligned); unused sources bind a 1-element placeholder.
+      const first = this.slots[batch[0]].offset;
+      const last = this.slots[batch[batch.length - 1]];
+      const span = last.offset + last.size - first;
+      const flat = flats[b];
+      const dst: BufferArg = {
+        pooled: flat.pooled,
+        bytes: span * 4,
+        byteOffset: flat.byteOffset + first * 4,
+        describe: () => `${flat.describe()} [${first}, ${first + span})`,
+        assertAlive: (op: string) => flat.assertAlive(op),
+      };
+      const params = new Uint32Array(4 + 4 * GATHER);
+      params[0] = batch.length;
+      let most = 0;
+      batch.forEach((i, k) => {
+        params[4 + 4 * k] = this.slots[i].size;
+        params[5 + 4 * k] = this.slots[i].offset - first;
+        most = Math.max(most, this.slots[i].size);
+      });
+      noSource ??= keep(Tensor.empty([1], 'f32', 'flat-gather placeholder'));
+      launch({
+        file: 'flat-gather.wgsl',
+        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => noSource!), dst],
+        params,
+        workgroups: [Math.ceil(most / 256), batch.length],
+        context: `gather ${batch.length} tensors into flat bucket ${b}`,
+      });
+      batch = [];
+    };
     tensors.forEach((t, i) => {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
       this.checkSlot(t, i);
-      dev.copy(t.pooled, 0, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
+      if (s.size > maxRow) {
+        dev.copy(t.pooled, t.byteOffset, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
+        return;
+      }
+      if (batch.length === GATHER || (batch.length && this.slots[batch[0]].bucket !== s.bucket)) flush();
+      batch.push(i);
     });
+    flush();
   }
 
   protected copyOut(flats: Tensor[], tensors: (Tensor | null)[]): void {
@@ -114,11 +167,11 @@ export class FlatGrads {
     tensors.forEach((t, i) => {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
-      dev.copy(flats[s.bucket].pooled, s.offset * 4, t.pooled, 0, s.size * 4);
+      dev.copy(flats[s.bucket].pooled, s.offset * 4, t.pooled, t.byteOffset, s.size * 4);
     });
   }
 
-  private checkSlot(t: Tensor, i: number): void {
+  protected checkSlot(t: Tensor, i: number): void {
     t.assertAlive('adamw');
     if (t.dtype !== 'f32' || t.size !== this.slots[i].size) {
       throw new Error(`adamw: slot ${i} holds ${this.slots[i].size} f32 elements, got ${t.describe()}`);
@@ -186,12 +239,32 @@ export class FusedAdamW extends FlatGrads {
   readonly param: Tensor[];
   readonly expAvg: Tensor[];
   readonly expAvgSq: Tensor[];
+  /** Slots whose parameter lives in `param` (see adopt()): a step copies it neither in nor out. */
+  readonly resident: boolean[];
 
   constructor(sizes: number[], readonly constants: AdamWConstants, bucketLimit?: number) {
     super(sizes, bucketLimit);
     this.param = this.flat('adamw.param');
     this.expAvg = this.flat('adamw.exp_avg');
     this.expAvgSq = this.flat('adamw.exp_avg_sq');
+    this.resident = sizes.map(() => false);
+  }
+
+  /**
+   * Make the flat parameter buffers the parameters' home (the parameter arena): each parameter is
+   * moved into its slot (Tensor.relocate; slots start on CHUNK boundaries, so every view is bound at
+   * an aligned offset) and the update then works in place. A parameter whose storage another view
+   * shares stays where it is and is copied in and out each step as before.
+   */
+  adopt(params: Tensor[]): void {
+    params.forEach((p, i) => {
+      const s = this.slots[i];
+      if (s.size === 0 || this.resident[i]) return;
+      this.checkSlot(p, i);
+      const view = this.param[s.bucket].viewAt(s.offset * 4, p.shape);
+      this.resident[i] = p.relocate(view);
+      view.release();
+    });
   }
 
   /**
@@ -200,7 +273,8 @@ export class FusedAdamW extends FlatGrads {
    */
   step(params: (Tensor | null)[], grads: (Tensor | null)[], maxNorm: number | null, clipEps: number): void {
     this.gather(grads);
-    this.copyIn(params, this.param);
+    const moved = params.map((p, i) => (this.resident[i] ? null : p));
+    this.copyIn(moved, this.param);
     this.norm(maxNorm, clipEps);
     this.buckets.forEach((b, k) => {
       launch({
@@ -212,7 +286,7 @@ export class FusedAdamW extends FlatGrads {
         context: `adamw (bucket ${k}, ${b.elements} elements)`,
       });
     });
-    this.copyOut(this.param, params);
+    this.copyOut(this.param, moved);
   }
 
   /** Both moments of every slot, read back in one transfer per bucket and buffer. */

@@ -141,11 +141,11 @@ function vec4Launch(
   });
 }
 
-/** A tensor bound as whole vec4s: its size rounded up to 16 bytes, which its pooled buffer always holds. */
+/** A tensor bound as whole vec4s: its size rounded up to 16 bytes, which its buffer always holds past its offset. */
 function padded16(t: Tensor): BufferArg {
   const bytes = Math.ceil(t.bytes / 16) * 16;
-  if (bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes}`);
-  return { pooled: t.pooled, bytes, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
+  if (t.byteOffset + bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes} at byte ${t.byteOffset}`);
+  return { pooled: t.pooled, bytes, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
 }
 
 export const unaryRaw = (x: Tensor, name: keyof typeof UNARY, alpha = 0, beta = 0) =>

@@ -83,7 +83,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
     });
     return { v, sq };
   };
-  const selfGraph = query.pooled === source.pooled && N === M;
+  const selfGraph = query.pooled === source.pooled && query.byteOffset === source.byteOffset && N === M;
   const qp = prepare(query, N);
   const sp = selfGraph ? qp : prepare(source, M);
 

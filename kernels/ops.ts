@@ -15,3 +15,4 @@ export * from './adamw.js';
 export * from './loss.js';
 export * from './batchnorm.js';
 export * from './pool.js';
+export * from './ring.js';

@@ -1,5 +1,5 @@
 // The PyTorch layers the models are made of, with PyTorch's parameter names and initialisations.
-import { Tensor, Rng, F } from '../kernels/index.js';
+import { Tensor, Rng, F, perStep } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 
 /** One generator for parameter initialisation, seeded per model build (construction order). */
@@ -70,6 +70,7 @@ export class BatchNorm2d extends Layer {
   readonly runningMean: Tensor;
   readonly runningVar: Tensor;
   numBatchesTracked = 0;
+  private readonly countBatch = () => void this.numBatchesTracked++;
   constructor(readonly channels: number, readonly eps = 1e-5, readonly momentum = 0.1) {
     super();
     this.weight = this.addParam('weight', constant([channels], 1));
@@ -78,7 +79,8 @@ export class BatchNorm2d extends Layer {
     this.runningVar = this.addBuffer('running_var', constant([channels], 1));
   }
   forward(x: Tensor): Tensor {
-    if (this.training) this.numBatchesTracked++;
+    // perStep: a replayed training step (engine/replay.ts) counts the batch too.
+    if (this.training) perStep(this.countBatch);
     return F.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, {
       training: this.training,
       momentum: this.momentum,
@@ -160,9 +162,13 @@ export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng | nul
   if (!rng) throw new Error(`drop path ${p} in training mode needs a generator: call model.setGenerator(new Rng(seed)) first`);
   const B = x.shape[0];
   const keepProb = 1 - p;
-  const mask = new Float32Array(B);
-  for (let b = 0; b < B; b++) mask[b] = rng.uniform() < keepProb ? 1 / keepProb : 0;
-  const m = Tensor.from(mask, [B, ...x.shape.slice(1).map(() => 1)]);
+  // A producer, so that a replayed step (engine/replay.ts) draws a fresh mask each step.
+  const draw = () => {
+    const mask = new Float32Array(B);
+    for (let b = 0; b < B; b++) mask[b] = rng.uniform() < keepProb ? 1 / keepProb : 0;
+    return mask;
+  };
+  const m = Tensor.fromProducer([B, ...x.shape.slice(1).map(() => 1)], draw, 'drop path mask');
   return F.mul(x, m);
 }
 

@@ -285,6 +285,51 @@ describe('AdamW', () => {
     release(...weights);
   });
 
+  it('parameter arena: the parameters move into the flat buffers (aligned views, values kept), and the steps are bit-identical to copying them in and out', async () => {
+    const run = async (arena: boolean, bucketElements?: number) => {
+      const { params, init } = makeParams(1);
+      // A parameter another view shares stays where it is (its view would keep the old values).
+      const shared = params[4].view([15]);
+      const opt = new AdamW(
+        [
+          { params: params.filter((_, i) => GROUP_OF[i] === 0), weightDecay: 0.05, lr: 2e-3 },
+          { params: params.filter((_, i) => GROUP_OF[i] === 1), weightDecay: 0 },
+        ],
+        { lr: 1e-3, weightDecay: 0.01, bucketElements, arena },
+      );
+      const places = params.map((p) => ({ buffer: p.pooled, offset: p.byteOffset }));
+      for (let i = 0; i < params.length; i++) expect(await params[i].toArray()).toEqual(init[i]);
+      for (let step = 1; step <= 4; step++) {
+        const grads: (Float32Array | null)[] = gradsFor(step);
+        if (step === 2) grads[1] = null;
+        opt.lr = 1e-3 * step;
+        setGrads(params, grads);
+        opt.step({ maxGradNorm: 1 });
+        opt.zeroGrad();
+      }
+      const values = await Promise.all(params.map((p) => p.toArray()));
+      const moments = await opt.stateDict();
+      shared.release();
+      opt.release();
+      // The parameters outlive the optimizer that holds their storage.
+      expect(await params[0].toArray()).toEqual(values[0]);
+      releaseParams(params);
+      return { places, values, moments };
+    };
+    const inPlace = await run(true);
+    const align = device().limits.minStorageBufferOffsetAlignment;
+    expect(new Set(inPlace.places.slice(0, 4).map((p) => p.buffer)).size).toBe(1);
+    for (const p of inPlace.places.slice(0, 4)) expect(p.offset % align).toBe(0);
+    expect(inPlace.places.slice(0, 4).map((p) => p.offset)).toEqual([0, 4096, 4096 * 3, 4096 * 6]);
+    expect(inPlace.places[4].buffer).not.toBe(inPlace.places[0].buffer);
+    expect(inPlace.places[4].offset).toBe(0);
+    const bits = (v: Float32Array | Int32Array) => [...new Uint32Array(v.buffer, v.byteOffset, v.length)];
+    for (const other of [await run(false), await run(true, 4096)]) {
+      inPlace.values.forEach((v, i) => expect(bits(v)).toEqual(bits(other.values[i])));
+      for (const [k, e] of inPlace.moments) expect(bits(e.data as Float32Array), k).toEqual(bits(other.moments.get(k)!.data as Float32Array));
+    }
+  });
+
   it('rejects bad arguments with the parameter at fault', () => {
     const a = Tensor.from([1, 2], [2]).param('a');
     const b = Tensor.from([1], [1]).param('a');

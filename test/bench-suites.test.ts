@@ -2,7 +2,7 @@
 // size: result shapes, rates recomputed from the documented work formulas, the train suite's JSON
 // contract and its per-step counters after warm-up.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init } from '../kernels/index.js';
+import { init, device } from '../kernels/index.js';
 import { runSuite } from '../bench/run.js';
 import { gkgnetShapes } from '../bench/adamw.js';
 import type { BenchResult } from '../bench/common.js';
@@ -14,7 +14,10 @@ beforeAll(async () => {
 
 const NEW_FAMILIES = ['conv', 'knn', 'maxrel', 'bn', 'adamw'];
 const BASE_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'gflops', 'gbps', 'method'];
-const TRAIN_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'submits_per_step', 'allocations_per_step', 'bind_groups_per_step', 'method'];
+const TRAIN_KEYS = [
+  'suite', 'name', 'shape', 'ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'submits_per_step', 'allocations_per_step', 'bind_groups_per_step',
+  'host_ms_per_step', 'pipelines_per_step', 'bytes_per_step', 'peak_gpu_bytes', 'replayed_per_step', 'adapter', 'method',
+];
 
 const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
 const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -98,8 +101,9 @@ describe('kernel families', () => {
     const [values, tensors] = r.shape;
     expect(tensors).toBe(gkgnetShapes({ widths: [4, 8, 16, 32], blocks: [1, 1, 1, 1], labels: 8, side: 32 }).length);
     expect(r.gbps!).toBeCloseTo((28 * values) / (r.ms * 1e6), 9);
-    // Copies leave the timed pass, so the step is timed by the wall clock.
-    expect(r.method).toBe('wallclock');
+    // The step stays in one compute pass (parameters live in the flat buffers, gradients are
+    // gathered by dispatches), so GPU timestamps time it where the device has them.
+    expect(r.method).toBe(device().features.has('timestamp-query') ? 'timestamp' : 'wallclock');
   });
 });
 
@@ -119,24 +123,31 @@ describe('train suite', () => {
     let stdout = '';
     let stderr = '';
     const io = { stdout: (s: string) => void (stdout += s), stderr: (s: string) => void (stderr += s) };
-    // Two warm-up steps: the first allocates, the second still binds the buffers the pool hands out
-    // differently after the first; from the third on a step repeats exactly.
-    const code = await main(['bench', '--suite', 'train', '--size', 'tiny', '--warmup', '2', '--iters', '1', '--json'], io);
+    // Three warm-up steps: one the normal way, then two recordings that must agree; the timed steps
+    // are replays of the recorded one.
+    const code = await main(['bench', '--suite', 'train', '--size', 'tiny', '--warmup', '3', '--iters', '2', '--json'], io);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout.trim().split('\n')).toHaveLength(1);
     const report = JSON.parse(stdout);
     expect(Object.keys(report).sort()).toEqual(['config', 'device', 'results', 'suite']);
     expect(report.suite).toBe('train');
-    expect(report.config).toEqual({ size: 'tiny', warmup: 2, iters: 1, timer: 'auto' });
+    expect(report.config).toEqual({ size: 'tiny', warmup: 3, iters: 2, timer: 'auto' });
     expect(report.results).toHaveLength(1);
     const [r] = report.results;
     expect(Object.keys(r).sort()).toEqual([...TRAIN_KEYS].sort());
     expect(r).toMatchObject({ suite: 'train', name: 'gkgnet-tiny@64', shape: [2, 3, 64, 64], method: 'wallclock' });
-    for (const k of ['ms', 'minMs', 'images_per_s', 'dispatches_per_step']) expect(positive(r[k])).toBe(true);
+    for (const k of ['ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'host_ms_per_step', 'bytes_per_step', 'peak_gpu_bytes']) expect(positive(r[k]), k).toBe(true);
     expect(r.images_per_s).toBeCloseTo((2 * 1000) / r.ms, 9);
-    expect(r.submits_per_step).toBeGreaterThanOrEqual(1);
+    expect(r.host_ms_per_step).toBeLessThanOrEqual(r.ms);
+    expect(r.submits_per_step).toBe(1);
+    expect(r.replayed_per_step).toBe(1);
     expect(r.allocations_per_step).toBe(0);
     expect(r.bind_groups_per_step).toBe(0);
+    expect(r.pipelines_per_step).toBe(0);
+    expect(Number.isInteger(r.bytes_per_step) && r.bytes_per_step % 4 === 0).toBe(true);
+    expect(r.peak_gpu_bytes).toBeGreaterThan(r.bytes_per_step / r.dispatches_per_step);
+    expect(typeof r.adapter === 'string' && r.adapter.length > 0).toBe(true);
+    expect(r.adapter).toContain(report.device.adapter.vendor);
   });
 });

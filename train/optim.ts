@@ -25,6 +25,11 @@ export interface AdamWOptions {
   skipNonFinite?: boolean;
   /** Elements per flat bucket (default: the most one storage binding holds); tests lower it. */
   bucketElements?: number;
+  /**
+   * Move the parameters into the optimizer's flat buffers (default true): the update then works in
+   * place, with no per-parameter copies (kernels/adamw.ts, FusedAdamW.adopt).
+   */
+  arena?: boolean;
 }
 
 export interface StepOptions {
@@ -73,7 +78,7 @@ export class AdamW {
    * Tensors with requiresGrad false (e.g. the frozen relative_pos tables) get no state and are
    * never touched.
    */
-  constructor(params: Tensor[] | ParamGroup[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, skipNonFinite = true, bucketElements }: AdamWOptions = {}) {
+  constructor(params: Tensor[] | ParamGroup[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, skipNonFinite = true, bucketElements, arena = true }: AdamWOptions = {}) {
     check(lr >= 0, `AdamW: invalid learning rate ${lr}`);
     check(eps >= 0, `AdamW: invalid eps ${eps}`);
     check(betas[0] >= 0 && betas[0] < 1 && betas[1] >= 0 && betas[1] < 1, `AdamW: invalid betas [${betas.join(', ')}]`);
@@ -106,6 +111,7 @@ export class AdamW {
       { beta1: betas[0], beta2: betas[1], eps, skipNonFinite },
       bucketElements,
     );
+    if (arena) this.fused.adopt(this.slots.map((s) => s.param));
     this.hyper = new Float32Array(this.fused.hyper.size);
   }
 
@@ -126,26 +132,43 @@ export class AdamW {
    */
   step({ maxGradNorm, clipEps = 1e-6 }: StepOptions = {}): void {
     if (maxGradNorm !== undefined) check(maxGradNorm >= 0, `AdamW.step: invalid maxGradNorm ${maxGradNorm}`);
-    const [b1, b2] = this.betas;
     const params: (Tensor | null)[] = [];
     const grads: (Tensor | null)[] = [];
-    this.slots.forEach((s, i) => {
+    const active: boolean[] = [];
+    for (const s of this.slots) {
       const g = s.param.grad;
       const on = g !== null && s.param.requiresGrad;
       params.push(on ? s.param : null);
       grads.push(on ? g : null);
-      if (!on) {
-        this.hyper.fill(0, 4 * i, 4 * i + 4);
-        return;
+      active.push(on);
+    }
+    if (!grads.some((g) => g)) return;
+    // The learning rate, the step counts and the bias corrections reach the GPU as data (the
+    // `hyper` buffer), through a producer: a replayed step (engine/replay.ts) calls it again.
+    const hyper = () => this.stepHyper(active);
+    device().write(this.fused.hyper.pooled, hyper(), 0, hyper);
+    this.fused.step(params, grads, maxGradNorm ?? null, clipEps);
+  }
+
+  /** Advance the step count of the active slots and fill `hyper` with this step's per-slot values. */
+  private stepHyper(active: readonly boolean[]): Float32Array {
+    const [b1, b2] = this.betas;
+    const h = this.hyper;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (!active[i]) {
+        h.fill(0, 4 * i, 4 * i + 4);
+        continue;
       }
+      const s = this.slots[i];
       s.step++;
       const { lr, weightDecay } = s.group;
       // Float64 scalars rounded once to float32, as torch hands them to its float kernels.
-      this.hyper.set([1, 1 - lr * weightDecay, lr / (1 - b1 ** s.step), Math.sqrt(1 - b2 ** s.step)], 4 * i);
-    });
-    if (!grads.some((g) => g)) return;
-    this.fused.hyper.write(this.hyper);
-    this.fused.step(params, grads, maxGradNorm ?? null, clipEps);
+      h[4 * i] = 1;
+      h[4 * i + 1] = 1 - lr * weightDecay;
+      h[4 * i + 2] = lr / (1 - b1 ** s.step);
+      h[4 * i + 3] = Math.sqrt(1 - b2 ** s.step);
+    }
+    return h;
   }
 
   /** Release every gradient (set_to_none, torch's default). */

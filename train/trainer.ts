@@ -1,11 +1,14 @@
 // The training loop, top to bottom: data → model → optimizer → for each epoch { steps, evaluation,
 // metrics line, checkpoints, curves }. A step encodes forward, loss, backward and the fused AdamW
-// update, and reads nothing back; losses are copied into a small GPU ring that is read every
-// `logEvery` steps (progress, NaN detection).
+// update, and reads nothing back; losses are stored into a small GPU ring that is read every
+// `logEvery` steps (progress, NaN detection). Steps run through StepReplay (engine/replay.ts): after
+// one warm-up step the step is recorded and then replayed while the batch shape stays the same; the
+// batch, the ring slot, the learning rate (AdamW's hyper buffer) and drop-path masks reach the
+// recorded commands as data.
 import { appendFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../kernels/index.js';
+import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad, StepReplay } from '../kernels/index.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from './pretrained-file.js';
 import { gkgnetLoss } from '../models/losses.js';
@@ -267,6 +270,8 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
   await writeFileAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
 
   const ring = keep(Tensor.empty([cfg.logEvery], 'f32', 'loss ring'));
+  const replay = new StepReplay({ warmup: 1 });
+  const slot = new Uint32Array(1);
   const lastEpoch = Math.min(epochs, startEpoch + (cfg.stopAfter ?? epochs));
   const metric = data.valIsTest ? 'test_map' : 'val_map';
   const summarize = (): Summary => {
@@ -311,15 +316,20 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     for await (const batch of trainLoader.epoch(epoch)) {
       const B = batch.indices.length;
       opt.lr = learningRate(sched, step);
-      beginScope();
-      const x = Tensor.from(batch.images, [B, 3, cfg.size, cfg.size]);
-      const t = Tensor.from(lossTargets(batch.labels), [B, S]);
-      const { loss } = gkgnetLoss(model.forward(x), t);
-      backward(loss);
-      opt.step({ maxGradNorm: cfg.maxGradNorm });
-      opt.zeroGrad();
-      device().copy(loss.pooled, 0, ring.pooled, 4 * inRing++, 4);
-      endScope();
+      slot[0] = inRing++;
+      // Everything that changes per step enters as an input or through a producer (engine/replay.ts).
+      const inputs = [
+        { data: batch.images, shape: [B, 3, cfg.size, cfg.size] },
+        { data: lossTargets(batch.labels), shape: [B, S] },
+        { data: slot, shape: [1] },
+      ];
+      replay.run(inputs, ([x, t, s]) => {
+        const { loss } = gkgnetLoss(model.forward(x), t);
+        backward(loss);
+        opt.step({ maxGradNorm: cfg.maxGradNorm });
+        opt.zeroGrad();
+        F.storeAt(ring, loss, s);
+      });
       step++;
       images += B;
       if (inRing === cfg.logEvery) {
@@ -362,6 +372,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     await renderCurves(history.map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valMap: r.val_map })), join(cfg.out, 'curves.png'));
   }
   await Promise.all([trainLoader.close(), valLoader.close()]);
+  replay.release();
   ring.release();
 
   const summary = summarize();
