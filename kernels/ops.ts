@@ -13,3 +13,5 @@ export * from './adamw.js';
 export * from './loss.js';
 export * from './batchnorm.js';
 export * from './pool.js';
+export * from './roi-align.js';
+export * from './graph.js';
