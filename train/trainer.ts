@@ -10,6 +10,8 @@ import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from '../models/pretrained.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { defaultLabelEmbeddings, type AdjacencyMode } from '../models/ml-gcn.js';
+import { asRegionModel } from '../models/gm-mlic.js';
+import { parseRegionModel, loadBoxTable } from '../models/regions.js';
 import { openDataset, type MultiLabelDataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { classBalancedIndices } from './data/balance.js';
@@ -53,6 +55,8 @@ export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
   previousEpochs?: number;
   /** ML-GCN models: the label graph's re-weighting (`--mlgcn-adj`, default 'official'). */
   mlgcnAdj?: AdjacencyMode;
+  /** Region models with the `-boxes` source: the box file (models/regions.ts). */
+  boxes?: string;
 }
 
 export interface EpochRow {
@@ -92,11 +96,13 @@ function lossTargets(labels: Float32Array): Float32Array {
   return labels.map((v) => (v > 0 ? 1 : 0));
 }
 
-export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean) {
+export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean, samples?: readonly { path: string }[]) {
   model.eval();
   const acc = new MetricAccumulator(numLabels);
+  const region = asRegionModel(model);
   for await (const batch of loader.epoch(0)) {
     const B = batch.indices.length;
+    if (region && samples) region.setImages(batch.indices.map((i) => samples[i].path));
     beginScope();
     const probs = noGrad(() => F.sigmoid(model.forward(Tensor.from(batch.images, [B, 3, size, size]))));
     const p = await probs.toArray();
@@ -180,7 +186,12 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
   const S = data.classes.length;
   const epochs = cfg.epochs === 'auto' ? autoEpochs(data.train.length, cfg.data === undefined) : cfg.epochs;
   log(`data: ${data.name}: ${data.train.length} train / ${data.val.length} ${data.valIsTest ? 'test' : 'val'} images, ${S} classes`);
-  const augTrain = { ...PRESET_AUGMENT[cfg.augment], size: cfg.size, mean: cfg.mean, std: cfg.std };
+  // Box instances come from the file for the image as stored: no geometric augmentation for them.
+  const regionSpec = parseRegionModel(cfg.model);
+  const fileBoxes = regionSpec?.source === 'boxes';
+  if (fileBoxes && !cfg.boxes) throw new UsageError(`--model ${cfg.model} takes its instances from a box file: give --boxes FILE`);
+  if (fileBoxes && cfg.augment !== 'none') log(`note: ${cfg.model}: training without the preset's ${cfg.augment} augmentation, so that the file's boxes stay on their objects`);
+  const augTrain = { ...PRESET_AUGMENT[fileBoxes ? 'none' : cfg.augment], size: cfg.size, mean: cfg.mean, std: cfg.std };
   const augEval = { ...PRESET_AUGMENT.none, size: cfg.size, mean: cfg.mean, std: cfg.std };
   const trainLoader = new BatchLoader(data.train, {
     batchSize: cfg.batch, augment: augTrain, seed: cfg.seed, shuffle: true, dropLast: data.train.length >= cfg.batch,
@@ -191,7 +202,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
 
   // ---- model and optimizer
   // An ML-GCN head: the graph per --mlgcn-adj; GloVe label vectors for COCO / VOC class names, else one-hot.
-  const mlgcn = cfg.model.endsWith('-mlgcn');
+  const mlgcn = cfg.model.endsWith('-mlgcn') || regionSpec !== undefined;
   const emb = mlgcn ? defaultLabelEmbeddings(data.classes) : undefined;
   const mlgcnAdj = cfg.mlgcnAdj ?? 'official';
   if (emb) log(`ml-gcn: ${mlgcnAdj} label graph (--mlgcn-adj), label embeddings: ${emb.description}`);
@@ -199,6 +210,16 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels),
     labelEmbeddings: emb?.embeddings, mlgcnAdj,
   });
+  const region = asRegionModel(model);
+  if (region && fileBoxes) {
+    try {
+      region.setBoxTable(await loadBoxTable(cfg.boxes!, [...data.train, ...data.val].map((s) => s.path)));
+    } catch (e) {
+      model.release();
+      throw new UsageError(`--boxes: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const lossOf = region ? (y: Tensor, t: Tensor) => region.trainingLoss(y, t) : gkgnetLoss;
   if (cfg.pretrained && !cfg.resume) {
     let lines: string[];
     try {
@@ -313,7 +334,8 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
       beginScope();
       const x = Tensor.from(batch.images, [B, 3, cfg.size, cfg.size]);
       const t = Tensor.from(lossTargets(batch.labels), [B, S]);
-      const { loss } = gkgnetLoss(model.forward(x), t);
+      region?.setImages(batch.indices.map((i) => data.train[i].path));
+      const { loss } = lossOf(model.forward(x), t);
       backward(loss);
       opt.step({ maxGradNorm: cfg.maxGradNorm });
       opt.zeroGrad();
@@ -332,7 +354,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     bar.stop();
 
     // ---- evaluate
-    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult);
+    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult, data.val);
     const row: EpochRow = {
       epoch: epoch + 1, step, lr: opt.lr, train_loss: lossSum / Math.max(1, lossCount),
       val_map: ev.mAP, cf1: ev.CF1, of1: ev.OF1, images_per_s: images / seconds, seconds,
@@ -349,7 +371,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     if (improved) best = { map: row.val_map, epoch: row.epoch };
     const meta: CheckpointMeta = {
       epoch: epoch + 1, step, rng: dropPathRng.getState(), history, best,
-      model: cfg.model, size: cfg.size, classes: data.classes, preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
+      model: cfg.model, size: cfg.size, classes: data.classes, ...(cfg.boxes ? { boxes: cfg.boxes } : {}), preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
     };
     const optState = await opt.stateDict();
     if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), model, optState, meta);
