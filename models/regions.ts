@@ -66,7 +66,8 @@ interface RawEntry {
 
 /**
  * Read and validate a box file (see the module comment). `sizeOf(name)` gives an image's pixel size
- * for entries without width/height. Errors name the file and the entry.
+ * for entries without width/height; an entry it does not know (not an image at hand) is left out.
+ * Errors name the file and the entry.
  */
 export async function readBoxFile(path: string, sizeOf: (name: string) => Promise<{ width: number; height: number } | undefined>): Promise<BoxTable> {
   let json: unknown;
@@ -83,23 +84,24 @@ export async function readBoxFile(path: string, sizeOf: (name: string) => Promis
     if (Array.isArray(v)) e = { boxes: v as number[][] };
     else if (typeof v === 'object' && v !== null && Array.isArray((v as RawEntry).boxes)) e = v as RawEntry;
     else throw new Error(`${where}: expected a list of [x0, y0, x1, y1] boxes or {width, height, boxes}`);
+    const corners: number[][] = [];
+    e.boxes.forEach((b, i) => {
+      if (!Array.isArray(b) || b.length !== 4 || !b.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        throw new Error(`${where}: box ${i} must be [x0, y0, x1, y1] (4 finite numbers), got ${JSON.stringify(b)}`);
+      }
+      if (b[2] < b[0] || b[3] < b[1]) throw new Error(`${where}: box ${i} ${JSON.stringify(b)} has x1 < x0 or y1 < y0`);
+      corners.push(b);
+    });
     let { width, height } = e;
     if (width !== undefined || height !== undefined) {
       if (!(typeof width === 'number' && width > 0 && typeof height === 'number' && height > 0)) throw new Error(`${where}: width and height must be positive numbers`);
     } else {
       const s = await sizeOf(name);
-      if (!s) throw new Error(`${where}: no width/height given and no image of that name in the dataset to read them from`);
+      // Not one of the images at hand (e.g. a training image at evaluation): nothing reads it.
+      if (!s) continue;
       ({ width, height } = s);
     }
-    const boxes: number[] = [];
-    e.boxes.forEach((b, i) => {
-      if (!Array.isArray(b) || b.length !== 4 || !b.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-        throw new Error(`${where}: box ${i} must be [x0, y0, x1, y1] (4 finite numbers), got ${JSON.stringify(b)}`);
-      }
-      const [x0, y0, x1, y1] = b;
-      if (x1 < x0 || y1 < y0) throw new Error(`${where}: box ${i} ${JSON.stringify(b)} has x1 < x0 or y1 < y0`);
-      boxes.push(x0 / width!, y0 / height!, x1 / width!, y1 / height!);
-    });
+    const boxes = corners.flatMap(([x0, y0, x1, y1]) => [x0 / width!, y0 / height!, x1 / width!, y1 / height!]);
     table.set(name, Float32Array.from(boxes));
   }
   return table;

@@ -4,7 +4,11 @@
 // lists), the instance sources and box files, the factory names, checkpoint round trip, and
 // learning end to end on a small generated set.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import sharp from 'sharp';
+import { main } from '../train/cli.js';
+import { readSafetensors } from '../engine/safetensors.js';
+import { gloveTable } from '../models/ml-gcn.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, Tensor, F, backward, tidy, noGrad, keep, Rng } from '../kernels/index.js';
@@ -441,7 +445,8 @@ describe('region models: names, instance sources, box files', () => {
     writeFileSync(file, '{');
     await expect(readBoxFile(file, async () => undefined)).rejects.toThrow(/not valid JSON/);
     writeFileSync(file, JSON.stringify({ 'q.jpg': [[0, 0, 1, 1]] }));
-    await expect(readBoxFile(file, async () => undefined)).rejects.toThrow(/entry "q\.jpg": no width\/height/);
+    // An entry without a size whose image is not at hand is left out (nothing could read it).
+    expect((await readBoxFile(file, async () => undefined)).size).toBe(0);
   });
 
   it('every source runs forward and backward at 64 px; the box sources need their images', async () => {
@@ -513,4 +518,64 @@ describe('region models learn and round-trip through checkpoints', () => {
       expect(s.epochs).toBe(4);
     }, 900_000);
   }
+});
+
+describe('webvig train / eval / predict with a box file', () => {
+  it('gm-mlic-boxes and ia-gcn-boxes: --boxes is required, validated, recorded, and reused by eval and predict; VOC names get GloVe vectors', async () => {
+    // A CSV set with VOC class names: 8 train, 4 val images of 64 px; boxes for most images.
+    const dir = join(tmp, 'boxset');
+    mkdirSync(join(dir, 'img'), { recursive: true });
+    const names = ['person', 'sofa', 'tvmonitor'];
+    let csv = 'path,labels,split\n';
+    const boxes: Record<string, unknown> = {};
+    for (let i = 0; i < 12; i++) {
+      const file = `img/${i}.png`;
+      await sharp({ create: { width: 80, height: 64, channels: 3, background: { r: 40 * (i % 6), g: 20 * i, b: 100 } } }).png().toFile(join(dir, file));
+      csv += `${file},${names.filter((_, c) => (i + c) % 3 !== 0).join(';')},${i < 8 ? 'train' : 'val'}\n`;
+      if (i % 4 !== 3) boxes[`${i}.png`] = i % 2 ? [[0, 0, 40, 32], [20, 10, 80, 64]] : { width: 80, height: 64, boxes: [[5, 5, 30, 60]] };
+    }
+    writeFileSync(join(dir, 'set.csv'), csv);
+    writeFileSync(join(dir, 'boxes.json'), JSON.stringify(boxes));
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ '1.png': [[0, 0, 1]] }));
+    const common = ['--batch', '4', '--workers', '0', '--log-every', '1', '--cache-root', tmp, '--epochs', '1'];
+    const io = () => {
+      const o = { stdout: '', stderr: '' };
+      return { o, io: { stdout: (x: string) => void (o.stdout += x), stderr: (x: string) => void (o.stderr += x) } };
+    };
+    const data = ['--data', `csv:${join(dir, 'set.csv')}`];
+    const a = io();
+    expect(await main(['train', ...data, '--model', 'gm-mlic-boxes', ...common, '--out', join(tmp, 'nobox')], a.io)).toBe(2);
+    expect(a.o.stderr).toMatch(/give --boxes FILE/);
+    const b = io();
+    expect(await main(['train', ...data, '--model', 'gm-mlic-boxes', '--boxes', join(dir, 'bad.json'), ...common, '--out', join(tmp, 'badbox')], b.io)).toBe(2);
+    expect(b.o.stderr).toMatch(/bad\.json: entry "1\.png": box 0 must be/);
+    const c = io();
+    expect(await main(['train', ...data, '--model', 'gm-mlic', '--boxes', join(dir, 'boxes.json'), ...common, '--out', join(tmp, 'cellbox')], c.io)).toBe(2);
+    expect(c.o.stderr).toMatch(/--boxes is read by the \*-boxes region models only/);
+    for (const model of ['gm-mlic-boxes', 'ia-gcn-boxes']) {
+      const out = join(tmp, `run-${model}`);
+      const t = io();
+      const code = await main(['train', ...data, '--model', model, '--boxes', join(dir, 'boxes.json'), ...common, '--out', out], t.io);
+      expect(t.o.stderr).toBe('');
+      expect(code).toBe(0);
+      expect(t.o.stdout).toMatch(/training without the preset's flip augmentation/);
+      const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+      expect(cfg).toMatchObject({ model, boxes: join(dir, 'boxes.json'), label_embeddings: 'glove-voc' });
+      const ck = await readSafetensors(join(out, 'last.safetensors'));
+      const key = model.startsWith('gm') ? 'label_embeddings' : 'gcn.embeddings';
+      const voc = gloveTable('voc');
+      expect(Array.from(ck.tensors.get(key)!.data)).toEqual(Array.from(Float32Array.from(names.flatMap((n) => voc.vectors[voc.classes.indexOf(n)]))));
+      const e = io();
+      const ecode = await main(['eval', '--weights', join(out, 'last.safetensors'), ...data, '--json', '--workers', '0', '--cache-root', tmp], e.io);
+      expect(e.o.stderr).toBe('');
+      expect(ecode).toBe(0);
+      expect(JSON.parse(e.o.stdout).images).toBe(4);
+      const p = io();
+      expect(await main(['predict', '--weights', join(out, 'best.safetensors'), join(dir, 'img/1.png'), join(dir, 'img/3.png'), '--json', '--threshold', '0'], p.io)).toBe(0);
+      expect(JSON.parse(p.o.stdout).results).toHaveLength(2);
+      const r = io();
+      expect(await main(['train', '--resume', out, '--epochs', '2', '--workers', '0', '--cache-root', tmp], r.io)).toBe(0);
+      expect(r.o.stderr).toBe('');
+    }
+  }, 600_000);
 });
