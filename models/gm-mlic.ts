@@ -7,7 +7,7 @@
 //   instances (N per image):
 //     cells (default, ML-SGM): 3×3 conv (stride 2 when the map is ≥ 14 cells a side, else 1) + BN +
 //       ReLU → the map's cells;  grid / boxes: ROIAlign 2×2 on X → Linear + ReLU
-//     → L2-normalised instance vectors v_n
+//     → L2-normalised instance vectors, × √D (unit RMS entries): v_n
 //   instance graph: 4-neighbour grid (cells; ML-SGM) or complete without self loops (boxes)
 //   label graph: complete with self loops over S labels (ML-SGM), label vectors u_s: GloVe 300-d for
 //     COCO / VOC class names (shipped with the ML-GCN head), else one-hot
@@ -28,8 +28,13 @@
 // - MLP = Linear → ReLU → LayerNorm → Linear → ReLU → LayerNorm, as ML-SGM; its per-block node/edge
 //   re-encoders (an extra MLP on every attribute at the start of each edge and node model) are left
 //   out: on a CPU they double the cost, and the reduction MLPs already map every attribute to L.
-// - Widths: ML-SGM's 1024-d instances, 512 hidden, 256 latent on the large trunks; the tiny trunk
-//   uses 64 / 32 / 32 (decoder hidden 128 vs 16) so that it trains in minutes on a CPU.
+// - Widths: ML-SGM's 1024-d instances, 512 hidden, 256 latent (decoder hidden 128) on the large
+//   trunks; the tiny trunk uses 64 / 64 / 64 (decoder 32) so that it trains in minutes on a CPU
+//   (at 32 / 32 it barely moved from the constant optimum in two epochs of the shapes set).
+// - On the tiny trunk the blocks' updates are residual (e ← e + MLP(·), n ← n + MLP(·)): ML-SGM
+//   replaces each attribute, which puts 9 LayerNorm-MLP layers between an instance and its logit;
+//   in 4 CPU epochs that deep a path barely left the loss's constant optimum. Large trunks keep
+//   ML-SGM's replacement.
 // - Of the second block only the assignment-edge model is built: the decoder reads only the
 //   assignment edges, so the rest of it is never used (in ML-SGM those parameters never receive a
 //   gradient). Outputs are the same.
@@ -38,6 +43,10 @@
 // - The IJCAI paper's instances are detector proposals; `-grid` (a fixed 1+4+9 multi-scale grid)
 //   and `-boxes` (boxes per image from a JSON file: any detector's, or ground truth) support that.
 //   Box instances have no grid layout, so their instance graph is complete.
+// - Instance vectors are L2-normalised as in ML-SGM, then multiplied by √D so that their entries
+//   have unit RMS, like the label vectors' (one-hot; GloVe entries ~0.3). With unit norm the
+//   instance part of the first layer of the assignment-edge MLP is ~1/√D of its label and bias parts;
+//   on the shapes set the model then stayed at the constant optimum of the loss for two epochs.
 // - The loss takes the max over instances of the sigmoid (ML-SGM); we compute it on logits (the
 //   same value, without log(0)).
 import { Tensor, F } from '../kernels/index.js';
@@ -115,7 +124,7 @@ export class GmMlic extends Module implements RegionModel {
     super();
     const S = o.numLabels;
     const tiny = isTinyTrunk(spec.trunk);
-    const [D, H, L, Hd] = tiny ? [64, 32, 32, 16] : [1024, 512, 256, 128];
+    const [D, H, L, Hd] = tiny ? [64, 64, 64, 32] : [1024, 512, 256, 128];
     this.backbone = this.addChild('backbone', buildTrunk(spec.trunk, o.size, S, o.dropPath ?? 0));
     const C = this.backbone.config.channels[3];
     const map = o.size / 32;
@@ -142,7 +151,7 @@ export class GmMlic extends Module implements RegionModel {
     };
     // Of the last block only the assignment-edge model is built: the decoder reads the assignment
     // edges alone, so nothing else it computes is used (in ML-SGM those parameters never get a gradient).
-    this.layers = this.addChild('layers', new ModuleList([new GnBlock(L, H, true), new GnBlock(L, H, false)]));
+    this.layers = this.addChild('layers', new ModuleList([new GnBlock(L, H, true, tiny), new GnBlock(L, H, false, tiny)]));
     this.decoder = this.addChild('decoder', new GraphMlp(L, 0, 0, Hd, Hd));
     this.decoderOut = this.addChild('decoder_out', new Linear(Hd, 1));
   }
@@ -183,20 +192,20 @@ export class GmMlic extends Module implements RegionModel {
     super.release();
   }
 
-  /** L2-normalised instance vectors [B, N, D] from the trunk's map x [B, C, h, w]. */
+  /** L2-normalised instance vectors × √D [B, N, D] from the trunk's map x [B, C, h, w]. */
   instanceFeatures(x: Tensor): Tensor {
     const [B, C, h, w] = x.shape;
     if (this.spec.source === 'cells') {
       const y = F.relu(this.projBn!.call(this.proj!.call(x)));
       const [, D, hh, ww] = y.shape;
-      return l2Normalize(F.permute(F.reshape(y, [B, D, hh * ww]), [0, 2, 1]));
+      return F.mul(l2Normalize(F.permute(F.reshape(y, [B, D, hh * ww]), [0, 2, 1])), Math.sqrt(D));
     }
     const R = this.instances;
     const boxes = batchBoxes(this.spec.source, B, this.o.size, R, this.o.boxes, this.paths ?? undefined);
     const pooled = F.roiAlign(x, boxes, { pooled: 2, spatialScale: w / this.o.size, samplingRatio: 2 });
     void h;
     const feats = F.relu(this.roiFc!.call(F.reshape(pooled, [B, R, C * 4])));
-    return l2Normalize(feats);
+    return F.mul(l2Normalize(feats), Math.sqrt(feats.shape[2]));
   }
 
   /** Logits per (instance, label) [B, N, S] from the trunk's map x [B, C, h, w]. */
@@ -252,8 +261,11 @@ export class GnBlock extends Module {
   readonly msgLabelInner: GraphMlp;
   readonly msgLabelInter: GraphMlp;
   readonly nodeLabel: GraphMlp;
-  /** `full` false: the assignment-edge model alone (the last block, see GmMlic). */
-  constructor(L: number, H: number, readonly full: boolean) {
+  /**
+   * `full` false: the assignment-edge model alone (the last block, see GmMlic). `residual`: every
+   * update is added to the attribute it replaces (e ← e + MLP(·), n ← n + MLP(·)).
+   */
+  constructor(L: number, H: number, readonly full: boolean, readonly residual = false) {
     super();
     this.edgeCross = this.addChild('edge_mlp_cross', new GraphMlp(L, L, L, H, L));
     if (!full) {
@@ -270,19 +282,20 @@ export class GnBlock extends Module {
     this.nodeLabel = this.addChild('node_mlp_label', new GraphMlp(3 * L, 0, 0, H, L));
   }
   forward(s: GnState, g: { ins: FixedGraph; label: FixedGraph; cross: FixedGraph; crossRev: FixedGraph }): GnState {
+    const upd = (old: Tensor, y: Tensor) => (this.residual ? F.add(old, y) : y);
     // edge model
-    const ec = this.edgeCross.forwardEdges(g.cross, s.ni, s.nl, s.ec);
+    const ec = upd(s.ec, this.edgeCross.forwardEdges(g.cross, s.ni, s.nl, s.ec));
     if (!this.full) return { ...s, ec };
-    const ei = this.edgeIns.forwardEdges(g.ins, s.ni, s.ni, s.ei);
-    const el = this.edgeLabel.forwardEdges(g.label, s.nl, s.nl, s.el);
+    const ei = upd(s.ei, this.edgeIns.forwardEdges(g.ins, s.ni, s.ni, s.ei));
+    const el = upd(s.el, this.edgeLabel.forwardEdges(g.label, s.nl, s.nl, s.el));
     // node model: instances (messages from instance neighbours and from the labels over the assignment edges)
     const innerI = F.scatterMean(this.msgInsInner.forwardEdges(g.ins, s.ni, null, ei), g.ins, 'dst');
     const interI = F.scatterMean(this.msgInsInter.forwardEdges(g.crossRev, s.nl, null, ec), g.crossRev, 'dst');
-    const ni = this.nodeIns.call(F.concat([s.ni, innerI, interI], -1));
+    const ni = upd(s.ni, this.nodeIns.call(F.concat([s.ni, innerI, interI], -1)));
     // labels (from label neighbours, and from the updated instances)
     const innerL = F.scatterMean(this.msgLabelInner.forwardEdges(g.label, s.nl, null, el), g.label, 'dst');
     const interL = F.scatterMean(this.msgLabelInter.forwardEdges(g.cross, ni, null, ec), g.cross, 'dst');
-    const nl = this.nodeLabel.call(F.concat([s.nl, innerL, interL], -1));
+    const nl = upd(s.nl, this.nodeLabel.call(F.concat([s.nl, innerL, interL], -1)));
     return { ni, ei, nl, el, ec };
   }
 }

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { main } from '../train/cli.js';
 import { readSafetensors } from '../engine/safetensors.js';
 import { gloveTable } from '../models/ml-gcn.js';
+import { loadPretrainedBackbone } from '../models/pretrained.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, Tensor, F, backward, tidy, noGrad, keep, Rng } from '../kernels/index.js';
@@ -113,7 +114,9 @@ function bceTerm(x: number, t: number): number {
 
 // ------------------------------------------------------------------ GM-MLIC reference (cells)
 
-function gmMlicRef(P: Params, x: ArrayLike<number>, [B, C, h, w]: number[], S: number, stride: number, target: ArrayLike<number>) {
+/** GM-MLIC on a trunk map; `residual`: the tiny trunk's residual block updates. */
+function gmMlicRef(P: Params, x: ArrayLike<number>, [B, C, h, w]: number[], S: number, stride: number, target: ArrayLike<number>, residual = true) {
+  const add = (old: Arr, y: Arr) => (residual ? old.map((v, i) => v + y[i]) : y);
   const Wc = get(P, 'proj.weight');
   const D = Wc.shape[0];
   const ho = Math.floor((h - 1) / stride) + 1;
@@ -175,7 +178,7 @@ function gmMlicRef(P: Params, x: ArrayLike<number>, [B, C, h, w]: number[], S: n
     const v = Array.from({ length: N }, (_, n) => {
       const f = Float64Array.from({ length: D }, (_, d) => conv[(b * D + d) * N + n]);
       const norm = Math.max(Math.sqrt(f.reduce((a, t) => a + t * t, 0)), 1e-12);
-      return f.map((t) => t / norm);
+      return f.map((t) => (t / norm) * Math.sqrt(D));
     });
     let ni = v.map((f) => mlp(P, 'red_node_ins', f));
     let ei = insS.map((s, e) => mlp(P, 'red_edge_ins', cat(v[s], v[insD[e]])));
@@ -186,16 +189,16 @@ function gmMlicRef(P: Params, x: ArrayLike<number>, [B, C, h, w]: number[], S: n
     for (const l of [0, 1]) {
       // ML-SGM's ConvLayer; the decoder reads only the assignment edges of the last one.
       const p = `layers.${l}`;
-      ec = ec.map((f, e) => mlp(P, `${p}.edge_mlp_cross`, cat(ni[Math.floor(e / S)], nl[e % S], f)));
+      ec = ec.map((f, e) => add(f, mlp(P, `${p}.edge_mlp_cross`, cat(ni[Math.floor(e / S)], nl[e % S], f))));
       if (l === 1) break;
-      ei = insS.map((s, e) => mlp(P, `${p}.edge_mlp_ins`, cat(ni[s], ni[insD[e]], ei[e])));
-      el = labS.map((s, e) => mlp(P, `${p}.edge_mlp_label`, cat(nl[s], nl[labD[e]], el[e])));
+      ei = insS.map((s, e) => add(ei[e], mlp(P, `${p}.edge_mlp_ins`, cat(ni[s], ni[insD[e]], ei[e]))));
+      el = labS.map((s, e) => add(el[e], mlp(P, `${p}.edge_mlp_label`, cat(nl[s], nl[labD[e]], el[e]))));
       const innerI = meanOnto(N, insD, insS.map((s, e) => mlp(P, `${p}.node_mlp_ins_inner`, cat(ni[s], ei[e]))));
       const interI = meanOnto(N, ec.map((_, e) => Math.floor(e / S)), ec.map((f, e) => mlp(P, `${p}.node_mlp_ins_inter`, cat(nl[e % S], f))));
-      ni = ni.map((f, n) => mlp(P, `${p}.node_mlp_ins`, cat(f, innerI[n], interI[n])));
+      ni = ni.map((f, n) => add(f, mlp(P, `${p}.node_mlp_ins`, cat(f, innerI[n], interI[n]))));
       const innerL = meanOnto(S, labD, labS.map((s, e) => mlp(P, `${p}.node_mlp_label_inner`, cat(nl[s], el[e]))));
       const interL = meanOnto(S, ec.map((_, e) => e % S), ec.map((f, e) => mlp(P, `${p}.node_mlp_label_inter`, cat(ni[Math.floor(e / S)], f))));
-      nl = nl.map((f, s) => mlp(P, `${p}.node_mlp_label`, cat(f, innerL[s], interL[s])));
+      nl = nl.map((f, s) => add(f, mlp(P, `${p}.node_mlp_label`, cat(f, innerL[s], interL[s]))));
     }
     for (let s = 0; s < S; s++) {
       let best = -Infinity;
@@ -420,6 +423,25 @@ describe('region models: names, instance sources, box files', () => {
     expect(inputSizeProblem('gm-mlic', 64)).toBeUndefined();
     expect(inputSizeProblem('gm-mlic', 32)).toMatch(/gm-mlic/);
   });
+
+  it('--pretrained: ImageNet Pyramid ViG weights load into the trunk of a region model', async () => {
+    const vig = buildModel('vig-ti', { size: 224, numLabels: 1000, seed: 5 });
+    const state = await vig.stateDict();
+    vig.release();
+    for (const name of ['gm-mlic-vig-ti', 'ia-gcn-vig-ti-grid']) {
+      const m = buildModel(name, { size: 224, numLabels: 4 });
+      try {
+        const r = loadPretrainedBackbone(m, state);
+        expect(r.loaded.length, name).toBeGreaterThan(100);
+        expect(r.loaded.every((k) => k.startsWith('backbone.'))).toBe(true);
+        expect(r.ignored.some((k) => k.startsWith('prediction.'))).toBe(true);
+        const w = await m.namedParameters().find(([k]) => k === 'backbone.stem.convs.0.weight')![1].toArray();
+        expect(Array.from(w)).toEqual(Array.from(state.get('stem.convs.0.weight')!.data));
+      } finally {
+        m.release();
+      }
+    }
+  }, 120_000);
 
   it('grid and file boxes: shapes, padding with the whole image, validation naming the file and entry', async () => {
     expect(gridBoxes().length).toBe(14 * 4);

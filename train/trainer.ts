@@ -205,7 +205,8 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
   const mlgcn = cfg.model.endsWith('-mlgcn') || regionSpec !== undefined;
   const emb = mlgcn ? defaultLabelEmbeddings(data.classes) : undefined;
   const mlgcnAdj = cfg.mlgcnAdj ?? 'official';
-  if (emb) log(`ml-gcn: ${mlgcnAdj} label graph (--mlgcn-adj), label embeddings: ${emb.description}`);
+  if (emb && regionSpec) log(`${regionSpec.family}: label vectors: ${emb.description}${regionSpec.family === 'ia-gcn' ? `; ${mlgcnAdj} statistical label graph (--mlgcn-adj)` : ''}`);
+  else if (emb) log(`ml-gcn: ${mlgcnAdj} label graph (--mlgcn-adj), label embeddings: ${emb.description}`);
   const model = buildModel(cfg.model, {
     size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels),
     labelEmbeddings: emb?.embeddings, mlgcnAdj,
