@@ -16,3 +16,5 @@ export * from './loss.js';
 export * from './batchnorm.js';
 export * from './pool.js';
 export * from './ring.js';
+export * from './roi-align.js';
+export * from './graph.js';

@@ -9,6 +9,10 @@ import { PyramidVig, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 import { MlVig, mlVigConfig, type MlVigConfig } from './ml-vig.js';
 import { VigMlGcn, GkgnetMlGcn, MlVigMlGcn, type LabelEmbeddings, type AdjacencyMode } from './ml-gcn.js';
 import type { Module } from './module.js';
+import { REGION_MODEL_NAMES, parseRegionModel, regionTrunkBase } from './region-names.js';
+import { GmMlic } from './gm-mlic.js';
+import { IaGcn } from './ia-gcn.js';
+import type { BoxTable } from './regions.js';
 
 export interface BuildOptions {
   size: number;
@@ -21,6 +25,8 @@ export interface BuildOptions {
   labelEmbeddings?: LabelEmbeddings;
   /** ML-GCN models: how the label graph is re-weighted (default 'official', see AdjacencyMode). */
   mlgcnAdj?: AdjacencyMode;
+  /** Region models with the `-boxes` source: boxes per image (train/box-file.ts readBoxFile). */
+  boxes?: BoxTable;
 }
 
 export interface MultiLabelModel extends Module {
@@ -56,8 +62,10 @@ export function tinyMlVigConfig(size: number, numLabels: number, dropPath = 0): 
 
 const BASE_NAMES = ['gkgnet-tiny', 'gkgnet-t', 'gkgnet-s', 'gkgnet-b', 'vig-ti', 'vig-s', 'vig-m', 'vig-b', 'mlvig-tiny', 'mlvig-s'] as const;
 type BaseName = (typeof BASE_NAMES)[number];
-export const MODEL_NAMES = [...BASE_NAMES, ...BASE_NAMES.map((n) => `${n}-mlgcn` as const)];
-export type ModelName = (typeof MODEL_NAMES)[number];
+const GRAPH_NAMES = [...BASE_NAMES, ...BASE_NAMES.map((n) => `${n}-mlgcn` as const)];
+export type ModelName = (typeof GRAPH_NAMES)[number];
+/** Every model name; the region models (IA-GCN, GM-MLIC: models/regions.ts) after the others. */
+export const MODEL_NAMES: readonly string[] = [...GRAPH_NAMES, ...REGION_MODEL_NAMES];
 
 type BaseConfig = { family: 'gkgnet'; config: GkgnetConfig } | { family: 'vig'; config: VigConfig } | { family: 'mlvig'; config: MlVigConfig };
 
@@ -82,6 +90,12 @@ function baseConfig(name: BaseName, size: number, numLabels: number, dropPath: n
 }
 
 export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
+  const region = parseRegionModel(name);
+  if (region) {
+    seedInit(o.seed ?? 0);
+    const ro = { size: o.size, numLabels: o.numLabels, dropPath: o.dropPath, labelEmbeddings: o.labelEmbeddings, boxes: o.boxes };
+    return region.family === 'gm-mlic' ? new GmMlic(region, ro) : new IaGcn(region, { ...ro, trainLabels: o.trainLabels, adjacency: o.mlgcnAdj });
+  }
   const gcn = name.endsWith('-mlgcn');
   const base = (gcn ? name.slice(0, -'-mlgcn'.length) : name) as BaseName;
   if (!BASE_NAMES.includes(base)) throw new Error(`unknown model "${name}"; models: ${MODEL_NAMES.join(', ')}`);
@@ -123,6 +137,11 @@ export function parameterCounts(m: Module): { trainable: number; frozen: number 
  * label graph (GKGNet) searches the stage's s² patches for its k_label neighbours.
  */
 export function inputSizeProblem(name: string, size: number): string | undefined {
+  const trunk = regionTrunkBase(name);
+  if (trunk) {
+    const why = inputSizeProblem(trunk, size);
+    return why?.replaceAll(trunk, name);
+  }
   const base = (name.endsWith('-mlgcn') ? name.slice(0, -'-mlgcn'.length) : name) as BaseName;
   if (!BASE_NAMES.includes(base)) return undefined; // buildModel names the unknown model
   if (!Number.isInteger(size) || size <= 0 || size % 32 !== 0) return `must be a positive multiple of 32 (the model downsamples by 32)`;

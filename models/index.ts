@@ -15,3 +15,8 @@ export {
 export { buildModel, parameterCounts, MODEL_NAMES, type ModelName, type BuildOptions, type MultiLabelModel } from './factory.js';
 export { loadPretrainedBackbone, type PretrainedResult } from './pretrained.js';
 export { relativePosTable } from './relative-pos.js';
+export { GmMlic, GnBlock, weightedBce, asRegionModel, type RegionModel, type RegionModelOptions } from './gm-mlic.js';
+export { IaGcn, IaGcnLabelGraph, iaGcnLoss, type IaGcnOptions } from './ia-gcn.js';
+export {
+  REGION_MODEL_NAMES, parseRegionModel, gridBoxes, batchBoxes, LayerNorm, GraphMlp, type BoxTable,
+} from './regions.js';

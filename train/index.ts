@@ -8,6 +8,7 @@ export { loadModelForInference, type InferenceModel } from './inference.js';
 export { openDataset, type Sample, type MultiLabelDataset, type OpenDatasetOptions } from './data/dataset.js';
 export { BatchLoader, type Batch, type LoaderOptions } from './data/loader.js';
 export { PRESETS, type TrainPreset } from './presets.js';
+export { readBoxFile, loadBoxTable } from './box-file.js';
 export { parityBytes, type FileReport } from './parity/parity.js';
 export { parityFile } from './parity/parity-file.js';
 export { readSafetensors, readSafetensorsHeader, writeSafetensors, writeSafetensorsTo } from './safetensors-file.js';

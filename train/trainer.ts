@@ -14,6 +14,9 @@ import { loadPretrainedFile } from './pretrained-file.js';
 import { gkgnetLoss } from '../models/losses.js';
 import type { AdjacencyMode } from '../models/ml-gcn.js';
 import { defaultLabelEmbeddings } from './label-embeddings.js';
+import { asRegionModel } from '../models/gm-mlic.js';
+import { parseRegionModel } from '../models/regions.js';
+import { loadBoxTable } from './box-file.js';
 import { openDataset, type MultiLabelDataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { classBalancedIndices } from './data/balance.js';
@@ -57,6 +60,8 @@ export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
   previousEpochs?: number;
   /** ML-GCN models: the label graph's re-weighting (`--mlgcn-adj`, default 'official'). */
   mlgcnAdj?: AdjacencyMode;
+  /** Region models with the `-boxes` source: the box file (models/regions.ts). */
+  boxes?: string;
 }
 
 export interface EpochRow {
@@ -96,11 +101,13 @@ function lossTargets(labels: Float32Array): Float32Array {
   return labels.map((v) => (v > 0 ? 1 : 0));
 }
 
-export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean) {
+export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean, samples?: readonly { path: string }[]) {
   model.eval();
   const acc = new MetricAccumulator(numLabels);
+  const region = asRegionModel(model);
   for await (const batch of loader.epoch(0)) {
     const B = batch.indices.length;
+    if (region && samples) region.setImages(batch.indices.map((i) => samples[i].path));
     beginScope();
     const probs = noGrad(() => F.sigmoid(model.forward(Tensor.from(batch.images, [B, 3, size, size]))));
     const p = await probs.toArray();
@@ -184,7 +191,12 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
   const S = data.classes.length;
   const epochs = cfg.epochs === 'auto' ? autoEpochs(data.train.length, cfg.data === undefined) : cfg.epochs;
   log(`data: ${data.name}: ${data.train.length} train / ${data.val.length} ${data.valIsTest ? 'test' : 'val'} images, ${S} classes`);
-  const augTrain = { ...PRESET_AUGMENT[cfg.augment], size: cfg.size, mean: cfg.mean, std: cfg.std };
+  // Box instances come from the file for the image as stored: no geometric augmentation for them.
+  const regionSpec = parseRegionModel(cfg.model);
+  const fileBoxes = regionSpec?.source === 'boxes';
+  if (fileBoxes && !cfg.boxes) throw new UsageError(`--model ${cfg.model} takes its instances from a box file: give --boxes FILE`);
+  if (fileBoxes && cfg.augment !== 'none') log(`note: ${cfg.model}: training without the preset's ${cfg.augment} augmentation, so that the file's boxes stay on their objects`);
+  const augTrain = { ...PRESET_AUGMENT[fileBoxes ? 'none' : cfg.augment], size: cfg.size, mean: cfg.mean, std: cfg.std };
   const augEval = { ...PRESET_AUGMENT.none, size: cfg.size, mean: cfg.mean, std: cfg.std };
   const trainLoader = new BatchLoader(data.train, {
     batchSize: cfg.batch, augment: augTrain, seed: cfg.seed, shuffle: true, dropLast: data.train.length >= cfg.batch,
@@ -195,14 +207,25 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
 
   // ---- model and optimizer
   // An ML-GCN head: the graph per --mlgcn-adj; GloVe label vectors for COCO / VOC class names, else one-hot.
-  const mlgcn = cfg.model.endsWith('-mlgcn');
+  const mlgcn = cfg.model.endsWith('-mlgcn') || regionSpec !== undefined;
   const emb = mlgcn ? defaultLabelEmbeddings(data.classes) : undefined;
   const mlgcnAdj = cfg.mlgcnAdj ?? 'official';
-  if (emb) log(`ml-gcn: ${mlgcnAdj} label graph (--mlgcn-adj), label embeddings: ${emb.description}`);
+  if (emb && regionSpec) log(`${regionSpec.family}: label vectors: ${emb.description}${regionSpec.family === 'ia-gcn' ? `; ${mlgcnAdj} statistical label graph (--mlgcn-adj)` : ''}`);
+  else if (emb) log(`ml-gcn: ${mlgcnAdj} label graph (--mlgcn-adj), label embeddings: ${emb.description}`);
   const model = buildModel(cfg.model, {
     size: cfg.size, numLabels: S, dropPath: cfg.dropPath, seed: cfg.seed, trainLabels: data.train.map((s) => s.labels),
     labelEmbeddings: emb?.embeddings, mlgcnAdj,
   });
+  const region = asRegionModel(model);
+  if (region && fileBoxes) {
+    try {
+      region.setBoxTable(await loadBoxTable(cfg.boxes!, [...data.train, ...data.val].map((s) => s.path)));
+    } catch (e) {
+      model.release();
+      throw new UsageError(`--boxes: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const lossOf = region ? (y: Tensor, t: Tensor) => region.trainingLoss(y, t) : gkgnetLoss;
   if (cfg.pretrained && !cfg.resume) {
     let lines: string[];
     try {
@@ -323,8 +346,10 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
         { data: lossTargets(batch.labels), shape: [B, S] },
         { data: slot, shape: [1] },
       ];
+      // Region models with per-image boxes plan their ROIs on the CPU from the batch's paths.
+      region?.setImages(batch.indices.map((i) => data.train[i].path));
       replay.run(inputs, ([x, t, s]) => {
-        const { loss } = gkgnetLoss(model.forward(x), t);
+        const { loss } = lossOf(model.forward(x), t);
         backward(loss);
         opt.step({ maxGradNorm: cfg.maxGradNorm });
         opt.zeroGrad();
@@ -343,7 +368,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     bar.stop();
 
     // ---- evaluate
-    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult);
+    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult, data.val);
     const row: EpochRow = {
       epoch: epoch + 1, step, lr: opt.lr, train_loss: lossSum / Math.max(1, lossCount),
       val_map: ev.mAP, cf1: ev.CF1, of1: ev.OF1, images_per_s: images / seconds, seconds,
@@ -360,7 +385,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     if (improved) best = { map: row.val_map, epoch: row.epoch };
     const meta: CheckpointMeta = {
       epoch: epoch + 1, step, rng: dropPathRng.getState(), history, best,
-      model: cfg.model, size: cfg.size, classes: data.classes, preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
+      model: cfg.model, size: cfg.size, classes: data.classes, ...(cfg.boxes ? { boxes: cfg.boxes } : {}), preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
     };
     const optState = await opt.stateDict();
     if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), model, optState, meta);

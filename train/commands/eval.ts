@@ -3,7 +3,7 @@ import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { defineCommand } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { DATA_FLAG, SYNTHETIC_FLAGS, checkDataSpec, dataRoot } from './train.js';
-import { loadModelForInference } from '../inference.js';
+import { loadModelForInference, useBoxFile } from '../inference.js';
 import type { CocoMetrics, MmclsMetrics } from '../metrics.js';
 
 /**
@@ -29,6 +29,7 @@ export const command = defineCommand({
     batch: { type: 'number', integer: true, min: 1, default: 32, help: 'batch size' },
     workers: { type: 'number', integer: true, min: 0, help: 'image decoding threads' },
     skipBad: { type: 'boolean', help: 'skip unreadable images instead of stopping' },
+    boxes: { type: 'path', mustExist: true, help: "*-boxes region models: box file for these images (default: the one the run was trained with)" },
     json: { type: 'boolean', help: 'print one JSON object (an F1 undefined because P = R = 0 is null, NaN in the table)' },
     ...SYNTHETIC_FLAGS,
     ...DEVICE_FLAGS,
@@ -61,7 +62,8 @@ export const command = defineCommand({
         workers: flags.workers,
         skipBad: flags.skipBad,
       });
-      ev = await evaluate(m.model, loader, m.size, data.classes.length, data.hasDifficult);
+      await useBoxFile(m, flags.boxes, data.val.map((s) => s.path));
+      ev = await evaluate(m.model, loader, m.size, data.classes.length, data.hasDifficult, data.val);
       await loader.close();
     } finally {
       m.model.release();

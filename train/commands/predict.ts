@@ -42,6 +42,7 @@ export const command = defineCommand({
     weights: { type: 'path', mustExist: true, required: true, help: 'checkpoint (.safetensors) written by webvig train' },
     threshold: { type: 'number', min: 0, max: 1, default: 0.5, help: 'report labels with probability ≥ threshold' },
     json: { type: 'boolean', help: 'print one JSON object (bad images under "errors")' },
+    boxes: { type: 'path', mustExist: true, help: "*-boxes region models: box file for these images (default: the one the run was trained with; an image without an entry is one whole-image box)" },
     ...DEVICE_FLAGS,
   },
   async run({ flags, positionals }, io) {
@@ -60,6 +61,8 @@ export const command = defineCommand({
     const { PRESET_AUGMENT } = await import('../data/transforms.js');
     const m = await loadModelForInference(flags.weights);
     const aug = { ...PRESET_AUGMENT.none, size: m.size, mean: m.mean, std: m.std };
+    const { useBoxFile } = await import('../inference.js');
+    await useBoxFile(m, flags.boxes, images);
     const results: { image: string; labels: { label: string; probability: number }[] }[] = [];
     try {
       for (const path of images) {
@@ -70,6 +73,7 @@ export const command = defineCommand({
           errors.push({ image: path, error: `cannot decode image: ${(e as Error).message}` });
           continue;
         }
+        m.region?.setImages([path]);
         const probs = tidy(() => noGrad(() => F.sigmoid(m.model.forward(Tensor.from(pixels, [1, 3, m.size, m.size])))));
         const p = await probs.toArray();
         probs.release();

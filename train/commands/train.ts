@@ -133,6 +133,7 @@ export const command = defineCommand({
       choices: ADJACENCY_MODES,
       help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal; normalised, the same graph) (default: official)",
     },
+    boxes: { type: 'path', mustExist: true, help: '*-boxes region models (ia-gcn-boxes, gm-mlic-boxes): JSON boxes per image file name, [[x0, y0, x1, y1], ...] in pixels or {width, height, boxes} (see README)' },
     pretrained: { type: 'path', mustExist: true, help: "ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk; shape mismatches are skipped with a warning" },
     ...SYNTHETIC_FLAGS,
     ...DEVICE_FLAGS,
@@ -153,6 +154,8 @@ export const command = defineCommand({
     const model = flags.resume ? base.model : (flags.model ?? base.model);
     const sizeProblem = inputSizeProblem(model, size);
     if (sizeProblem) throw new UsageError(`${prog}: --size ${size}: ${sizeProblem}`);
+    if (flags.boxes && !flags.resume && !model.endsWith('-boxes')) throw new UsageError(`${prog}: --boxes is read by the *-boxes region models only (ia-gcn-boxes, gm-mlic-boxes, …), not ${model}`);
+    if (flags.boxes && flags.resume) throw new UsageError(`${prog}: --boxes is fixed at the start of a run; a resumed run keeps ${(base as TrainConfig).boxes ?? '(none)'}`);
     const cfg: TrainConfig & { pretrained?: string } = {
       ...base,
       preset: flags.resume ? (base as TrainConfig).preset : (flags.preset ?? 'tiny'),
@@ -179,6 +182,7 @@ export const command = defineCommand({
       // A resumed run continues from its checkpoint: the pretrained weights were loaded at its start.
       pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
       overwrite: flags.overwrite,
+      boxes: flags.resume ? (base as TrainConfig).boxes : flags.boxes ? resolve(flags.boxes) : undefined,
       previousEpochs: flags.resume && typeof base.epochs === 'number' ? base.epochs : undefined,
     };
     const { train } = await import('../trainer.js');
