@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad } from '../kernels/index.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from '../models/pretrained.js';
-import { gkgnetLoss } from '../models/losses.js';
+import { gkgnetLoss, bceWithLogits } from '../models/losses.js';
 import { defaultLabelEmbeddings, type AdjacencyMode } from '../models/ml-gcn.js';
 import { openDataset, type MultiLabelDataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
@@ -85,6 +85,23 @@ function paramGroups(model: MultiLabelModel, weightDecay: number) {
     { params: trainable.filter((t) => t.rank > 1), weightDecay },
     { params: trainable.filter((t) => t.rank <= 1), weightDecay: 0 },
   ];
+}
+
+/**
+ * Head biases set to the logit of each label's training frequency (clamped to [1 %, 99 %]), so the
+ * untrained model predicts the label frequencies instead of 0.5 for every label: the first steps
+ * then learn features instead of the label prior. GKGNet's logit is fc1 (label stream) + fc2 (GAP);
+ * the prior goes into fc2's bias. Other models: their last Linear bias of size S.
+ */
+function setPriorBias(model: MultiLabelModel, labels: readonly Int8Array[], S: number): void {
+  const bias = new Float32Array(S);
+  for (let c = 0; c < S; c++) {
+    const p = Math.min(0.99, Math.max(0.01, labels.filter((l) => l[c] > 0).length / Math.max(1, labels.length)));
+    bias[c] = Math.log(p / (1 - p));
+  }
+  const named = model.trainableParameters();
+  const target = named.find(([n]) => n === 'head.fc2.bias') ?? [...named].reverse().find(([n, t]) => n.endsWith('bias') && t.rank === 1 && t.size === S);
+  target?.[1].write(bias);
 }
 
 /** Difficult (−1) labels count as negatives in the loss, as the official loss has no ignore mask. */
@@ -209,9 +226,10 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     }
     for (const line of lines) log(line);
   }
+  if (cfg.priorBias && !cfg.resume) setPriorBias(model, data.train.map((s) => s.labels), S);
   const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const iters = trainLoader.batchesPerEpoch;
-  const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
+  const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: cfg.schedule.warmupIters !== undefined ? Math.min(cfg.schedule.warmupIters, iters) : Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
   const dropPathRng = new Rng(cfg.seed + 1);
   model.setGenerator(dropPathRng);
 
@@ -313,7 +331,8 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
       beginScope();
       const x = Tensor.from(batch.images, [B, 3, cfg.size, cfg.size]);
       const t = Tensor.from(lossTargets(batch.labels), [B, S]);
-      const { loss } = gkgnetLoss(model.forward(x), t);
+      const logits = model.forward(x);
+      const loss = cfg.loss === 'bce' ? bceWithLogits(logits, t) : gkgnetLoss(logits, t).loss;
       backward(loss);
       opt.step({ maxGradNorm: cfg.maxGradNorm });
       opt.zeroGrad();
