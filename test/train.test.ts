@@ -61,7 +61,9 @@ describe('training', () => {
     const prevalence = SYNTHETIC_CLASSES.map((_, c) => val.filter((l) => l.includes(c)).length / val.length).filter((p) => p > 0);
     const baseline = prevalence.reduce((a, b) => a + b, 0) / prevalence.length;
     expect(rows[2].train_loss).toBeLessThan(0.97 * rows[0].train_loss);
-    expect(Math.max(...rows.map((r) => r.val_map))).toBeGreaterThan(baseline + 0.06);
+    // The tiny recipe reaches baseline + 0.15 here (0.38 vs 0.23; the recipe before the label-prior
+    // head init and the 15-step warm-up: + 0.12).
+    expect(Math.max(...rows.map((r) => r.val_map))).toBeGreaterThan(baseline + 0.1);
     const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(s.val_map.final).toBeCloseTo(rows[2].val_map, 10);
     expect(s.val_map.best).toBe(Math.max(...rows.map((r) => r.val_map)));
@@ -78,7 +80,7 @@ describe('training', () => {
     const m = buildModel('gkgnet-tiny', { size: 64, numLabels: 10 });
     m.loadStateDict(ck.model);
     m.release();
-  }, 600_000);
+  }, 600_000); // ~1 min on an idle 2-core machine; generous for a machine shared with other jobs
 
   it('1 epoch + resume + 1 epoch equals 2 epochs straight, bit for bit', async () => {
     const a = join(root, 'straight');

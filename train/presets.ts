@@ -12,7 +12,10 @@ export interface TrainPreset {
   weightDecay: number;
   maxGradNorm: number;
   dropPath: number;
-  schedule: Pick<ScheduleConfig, 'policy' | 'steps' | 'gamma' | 'warmupRatio'> & { warmupEpochs: number };
+  /** Warm-up length: `warmupEpochs` epochs, or `warmupIters` steps when given (at most one epoch). */
+  schedule: Pick<ScheduleConfig, 'policy' | 'steps' | 'gamma' | 'warmupRatio'> & { warmupEpochs: number; warmupIters?: number };
+  /** Initialise the head's biases so that the first predictions are the training set's label frequencies. */
+  priorBias?: boolean;
   augment: 'official' | 'simple' | 'flip' | 'none';
   classBalance: boolean;
   /** Input normalisation (RGB, 0–255 scale). */
@@ -46,9 +49,10 @@ export const PRESETS: Record<string, TrainPreset> = {
     weightDecay: 0.05,
     maxGradNorm: 5,
     dropPath: 0,
-    schedule: { policy: 'cosine', warmupRatio: 0.1, warmupEpochs: 1 },
+    schedule: { policy: 'cosine', warmupRatio: 0.1, warmupEpochs: 1, warmupIters: 15 },
     augment: 'flip',
     classBalance: false,
+    priorBias: true,
     ...IMAGENET,
   },
 };

@@ -96,6 +96,23 @@ function paramGroups(model: MultiLabelModel, weightDecay: number) {
   ];
 }
 
+/**
+ * Head biases set to the logit of each label's training frequency (clamped to [1 %, 99 %]), so the
+ * untrained model predicts the label frequencies instead of 0.5 for every label: the first steps
+ * then learn features instead of the label prior. GKGNet's logit is fc1 (label stream) + fc2 (GAP);
+ * the prior goes into fc2's bias. Other models: their last Linear bias of size S.
+ */
+function setPriorBias(model: MultiLabelModel, labels: readonly Int8Array[], S: number): void {
+  const bias = new Float32Array(S);
+  for (let c = 0; c < S; c++) {
+    const p = Math.min(0.99, Math.max(0.01, labels.filter((l) => l[c] > 0).length / Math.max(1, labels.length)));
+    bias[c] = Math.log(p / (1 - p));
+  }
+  const named = model.trainableParameters();
+  const target = named.find(([n]) => n === 'head.fc2.bias') ?? [...named].reverse().find(([n, t]) => n.endsWith('bias') && t.rank === 1 && t.size === S);
+  target?.[1].write(bias);
+}
+
 /** Difficult (−1) labels count as negatives in the loss, as the official loss has no ignore mask. */
 function lossTargets(labels: Float32Array): Float32Array {
   return labels.map((v) => (v > 0 ? 1 : 0));
@@ -236,9 +253,10 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     }
     for (const line of lines) log(line);
   }
+  if (cfg.priorBias && !cfg.resume) setPriorBias(model, data.train.map((s) => s.labels), S);
   const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const iters = trainLoader.batchesPerEpoch;
-  const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
+  const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: cfg.schedule.warmupIters !== undefined ? Math.min(cfg.schedule.warmupIters, iters) : Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
   const dropPathRng = new Rng(cfg.seed + 1);
   model.setGenerator(dropPathRng);
 
