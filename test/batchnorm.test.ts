@@ -1,10 +1,9 @@
 // batchNorm2d (train / eval, optional fused GELU) against a float64 CPU reference written here, and
 // BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
-import { device } from '../engine/context.js';
-import { rand, maxRelErr } from './ref.js';
+import { rand, maxRelErr, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -133,58 +132,48 @@ async function check(k: Case) {
 
 // The reference checks run with both kernel profiles (GPU: 256-wide workgroups, one value per
 // invocation; CPU adapters: 64-wide, 4 values per invocation).
-for (const profile of ['gpu', 'cpu'] as const) {
-  describe(`${profile} kernel profile: batchNorm2d vs float64 reference (y, dx, dweight, dbias, running statistics)`, () => {
-    let saved: 'cpu' | 'gpu';
-    beforeAll(() => {
-      saved = device().kernelProfile;
-      device().kernelProfile = profile;
-    });
-    afterAll(() => {
-      device().kernelProfile = saved;
-    });
-    it('train, odd sizes', async () => {
-      await check({ shape: [2, 3, 5, 7], training: true, offset: 0, scale: 1, seed: 1 });
-    });
-    it('train on a B×C×S×1 label tensor', async () => {
-      await check({ shape: [3, 4, 20, 1], training: true, offset: 0, scale: 2, seed: 2 });
-    });
-    it('train, several chunks per channel (ragged last chunk), mean far from zero', async () => {
-      await check({ shape: [2, 3, 49, 50], training: true, offset: 20, scale: 0.5, seed: 3 });
-    });
-    it('train with a fused GELU', async () => {
-      await check({ shape: [2, 5, 6, 3], training: true, act: true, offset: 0.3, scale: 1, seed: 4 });
-    });
-    it('eval (running statistics; running statistics unchanged)', async () => {
-      await check({ shape: [2, 3, 5, 7], training: false, offset: 0.2, scale: 1, seed: 5 });
-    });
-    it('eval with a fused GELU, batch of one, several chunks', async () => {
-      await check({ shape: [1, 2, 70, 70], training: false, act: true, offset: 0, scale: 1.5, seed: 6 });
-    });
-    it('train, planes smaller than a workgroup and than 4 values (S = 1, S = 2): walks wrap images and channels', async () => {
-      await check({ shape: [7, 3], training: true, offset: 0.5, scale: 1, seed: 9 });
-      await check({ shape: [5, 3, 2, 1], training: true, act: true, offset: 0, scale: 1, seed: 10 });
-    });
-    it('the float64 reference agrees with finite differences (train, GELU)', () => {
-      const shape = [2, 2, 3, 1];
-      const x = Float64Array.from(rand(12, 7));
-      const w = [0.9, 1.2];
-      const b = [0.1, -0.2];
-      const g = rand(12, 8);
-      const o = { training: true, act: true };
-      const ref = reference(shape, x, w, b, [0, 0], [1, 1], g, o);
-      const loss = (xx: Float64Array) => reference(shape, xx, w, b, [0, 0], [1, 1], g, o).y.reduce((a, v, i) => a + v * g[i], 0);
-      const fd = Array.from(x, (_, i) => {
-        const p = Float64Array.from(x);
-        p[i] += 1e-6;
-        const up = loss(p);
-        p[i] -= 2e-6;
-        return (up - loss(p)) / 2e-6;
-      });
-      expect(maxRelErr(ref.dx, fd)).toBeLessThan(1e-6);
-    });
+forEachKernelProfile((profile) => `${profile} kernel profile: batchNorm2d vs float64 reference (y, dx, dweight, dbias, running statistics)`, () => {
+  it('train, odd sizes', async () => {
+    await check({ shape: [2, 3, 5, 7], training: true, offset: 0, scale: 1, seed: 1 });
   });
-}
+  it('train on a B×C×S×1 label tensor', async () => {
+    await check({ shape: [3, 4, 20, 1], training: true, offset: 0, scale: 2, seed: 2 });
+  });
+  it('train, several chunks per channel (ragged last chunk), mean far from zero', async () => {
+    await check({ shape: [2, 3, 49, 50], training: true, offset: 20, scale: 0.5, seed: 3 });
+  });
+  it('train with a fused GELU', async () => {
+    await check({ shape: [2, 5, 6, 3], training: true, act: true, offset: 0.3, scale: 1, seed: 4 });
+  });
+  it('eval (running statistics; running statistics unchanged)', async () => {
+    await check({ shape: [2, 3, 5, 7], training: false, offset: 0.2, scale: 1, seed: 5 });
+  });
+  it('eval with a fused GELU, batch of one, several chunks', async () => {
+    await check({ shape: [1, 2, 70, 70], training: false, act: true, offset: 0, scale: 1.5, seed: 6 });
+  });
+  it('train, planes smaller than a workgroup and than 4 values (S = 1, S = 2): walks wrap images and channels', async () => {
+    await check({ shape: [7, 3], training: true, offset: 0.5, scale: 1, seed: 9 });
+    await check({ shape: [5, 3, 2, 1], training: true, act: true, offset: 0, scale: 1, seed: 10 });
+  });
+  it('the float64 reference agrees with finite differences (train, GELU)', () => {
+    const shape = [2, 2, 3, 1];
+    const x = Float64Array.from(rand(12, 7));
+    const w = [0.9, 1.2];
+    const b = [0.1, -0.2];
+    const g = rand(12, 8);
+    const o = { training: true, act: true };
+    const ref = reference(shape, x, w, b, [0, 0], [1, 1], g, o);
+    const loss = (xx: Float64Array) => reference(shape, xx, w, b, [0, 0], [1, 1], g, o).y.reduce((a, v, i) => a + v * g[i], 0);
+    const fd = Array.from(x, (_, i) => {
+      const p = Float64Array.from(x);
+      p[i] += 1e-6;
+      const up = loss(p);
+      p[i] -= 2e-6;
+      return (up - loss(p)) / 2e-6;
+    });
+    expect(maxRelErr(ref.dx, fd)).toBeLessThan(1e-6);
+  });
+});
 
 describe('batchNorm2d properties', () => {
   it('is bitwise deterministic (several chunks per channel)', async () => {

@@ -1,12 +1,10 @@
 // Elementwise ops, forward and backward, against float64 references: unary ops over normal, large and
 // tiny magnitudes; binary ops with NumPy broadcasting on every axis; where, expand, comparisons.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, tidy, noGrad } from '../kernels/index.js';
-import { device } from '../engine/context.js';
 import {
   randArr, mapRef, sumToRef, absSumScale, expandMap, scatterRef, gatherRef, numel, erf, gelu, geluGrad, sigmoid, runGrad,
-  expectClose, type Input,
-} from './ref.js';
+  expectClose, type Input, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -81,19 +79,7 @@ async function checkUnary(name: string, op: (x: Tensor) => Tensor, f: (x: number
 
 // Every case runs with both kernel profiles: on 'cpu' (software adapters) same-shape and
 // one-value operands take elementwise-vec4.wgsl, on 'gpu' everything takes elementwise.wgsl.
-for (const profile of ['gpu', 'cpu'] as const) {
-  describe(`${profile} kernel profile`, () => {
-    let saved: 'cpu' | 'gpu';
-    beforeAll(() => {
-      saved = device().kernelProfile;
-      device().kernelProfile = profile;
-    });
-    afterAll(() => {
-      device().kernelProfile = saved;
-    });
-    suite();
-  });
-}
+forEachKernelProfile((profile) => `${profile} kernel profile`, suite);
 
 function suite() {
   describe('unary ops', () => {

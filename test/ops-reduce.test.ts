@@ -1,9 +1,8 @@
 // Reductions over any set of axes, with and without keepdim, forward and backward, against float64
 // references: sum, mean, variance (biased / unbiased), max with argmax.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, tidy, noGrad } from '../kernels/index.js';
-import { device } from '../engine/context.js';
-import { randArr, reduceRef, maxRef, reduceMap, runGrad, expectClose, numel, type ReduceKind } from './ref.js';
+import { randArr, reduceRef, maxRef, reduceMap, runGrad, expectClose, numel, type ReduceKind, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -48,19 +47,7 @@ async function checkReduce(kind: ReduceKind, x: Float32Array, shape: number[], a
 
 // Every case runs with both kernel profiles: reduce.wgsl with 256-wide trees and uniform ranks
 // ('gpu'), and with 64-wide trees and the ranks as constants ('cpu').
-for (const profile of ['gpu', 'cpu'] as const) {
-  describe(`${profile} kernel profile`, () => {
-    let saved: 'cpu' | 'gpu';
-    beforeAll(() => {
-      saved = device().kernelProfile;
-      device().kernelProfile = profile;
-    });
-    afterAll(() => {
-      device().kernelProfile = saved;
-    });
-    suite();
-  });
-}
+forEachKernelProfile((profile) => `${profile} kernel profile`, suite);
 
 function suite() {
   describe('sum / mean / variance over any axes', () => {

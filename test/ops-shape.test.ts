@@ -1,9 +1,8 @@
 // Shape ops, forward and backward, against float64 gather maps: reshape / flatten, permute, transpose,
 // slice, concat, clone. Integer tensors go through the same copies bit for bit.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, tidy } from '../kernels/index.js';
-import { device } from '../engine/context.js';
-import { randArr, permuteMap, sliceMap, concatRef, gatherRef, scatterRef, numel, runGrad, expectClose } from './ref.js';
+import { randArr, permuteMap, sliceMap, concatRef, gatherRef, scatterRef, numel, runGrad, expectClose, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -19,19 +18,7 @@ function permutations(n: number): number[][] {
 
 // Every case runs with both kernel profiles: copy.wgsl with one element per invocation and a
 // uniform rank ('gpu'), and with the rank constant and 8 elements per invocation ('cpu').
-for (const profile of ['gpu', 'cpu'] as const) {
-  describe(`${profile} kernel profile`, () => {
-    let saved: 'cpu' | 'gpu';
-    beforeAll(() => {
-      saved = device().kernelProfile;
-      device().kernelProfile = profile;
-    });
-    afterAll(() => {
-      device().kernelProfile = saved;
-    });
-    suite();
-  });
-}
+forEachKernelProfile((profile) => `${profile} kernel profile`, suite);
 
 function suite() {
   describe('reshape and flatten', () => {

@@ -1,7 +1,9 @@
 // Float64 CPU references and comparison helpers for the tests. The references never call the
 // engine; only the harness at the end (runGrad, expectClose) does, to run an op and compare.
-import { expect } from 'vitest';
-import { Tensor, F, backward, tidy, keep } from '../kernels/index.js';
+import { expect, describe, beforeAll, afterAll } from 'vitest';
+import { Tensor, F, backward, tidy, keep, device } from '../kernels/index.js';
+
+type KernelProfile = 'cpu' | 'gpu';
 import { relErr } from '../train/parity/rel-err.js';
 
 export type Arr = Float64Array;
@@ -491,4 +493,24 @@ export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return num / (den || 1);
+}
+
+/**
+ * Declare `suite` once per kernel profile ('gpu', then 'cpu'), with the device switched to that
+ * profile while its tests run, so one machine tests both the GPU and the CPU-adapter kernels.
+ */
+export function forEachKernelProfile(title: (profile: KernelProfile) => string, suite: () => void): void {
+  for (const profile of ['gpu', 'cpu'] as const) {
+    describe(title(profile), () => {
+      let saved: KernelProfile;
+      beforeAll(() => {
+        saved = device().kernelProfile;
+        device().kernelProfile = profile;
+      });
+      afterAll(() => {
+        device().kernelProfile = saved;
+      });
+      suite();
+    });
+  }
 }
