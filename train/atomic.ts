@@ -3,7 +3,7 @@
 // a file. `removeStaleTemps` deletes what a killed write left behind.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic, isAtomicTemp } from './atomic-file.js';
+import { writeFileAtomic, isAtomicTemp, ATOMIC_TEMP } from './atomic-file.js';
 
 export { writeFileAtomic, isAtomicTemp };
 
@@ -15,8 +15,8 @@ export { writeFileAtomic, isAtomicTemp };
 export async function removeStaleTemps(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const m = /\.tmp-(\d+)(?:-[0-9a-f]+)?$/.exec(name);
-    if (!m || !isAtomicTemp(name) || Number(m[1]) === process.pid) continue;
+    const m = ATOMIC_TEMP.exec(name);
+    if (!m || Number(m[2]) === process.pid) continue;
     await rm(join(dir, name), { force: true, recursive: true });
     removed.push(name);
   }
