@@ -17,6 +17,7 @@ import {
   TRIVIAL_AUGMENT_OPS,
   mixCrops,
   randomResizedCrop,
+  translate,
   trivialAugment,
 } from '../train/data/transforms.js';
 
@@ -152,6 +153,21 @@ describe('transforms', () => {
     const mixed = mixCrops([image(1), image(2), image(3)], new Rng(8));
     expect(mixed.data).toEqual(mixCrops([image(1), image(2), image(3)], new Rng(8)).data);
     expect(mixed.data).not.toEqual(image(1).data);
+  });
+
+  it('translates with the edge pixels replicated, against a per-pixel reference', () => {
+    const W = 7;
+    for (const [dx, dy] of [[0, 0], [2, -1], [-3, 3], [6, -6]]) {
+      const src = image(5, W);
+      const img = image(5, W);
+      translate(img, dx, dy);
+      for (let y = 0; y < W; y++) {
+        for (let x = 0; x < W; x++) {
+          const [sx, sy] = [Math.min(W - 1, Math.max(0, x - dx)), Math.min(W - 1, Math.max(0, y - dy))];
+          for (let c = 0; c < 3; c++) expect(img.data[3 * (y * W + x) + c], `${dx},${dy} at ${x},${y}`).toBe(src.data[3 * (sy * W + sx) + c]);
+        }
+      }
+    }
   });
 });
 

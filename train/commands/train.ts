@@ -6,6 +6,7 @@ import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { PRESETS } from '../presets.js';
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
+import { PRESET_AUGMENT } from '../data/transforms.js';
 import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
 import { ADJACENCY_MODES, type AdjacencyMode } from '../../models/ml-gcn.js';
 import type { TrainConfig } from '../trainer.js';
@@ -78,7 +79,7 @@ function readRunConfig(dir: string, prog: string): TrainConfig {
 
 /** Flags that would silently be ignored or change a resumed run are refused, naming the run's value. */
 interface ResumeFlags {
-  out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number;
+  out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number; augment?: string;
   pretrained?: string; overwrite: boolean; mlgcnAdj?: string; syntheticTrain?: number; syntheticVal?: number; syntheticSize?: number;
 }
 
@@ -97,6 +98,7 @@ function refuseContradictions(flags: ResumeFlags, run: TrainConfig, dir: string,
   if (flags.preset !== undefined && flags.preset !== run.preset) clash('preset', flags.preset, run.preset);
   if (flags.seed !== undefined && flags.seed !== run.seed) clash('seed', flags.seed, run.seed);
   if (flags.batch !== undefined && flags.batch !== run.batch) clash('batch', flags.batch, run.batch);
+  if (flags.augment !== undefined && flags.augment !== run.augment) clash('augment', flags.augment, run.augment);
   if (flags.mlgcnAdj !== undefined && flags.mlgcnAdj !== (run.mlgcnAdj ?? 'official')) clash('mlgcn-adj', flags.mlgcnAdj, run.mlgcnAdj ?? 'official');
   for (const [flag, given, key] of [['synthetic-train', flags.syntheticTrain, 'train'], ['synthetic-val', flags.syntheticVal, 'val'], ['synthetic-size', flags.syntheticSize, 'size']] as const) {
     if (given === undefined) continue;
@@ -120,6 +122,7 @@ export const command = defineCommand({
     epochs: { type: 'number', integer: true, min: 1, help: "epochs (default: the preset's)" },
     batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
     lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
+    augment: { type: 'string', choices: Object.keys(PRESET_AUGMENT), help: "training augmentation: official (GKGNet's), simple (random resized crops + flips), flip, shift (±10 % translations + flips), shift-only (for classes a mirror changes), none (default: the preset's)" },
     size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's)" },
     out: { type: 'string', help: 'output folder (default runs/<timestamp>); one that holds a run is refused without --resume or --overwrite' },
     overwrite: { type: 'boolean', help: 'replace the run already in --out (its files are deleted first)' },
@@ -164,6 +167,7 @@ export const command = defineCommand({
       epochs: flags.epochs ?? base.epochs,
       batch: flags.batch ?? base.batch,
       lr: flags.lr ?? base.lr,
+      augment: (flags.augment ?? base.augment) as TrainConfig['augment'],
       size,
       data: flags.resume ? (base as TrainConfig).data : flags.data,
       synthetic: flags.resume ? (base as TrainConfig).synthetic : flags.data === undefined ? { train: flags.syntheticTrain ?? SYNTHETIC_DEFAULTS.train, val: flags.syntheticVal ?? SYNTHETIC_DEFAULTS.val, size: flags.syntheticSize ?? SYNTHETIC_DEFAULTS.size } : undefined,

@@ -20,6 +20,8 @@ export interface AugmentOptions {
   train: boolean;
   /** Horizontal flip with p = 0.5. */
   flip?: boolean;
+  /** Random translation by up to this fraction of the side along each axis, edges replicated. */
+  shift?: number;
   /** torchvision RandomResizedCrop (aspect `ratio`, default 3/4–4/3) instead of resizing the whole image. */
   randomResizedCrop?: { scale: [number, number]; ratio?: [number, number] };
   /** Probability of CropMix (§3.1); otherwise randomResizedCrop or a whole-image resize. */
@@ -47,6 +49,10 @@ export const PRESET_AUGMENT = {
   simple: { train: true, randomResizedCrop: { scale: [0.5, 1] }, flip: true, ...norm },
   /** Horizontal flips only: no crop can cut a labelled object out of a small image. */
   flip: { train: true, flip: true, ...norm },
+  /** Small translations (edges replicated) and flips: keeps every object while varying where it lies. */
+  shift: { train: true, flip: true, shift: 0.1, ...norm },
+  /** Small translations only, for classes a mirror changes (digits, letters). */
+  'shift-only': { train: true, shift: 0.1, ...norm },
   /** Evaluation: resize and normalise. */
   none: { train: false, ...norm },
 } satisfies Record<string, Omit<AugmentOptions, 'size'>>;
@@ -124,6 +130,10 @@ export function mixCrops(crops: RgbImage[], rng: Rng): RgbImage {
 export function augment(img: RgbImage, o: AugmentOptions, rng: Rng): void {
   if (!o.train) return;
   if (o.flip && rng.chance(0.5)) flipHorizontal(img);
+  if (o.shift) {
+    const max = Math.round(o.shift * img.width);
+    translate(img, rng.int(2 * max + 1) - max, rng.int(2 * max + 1) - max);
+  }
   if (o.randomErasing && rng.chance(o.randomErasing)) randomErasing(img, o.mean, o.std, rng);
   if (o.colorJitter) colorJitter(img, o.colorJitter, rng);
   if (o.trivialAugment) trivialAugment(img, rng);
@@ -143,6 +153,24 @@ function flipHorizontal({ data, width, height }: RgbImage): void {
   for (let y = 0; y < height; y++) {
     for (let l = y * width, r = l + width - 1; l < r; l++, r--) {
       for (let c = 0; c < 3; c++) [data[3 * l + c], data[3 * r + c]] = [data[3 * r + c], data[3 * l + c]];
+    }
+  }
+}
+
+/** Moves the content by (dx, dy) px; pixels moved in from outside copy the nearest edge pixel. */
+export function translate(img: RgbImage, dx: number, dy: number): void {
+  if (dx === 0 && dy === 0) return;
+  const { width: W, height: H } = img;
+  const src = img.data.slice();
+  const clamp = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
+  for (let y = 0; y < H; y++) {
+    const sy = clamp(y - dy, H);
+    for (let x = 0; x < W; x++) {
+      const s = 3 * (sy * W + clamp(x - dx, W));
+      const d = 3 * (y * W + x);
+      img.data[d] = src[s];
+      img.data[d + 1] = src[s + 1];
+      img.data[d + 2] = src[s + 2];
     }
   }
 }
