@@ -6,6 +6,11 @@ import type { PRESET_AUGMENT } from './data/transforms.js';
 export interface TrainPreset {
   model: string;
   size: number;
+  /**
+   * Input side for the region models (IA-GCN, GM-MLIC), whose instances are the trunk's final-map
+   * cells: 2×2 at 64 px on the tiny trunk, 3×3 at 96 px. Default: `size`.
+   */
+  regionSize?: number;
   /** 'auto': sized to the training set, see autoEpochs(). */
   epochs: number | 'auto';
   batch: number;
@@ -44,6 +49,7 @@ export const PRESETS: Record<string, TrainPreset> = {
   tiny: {
     model: 'gkgnet-tiny',
     size: 64,
+    regionSize: 96,
     epochs: 'auto',
     batch: 32,
     lr: 5e-3,

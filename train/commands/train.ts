@@ -9,6 +9,7 @@ import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { PRESET_AUGMENT } from '../data/transforms.js';
 import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
 import { ADJACENCY_MODES, type AdjacencyMode } from '../../models/ml-gcn.js';
+import { parseRegionModel } from '../../models/region-names.js';
 import type { TrainConfig } from '../trainer.js';
 
 /** The project root (two levels above this file, in src and in dist alike, has package.json). */
@@ -123,7 +124,7 @@ export const command = defineCommand({
     batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
     lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
     augment: { type: 'string', choices: Object.keys(PRESET_AUGMENT), help: "training augmentation: official (GKGNet's), simple (random resized crops + flips), flip, shift (±10 % translations + flips), shift-only (for classes a mirror changes), none (default: the preset's)" },
-    size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's)" },
+    size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's; tiny: 64, 96 for the region models ia-gcn / gm-mlic)" },
     out: { type: 'string', help: 'output folder (default runs/<timestamp>); one that holds a run is refused without --resume or --overwrite' },
     overwrite: { type: 'boolean', help: 'replace the run already in --out (its files are deleted first)' },
     resume: { type: 'path', mustExist: true, help: 'continue the run in this folder from its last.safetensors (--epochs may extend it; other settings are the run\'s)' },
@@ -153,8 +154,9 @@ export const command = defineCommand({
     } else if (flags.overwrite && !flags.out) {
       throw new UsageError(`${prog}: --overwrite needs --out (the folder whose run it replaces)`);
     }
-    const size = flags.size ?? base.size;
     const model = flags.resume ? base.model : (flags.model ?? base.model);
+    // A resumed run keeps its own size (config.json holds the size it ran at).
+    const size = flags.size ?? (!flags.resume && parseRegionModel(model) && base.regionSize ? base.regionSize : base.size);
     const sizeProblem = inputSizeProblem(model, size);
     if (sizeProblem) throw new UsageError(`${prog}: --size ${size}: ${sizeProblem}`);
     if (flags.boxes && !flags.resume && !model.endsWith('-boxes')) throw new UsageError(`${prog}: --boxes is read by the *-boxes region models only (ia-gcn-boxes, gm-mlic-boxes, …), not ${model}`);
