@@ -581,10 +581,11 @@ describe('webvig train / eval / predict with a box file', () => {
       const code = await main(['train', ...data, '--model', model, '--boxes', join(dir, 'boxes.json'), ...common, '--out', out], t.io);
       expect(t.o.stderr).toBe('');
       expect(code).toBe(0);
-      expect(t.o.stdout).toMatch(/training without the preset's shift augmentation/);
+      expect(t.o.stdout).toMatch(/training without the preset's flip augmentation/);
       const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-      // The tiny preset runs region models at 96 px (3×3 final cells on the tiny trunk).
-      expect(cfg).toMatchObject({ model, boxes: join(dir, 'boxes.json'), label_embeddings: 'glove-voc', size: 96 });
+      // The tiny preset's region settings: 96 px (3×3 final cells on the tiny trunk).
+      expect(cfg).toMatchObject({ model, boxes: join(dir, 'boxes.json'), label_embeddings: 'glove-voc', size: 96, augment: 'flip', schedule: { warmupEpochs: 1 } });
+      expect(cfg.schedule.warmupIters).toBeUndefined();
       const ck = await readSafetensors(join(out, 'last.safetensors'));
       const key = model.startsWith('gm') ? 'label_embeddings' : 'gcn.embeddings';
       const voc = gloveTable('voc');

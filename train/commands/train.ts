@@ -4,7 +4,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
-import { PRESETS } from '../presets.js';
+import { PRESETS, presetFor } from '../presets.js';
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { PRESET_AUGMENT } from '../data/transforms.js';
 import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
@@ -124,7 +124,7 @@ export const command = defineCommand({
     batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
     lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
     augment: { type: 'string', choices: Object.keys(PRESET_AUGMENT), help: "training augmentation: official (GKGNet's), simple (random resized crops + flips), flip, shift (±10 % translations + flips), shift-only (for classes a mirror changes), none (default: the preset's)" },
-    size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's; tiny: 64, 96 for the region models ia-gcn / gm-mlic)" },
+    size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's; tiny: 64, and 96 for the region models ia-gcn / gm-mlic)" },
     out: { type: 'string', help: 'output folder (default runs/<timestamp>); one that holds a run is refused without --resume or --overwrite' },
     overwrite: { type: 'boolean', help: 'replace the run already in --out (its files are deleted first)' },
     resume: { type: 'path', mustExist: true, help: 'continue the run in this folder from its last.safetensors (--epochs may extend it; other settings are the run\'s)' },
@@ -155,8 +155,9 @@ export const command = defineCommand({
       throw new UsageError(`${prog}: --overwrite needs --out (the folder whose run it replaces)`);
     }
     const model = flags.resume ? base.model : (flags.model ?? base.model);
-    // A resumed run keeps its own size (config.json holds the size it ran at).
-    const size = flags.size ?? (!flags.resume && parseRegionModel(model) && base.regionSize ? base.regionSize : base.size);
+    // A new run takes the preset as it applies to its model; a resumed one keeps its config.json.
+    if (!flags.resume) base = presetFor(base, parseRegionModel(model) !== undefined);
+    const size = flags.size ?? base.size;
     const sizeProblem = inputSizeProblem(model, size);
     if (sizeProblem) throw new UsageError(`${prog}: --size ${size}: ${sizeProblem}`);
     if (flags.boxes && !flags.resume && !model.endsWith('-boxes')) throw new UsageError(`${prog}: --boxes is read by the *-boxes region models only (ia-gcn-boxes, gm-mlic-boxes, …), not ${model}`);
