@@ -121,7 +121,7 @@ export class FFN extends Layer {
     this.fc2 = this.addChild('fc2', convBn(hidden, channels));
   }
   forward(x: Tensor): Tensor {
-    const y = this.fc2.call(F.gelu(this.fc1.call(x)));
+    const y = this.fc2.call(this.fc1.callGelu(x));
     return F.add(x, dropPath(y, this.dropPathRate, this.training, this.generator));
   }
 }
