@@ -99,6 +99,8 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptio
 }
 
 let noBias: Tensor | null = null;
+/** Bound in place of db when a weight-gradient launch computes none. */
+let noBiasGrad: Tensor | null = null;
 
 /** conv2d.wgsl's p.mode: which of the three GEMMs a launch computes. */
 const Mode = { Forward: 0, InputGrad: 1, WeightGrad: 2 } as const;
@@ -231,8 +233,12 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
   });
 }
 
-/** dw = Σ over images and positions of dy·xᵀ per group; image chunks summed in a fixed order. */
-function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
+/**
+ * dw = Σ over images and positions of dy·xᵀ per group, and with `biasGrad` db = Σ dy per output
+ * channel from the same reads; image chunks summed in a fixed order.
+ */
+function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean): [Tensor, Tensor | null] {
+  noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
   const tiles = Math.ceil(N / PW_TN_DW) * Math.ceil(M / PW_TM_DW) * g.groups;
@@ -244,19 +250,22 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
   const WG = PW_TM_DW * PW_TN_DW;
   const wshape = [g.Cout, N, 1, 1];
   const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  const dbPartial = biasGrad ? Tensor.empty(splits === 1 ? [g.Cout] : [splits, g.Cout], 'f32', 'conv2d db') : null;
   launch({
     file: 'pointwise.wgsl',
     entry: 'weight_grad',
     code: kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG }),
-    args: [dy, x, partial],
+    constants: { BIAS_GRAD: +biasGrad },
+    args: [dy, x, partial, dbPartial ?? noBiasGrad],
     params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
     workgroups: [Math.ceil(N / PW_TN_DW), Math.ceil(M / PW_TM_DW), splits * g.groups],
-    context: `${g.context} (weight gradient, pointwise)`,
+    context: `${g.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise)`,
   });
-  if (splits === 1) return partial;
-  const dw = sum(partial, 0);
+  if (splits === 1) return [partial, dbPartial];
+  const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
   partial.release();
-  return dw;
+  dbPartial?.release();
+  return [dw, db];
 }
 
 /**
@@ -277,7 +286,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
         dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
         if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx);
       }
-      return [dx, weight.requiresGrad ? pointwiseWeightGrad(g, dy, x) : null, b?.requiresGrad ? sum(dy, [0, 2, 3]) : null];
+      const biasGrad = !!b?.requiresGrad;
+      if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
+      return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad)];
     });
   }
   const y = forward(x, weight, b, g, o.tile);
