@@ -2,7 +2,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
-import { inverseIndex } from './gather.js';
+import { inverseIndexRows } from './gather.js';
 
 /**
  * R[b, c, n] = max_t (y[b, c, idx[b·G + g(c), n, t]] − x[b, c, n]), g(c) = ⌊c / (C/G)⌋:
@@ -71,10 +71,9 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
     if (y.requiresGrad) {
       // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
       // slots serves them all; each channel then keeps the slots that won its max.
-      const flat = Tensor.empty(idx.shape, 'i32', 'max_relative flat index');
-      launch({ file: 'max-relative.wgsl', entry: 'flatten_rows', args: [idx, flat], params, workgroups: grid1d(idx.size), context: `${ctx} backward` });
-      const inv = inverseIndex(flat, B * groups * M);
-      flat.release();
+      const rows = idx.view([B * groups, N * k]);
+      const inv = inverseIndexRows(rows, M);
+      rows.release();
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
       if (gy.size > 0) {
         launch({

@@ -24,7 +24,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> arg: array<u32>;
-@group(0) @binding(6) var<storage, read_write> flat: array<i32>;
 @group(0) @binding(7) var<storage, read> grad: array<f32>;
 @group(0) @binding(8) var<storage, read> arg_r: array<u32>;
 @group(0) @binding(9) var<storage, read> offsets: array<u32>;
@@ -106,15 +105,6 @@ fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   arg[t] = j;
 }
 
-// flat[row, n, t] = row·M + idx[row, n, t]: one index space over all rows for the CSR (−1 if bad).
-@compute @workgroup_size(256)
-fn flatten_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = linear(gid, nwg);
-  if (j >= p.b * p.g * p.n * p.k) { return; }
-  let m = idx[j];
-  flat[j] = select(-1, i32(j / (p.n * p.k) * p.m) + m, m >= 0 && u32(m) < p.m);
-}
-
 // dy[b, c, m] = Σ grad[b, c, n] over the (n, t) slots of row(b, c) that point at m and won the max
 // for channel c, in ascending slot order.
 @compute @workgroup_size(256)
@@ -122,7 +112,7 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let t = linear(gid, nwg);
   if (t >= p.b * p.c * p.m) { return; }
   let bc = t / p.m;
-  let seg = row_of(bc) * p.m + t % p.m;
+  let seg = row_of(bc) * (p.m + 1u) + t % p.m;  // offsets are [rows, M + 1]
   var acc = 0.0;
   for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
     let slot = list[e];
