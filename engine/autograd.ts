@@ -12,11 +12,21 @@ export interface GradArithmetic {
   ones(shape: Shape): Tensor;
 }
 
+/**
+ * What the other uses of a node's inputs have contributed so far. A rule whose kernel can add a
+ * tensor into its result takes input i's sum from here and returns its gradient with the sum
+ * included: the accumulation then costs no separate add dispatch.
+ */
+export interface PendingGrads {
+  /** Input i's gradient so far (shaped as the input), now the rule's to include; null when none. */
+  take(i: number): Tensor | null;
+}
+
 export interface GradNode {
   op: string;
   inputs: Tensor[];
   /** Given d(loss)/d(out), return d(loss)/d(input) for each input (null where none is needed). */
-  backward: (grad: Tensor) => (Tensor | null)[];
+  backward: (grad: Tensor, pending: PendingGrads) => (Tensor | null)[];
 }
 
 /** Attach a backward rule to `out` when grad mode is on and some input requires grad. */
@@ -100,11 +110,28 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         }
         continue;
       }
-      const inGrads = node.backward(g);
+      const taken = new Map<number, Tensor>();
+      const inGrads = node.backward(g, {
+        take: (i) => {
+          const x = node.inputs[i];
+          const prev = grads.get(x);
+          if (!prev || !x.requiresGrad || [...taken.values()].includes(prev)) return null;
+          taken.set(i, prev);
+          return prev;
+        },
+      });
       // A rule may pass `g` itself (or one tensor for two inputs) through: own each use as a view.
       const owned = new Set<Tensor>([g]);
       node.inputs.forEach((x, i) => {
         let gi = inGrads[i];
+        const sum = taken.get(i);
+        if (sum) {
+          if (!gi || gi.size !== x.size) throw new Error(`backward of ${node.op}: took input ${i}'s pending gradient but returned ${gi?.describe() ?? 'none'}`);
+          owned.add(gi);
+          grads.set(x, gi.shape.join() === x.shape.join() ? gi : reshapeOwned(gi, x.shape));
+          sum.release();
+          return;
+        }
         if (!gi) return;
         if (owned.has(gi)) gi = gi.view(gi.shape);
         owned.add(gi);

@@ -2,7 +2,7 @@
 // pass, the input gradient and the weight gradient). Dense and grouped 1×1 convolutions take the
 // same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads.
 import { Tensor } from '../engine/tensor.js';
-import { record } from '../engine/autograd.js';
+import { record, type PendingGrads } from '../engine/autograd.js';
 import { keep, device } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
@@ -142,16 +142,16 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig): Plan {
   return { M, N, K, tile: t, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
 }
 
-/** One launch of conv2d.wgsl: C = A·B for every group (and K chunk), written into `out`. */
-function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor): void {
+/** One launch of conv2d.wgsl: C = A·B (+ addend, dx only) for every group (and K chunk), written into `out`. */
+function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null): void {
   noBias ??= keep(Tensor.from([0], [1]));
   launch({
     file: 'conv2d.wgsl',
     code: tiledSource('conv2d.wgsl', pl.tile),
     constants: { KH: g.kh, KW: g.kw },
-    args: [a, b, bias ?? noBias, out],
+    args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
-      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode],
+      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode, addend ? 1 : 0],
     workgroups: [...grid1d(pl.nTiles, 1), pl.mTiles * g.groups * pl.splits],
     context: `${g.context} (${['forward', 'input gradient', 'weight gradient'][mode]})`,
   });
@@ -163,9 +163,10 @@ function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, ti
   return y;
 }
 
-function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, tile?: TileConfig): Tensor {
+/** dx, plus x's gradient from its other uses when `pending` hands one over. */
+function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, pending: PendingGrads, tile?: TileConfig): Tensor {
   const dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
-  if (dx.size > 0) gemm(Mode.InputGrad, g, plan(Mode.InputGrad, g, tile), weight, dy, null, dx);
+  if (dx.size > 0) gemm(Mode.InputGrad, g, plan(Mode.InputGrad, g, tile), weight, dy, null, dx, pending.take(0));
   return dx;
 }
 
@@ -215,8 +216,8 @@ function lanes(n: number): number {
   return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n)))));
 }
 
-/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy). */
-function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor): void {
+/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy; + addend when given). */
+function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null): void {
   noBias ??= keep(Tensor.from([0], [1]));
   const S = g.H * g.W;
   const [M, K] = dx ? [g.Cin / g.groups, g.Cout / g.groups] : [g.Cout / g.groups, g.Cin / g.groups];
@@ -225,8 +226,8 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
     file: 'pointwise.wgsl',
     entry: 'gemm',
     code: kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG }),
-    constants: { TRANS_A: dx ? 1 : 0 },
-    args: [a, b, bias ?? noBias, out],
+    constants: { TRANS_A: dx ? 1 : 0, ADDEND: addend ? 1 : 0 },
+    args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
     workgroups: [Math.ceil(S / 4 / WG), Math.ceil(M / PW_TM), g.B * g.groups],
     context: `${g.context} (${dx ? 'input gradient' : 'forward'}, pointwise)`,
@@ -280,11 +281,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   if (usePointwise(g, o)) {
     const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
     if (y.size > 0) pointwiseGemm(false, g, weight, x, b, y);
-    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => {
+    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
         dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
-        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx);
+        // x's gradient from its other uses (a residual's, typically) is added in the same pass.
+        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0));
       }
       const biasGrad = !!b?.requiresGrad;
       if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
@@ -292,8 +294,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
     });
   }
   const y = forward(x, weight, b, g, o.tile);
-  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => [
-    x.requiresGrad ? inputGrad(dy, weight, g, o.tile) : null,
+  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => [
+    x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null,
     weight.requiresGrad ? weightGrad(dy, x, g, o.tile) : null,
     b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
   ]);

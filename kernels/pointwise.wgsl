@@ -6,7 +6,7 @@
 // 4 columns are consecutive positions s, which consecutive invocations continue. The image and
 // group come from the grid too, so no index is divided per element.
 //   forward  y[b, g, m, s] = Σ_k w[g, m, k] · x[b, g, k, s] (+ bias)     M = Cout/g, K = Cin/g
-//   dx       dx[b, g, m, s] = Σ_k w[g, k, m] · dy[b, g, k, s]            M = Cin/g,  K = Cout/g
+//   dx       dx[b, g, m, s] = Σ_k w[g, k, m] · dy[b, g, k, s] (+ addend)  M = Cin/g,  K = Cout/g
 //   dw       dw[g, m, n] = Σ_b Σ_s dy[b, g, m, s] · x[b, g, n, s]        M = Cout/g, N = Cin/g
 //   db       db[g, m] = Σ_b Σ_s dy[b, g, m, s]   (with dw, by its first column of workgroups)
 // dw's images may be split into wg.z chunks whose partial sums the launcher adds in a fixed order.
@@ -17,6 +17,7 @@ const WG: u32 = {{WG}}u;   // invocations per workgroup
 
 override TRANS_A: bool = false;  // dx: A is the weight read transposed
 override BIAS_GRAD: bool = false; // weight_grad also writes db (the dy rows it reads anyway)
+override ADDEND: bool = false;    // gemm adds a tensor shaped as C (x's gradient from its other uses)
 
 struct Params {
   M: u32,
@@ -39,6 +40,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 @group(0) @binding(5) var<storage, read_write> db: array<f32>;
+@group(0) @binding(6) var<storage, read> addend: array<f32>;
 
 // 4 consecutive values of a plane from `base`, zero past `len` (tails of S).
 fn load4(base: u32, s: u32, len: u32) -> vec4f {
@@ -75,7 +77,10 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
     var r = acc[i];
     if (p.has_bias != 0u) { r += vec4f(bias[g * p.M + m]); }
     for (var j = 0u; j < 4u; j++) {
-      if (s + j < p.S) { C[c_base + m * p.S + s + j] = r[j]; }
+      let c = c_base + m * p.S + s + j;
+      if (s + j < p.S) {
+        if (ADDEND) { C[c] = r[j] + addend[c]; } else { C[c] = r[j]; }
+      }
     }
   }
 }

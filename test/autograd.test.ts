@@ -3,7 +3,7 @@
 // gradients), and the tape's behaviour: accumulation, reuse of a tensor, detach, noGrad, explicit
 // output gradients, freed graphs.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy, noGrad, backward, detach } from '../kernels/index.js';
+import { init, Tensor, F, tidy, noGrad, backward, detach, record } from '../kernels/index.js';
 import {
   randArr, rng, matmulRef, softmaxRef, reduceRef, gelu, sigmoid, finiteDiff, runGrad, expectClose, type Arr,
 } from './ref.js';
@@ -185,6 +185,30 @@ describe('the tape', () => {
     const r = await runGrad([{ data: x, shape: [2, 5] }], (t) => F.add(F.add(F.mul(t, t), t), F.add(t, t)));
     expectClose(r.out, x.map((v) => v * v + 3 * v), 1e-6, 'x² + 3x');
     expectClose(r.grads[0], x.map((v, i) => r.w[i] * (2 * v + 3)), 1e-6, 'd(x² + 3x)');
+  });
+
+  it('a rule may take an input\'s pending gradient and return it summed into its own', async () => {
+    // 3·x through an op whose rule adds x's gradient from its other uses itself (an engine add
+    // here, a kernel epilogue in real ops); x is used by it twice and once more by a plain mul.
+    const seen: (number[] | null)[] = [];
+    const triple = (a: Tensor, b: Tensor) =>
+      record(F.add(F.add(a, b), a), 'triple', [a, b], (g, pending) => {
+        const outs: Tensor[] = [];
+        for (const i of [0, 1]) {
+          const p = pending.take(i);
+          seen.push(p ? p.shape : null);
+          outs.push(p ? F.add(F.mul(g, Tensor.from([2 - i], [1])), p) : F.mul(g, Tensor.from([2 - i], [1])));
+        }
+        return outs;
+      });
+    const x = Tensor.from([1, -2, 3], [3]).param('x');
+    tidy(() => backward(F.sum(F.add(triple(x, x), F.mul(x, Tensor.from([5], [1]))))));
+    // d/dx (3x + 5x) = 8, whatever was pending where.
+    expect(Array.from(await x.grad!.toArray())).toEqual([8, 8, 8]);
+    // The mul's gradient was pending for input 0; input 1 is the same tensor, already taken.
+    expect(seen).toEqual([[3], null]);
+    x.grad!.release();
+    x.release();
   });
 
   it('backward(y, grad) with an explicit output gradient equals backward of Σ y ⊙ grad', async () => {

@@ -176,6 +176,44 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
   });
 });
 
+describe('conv2d dx with a pending gradient of x', () => {
+  const cases: [string, Case][] = [
+    ['gemm 3×3 stride 1 pad 1', { ...base, B: 2, Cin: 4, H: 5, W: 5, Cout: 4 }],
+    ['gemm 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 3, W: 3, Cout: 6, groups: 2 }],
+    ['pointwise 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 7, W: 5, Cout: 6, groups: 2 }],
+  ];
+  it.each(cases)('%s: x + conv(x) adds the residual\'s gradient in the dx pass (no add dispatch)', async (name, c) => {
+    const impl = name.startsWith('pointwise') ? 'pointwise' : 'gemm';
+    const xs = [c.B, c.Cin, c.H, c.W];
+    const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
+    const xv = rand(xs.reduce((a, b) => a * b), 61);
+    const wv = rand(ws.reduce((a, b) => a * b), 62);
+    const gv = rand(xv.length, 63);
+    const ref = reference(c, xv, wv, null, gv);
+    const x = Tensor.from(xv, xs).param('x');
+    const w = Tensor.from(wv, ws).param('w');
+    const dev = device();
+    const labels: string[] = [];
+    const orig = dev.dispatch;
+    dev.dispatch = function (p, args, params, wg, ctx) {
+      labels.push(ctx);
+      return orig.call(this, p, args, params, wg, ctx);
+    };
+    try {
+      tidy(() => backward(F.add(x, F.conv2d(x, w, null, { padding: c.pad, groups: c.groups, impl })), Tensor.from(gv, xs)));
+    } finally {
+      dev.dispatch = orig;
+    }
+    expect(labels.filter((l) => l.startsWith('add ')), 'only the forward add').toHaveLength(1);
+    expect(maxRelErr(await x.grad!.toArray(), ref.dx.map((v, i) => v + gv[i]))).toBeLessThan(1e-5);
+    expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+    for (const t of [x, w]) {
+      t.grad?.release();
+      t.release();
+    }
+  });
+});
+
 describe('conv2d finite-difference gradcheck', () => {
   it('matches central differences of a float64 loss Σ y·r', async () => {
     const c: Case = { B: 1, Cin: 2, H: 5, W: 4, Cout: 3, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 };
