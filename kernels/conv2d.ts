@@ -20,8 +20,8 @@ export interface Conv2dOptions {
   tile?: TileConfig;
   /**
    * Force the kernel: 'gemm' (conv2d.wgsl, any conv) or 'pointwise' (pointwise.wgsl, 1×1 stride 1
-   * without padding only). Default: pointwise for such convs on CPU adapters with planes of at
-   * least POINTWISE_MIN_PLANE positions, gemm otherwise (tests, benchmarks).
+   * without padding only). Default: pointwise for such convs on CPU adapters, gemm otherwise
+   * (tests, benchmarks).
    */
   impl?: 'gemm' | 'pointwise';
 }
@@ -185,12 +185,12 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tens
 
 // ---------------------------------------------------------------- 1×1 convs on CPU adapters
 
-/**
- * Lavapipe measurements (bench/RESULTS.md): the implicit GEMM's staging divides indices per element
- * and synchronises through workgroup memory, which a CPU adapter pays dearly for; pointwise.wgsl
- * has neither. Below this many positions per plane its 4-wide lanes would mostly idle.
- */
-const POINTWISE_MIN_PLANE = 32;
+// Lavapipe measurements (bench/RESULTS.md): the implicit GEMM's staging divides indices per element
+// and synchronises through workgroup memory, which a CPU adapter pays dearly for; pointwise.wgsl
+// has neither. Even on planes of 4 or 16 positions, where most of its 4-wide lanes idle, it took
+// a tenth of the GEMM's time in the gkgnet-tiny step (30 convs: 25 ms against 234 ms), and its
+// weight gradient brings the bias gradient and rarely needs a split-K sum.
+
 /** Rows of C per invocation (forward / dx); the TM×TN block of dw per workgroup. */
 const PW_TM = 8;
 const PW_TM_DW = 4;
@@ -208,7 +208,7 @@ function usePointwise(g: Geometry, o: Conv2dOptions): boolean {
     if (!isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
     return true;
   }
-  return isPointwise(g) && device().kernelProfile === 'cpu' && g.H * g.W >= POINTWISE_MIN_PLANE;
+  return isPointwise(g) && device().kernelProfile === 'cpu';
 }
 
 /** Lanes per workgroup: a power of two from 8 to 64 covering `n` lanes' worth of work. */
