@@ -13,13 +13,21 @@ export interface GradArithmetic {
 }
 
 /**
- * What the other uses of a node's inputs have contributed so far. A rule whose kernel can add a
- * tensor into its result takes input i's sum from here and returns its gradient with the sum
- * included: the accumulation then costs no separate add dispatch.
+ * Where a rule's input gradients may go without an extra dispatch. What the other uses of an input
+ * have contributed so far: a rule whose kernel can add a tensor into its result takes input i's sum
+ * and returns its gradient with the sum included (no separate add). And a leaf's gradient home (a
+ * parameter's slot in its optimizer's flat gradient buffer): a rule writes the gradient there
+ * directly (no gather into the flat buffer later).
  */
 export interface PendingGrads {
   /** Input i's gradient so far (shaped as the input), now the rule's to include; null when none. */
   take(i: number): Tensor | null;
+  /**
+   * A tensor shaped as input i to write its whole gradient into, when the input is a leaf with a
+   * gradient home and nothing else has contributed to its gradient; the rule must then return it
+   * as input i's gradient. Null otherwise.
+   */
+  home(i: number): Tensor | null;
 }
 
 export interface GradNode {
@@ -111,6 +119,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         continue;
       }
       const taken = new Map<number, Tensor>();
+      const homes = new Map<number, Tensor>();
       const inGrads = node.backward(g, {
         take: (i) => {
           const x = node.inputs[i];
@@ -119,7 +128,18 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
           taken.set(i, prev);
           return prev;
         },
+        home: (i) => {
+          const x = node.inputs[i];
+          const claimed = [...homes.keys()].some((j) => node.inputs[j] === x);
+          if (x.node || !x.requiresGrad || !x.gradHome || x.grad || grads.has(x) || claimed) return null;
+          const h = x.gradHome();
+          homes.set(i, h);
+          return h;
+        },
       });
+      for (const [i, h] of homes) {
+        if (inGrads[i] !== h) throw new Error(`backward of ${node.op}: took input ${i}'s gradient home but returned ${inGrads[i]?.describe() ?? 'none'}`);
+      }
       // A rule may pass `g` itself (or one tensor for two inputs) through: own each use as a view.
       const owned = new Set<Tensor>([g]);
       node.inputs.forEach((x, i) => {

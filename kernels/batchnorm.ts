@@ -98,9 +98,9 @@ export function batchNorm2d(
     if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
   }
 
-  return record(y, 'batchnorm', [x, weight, bias], (g) => {
-    const dweight = Tensor.empty([C], 'f32', 'batchnorm dweight');
-    const dbias = Tensor.empty([C], 'f32', 'batchnorm dbias');
+  return record(y, 'batchnorm', [x, weight, bias], (g, pending) => {
+    const dweight = pending.home(1) ?? Tensor.empty([C], 'f32', 'batchnorm dweight');
+    const dbias = pending.home(2) ?? Tensor.empty([C], 'f32', 'batchnorm dbias');
     if (perChannel && x.requiresGrad) {
       const dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
       run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], { GELU: +gelu, TRAIN: +o.training });

@@ -171,10 +171,10 @@ function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, pending: PendingGrad
 }
 
 /** dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order. */
-function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tensor {
+function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, tile?: TileConfig): Tensor {
   const wshape = [g.Cout, g.Cin / g.groups, g.kh, g.kw];
   const pl = plan(Mode.WeightGrad, g, tile);
-  const partial = Tensor.empty(pl.splits === 1 ? wshape : [pl.splits, ...wshape], 'f32', 'conv2d dw');
+  const partial = (pl.splits === 1 && pending.home(1)) || Tensor.empty(pl.splits === 1 ? wshape : [pl.splits, ...wshape], 'f32', 'conv2d dw');
   if (partial.size === 0) return partial;
   gemm(Mode.WeightGrad, g, pl, dy, x, null, partial);
   if (pl.splits === 1) return partial;
@@ -238,7 +238,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
  * dw = Σ over images and positions of dy·xᵀ per group, and with `biasGrad` db = Σ dy per output
  * channel from the same reads; image chunks summed in a fixed order.
  */
-function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean): [Tensor, Tensor | null] {
+function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads): [Tensor, Tensor | null] {
   noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
@@ -250,8 +250,9 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   // On a CPU adapter more lanes add no parallelism (a workgroup is one thread), only a longer final sum.
   const WG = PW_TM_DW * PW_TN_DW;
   const wshape = [g.Cout, N, 1, 1];
-  const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
-  const dbPartial = biasGrad ? Tensor.empty(splits === 1 ? [g.Cout] : [splits, g.Cout], 'f32', 'conv2d db') : null;
+  // Unsplit, dw and db are written straight into the parameters' gradient homes when they have them.
+  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [g.Cout] : [splits, g.Cout], 'f32', 'conv2d db') : null;
   launch({
     file: 'pointwise.wgsl',
     entry: 'weight_grad',
@@ -290,13 +291,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
       }
       const biasGrad = !!b?.requiresGrad;
       if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
-      return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad)];
+      return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending)];
     });
   }
   const y = forward(x, weight, b, g, o.tile);
   return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => [
     x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null,
-    weight.requiresGrad ? weightGrad(dy, x, g, o.tile) : null,
+    weight.requiresGrad ? weightGrad(dy, x, g, pending, o.tile) : null,
     b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
   ]);
 }

@@ -211,6 +211,35 @@ describe('the tape', () => {
     x.release();
   });
 
+  it('a rule may write a leaf\'s gradient into its home; other uses of the leaf then add to it', async () => {
+    // constant(x) = k·x with a rule that writes d/dx = k (the upstream gradient is ones here)
+    // straight into x's home when offered one.
+    const k3 = (a: Tensor, k: number) =>
+      record(F.mul(a, Tensor.from([k], [1])), 'k3', [a], (g, pending) => {
+        const home = pending.home(0);
+        if (!home) return [F.mul(g, Tensor.from([k], [1]))];
+        F.fillInto(home, k);
+        return [home];
+      });
+    const flat = Tensor.from(new Float32Array(64), [64]);
+    const x = Tensor.from([1, 2, 3], [3]).param('x');
+    x.gradHome = () => flat.viewAt(0, [3]);
+    tidy(() => backward(F.sum(k3(x, 2))));
+    expect(x.grad!.pooled).toBe(flat.pooled);
+    expect(Array.from(await flat.toArray()).slice(0, 4)).toEqual([2, 2, 2, 0]);
+    x.grad!.release();
+    x.grad = null;
+    // Used twice: one use gets the home, the other's gradient is added as usual.
+    tidy(() => backward(F.sum(F.add(k3(x, 2), k3(x, 5)))));
+    expect(Array.from(await x.grad!.toArray())).toEqual([7, 7, 7]);
+    // A gradient already there (accumulation over backward calls): no home, the sum as usual.
+    tidy(() => backward(F.sum(k3(x, 2))));
+    expect(Array.from(await x.grad!.toArray())).toEqual([9, 9, 9]);
+    x.grad!.release();
+    x.release();
+    flat.release();
+  });
+
   it('backward(y, grad) with an explicit output gradient equals backward of Σ y ⊙ grad', async () => {
     const xv = randArr([4, 3], 5);
     const wv = randArr([4, 3], 6);
