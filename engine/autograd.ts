@@ -12,11 +12,29 @@ export interface GradArithmetic {
   ones(shape: Shape): Tensor;
 }
 
+/**
+ * Where a rule's input gradients may go without an extra dispatch. What the other uses of an input
+ * have contributed so far: a rule whose kernel can add a tensor into its result takes input i's sum
+ * and returns its gradient with the sum included (no separate add). And a leaf's gradient home (a
+ * parameter's slot in its optimizer's flat gradient buffer): a rule writes the gradient there
+ * directly (no gather into the flat buffer later).
+ */
+export interface PendingGrads {
+  /** Input i's gradient so far (shaped as the input), now the rule's to include; null when none. */
+  take(i: number): Tensor | null;
+  /**
+   * A tensor shaped as input i to write its whole gradient into, when the input is a leaf with a
+   * gradient home and nothing else has contributed to its gradient; the rule must then return it
+   * as input i's gradient. Null otherwise.
+   */
+  home(i: number): Tensor | null;
+}
+
 export interface GradNode {
   op: string;
   inputs: Tensor[];
   /** Given d(loss)/d(out), return d(loss)/d(input) for each input (null where none is needed). */
-  backward: (grad: Tensor) => (Tensor | null)[];
+  backward: (grad: Tensor, pending: PendingGrads) => (Tensor | null)[];
 }
 
 /** Attach a backward rule to `out` when grad mode is on and some input requires grad. */
@@ -100,11 +118,40 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         }
         continue;
       }
-      const inGrads = node.backward(g);
+      const taken = new Map<number, Tensor>();
+      const homes = new Map<number, Tensor>();
+      const inGrads = node.backward(g, {
+        take: (i) => {
+          const x = node.inputs[i];
+          const prev = grads.get(x);
+          if (!prev || !x.requiresGrad || [...taken.values()].includes(prev)) return null;
+          taken.set(i, prev);
+          return prev;
+        },
+        home: (i) => {
+          const x = node.inputs[i];
+          const claimed = [...homes.keys()].some((j) => node.inputs[j] === x);
+          if (x.node || !x.requiresGrad || !x.gradHome || x.grad || grads.has(x) || claimed) return null;
+          const h = x.gradHome();
+          homes.set(i, h);
+          return h;
+        },
+      });
+      for (const [i, h] of homes) {
+        if (inGrads[i] !== h) throw new Error(`backward of ${node.op}: took input ${i}'s gradient home but returned ${inGrads[i]?.describe() ?? 'none'}`);
+      }
       // A rule may pass `g` itself (or one tensor for two inputs) through: own each use as a view.
       const owned = new Set<Tensor>([g]);
       node.inputs.forEach((x, i) => {
         let gi = inGrads[i];
+        const sum = taken.get(i);
+        if (sum) {
+          if (!gi || gi.size !== x.size) throw new Error(`backward of ${node.op}: took input ${i}'s pending gradient but returned ${gi?.describe() ?? 'none'}`);
+          owned.add(gi);
+          grads.set(x, gi.shape.join() === x.shape.join() ? gi : reshapeOwned(gi, x.shape));
+          sum.release();
+          return;
+        }
         if (!gi) return;
         if (owned.has(gi)) gi = gi.view(gi.shape);
         owned.add(gi);

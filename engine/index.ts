@@ -3,6 +3,6 @@ export { init, device, tidy, keep, noGrad, beginScope, endScope, isGradEnabled }
 export { Device, type DeviceOptions, type MemoryStats } from './device.js';
 export { Tensor, numel, type DType, type Shape } from './tensor.js';
 export { Rng } from './rng.js';
-export { backwardWith, detach, record, type GradNode, type GradArithmetic } from './autograd.js';
+export { backwardWith, detach, record, type GradNode, type GradArithmetic, type PendingGrads } from './autograd.js';
 export { setKernelSourceProvider, registerKernelSources } from './kernel.js';
 export { StepReplay, Recording, perStep, type StepInput, type StepMode, type StepReplayOptions } from './replay.js';

@@ -37,6 +37,11 @@ export class Tensor implements BufferArg {
   grad: Tensor | null = null;
   /** The op that produced this tensor, for backward(); null for leaves. */
   node: GradNode | null = null;
+  /**
+   * For a parameter: a view of where its optimizer wants the gradient (its slot of a flat gradient
+   * buffer). Backward rules that can write a gradient there directly do (PendingGrads.home).
+   */
+  gradHome: (() => Tensor) | null = null;
   name = '';
   private storage: Storage | null;
   private offset: number;

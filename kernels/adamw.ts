@@ -152,6 +152,8 @@ export class FlatGrads {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
       this.checkSlot(t, i);
+      // Already in its slot (a gradient that backward wrote into its home).
+      if (t.pooled === flats[s.bucket].pooled && t.byteOffset === flats[s.bucket].byteOffset + s.offset * 4) return;
       if (s.size > maxRow) {
         dev.copy(t.pooled, t.byteOffset, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
         return;
@@ -241,6 +243,8 @@ export class FusedAdamW extends FlatGrads {
   readonly expAvgSq: Tensor[];
   /** Slots whose parameter lives in `param` (see adopt()): a step copies it neither in nor out. */
   readonly resident: boolean[];
+  /** The gradient homes this optimizer gave its parameters (see adopt()). */
+  private readonly homes = new Map<Tensor, () => Tensor>();
 
   constructor(sizes: number[], readonly constants: AdamWConstants, bucketLimit?: number) {
     super(sizes, bucketLimit);
@@ -264,6 +268,11 @@ export class FusedAdamW extends FlatGrads {
       const view = this.param[s.bucket].viewAt(s.offset * 4, p.shape);
       this.resident[i] = p.relocate(view);
       view.release();
+      // The gradient's slot becomes its home: backward rules that can write there do, and the
+      // step then gathers only the other gradients.
+      const home = () => this.grad[s.bucket].viewAt(s.offset * 4, p.shape);
+      p.gradHome = home;
+      this.homes.set(p, home);
     });
   }
 
@@ -310,6 +319,7 @@ export class FusedAdamW extends FlatGrads {
   }
 
   override release(): void {
+    for (const [p, home] of this.homes) if (p.gradHome === home) p.gradHome = null;
     super.release();
     for (const t of [...this.param, ...this.expAvg, ...this.expAvgSq]) t.release();
   }

@@ -78,23 +78,35 @@ export function batchNorm2d(
     launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...constants }, args: a, params, workgroups, context: `${context} (${entry})` });
   const elementwise = (entry: string, a: Tensor[]) => run(entry, a, grid1d(Math.ceil(x.size / PER), WG), { PER, GELU: +gelu });
 
+  // One workgroup per channel does a channel's reduction and elementwise pass in one dispatch; the
+  // chunked passes only pay off on a GPU when a channel has more values than one workgroup takes.
+  const perChannel = device().kernelProfile === 'cpu' || chunks === 1;
   const y = Tensor.empty(x.shape, 'f32', 'batchnorm');
   const stats = Tensor.empty([C, 2], 'f32', 'batchnorm stats');
   if (C === 0) return y;
-  if (o.training) {
-    const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
-    run('stats_partial', [x, part], [chunks, C]);
-    run('stats_final', [part, runningMean, runningVar, stats], [C]);
-    part.release();
+  if (o.training && perChannel) {
+    run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], { GELU: +gelu });
   } else {
-    run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
+    if (o.training) {
+      const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
+      run('stats_partial', [x, part], [chunks, C]);
+      run('stats_final', [part, runningMean, runningVar, stats], [C]);
+      part.release();
+    } else {
+      run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
+    }
+    if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
   }
-  if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
 
-  return record(y, 'batchnorm', [x, weight, bias], (g) => {
+  return record(y, 'batchnorm', [x, weight, bias], (g, pending) => {
+    const dweight = pending.home(1) ?? Tensor.empty([C], 'f32', 'batchnorm dweight');
+    const dbias = pending.home(2) ?? Tensor.empty([C], 'f32', 'batchnorm dbias');
+    if (perChannel && x.requiresGrad) {
+      const dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
+      run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], { GELU: +gelu, TRAIN: +o.training });
+      return [dx, dweight, dbias];
+    }
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
-    const dweight = Tensor.empty([C], 'f32', 'batchnorm dweight');
-    const dbias = Tensor.empty([C], 'f32', 'batchnorm dbias');
     const coef = Tensor.empty([C, 4], 'f32', 'batchnorm dx coefficients');
     run('grad_partial', [x, g, weight, bias, stats, part], [chunks, C], { GELU: +gelu });
     run('grad_final', [weight, stats, part, dweight, dbias, coef], [C], { TRAIN: +o.training });

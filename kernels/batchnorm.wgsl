@@ -1,7 +1,11 @@
 // BatchNorm over x [B, C, S] (S = the flattened spatial size), per channel c over its n = B·S values.
-// Per-channel reductions run in two passes so that large B·S still spread over many workgroups:
-// `*_partial` reduces chunk k of channel c (workgroup (k, c)) and `*_final` combines the chunks of one
-// channel. Every combination happens in a fixed order (per-thread strided loops, then a tree), so the
+// When one workgroup per channel is enough (the host decides: small n, or a CPU adapter, where only
+// the number of workgroups in flight matters), `train_forward` and `grad_fused` do a channel's
+// reduction and its elementwise pass in one dispatch: the second walk over the channel reads what
+// the first just read, and the reduced values never leave the workgroup. Otherwise the reductions run
+// in two passes so that large B·S still spread over many workgroups: `*_partial` reduces chunk k of
+// channel c (workgroup (k, c)) and `*_final` combines the chunks of one channel, then an elementwise
+// pass. Every combination happens in a fixed order (per-thread strided loops, then a tree), so the
 // results are bitwise deterministic. Statistics use Welford per thread and Chan's pairwise merge
 // (no E[x²] − E[x]² cancellation).
 
@@ -113,12 +117,8 @@ fn next(e: ptr<function, Element>) {
 
 // ---------------------------------------------------------------- forward
 
-// (count, mean, M2) of chunk wg.x of channel wg.y.
-@compute @workgroup_size(WG)
-fn stats_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.y;
-  let begin = wg.x * p.chunk;
-  let end = min(p.n, begin + p.chunk);
+// Thread t's (count, mean, M2) over values begin + t, begin + t + WG, … < end of channel c.
+fn welford(c: u32, begin: u32, end: u32, t: u32) -> vec4f {
   var acc = vec4f(0.0);
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
@@ -129,13 +129,29 @@ fn stats_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
     acc.y += d / acc.x;
     acc.z += d * (v - acc.y);
   }
-  red[t] = acc;
+  return acc;
+}
+
+// (count, mean, M2) of chunk wg.x of channel wg.y.
+@compute @workgroup_size(WG)
+fn stats_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.y;
+  let begin = wg.x * p.chunk;
+  red[t] = welford(c, begin, min(p.n, begin + p.chunk), t);
   let r = tree_merge(t);
   if (t == 0u) { part_out[c * p.chunks + wg.x] = r; }
 }
 
-// Batch mean and 1/√(biased var + eps) of channel wg.x; running statistics updated in place with
-// the unbiased variance, as PyTorch: run ← (1 − m)·run + m·stat.
+// Batch mean and 1/√(biased var + eps) of channel c from its (count, mean, M2); running statistics
+// updated in place with the unbiased variance, as PyTorch: run ← (1 − m)·run + m·stat.
+fn finish_stats(c: u32, r: vec4f) {
+  let n = r.x;
+  stats_out[c] = vec2f(r.y, inverseSqrt(r.z / n + p.eps));
+  let m = p.momentum;
+  running_mean[c] = (1.0 - m) * running_mean[c] + m * r.y;
+  running_var[c] = (1.0 - m) * running_var[c] + m * (r.z / (n - 1.0));
+}
+
 @compute @workgroup_size(WG)
 fn stats_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.x;
@@ -143,13 +159,7 @@ fn stats_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   for (var k = t; k < p.chunks; k += WG) { acc = merge(acc, part_in[c * p.chunks + k]); }
   red[t] = acc;
   let r = tree_merge(t);
-  if (t == 0u) {
-    let n = r.x;
-    stats_out[c] = vec2f(r.y, inverseSqrt(r.z / n + p.eps));
-    let m = p.momentum;
-    running_mean[c] = (1.0 - m) * running_mean[c] + m * r.y;
-    running_var[c] = (1.0 - m) * running_var[c] + m * (r.z / (n - 1.0));
-  }
+  if (t == 0u) { finish_stats(c, r); }
 }
 
 // Eval mode: the running statistics, in the same (mean, 1/√(var + eps)) form.
@@ -160,6 +170,12 @@ fn eval_stats(@builtin(global_invocation_id) gid: vec3u) {
   stats_out[c] = vec2f(running_mean[c], inverseSqrt(running_var[c] + p.eps));
 }
 
+fn normalized(c: u32, st: vec2f, v: f32) -> f32 {
+  let z = (v - st.x) * st.y * weight[c] + bias[c];
+  if (GELU) { return gelu_(z); }
+  return z;
+}
+
 @compute @workgroup_size(WG)
 fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i0 = (gid.x + gid.y * nwg.x * WG) * PER;
@@ -168,27 +184,31 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    let c = e.c;
-    let st = stats[c];
-    let z = (x[i] - st.x) * st.y * weight[c] + bias[c];
-    if (GELU) {
-      out[i] = gelu_(z);
-    } else {
-      out[i] = z;
-    }
+    out[i] = normalized(e.c, stats[e.c], x[i]);
     next(&e);
+  }
+}
+
+// Train mode, channel wg.x in one workgroup: statistics, running-statistics update, normalisation.
+@compute @workgroup_size(WG)
+fn train_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x;
+  red[t] = welford(c, 0u, p.n, t);
+  let r = tree_merge(t);
+  let st = vec2f(r.y, inverseSqrt(r.z / r.x + p.eps));
+  if (t == 0u) { finish_stats(c, r); }
+  var k = cursor(t);
+  for (var j = t; j < p.n; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    out[a] = normalized(c, st, x[a]);
   }
 }
 
 // ---------------------------------------------------------------- backward
 
-// (Σ gz, Σ gz·x̂) of chunk wg.x of channel wg.y.
-@compute @workgroup_size(WG)
-fn grad_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.y;
-  let st = stats[c];
-  let begin = wg.x * p.chunk;
-  let end = min(p.n, begin + p.chunk);
+// Thread t's (Σ gz, Σ gz·x̂) over values begin + t, begin + t + WG, … < end of channel c.
+fn grad_sums(c: u32, st: vec2f, begin: u32, end: u32, t: u32) -> vec4f {
   var acc = vec4f(0.0);
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
@@ -198,13 +218,30 @@ fn grad_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
     let gz = grad_z(c, xhat, gy[a]);
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
-  red[t] = acc;
+  return acc;
+}
+
+// (Σ gz, Σ gz·x̂) of chunk wg.x of channel wg.y.
+@compute @workgroup_size(WG)
+fn grad_partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.y;
+  let begin = wg.x * p.chunk;
+  red[t] = grad_sums(c, stats[c], begin, min(p.n, begin + p.chunk), t);
   let r = tree_sum(t);
   if (t == 0u) { part_out[c * p.chunks + wg.x] = r; }
 }
 
-// dbias = Σ gz, dweight = Σ gz·x̂ for channel wg.x, and the coefficients of dx:
+// dbias = Σ gz, dweight = Σ gz·x̂ for channel c (r = the sums), and the coefficients of dx:
 // train: dx = w·σ⁻¹·(gz − Σgz/n − x̂·Σgz·x̂/n) (the batch statistics depend on x); eval: dx = w·σ⁻¹·gz.
+fn dx_coefficients(c: u32, r: vec4f) -> vec4f {
+  let alpha = weight[c] * stats[c].y;
+  if (TRAIN) {
+    let inv_n = 1.0 / f32(p.n);
+    return vec4f(alpha, -alpha * r.y * inv_n, -alpha * r.x * inv_n, 0.0);
+  }
+  return vec4f(alpha, 0.0, 0.0, 0.0);
+}
+
 @compute @workgroup_size(WG)
 fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.x;
@@ -215,14 +252,13 @@ fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   if (t == 0u) {
     dbias[c] = r.x;
     dweight[c] = r.y;
-    let alpha = weight[c] * stats[c].y;
-    if (TRAIN) {
-      let inv_n = 1.0 / f32(p.n);
-      coef_out[c] = vec4f(alpha, -alpha * r.y * inv_n, -alpha * r.x * inv_n, 0.0);
-    } else {
-      coef_out[c] = vec4f(alpha, 0.0, 0.0, 0.0);
-    }
+    coef_out[c] = dx_coefficients(c, r);
   }
+}
+
+fn dx_value(c: u32, st: vec2f, k: vec4f, v: f32, g: f32) -> f32 {
+  let xhat = (v - st.x) * st.y;
+  return k.x * grad_z(c, xhat, g) + k.y * xhat + k.z;
 }
 
 @compute @workgroup_size(WG)
@@ -233,11 +269,27 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    let c = e.c;
-    let st = stats[c];
-    let k = coef[c];
-    let xhat = (x[i] - st.x) * st.y;
-    out[i] = k.x * grad_z(c, xhat, gy[i]) + k.y * xhat + k.z;
+    out[i] = dx_value(e.c, stats[e.c], coef[e.c], x[i], gy[i]);
     next(&e);
+  }
+}
+
+// Channel wg.x in one workgroup: dweight, dbias and dx (which must be wanted: it is always written).
+@compute @workgroup_size(WG)
+fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x;
+  let st = stats[c];
+  red[t] = grad_sums(c, st, 0u, p.n, t);
+  let r = tree_sum(t);
+  if (t == 0u) {
+    dbias[c] = r.x;
+    dweight[c] = r.y;
+  }
+  let coefs = dx_coefficients(c, r);
+  var k = cursor(t);
+  for (var j = t; j < p.n; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    out[a] = dx_value(c, st, coefs, x[a], gy[a]);
   }
 }

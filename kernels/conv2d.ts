@@ -2,7 +2,7 @@
 // pass, the input gradient and the weight gradient). Dense and grouped 1×1 convolutions take the
 // same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads.
 import { Tensor } from '../engine/tensor.js';
-import { record } from '../engine/autograd.js';
+import { record, type PendingGrads } from '../engine/autograd.js';
 import { keep, device } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
@@ -20,8 +20,8 @@ export interface Conv2dOptions {
   tile?: TileConfig;
   /**
    * Force the kernel: 'gemm' (conv2d.wgsl, any conv) or 'pointwise' (pointwise.wgsl, 1×1 stride 1
-   * without padding only). Default: pointwise for such convs on CPU adapters with planes of at
-   * least POINTWISE_MIN_PLANE positions, gemm otherwise (tests, benchmarks).
+   * without padding only). Default: pointwise for such convs on CPU adapters, gemm otherwise
+   * (tests, benchmarks).
    */
   impl?: 'gemm' | 'pointwise';
 }
@@ -99,6 +99,8 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptio
 }
 
 let noBias: Tensor | null = null;
+/** Bound in place of db when a weight-gradient launch computes none. */
+let noBiasGrad: Tensor | null = null;
 
 /** conv2d.wgsl's p.mode: which of the three GEMMs a launch computes. */
 const Mode = { Forward: 0, InputGrad: 1, WeightGrad: 2 } as const;
@@ -140,16 +142,16 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig): Plan {
   return { M, N, K, tile: t, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
 }
 
-/** One launch of conv2d.wgsl: C = A·B for every group (and K chunk), written into `out`. */
-function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor): void {
+/** One launch of conv2d.wgsl: C = A·B (+ addend, dx only) for every group (and K chunk), written into `out`. */
+function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null): void {
   noBias ??= keep(Tensor.from([0], [1]));
   launch({
     file: 'conv2d.wgsl',
     code: tiledSource('conv2d.wgsl', pl.tile),
     constants: { KH: g.kh, KW: g.kw },
-    args: [a, b, bias ?? noBias, out],
+    args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
-      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode],
+      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode, addend ? 1 : 0],
     workgroups: [...grid1d(pl.nTiles, 1), pl.mTiles * g.groups * pl.splits],
     context: `${g.context} (${['forward', 'input gradient', 'weight gradient'][mode]})`,
   });
@@ -161,17 +163,18 @@ function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, ti
   return y;
 }
 
-function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, tile?: TileConfig): Tensor {
+/** dx, plus x's gradient from its other uses when `pending` hands one over. */
+function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, pending: PendingGrads, tile?: TileConfig): Tensor {
   const dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
-  if (dx.size > 0) gemm(Mode.InputGrad, g, plan(Mode.InputGrad, g, tile), weight, dy, null, dx);
+  if (dx.size > 0) gemm(Mode.InputGrad, g, plan(Mode.InputGrad, g, tile), weight, dy, null, dx, pending.take(0));
   return dx;
 }
 
 /** dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order. */
-function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tensor {
+function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, tile?: TileConfig): Tensor {
   const wshape = [g.Cout, g.Cin / g.groups, g.kh, g.kw];
   const pl = plan(Mode.WeightGrad, g, tile);
-  const partial = Tensor.empty(pl.splits === 1 ? wshape : [pl.splits, ...wshape], 'f32', 'conv2d dw');
+  const partial = (pl.splits === 1 && pending.home(1)) || Tensor.empty(pl.splits === 1 ? wshape : [pl.splits, ...wshape], 'f32', 'conv2d dw');
   if (partial.size === 0) return partial;
   gemm(Mode.WeightGrad, g, pl, dy, x, null, partial);
   if (pl.splits === 1) return partial;
@@ -182,12 +185,12 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, tile?: TileConfig): Tens
 
 // ---------------------------------------------------------------- 1×1 convs on CPU adapters
 
-/**
- * Lavapipe measurements (bench/RESULTS.md): the implicit GEMM's staging divides indices per element
- * and synchronises through workgroup memory, which a CPU adapter pays dearly for; pointwise.wgsl
- * has neither. Below this many positions per plane its 4-wide lanes would mostly idle.
- */
-const POINTWISE_MIN_PLANE = 32;
+// Lavapipe measurements (bench/RESULTS.md): the implicit GEMM's staging divides indices per element
+// and synchronises through workgroup memory, which a CPU adapter pays dearly for; pointwise.wgsl
+// has neither. Even on planes of 4 or 16 positions, where most of its 4-wide lanes idle, it took
+// a tenth of the GEMM's time in the gkgnet-tiny step (30 convs: 25 ms against 234 ms), and its
+// weight gradient brings the bias gradient and rarely needs a split-K sum.
+
 /** Rows of C per invocation (forward / dx); the TM×TN block of dw per workgroup. */
 const PW_TM = 8;
 const PW_TM_DW = 4;
@@ -205,7 +208,7 @@ function usePointwise(g: Geometry, o: Conv2dOptions): boolean {
     if (!isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
     return true;
   }
-  return isPointwise(g) && device().kernelProfile === 'cpu' && g.H * g.W >= POINTWISE_MIN_PLANE;
+  return isPointwise(g) && device().kernelProfile === 'cpu';
 }
 
 /** Lanes per workgroup: a power of two from 8 to 64 covering `n` lanes' worth of work. */
@@ -213,8 +216,8 @@ function lanes(n: number): number {
   return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n)))));
 }
 
-/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy). */
-function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor): void {
+/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy; + addend when given). */
+function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null): void {
   noBias ??= keep(Tensor.from([0], [1]));
   const S = g.H * g.W;
   const [M, K] = dx ? [g.Cin / g.groups, g.Cout / g.groups] : [g.Cout / g.groups, g.Cin / g.groups];
@@ -223,16 +226,20 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
     file: 'pointwise.wgsl',
     entry: 'gemm',
     code: kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG }),
-    constants: { TRANS_A: dx ? 1 : 0 },
-    args: [a, b, bias ?? noBias, out],
+    constants: { TRANS_A: dx ? 1 : 0, ADDEND: addend ? 1 : 0 },
+    args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
     workgroups: [Math.ceil(S / 4 / WG), Math.ceil(M / PW_TM), g.B * g.groups],
     context: `${g.context} (${dx ? 'input gradient' : 'forward'}, pointwise)`,
   });
 }
 
-/** dw = Σ over images and positions of dy·xᵀ per group; image chunks summed in a fixed order. */
-function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
+/**
+ * dw = Σ over images and positions of dy·xᵀ per group, and with `biasGrad` db = Σ dy per output
+ * channel from the same reads; image chunks summed in a fixed order.
+ */
+function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads): [Tensor, Tensor | null] {
+  noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
   const tiles = Math.ceil(N / PW_TN_DW) * Math.ceil(M / PW_TM_DW) * g.groups;
@@ -243,20 +250,24 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
   // On a CPU adapter more lanes add no parallelism (a workgroup is one thread), only a longer final sum.
   const WG = PW_TM_DW * PW_TN_DW;
   const wshape = [g.Cout, N, 1, 1];
-  const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  // Unsplit, dw and db are written straight into the parameters' gradient homes when they have them.
+  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [g.Cout] : [splits, g.Cout], 'f32', 'conv2d db') : null;
   launch({
     file: 'pointwise.wgsl',
     entry: 'weight_grad',
     code: kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG }),
-    args: [dy, x, partial],
+    constants: { BIAS_GRAD: +biasGrad },
+    args: [dy, x, partial, dbPartial ?? noBiasGrad],
     params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
     workgroups: [Math.ceil(N / PW_TN_DW), Math.ceil(M / PW_TM_DW), splits * g.groups],
-    context: `${g.context} (weight gradient, pointwise)`,
+    context: `${g.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise)`,
   });
-  if (splits === 1) return partial;
-  const dw = sum(partial, 0);
+  if (splits === 1) return [partial, dbPartial];
+  const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
   partial.release();
-  return dw;
+  dbPartial?.release();
+  return [dw, db];
 }
 
 /**
@@ -271,19 +282,22 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   if (usePointwise(g, o)) {
     const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
     if (y.size > 0) pointwiseGemm(false, g, weight, x, b, y);
-    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => {
+    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
         dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
-        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx);
+        // x's gradient from its other uses (a residual's, typically) is added in the same pass.
+        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0));
       }
-      return [dx, weight.requiresGrad ? pointwiseWeightGrad(g, dy, x) : null, b?.requiresGrad ? sum(dy, [0, 2, 3]) : null];
+      const biasGrad = !!b?.requiresGrad;
+      if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
+      return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending)];
     });
   }
   const y = forward(x, weight, b, g, o.tile);
-  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => [
-    x.requiresGrad ? inputGrad(dy, weight, g, o.tile) : null,
-    weight.requiresGrad ? weightGrad(dy, x, g, o.tile) : null,
+  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => [
+    x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null,
+    weight.requiresGrad ? weightGrad(dy, x, g, pending, o.tile) : null,
     b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
   ]);
 }

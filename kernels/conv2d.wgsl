@@ -45,6 +45,7 @@ struct Params {
   pw: u32,
   has_bias: u32,  // forward only
   mode: u32,      // 0 forward, 1 dx, 2 dw
+  has_addend: u32,  // dx only: add `addend` (x's gradient from its other uses) into the result
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -52,6 +53,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> B: array<f32>;     // x (modes 0, 2) or dy (mode 1)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
+@group(0) @binding(5) var<storage, read> addend: array<f32>;
 
 //!include tile.wgsl
 
@@ -121,16 +123,19 @@ fn load_b(g: u32, k: u32, n: u32) -> f32 {
   }
 }
 
+// Mode 1's output index of (group g, input channel m, flat input position n).
+fn dx_index(g: u32, m: u32, n: u32) -> u32 {
+  let hw = p.h * p.w;
+  return ((n / hw) * p.cin + g * p.cin_g + m) * hw + n % hw;
+}
+
 fn store(g: u32, split: u32, m: u32, n: u32, v: f32) {
   switch p.mode {
     case 0u: {
       let hw = p.ho * p.wo;
       C[((n / hw) * p.cout + g * p.cout_g + m) * hw + n % hw] = v;
     }
-    case 1u: {
-      let hw = p.h * p.w;
-      C[((n / hw) * p.cin + g * p.cin_g + m) * hw + n % hw] = v;
-    }
+    case 1u: { C[dx_index(g, m, n)] = v; }
     default: {
       // partial dw of chunk `split`, laid out as the weight [Cout, Cin/g, kh, kw]
       C[(split * p.cout + g * p.cout_g + m) * p.N + n] = v;
@@ -224,6 +229,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (n >= p.N) { break; }
       var v = acc[i * (TN / 4u) + j / 4u][j % 4u];
       if (p.has_bias != 0u) { v += bias[g * p.cout_g + m]; }
+      if (p.has_addend != 0u) { v += addend[dx_index(g, m, n)]; }
       store(g, split, m, n, v);
     }
   }

@@ -35,6 +35,39 @@ export function inverseIndex(idx: Tensor, d: number): InverseIndex {
   return { offsets, list, d, j };
 }
 
+/** inverseIndex per row: segment (r, m) is list[offsets[r·(d + 1) + m] .. offsets[r·(d + 1) + m + 1]). */
+export interface RowInverseIndex {
+  /** [rows, d + 1] segment starts per row, each row's last entry its end. */
+  offsets: Tensor;
+  /** [rows·j] positions r·j + i of idx, grouped by value within each row, ascending. */
+  list: Tensor;
+}
+
+/**
+ * inverseIndex for each row of idx (i32 [rows, j]) whose values index that row's own d targets
+ * (e.g. neighbours within one sample), in one dispatch: a workgroup per row. Out-of-range entries
+ * are left out.
+ */
+export function inverseIndexRows(idx: Tensor, d: number): RowInverseIndex {
+  if (idx.dtype !== 'i32' || idx.rank !== 2) throw new Error(`inverseIndexRows: indices must be i32 [rows, j], got ${idx.describe()}`);
+  const [rows, j] = idx.shape;
+  const offsets = Tensor.empty([rows, d + 1], 'u32', 'csr offsets');
+  const list = Tensor.empty([rows * j], 'u32', 'csr list');
+  if (rows > 0) {
+    const cursor = Tensor.empty([rows, d + 1], 'u32', 'csr cursor');
+    launch({
+      file: 'gather.wgsl',
+      entry: 'csr_rows',
+      args: [idx, offsets, cursor, list],
+      params: [rows, d, j, 1],
+      workgroups: [rows],
+      context: `inverse index of ${shapeStr(idx.shape)} into ${d} per row`,
+    });
+    cursor.release();
+  }
+  return { offsets, list };
+}
+
 function checkAxis(op: string, x: Tensor, axis: number): number {
   x.assertAlive(op);
   if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);

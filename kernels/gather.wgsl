@@ -93,6 +93,68 @@ fn csr_sort(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   }
 }
 
+// The same inverse index per row of idx [rows = p.outer, p.j] whose values index that row's own
+// p.d targets: one workgroup builds a row's part alone (count, scan, fill, sort separated by
+// barriers instead of dispatches), in list[r·j ..) with segment (r, m) at
+// offsets[r·(d + 1) + m .. + 1]. Out-of-range entries are left out (the row's tail stays unused).
+const ROW_WG: u32 = 64u;
+var<workgroup> row_part: array<u32, ROW_WG>;
+
+fn row_target(j: u32) -> u32 {
+  let k = idx[j];
+  return select(p.d, u32(k), k >= 0 && u32(k) < p.d);  // p.d: out of range
+}
+
+@compute @workgroup_size(ROW_WG)
+fn csr_rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let first = wg.x * p.j;           // the row's indices and list entries
+  let seg = wg.x * (p.d + 1u);      // its offsets and counters (one spare per row)
+  for (var m = t; m < p.d; m += ROW_WG) { atomicStore(&cursor[seg + m], 0u); }
+  storageBarrier();
+  for (var j = first + t; j < first + p.j; j += ROW_WG) {
+    let m = row_target(j);
+    if (m < p.d) { atomicAdd(&cursor[seg + m], 1u); }
+  }
+  storageBarrier();
+  // Exclusive scan of the counts: thread t owns a contiguous block of targets.
+  let per = (p.d + ROW_WG - 1u) / ROW_WG;
+  let lo = min(t * per, p.d);
+  let hi = min(lo + per, p.d);
+  var s = 0u;
+  for (var m = lo; m < hi; m++) { s += atomicLoad(&cursor[seg + m]); }
+  row_part[t] = s;
+  workgroupBarrier();
+  if (t == 0u) {
+    var acc = first;
+    for (var i = 0u; i < ROW_WG; i++) { let v = row_part[i]; row_part[i] = acc; acc += v; }
+    offsets[seg + p.d] = acc;
+  }
+  workgroupBarrier();
+  var acc = row_part[t];
+  for (var m = lo; m < hi; m++) {
+    let c = atomicLoad(&cursor[seg + m]);
+    offsets[seg + m] = acc;
+    atomicStore(&cursor[seg + m], acc);  // the cursor now hands out list positions
+    acc += c;
+  }
+  storageBarrier();
+  for (var j = first + t; j < first + p.j; j += ROW_WG) {
+    let m = row_target(j);
+    if (m < p.d) { list[atomicAdd(&cursor[seg + m], 1u)] = j; }
+  }
+  storageBarrier();
+  for (var m = t; m < p.d; m += ROW_WG) {
+    let lo_m = offsets[seg + m];
+    let hi_m = offsets[seg + m + 1u];
+    for (var a = lo_m + 1u; a < hi_m; a++) {
+      let v = list[a];
+      var b = a;
+      while (b > lo_m && list[b - 1u] > v) { list[b] = list[b - 1u]; b--; }
+      list[b] = v;
+    }
+  }
+}
+
 // out[o, d, i] = Σ_{j ∈ list(d)} x[o, j, i], in ascending j.
 @compute @workgroup_size(256)
 fn index_add(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

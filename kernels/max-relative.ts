@@ -2,8 +2,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
-import { neg } from './elementwise.js';
-import { inverseIndex } from './gather.js';
+import { inverseIndexRows } from './gather.js';
 
 /**
  * R[b, c, n] = max_t (y[b, c, idx[b·G + g(c), n, t]] − x[b, c, n]), g(c) = ⌊c / (C/G)⌋:
@@ -16,7 +15,19 @@ import { inverseIndex } from './gather.js';
  * where float32 rounding makes two neighbours tie (an out-of-range slot gives NaN).
  */
 export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1, choice?: Tensor): Tensor {
-  const ctx = `maxRelative x ${shapeStr(x.shape)} y ${shapeStr(y.shape)} idx ${shapeStr(idx.shape)} groups ${groups}`;
+  return maxRelativeOp(x, y, idx, groups, choice, false);
+}
+
+/**
+ * MRConv's interleave of x and maxRelative(x, y, idx, groups, choice) in one pass: [B, 2C, N] with
+ * channel 2c = x[c] and 2c + 1 = R[c] (torch.cat on a new axis 2, then flattened into channels).
+ */
+export function maxRelativeInterleaved(x: Tensor, y: Tensor, idx: Tensor, groups = 1, choice?: Tensor): Tensor {
+  return maxRelativeOp(x, y, idx, groups, choice, true);
+}
+
+function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice: Tensor | undefined, interleave: boolean): Tensor {
+  const ctx = `maxRelative${interleave ? 'Interleaved' : ''} x ${shapeStr(x.shape)} y ${shapeStr(y.shape)} idx ${shapeStr(idx.shape)} groups ${groups}`;
   for (const [name, t] of [['x', x], ['y', y]] as const) {
     t.assertAlive(ctx);
     if (t.rank !== 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes], got ${t.describe()}`);
@@ -40,30 +51,35 @@ export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1, choic
     }
   }
 
-  const out = Tensor.empty([B, C, N], 'f32', 'max_relative');
+  const constants = { INTERLEAVE: +interleave };
+  const out = Tensor.empty(interleave ? [B, 2 * C, N] : [B, C, N], 'f32', 'max_relative');
   const arg = Tensor.empty([B, C, N], 'u32', 'max_relative argmax');
-  if (out.size > 0) {
+  if (arg.size > 0) {
     if (choice) {
-      launch({ file: 'max-relative.wgsl', entry: 'forward_chosen', args: [x, y, idx, out, arg, choice], params, workgroups: grid1d(out.size), context: ctx });
+      launch({ file: 'max-relative.wgsl', entry: 'forward_chosen', constants, args: [x, y, idx, out, arg, choice], params, workgroups: grid1d(arg.size), context: ctx });
     } else {
-      launch({ file: 'max-relative.wgsl', entry: 'forward', args: [x, y, idx, out, arg], params, workgroups: grid1d(out.size), context: ctx });
+      launch({ file: 'max-relative.wgsl', entry: 'forward', constants, args: [x, y, idx, out, arg], params, workgroups: grid1d(arg.size), context: ctx });
     }
   }
   record(out, 'max_relative', [x, y], (g) => {
-    const gx = x.requiresGrad ? neg(g) : null;
+    let gx: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = Tensor.empty(x.shape, 'f32', 'max_relative dx');
+      if (gx.size > 0) launch({ file: 'max-relative.wgsl', entry: 'backward_x', constants, args: [g, gx], params, workgroups: grid1d(gx.size), context: `${ctx} backward` });
+    }
     let gy: Tensor | null = null;
     if (y.requiresGrad) {
       // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
       // slots serves them all; each channel then keeps the slots that won its max.
-      const flat = Tensor.empty(idx.shape, 'i32', 'max_relative flat index');
-      launch({ file: 'max-relative.wgsl', entry: 'flatten_rows', args: [idx, flat], params, workgroups: grid1d(idx.size), context: `${ctx} backward` });
-      const inv = inverseIndex(flat, B * groups * M);
-      flat.release();
+      const rows = idx.view([B * groups, N * k]);
+      const inv = inverseIndexRows(rows, M);
+      rows.release();
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
       if (gy.size > 0) {
         launch({
           file: 'max-relative.wgsl',
           entry: 'backward_y',
+          constants,
           args: [g, arg, inv.offsets, inv.list, gy],
           params,
           workgroups: grid1d(gy.size),

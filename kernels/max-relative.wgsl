@@ -2,6 +2,10 @@
 // row = b·G + c / CG, with the first maximising t kept for the backward pass. The gradient to y is
 // a gather over an inverse index of idx (CSR built on the GPU, sources in ascending order), so it
 // sums in a fixed order: no float atomics, bitwise reproducible.
+// INTERLEAVE: out is MRConv's interleave [B, 2C, N] (channel 2c = x[c], 2c + 1 = R[c]) written in the
+// same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
+
+override INTERLEAVE: bool = false;
 
 struct Params {
   b: u32,
@@ -20,13 +24,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> arg: array<u32>;
-@group(0) @binding(6) var<storage, read_write> flat: array<i32>;
 @group(0) @binding(7) var<storage, read> grad: array<f32>;
 @group(0) @binding(8) var<storage, read> arg_r: array<u32>;
 @group(0) @binding(9) var<storage, read> offsets: array<u32>;
 @group(0) @binding(10) var<storage, read> list: array<u32>;
 @group(0) @binding(11) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(12) var<storage, read> choice: array<u32>;
+@group(0) @binding(13) var<storage, read_write> dx: array<f32>;
 
 fn linear(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -35,6 +39,22 @@ fn linear(gid: vec3u, nwg: vec3u) -> u32 {
 // The idx row of sample b, channel c.
 fn row_of(bc: u32) -> u32 {
   return (bc / p.c) * p.g + (bc % p.c) / (p.c / p.g);
+}
+
+// Where R's element t = (b·C + c)·N + n lives in out (and its gradient in grad).
+fn rel_index(t: u32) -> u32 {
+  if (INTERLEAVE) { return t + (t / p.n + 1u) * p.n; }  // (2·(b·C + c) + 1)·N + n
+  return t;
+}
+
+// Where x's element t is copied to in an interleaved out.
+fn centre_index(t: u32) -> u32 {
+  return t + (t / p.n) * p.n;
+}
+
+fn put(t: u32, r: f32) {
+  out[rel_index(t)] = r;
+  if (INTERLEAVE) { out[centre_index(t)] = x[t]; }
 }
 
 // One thread per (b, c, n). A bad index gives NaN and no gradient (arg = k).
@@ -51,7 +71,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     let m = idx[base + j];
     if (m < 0 || u32(m) >= p.m) {
       var nan_bits = 0x7fc00000u;  // a var: a constant NaN is a shader-creation error
-      out[t] = bitcast<f32>(nan_bits);
+      put(t, bitcast<f32>(nan_bits));
       arg[t] = p.k;
       return;
     }
@@ -62,7 +82,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
       best_t = j;
     }
   }
-  out[t] = best;
+  put(t, best);
   arg[t] = best_t;
 }
 
@@ -77,21 +97,12 @@ fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   if (j < p.k) { m = idx[(row_of(bc) * p.n + t % p.n) * p.k + j]; }
   if (m < 0 || u32(m) >= p.m) {
     var nan_bits = 0x7fc00000u;
-    out[t] = bitcast<f32>(nan_bits);
+    put(t, bitcast<f32>(nan_bits));
     arg[t] = p.k;
     return;
   }
-  out[t] = y[bc * p.m + u32(m)] - x[t];
+  put(t, y[bc * p.m + u32(m)] - x[t]);
   arg[t] = j;
-}
-
-// flat[row, n, t] = row·M + idx[row, n, t]: one index space over all rows for the CSR (−1 if bad).
-@compute @workgroup_size(256)
-fn flatten_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = linear(gid, nwg);
-  if (j >= p.b * p.g * p.n * p.k) { return; }
-  let m = idx[j];
-  flat[j] = select(-1, i32(j / (p.n * p.k) * p.m) + m, m >= 0 && u32(m) < p.m);
 }
 
 // dy[b, c, m] = Σ grad[b, c, n] over the (n, t) slots of row(b, c) that point at m and won the max
@@ -101,12 +112,25 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let t = linear(gid, nwg);
   if (t >= p.b * p.c * p.m) { return; }
   let bc = t / p.m;
-  let seg = row_of(bc) * p.m + t % p.m;
+  let seg = row_of(bc) * (p.m + 1u) + t % p.m;  // offsets are [rows, M + 1]
   var acc = 0.0;
   for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
     let slot = list[e];
     let i = bc * p.n + (slot / p.k) % p.n;
-    if (arg_r[i] == slot % p.k) { acc += grad[i]; }
+    if (arg_r[i] == slot % p.k) { acc += grad[rel_index(i)]; }
   }
   dy[t] = acc;
+}
+
+// dx = −dR, plus the gradient of x's own copy when interleaved.
+@compute @workgroup_size(256)
+fn backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear(gid, nwg);
+  if (t >= p.b * p.c * p.n) { return; }
+  let r = grad[rel_index(t)];
+  if (INTERLEAVE) {
+    dx[t] = grad[centre_index(t)] - r;
+  } else {
+    dx[t] = -r;
+  }
 }

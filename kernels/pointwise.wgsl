@@ -6,8 +6,9 @@
 // 4 columns are consecutive positions s, which consecutive invocations continue. The image and
 // group come from the grid too, so no index is divided per element.
 //   forward  y[b, g, m, s] = Σ_k w[g, m, k] · x[b, g, k, s] (+ bias)     M = Cout/g, K = Cin/g
-//   dx       dx[b, g, m, s] = Σ_k w[g, k, m] · dy[b, g, k, s]            M = Cin/g,  K = Cout/g
+//   dx       dx[b, g, m, s] = Σ_k w[g, k, m] · dy[b, g, k, s] (+ addend)  M = Cin/g,  K = Cout/g
 //   dw       dw[g, m, n] = Σ_b Σ_s dy[b, g, m, s] · x[b, g, n, s]        M = Cout/g, N = Cin/g
+//   db       db[g, m] = Σ_b Σ_s dy[b, g, m, s]   (with dw, by its first column of workgroups)
 // dw's images may be split into wg.z chunks whose partial sums the launcher adds in a fixed order.
 
 const TM: u32 = {{TM}}u;   // rows of C per invocation (gemm) or per workgroup (weight_grad)
@@ -15,6 +16,8 @@ const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per workgroup
 const WG: u32 = {{WG}}u;   // invocations per workgroup
 
 override TRANS_A: bool = false;  // dx: A is the weight read transposed
+override BIAS_GRAD: bool = false; // weight_grad also writes db (the dy rows it reads anyway)
+override ADDEND: bool = false;    // gemm adds a tensor shaped as C (x's gradient from its other uses)
 
 struct Params {
   M: u32,
@@ -36,6 +39,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> B: array<f32>;     // x (forward, dw) or dy (dx)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
+@group(0) @binding(5) var<storage, read_write> db: array<f32>;
+@group(0) @binding(6) var<storage, read> addend: array<f32>;
 
 // 4 consecutive values of a plane from `base`, zero past `len` (tails of S).
 fn load4(base: u32, s: u32, len: u32) -> vec4f {
@@ -72,7 +77,10 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
     var r = acc[i];
     if (p.has_bias != 0u) { r += vec4f(bias[g * p.M + m]); }
     for (var j = 0u; j < 4u; j++) {
-      if (s + j < p.S) { C[c_base + m * p.S + s + j] = r[j]; }
+      let c = c_base + m * p.S + s + j;
+      if (s + j < p.S) {
+        if (ADDEND) { C[c] = r[j] + addend[c]; } else { C[c] = r[j]; }
+      }
     }
   }
 }
@@ -82,7 +90,7 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
 // 4 positions) steps between them, so both operands are read 4 contiguous values at a time, and
 // each keeps TM×TN partial sums; one barrier, then TM·TN invocations add the WG partials in lane
 // order (deterministic).
-var<workgroup> red: array<array<f32, TM * TN>, WG>;
+var<workgroup> red: array<array<f32, TM * TN + TM>, WG>;   // dw partials, then db partials
 
 fn load4_a(base: u32, s: u32, len: u32) -> vec4f {
   if (s + 3u < len) { return vec4f(A[base + s], A[base + s + 1u], A[base + s + 2u], A[base + s + 3u]); }
@@ -101,7 +109,9 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   let b_end = max(b_begin, min(p.batch, b_begin + p.n_images));
   let s4 = (p.S + 3u) / 4u;
   let steps = (b_end - b_begin) * s4;
+  let with_db = BIAS_GRAD && wg.x == 0u;
   var acc: array<vec4f, TM * TN>;
+  var acc_db: array<vec4f, TM>;
   for (var j = lane; j < steps; j += WG) {
     let b = b_begin + j / s4;
     let s = (j % s4) * 4u;
@@ -114,18 +124,30 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
       let m = min(m0 + i, p.M - 1u);
       let dv = load4_a(((b * p.groups + g) * p.M + m) * p.S, s, p.S);
       for (var jn = 0u; jn < TN; jn++) { acc[i * TN + jn] += dv * xv[jn]; }
+      if (with_db) { acc_db[i] += dv; }
     }
   }
   for (var q = 0u; q < TM * TN; q++) {
     let v = acc[q];
     red[lane][q] = (v.x + v.y) + (v.z + v.w);
   }
+  for (var i = 0u; i < TM; i++) {
+    let v = acc_db[i];
+    red[lane][TM * TN + i] = (v.x + v.y) + (v.z + v.w);
+  }
   workgroupBarrier();
   if (lane >= TM * TN) { return; }
   let m = m0 + lane / TN;
   let n = n0 + lane % TN;
-  if (m >= p.M || n >= p.N) { return; }
-  var total = 0.0;
-  for (var l = 0u; l < WG; l++) { total += red[l][lane]; }
-  C[((chunk * p.groups + g) * p.M + m) * p.N + n] = total;
+  if (m < p.M && n < p.N) {
+    var total = 0.0;
+    for (var l = 0u; l < WG; l++) { total += red[l][lane]; }
+    C[((chunk * p.groups + g) * p.M + m) * p.N + n] = total;
+  }
+  let m_db = m0 + lane;
+  if (with_db && lane < TM && m_db < p.M) {
+    var total = 0.0;
+    for (var l = 0u; l < WG; l++) { total += red[l][TM * TN + lane]; }
+    db[(chunk * p.groups + g) * p.M + m_db] = total;
+  }
 }

@@ -79,12 +79,20 @@ export class BatchNorm2d extends Layer {
     this.runningVar = this.addBuffer('running_var', constant([channels], 1));
   }
   forward(x: Tensor): Tensor {
+    return this.normalize(x, 'none');
+  }
+  /** gelu(forward(x)) in one pass; the BN output itself is never materialised. */
+  forwardGelu(x: Tensor): Tensor {
+    return this.normalize(x, 'gelu');
+  }
+  private normalize(x: Tensor, activation: 'none' | 'gelu'): Tensor {
     // perStep: a replayed training step (engine/replay.ts) counts the batch too.
     if (this.training) perStep(this.countBatch);
     return F.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, {
       training: this.training,
       momentum: this.momentum,
       eps: this.eps,
+      activation,
     });
   }
   protected override extraState(): Map<string, number> {
@@ -137,7 +145,10 @@ export class Identity extends Layer {
   }
 }
 
-/** nn.Sequential: children named 0, 1, 2, … */
+/**
+ * nn.Sequential: children named 0, 1, 2, … A BatchNorm2d followed by a GELU runs as one fused pass
+ * (a tracer sees the GELU's output, not the BN's).
+ */
 export class Sequential extends Layer {
   readonly layers: Layer[];
   constructor(...layers: Layer[]) {
@@ -145,8 +156,28 @@ export class Sequential extends Layer {
     this.layers = layers.map((l, i) => this.addChild(String(i), l));
   }
   forward(x: Tensor): Tensor {
+    return this.through(x, this.layers.length);
+  }
+  /** gelu(call(x)); when the last layer is a BatchNorm2d it applies the GELU in its own pass (then
+   * neither its output nor this module's is materialised, and a tracer sees neither). */
+  callGelu(x: Tensor): Tensor {
+    const last = this.layers[this.layers.length - 1];
+    if (!(last instanceof BatchNorm2d)) return F.gelu(this.call(x));
+    return last.forwardGelu(this.through(x, this.layers.length - 1));
+  }
+  /** x through layers [0, end). */
+  private through(x: Tensor, end: number): Tensor {
     let y = x;
-    for (const l of this.layers) y = l.call(y);
+    for (let i = 0; i < end; i++) {
+      const l = this.layers[i];
+      const next = this.layers[i + 1];
+      if (l instanceof BatchNorm2d && next instanceof GELU && i + 1 < end) {
+        y = captured(next, l.forwardGelu(y));
+        i++;
+      } else {
+        y = l.call(y);
+      }
+    }
     return y;
   }
 }

@@ -56,9 +56,9 @@ export class GraphConv extends Module {
   aggregate(q: Tensor, s: Tensor, idx: Tensor): Tensor {
     const [B, C, N] = q.shape;
     const choice = this.tracer?.maxRelative?.(`${this.path}.gconv`, q, s, idx) ?? undefined;
-    const rel = F.maxRelative(q, s, idx, this.groups, choice);
-    // Interleave [q, rel] → channel 2c = q[c], 2c+1 = rel[c] (cat on a new axis, then flatten).
-    const z = F.reshape(F.concat([F.reshape(q, [B, C, 1, N]), F.reshape(rel, [B, C, 1, N])], 2), [B, 2 * C, N, 1]);
+    // Interleave [q, rel] → channel 2c = q[c], 2c+1 = rel[c] (cat on a new axis, then flatten),
+    // written by the aggregation itself.
+    const z = F.reshape(F.maxRelativeInterleaved(q, s, idx, this.groups, choice), [B, 2 * C, N, 1]);
     return this.nn.call(z);
   }
 }
@@ -121,7 +121,7 @@ export class FFN extends Layer {
     this.fc2 = this.addChild('fc2', convBn(hidden, channels));
   }
   forward(x: Tensor): Tensor {
-    const y = this.fc2.call(F.gelu(this.fc1.call(x)));
+    const y = this.fc2.call(this.fc1.callGelu(x));
     return F.add(x, dropPath(y, this.dropPathRate, this.training, this.generator));
   }
 }

@@ -330,6 +330,43 @@ describe('AdamW', () => {
     }
   });
 
+  it('gradient homes: conv and BN backward write their parameters\' gradients into the flat buffer, and the steps are bit-identical to gathering them', async () => {
+    // 1×1 conv (16 ← 8 channels: dw unsplit) + BN, loss Σ y ⊙ r; step 2 accumulates two backward
+    // passes (the second one cannot use the homes: the gradients already exist).
+    const run = async (arena: boolean) => {
+      const rnd = new Rng(7);
+      const data = (n: number) => Float32Array.from({ length: n }, () => rnd.normal());
+      const w = Tensor.from(data(16 * 8), [16, 8, 1, 1]).param('w');
+      const b = Tensor.from(data(16), [16]).param('b');
+      const gamma = Tensor.from(data(16), [16]).param('gamma');
+      const beta = Tensor.from(data(16), [16]).param('beta');
+      const stats = [keep(Tensor.from(new Float32Array(16), [16])), keep(Tensor.from(new Float32Array(16).fill(1), [16]))];
+      const x = keep(Tensor.from(data(2 * 8 * 36), [2, 8, 6, 6]));
+      const r = keep(Tensor.from(data(2 * 16 * 36), [2, 16, 6, 6]));
+      const params = [w, b, gamma, beta];
+      const opt = new AdamW(params, { lr: 1e-2, arena });
+      const pass = () => tidy(() => backward(F.sum(F.mul(F.batchNorm2d(F.conv2d(x, w, b, { impl: 'pointwise' }), gamma, beta, stats[0], stats[1], { training: true }), r))));
+      let homed = false;
+      for (let step = 1; step <= 3; step++) {
+        pass();
+        if (step === 1) homed = params.every((p) => p.grad!.pooled === w.grad!.pooled);
+        if (step === 2) pass();
+        opt.step({ maxGradNorm: 1 });
+        opt.zeroGrad();
+      }
+      const values = await Promise.all(params.map((p) => p.toArray()));
+      opt.release();
+      for (const t of [...params, ...stats, x, r]) t.release();
+      return { values, homed };
+    };
+    const homes = await run(true);
+    const gathered = await run(false);
+    expect(homes.homed).toBe(true);
+    expect(gathered.homed).toBe(false);
+    const bits = (v: Float32Array) => [...new Uint32Array(v.buffer, v.byteOffset, v.length)];
+    homes.values.forEach((v, i) => expect(bits(v)).toEqual(bits(gathered.values[i])));
+  });
+
   it('rejects bad arguments with the parameter at fault', () => {
     const a = Tensor.from([1, 2], [2]).param('a');
     const b = Tensor.from([1], [1]).param('a');

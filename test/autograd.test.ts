@@ -3,7 +3,7 @@
 // gradients), and the tape's behaviour: accumulation, reuse of a tensor, detach, noGrad, explicit
 // output gradients, freed graphs.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, tidy, noGrad, backward, detach } from '../kernels/index.js';
+import { init, Tensor, F, tidy, noGrad, backward, detach, record } from '../kernels/index.js';
 import {
   randArr, rng, matmulRef, softmaxRef, reduceRef, gelu, sigmoid, finiteDiff, runGrad, expectClose, type Arr,
 } from './ref.js';
@@ -185,6 +185,59 @@ describe('the tape', () => {
     const r = await runGrad([{ data: x, shape: [2, 5] }], (t) => F.add(F.add(F.mul(t, t), t), F.add(t, t)));
     expectClose(r.out, x.map((v) => v * v + 3 * v), 1e-6, 'x² + 3x');
     expectClose(r.grads[0], x.map((v, i) => r.w[i] * (2 * v + 3)), 1e-6, 'd(x² + 3x)');
+  });
+
+  it('a rule may take an input\'s pending gradient and return it summed into its own', async () => {
+    // 3·x through an op whose rule adds x's gradient from its other uses itself (an engine add
+    // here, a kernel epilogue in real ops); x is used by it twice and once more by a plain mul.
+    const seen: (number[] | null)[] = [];
+    const triple = (a: Tensor, b: Tensor) =>
+      record(F.add(F.add(a, b), a), 'triple', [a, b], (g, pending) => {
+        const outs: Tensor[] = [];
+        for (const i of [0, 1]) {
+          const p = pending.take(i);
+          seen.push(p ? p.shape : null);
+          outs.push(p ? F.add(F.mul(g, Tensor.from([2 - i], [1])), p) : F.mul(g, Tensor.from([2 - i], [1])));
+        }
+        return outs;
+      });
+    const x = Tensor.from([1, -2, 3], [3]).param('x');
+    tidy(() => backward(F.sum(F.add(triple(x, x), F.mul(x, Tensor.from([5], [1]))))));
+    // d/dx (3x + 5x) = 8, whatever was pending where.
+    expect(Array.from(await x.grad!.toArray())).toEqual([8, 8, 8]);
+    // The mul's gradient was pending for input 0; input 1 is the same tensor, already taken.
+    expect(seen).toEqual([[3], null]);
+    x.grad!.release();
+    x.release();
+  });
+
+  it('a rule may write a leaf\'s gradient into its home; other uses of the leaf then add to it', async () => {
+    // constant(x) = k·x with a rule that writes d/dx = k (the upstream gradient is ones here)
+    // straight into x's home when offered one.
+    const k3 = (a: Tensor, k: number) =>
+      record(F.mul(a, Tensor.from([k], [1])), 'k3', [a], (g, pending) => {
+        const home = pending.home(0);
+        if (!home) return [F.mul(g, Tensor.from([k], [1]))];
+        F.fillInto(home, k);
+        return [home];
+      });
+    const flat = Tensor.from(new Float32Array(64), [64]);
+    const x = Tensor.from([1, 2, 3], [3]).param('x');
+    x.gradHome = () => flat.viewAt(0, [3]);
+    tidy(() => backward(F.sum(k3(x, 2))));
+    expect(x.grad!.pooled).toBe(flat.pooled);
+    expect(Array.from(await flat.toArray()).slice(0, 4)).toEqual([2, 2, 2, 0]);
+    x.grad!.release();
+    x.grad = null;
+    // Used twice: one use gets the home, the other's gradient is added as usual.
+    tidy(() => backward(F.sum(F.add(k3(x, 2), k3(x, 5)))));
+    expect(Array.from(await x.grad!.toArray())).toEqual([7, 7, 7]);
+    // A gradient already there (accumulation over backward calls): no home, the sum as usual.
+    tidy(() => backward(F.sum(k3(x, 2))));
+    expect(Array.from(await x.grad!.toArray())).toEqual([9, 9, 9]);
+    x.grad!.release();
+    x.release();
+    flat.release();
   });
 
   it('backward(y, grad) with an explicit output gradient equals backward of Σ y ⊙ grad', async () => {

@@ -144,7 +144,7 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
   it('dw over 7 images split into uneven chunks, 70 input channels (two 64-lane blocks), groups 2', async () => {
     await check({ ...pw, B: 7, Cin: 140, H: 6, W: 6, Cout: 10, groups: 2 }, true, 14, undefined, 'pointwise');
   });
-  it('is what the cpu kernel profile picks for 1×1 convs on planes of ≥ 32 positions, never the gpu one', () => {
+  it('is what the cpu kernel profile picks for 1×1 stride-1 unpadded convs, even on tiny planes; never the gpu one', () => {
     const dev = device();
     const saved = dev.kernelProfile;
     const labels: string[] = [];
@@ -159,20 +159,58 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
         for (const profile of ['cpu', 'gpu'] as const) {
           dev.kernelProfile = profile;
           F.conv2d(Tensor.from(new Float32Array(64), [1, 2, 8, 4]), w); // 32 positions
-          F.conv2d(Tensor.from(new Float32Array(62), [1, 2, 31, 1]), w); // 31
+          F.conv2d(Tensor.from(new Float32Array(8), [1, 2, 2, 2]), w); // 4
         }
       });
     } finally {
       dev.dispatch = orig;
       dev.kernelProfile = saved;
     }
-    expect(labels.map((l) => l.split(':')[0])).toEqual(['pointwise.wgsl', 'conv2d.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
+    expect(labels.map((l) => l.split(':')[0])).toEqual(['pointwise.wgsl', 'pointwise.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
   });
   it('refuses non-1×1 convs when forced', () => {
     const x = Tensor.from(new Float32Array(50), [1, 2, 5, 5]);
     const w = Tensor.from(new Float32Array(54), [3, 2, 3, 3]);
     expect(() => F.conv2d(x, w, null, { padding: 1, impl: 'pointwise' })).toThrow(/impl 'pointwise' needs a 1×1 kernel/);
     for (const t of [x, w]) t.release();
+  });
+});
+
+describe('conv2d dx with a pending gradient of x', () => {
+  const cases: [string, Case][] = [
+    ['gemm 3×3 stride 1 pad 1', { ...base, B: 2, Cin: 4, H: 5, W: 5, Cout: 4 }],
+    ['gemm 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 3, W: 3, Cout: 6, groups: 2 }],
+    ['pointwise 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 7, W: 5, Cout: 6, groups: 2 }],
+  ];
+  it.each(cases)('%s: x + conv(x) adds the residual\'s gradient in the dx pass (no add dispatch)', async (name, c) => {
+    const impl = name.startsWith('pointwise') ? 'pointwise' : 'gemm';
+    const xs = [c.B, c.Cin, c.H, c.W];
+    const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
+    const xv = rand(xs.reduce((a, b) => a * b), 61);
+    const wv = rand(ws.reduce((a, b) => a * b), 62);
+    const gv = rand(xv.length, 63);
+    const ref = reference(c, xv, wv, null, gv);
+    const x = Tensor.from(xv, xs).param('x');
+    const w = Tensor.from(wv, ws).param('w');
+    const dev = device();
+    const labels: string[] = [];
+    const orig = dev.dispatch;
+    dev.dispatch = function (p, args, params, wg, ctx) {
+      labels.push(ctx);
+      return orig.call(this, p, args, params, wg, ctx);
+    };
+    try {
+      tidy(() => backward(F.add(x, F.conv2d(x, w, null, { padding: c.pad, groups: c.groups, impl })), Tensor.from(gv, xs)));
+    } finally {
+      dev.dispatch = orig;
+    }
+    expect(labels.filter((l) => l.startsWith('add ')), 'only the forward add').toHaveLength(1);
+    expect(maxRelErr(await x.grad!.toArray(), ref.dx.map((v, i) => v + gv[i]))).toBeLessThan(1e-5);
+    expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+    for (const t of [x, w]) {
+      t.grad?.release();
+      t.release();
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy, backward } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
-import { maxRelative } from '../kernels/max-relative.js';
+import { maxRelative, maxRelativeInterleaved } from '../kernels/max-relative.js';
 import { rng, rand, avgPoolRef } from './ref.js';
 
 beforeAll(async () => {
@@ -162,6 +162,52 @@ describe('maxRelative with stored fixture indices', () => {
     const c: Case = { B, C, N: H * W, M: (H * W) / (r * r), G, k: stored.shape[2] };
     expect(stored.shape).toEqual([B * G, c.N, c.k]);
     await check(c, x, y, stored.data as Int32Array, 31);
+  });
+});
+
+describe('maxRelativeInterleaved vs float64 reference', () => {
+  it('is [B, 2C, N] with channel 2c = x[c], 2c + 1 = R[c]; dx = g[2c] − g[2c + 1], dy from g[2c + 1]', async () => {
+    const c: Case = { B: 2, C: 6, N: 19, M: 11, G: 2, k: 3 };
+    const x = rand(c.B * c.C * c.N, 51);
+    const y = rand(c.B * c.C * c.M, 52);
+    const idx = randIdx(c.B * c.G * c.N * c.k, 53, c.M);
+    const g = rand(2 * c.B * c.C * c.N, 54);
+    // The float64 reference of maxRelative, fed the odd channels' gradient.
+    const odd = new Float32Array(c.B * c.C * c.N);
+    const at = (i: number, half: 0 | 1) => (2 * Math.floor(i / c.N) + half) * c.N + (i % c.N);
+    odd.forEach((_, i) => (odd[i] = g[at(i, 1)]));
+    const ref = maxRelativeRef(x, y, idx, odd, c.B, c.C, c.N, c.M, c.G, c.k);
+    const wantOut = new Float64Array(g.length);
+    const wantDx = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      wantOut[at(i, 0)] = x[i];
+      wantOut[at(i, 1)] = ref.out[i];
+      wantDx[i] = g[at(i, 0)] - g[at(i, 1)];
+    }
+    for (const mode of ['argmax', 'chosen'] as const) {
+      const xt = Tensor.from(x, [c.B, c.C, c.N]).param();
+      const yt = Tensor.from(y, [c.B, c.C, c.M]).param();
+      const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
+      // The argmax slots given back as choices must reproduce the same result.
+      const slots = new Int32Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        const b = Math.floor(i / (c.C * c.N));
+        const row = b * c.G + Math.floor((Math.floor(i / c.N) % c.C) / (c.C / c.G));
+        let best = -Infinity;
+        for (let t = 0; t < c.k; t++) {
+          const v = y[Math.floor(i / c.N) * c.M + idx[(row * c.N + (i % c.N)) * c.k + t]] - x[i];
+          if (v > best) [best, slots[i]] = [v, t];
+        }
+      }
+      const choice = mode === 'chosen' ? Tensor.from(slots, [c.B, c.C, c.N]) : undefined;
+      const out = maxRelativeInterleaved(xt, yt, it, c.G, choice);
+      expect(out.shape).toEqual([c.B, 2 * c.C, c.N]);
+      expect(maxRelErr(await out.toArray(), wantOut)).toBeLessThanOrEqual(1e-6);
+      backward(out, Tensor.from(g, out.shape));
+      expect(maxRelErr(await xt.grad!.toArray(), wantDx)).toBeLessThanOrEqual(1e-7);
+      expect(maxRelErr(await yt.grad!.toArray(), ref.dy)).toBeLessThanOrEqual(1e-6);
+      for (const t of [xt, yt, it, out, choice, xt.grad, yt.grad]) t?.release();
+    }
   });
 });
 

@@ -157,3 +157,35 @@ describe('inverseIndex (CSR)', () => {
     await checkCsr(Int32Array.from([3, -1, 0, 9, 3, 4, -7, 0]), 5, 'with out-of-range entries');
   });
 });
+
+describe('inverseIndexRows (a CSR per row, one dispatch)', () => {
+  async function checkRows(index: Int32Array, rows: number, d: number, what: string) {
+    const j = index.length / rows;
+    const idx = Tensor.from(index, [rows, j]);
+    const inv = tidy(() => F.inverseIndexRows(idx, d));
+    const offsets = Array.from(await inv.offsets.toInt32Array());
+    const list = Array.from(await inv.list.toInt32Array());
+    for (let r = 0; r < rows; r++) {
+      const wantOffsets = [r * j];
+      const wantList: number[] = [];
+      for (let t = 0; t < d; t++) {
+        for (let i = 0; i < j; i++) if (index[r * j + i] === t) wantList.push(r * j + i);
+        wantOffsets.push(r * j + wantList.length);
+      }
+      expect(offsets.slice(r * (d + 1), (r + 1) * (d + 1)), `${what} row ${r} offsets`).toEqual(wantOffsets);
+      expect(list.slice(r * j, r * j + wantList.length), `${what} row ${r} list`).toEqual(wantList);
+    }
+    for (const t of [idx, inv.offsets, inv.list]) t.release();
+  }
+
+  it('groups each row\'s positions by value, ascending (duplicates, more targets than lanes)', async () => {
+    await checkRows(Int32Array.from([2, 0, 2, 2, 1, 0]), 2, 3, 'tiny');
+    await checkRows(randIndex(3 * 400, 3, 4), 3, 3, 'heavy duplicates');
+    await checkRows(randIndex(5 * 300, 150, 5), 5, 150, 'd = 150');
+    await checkRows(randIndex(4 * 10, 200, 6), 4, 200, 'sparse targets');
+  });
+
+  it('leaves out-of-range entries out', async () => {
+    await checkRows(Int32Array.from([3, -1, 0, 9, 3, 4, -7, 0, 5, 5]), 2, 5, 'with out-of-range entries');
+  });
+});
