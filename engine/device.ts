@@ -15,6 +15,75 @@ export interface DeviceOptions {
   /** Dawn backend (vulkan, opengles, …); env WEBVIG_BACKEND. */
   backend?: string;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Dawn toggles to enable on the instance, the adapter and the device (Node only; a page's
+   * navigator.gpu takes none); env WEBVIG_DAWN_TOGGLES, comma-separated. REDUCED_PRECISION_TOGGLES
+   * lets NVIDIA's Vulkan driver offer shader-f16 and exposes subgroup matrices (tensor cores).
+   */
+  toggles?: readonly string[];
+}
+
+/**
+ * Toggles that unlock reduced precision and tensor cores where the driver has them:
+ * `vulkan_enable_f16_on_nvidia` (Dawn withholds shader-f16 on NVIDIA's Vulkan driver without it) and
+ * `allow_unsafe_apis` (guards chromium-experimental-subgroup-matrix). Adapters that offer these
+ * natively (lavapipe: shader-f16, subgroups) or not at all are unaffected.
+ */
+export const REDUCED_PRECISION_TOGGLES: readonly string[] = ['vulkan_enable_f16_on_nvidia', 'allow_unsafe_apis'];
+
+/** Features requested whenever the adapter offers them (subgroup matrices only appear with allow_unsafe_apis). */
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'];
+
+/** The toggles a device opens with: options.toggles, else env WEBVIG_DAWN_TOGGLES ("a,b"); names checked. */
+export function togglesOf(options: Pick<DeviceOptions, 'toggles'> = {}): string[] {
+  const list = options.toggles ?? (envVar('WEBVIG_DAWN_TOGGLES') ?? '').split(',');
+  const names = [...new Set(list.map((t) => t.trim()).filter((t) => t !== ''))];
+  for (const t of names) {
+    if (!/^[a-z0-9_]+$/.test(t)) {
+      throw new Error(`Dawn toggle '${t}': expected a name like ${REDUCED_PRECISION_TOGGLES[0]} (lower case, digits, underscores; comma-separated in WEBVIG_DAWN_TOGGLES)`);
+    }
+  }
+  return names;
+}
+
+/** A Dawn instance (Node) or navigator.gpu, opened with `toggles` enabled. */
+export function gpuWithToggles(toggles: readonly string[], backend?: string) {
+  return resolveGpu({ backend, dawnFlags: toggles.length ? [`enable-dawn-features=${toggles.join(',')}`] : [] });
+}
+
+/**
+ * The adapter Device.create uses: the high-performance one, else the low-power one; with an adapter
+ * name (options.adapter or env WEBVIG_ADAPTER) the first whose description contains it.
+ */
+export async function selectAdapter(gpu: GPU, options: Pick<DeviceOptions, 'adapter' | 'powerPreference'> = {}): Promise<GPUAdapter> {
+  const wanted = (options.adapter ?? envVar('WEBVIG_ADAPTER'))?.toLowerCase();
+  const candidates: GPUAdapter[] = [];
+  for (const powerPreference of [options.powerPreference ?? 'high-performance', 'low-power'] as const) {
+    const a = await gpu.requestAdapter({ powerPreference });
+    if (a) candidates.push(a);
+  }
+  const describe = (a: GPUAdapter) =>
+    `${a.info.vendor} ${a.info.architecture} ${a.info.device} ${a.info.description}`.toLowerCase();
+  let adapter = candidates[0];
+  if (wanted) {
+    adapter = candidates.find((a) => describe(a).includes(wanted)) as GPUAdapter;
+    if (!adapter) {
+      throw new Error(
+        `WEBVIG_ADAPTER=${wanted}: no adapter matches; available: ${candidates.map(describe).join('; ') || 'none'}`,
+      );
+    }
+  }
+  if (!adapter) {
+    throw new Error(
+      'no WebGPU adapter found: install a Vulkan driver (on Debian: mesa-vulkan-drivers from bookworm-backports; `node scripts/setup.mjs` does it as root)',
+    );
+  }
+  return adapter;
+}
+
+/** The optional features this adapter offers, in request order. */
+export function optionalFeaturesOf(adapter: GPUAdapter): GPUFeatureName[] {
+  return OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
 }
 
 export interface MemoryStats {
@@ -93,6 +162,8 @@ export class Device {
   readonly features: Set<string>;
   readonly adapterInfo: GPUAdapterInfo;
   readonly origin: string;
+  /** Dawn toggles the instance, adapter and device were opened with (DeviceOptions.toggles). */
+  readonly toggles: readonly string[];
   /**
    * Which kernel shapes suit this adapter: 'cpu' for CPU implementations of WebGPU (lavapipe,
    * SwiftShader: a workgroup runs on one CPU thread with invocations as SIMD lanes, workgroup memory
@@ -125,8 +196,10 @@ export class Device {
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     origin: string,
+    toggles: readonly string[] = [],
   ) {
     this.origin = origin;
+    this.toggles = toggles;
     this.limits = device.limits;
     this.features = new Set([...device.features]);
     this.adapterInfo = adapter.info;
@@ -145,33 +218,11 @@ export class Device {
   }
 
   static async create(options: DeviceOptions = {}): Promise<Device> {
-    const src = await resolveGpu({ backend: options.backend });
-    const wanted = (options.adapter ?? envVar('WEBVIG_ADAPTER'))?.toLowerCase();
-    const candidates: GPUAdapter[] = [];
-    for (const powerPreference of [options.powerPreference ?? 'high-performance', 'low-power'] as const) {
-      const a = await src.gpu.requestAdapter({ powerPreference });
-      if (a) candidates.push(a);
-    }
-    const describe = (a: GPUAdapter) =>
-      `${a.info.vendor} ${a.info.architecture} ${a.info.device} ${a.info.description}`.toLowerCase();
-    let adapter = candidates[0];
-    if (wanted) {
-      adapter = candidates.find((a) => describe(a).includes(wanted)) as GPUAdapter;
-      if (!adapter) {
-        throw new Error(
-          `WEBVIG_ADAPTER=${wanted}: no adapter matches; available: ${candidates.map(describe).join('; ') || 'none'}`,
-        );
-      }
-    }
-    if (!adapter) {
-      throw new Error(
-        'no WebGPU adapter found: install a Vulkan driver (on Debian: mesa-vulkan-drivers from bookworm-backports; `node scripts/setup.mjs` does it as root)',
-      );
-    }
-    const optional: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shader-f16'];
-    const requiredFeatures = optional.filter((f) => adapter.features.has(f));
+    const toggles = togglesOf(options);
+    const src = await gpuWithToggles(toggles, options.backend);
+    const adapter = await selectAdapter(src.gpu, options);
     const l = adapter.limits;
-    const device = await adapter.requestDevice({
+    const descriptor = (requiredFeatures: GPUFeatureName[]): GPUDeviceDescriptor => ({
       requiredFeatures,
       requiredLimits: {
         maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -184,7 +235,19 @@ export class Device {
         maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
       },
     });
-    const dev = new Device(src.gpu, adapter, device, src.origin);
+    const requiredFeatures = optionalFeaturesOf(adapter);
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice(descriptor(requiredFeatures));
+    } catch (e) {
+      // The experimental subgroup-matrix feature is offered only under allow_unsafe_apis and has
+      // not been exercised on every driver: a device without it beats no device.
+      const safe = requiredFeatures.filter((f) => !f.startsWith('chromium-experimental-'));
+      if (safe.length === requiredFeatures.length) throw e;
+      device = await adapter.requestDevice(descriptor(safe));
+    }
+    // A page's navigator.gpu takes no toggles: record only what was applied.
+    const dev = new Device(src.gpu, adapter, device, src.origin, src.origin === 'navigator.gpu' ? [] : toggles);
     if (envVar('WEBVIG_PROFILE') === '1') dev.enableProfiler();
     return dev;
   }

@@ -1,6 +1,7 @@
 // The public engine API.
 export { init, device, tidy, keep, noGrad, beginScope, endScope, isGradEnabled } from './context.js';
-export { Device, type DeviceOptions, type MemoryStats } from './device.js';
+export { Device, REDUCED_PRECISION_TOGGLES, type DeviceOptions, type MemoryStats } from './device.js';
+export { precisionReport, probePrecision, type PrecisionReport, type PrecisionSupport, type SubgroupMatrixConfig } from './precision.js';
 export { Tensor, numel, type DType, type Shape } from './tensor.js';
 export { Rng } from './rng.js';
 export { backwardWith, detach, record, type GradNode, type GradArithmetic, type PendingGrads } from './autograd.js';

@@ -1,5 +1,6 @@
 // `webvig info`: what the engine runs on — adapter, backend, features, the limits that shape the
-// kernels, and the buffer pool's counters. Also the device flags and the device description that
+// kernels, the buffer pool's counters, and what the adapter offers for reduced precision and tensor
+// cores with and without the Dawn toggles that unlock them (engine/precision.ts). Also the device flags and the device description that
 // other GPU commands share (bench prints deviceReport() at the top of its JSON).
 //
 // Models hook: `--model NAME --size N` goes in `flags` below; in run(), after the device report,
@@ -7,6 +8,7 @@
 // activation memory) — the JSON and text printers below already print any `model` section.
 import { init } from '../../engine/context.js';
 import type { Device, MemoryStats } from '../../engine/device.js';
+import { precisionReport, type PrecisionReport, type PrecisionSupport } from '../../engine/precision.js';
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 
 /** --adapter (alias --device) / --backend, for every command that opens the device; read --adapter with adapterOf. */
@@ -42,12 +44,16 @@ export interface DeviceReport {
   adapter: { vendor: string; architecture: string; device: string; description: string; subgroupMinSize?: number; subgroupMaxSize?: number };
   /** Where the GPU comes from, e.g. "dawn (node)". */
   backend: string;
+  /** Dawn toggles the device was opened with (env WEBVIG_DAWN_TOGGLES); usually empty. */
+  toggles: string[];
   features: string[];
   limits: Record<(typeof KEY_LIMITS)[number], number>;
 }
 
 export interface InfoReport extends DeviceReport {
   memory: MemoryStats;
+  /** shader-f16, subgroups and subgroup matrices (tensor cores), without and with REDUCED_PRECISION_TOGGLES. */
+  precision: PrecisionReport;
   runtime: { node: string; platform: string; arch: string };
   model?: Record<string, unknown>;
 }
@@ -65,6 +71,7 @@ export function deviceReport(dev: Device): DeviceReport {
       ...(i.subgroupMinSize ? { subgroupMinSize: i.subgroupMinSize, subgroupMaxSize: i.subgroupMaxSize } : {}),
     },
     backend: dev.origin,
+    toggles: [...dev.toggles],
     features: [...dev.features].sort(),
     limits,
   };
@@ -75,6 +82,20 @@ function fmtBytes(n: number): string {
   let i = 0;
   for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
   return `${Number(n.toFixed(2))} ${units[i]}`;
+}
+
+const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+
+/** One instance's precision support on one line, e.g. "shader-f16 yes, subgroups yes (8–8), subgroup-matrix no". */
+function precisionLine(s: PrecisionSupport): string {
+  if (s.error) return `not probed: ${s.error}`;
+  const sizes = s.subgroupMinSize ? ` (${s.subgroupMinSize}–${s.subgroupMaxSize})` : '';
+  const dev = s.device.ok ? '' : `; a device with them failed to open: ${s.device.error ?? '?'}`;
+  return `shader-f16 ${yesNo(s.features['shader-f16'])}, subgroups ${yesNo(s.features.subgroups)}${sizes}, subgroup-matrix ${yesNo(s.features['chromium-experimental-subgroup-matrix'])}${dev}`;
+}
+
+function configsLine(s: PrecisionSupport): string {
+  return s.subgroupMatrixConfigs.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`).join(', ') || 'none';
 }
 
 function formatText(r: InfoReport): string {
@@ -99,6 +120,16 @@ function formatText(r: InfoReport): string {
       'limits',
       Object.entries(r.limits).map(([k, v]) => [k, /(Size|Alignment)$/.test(k) ? fmtBytes(v) : v]),
     ),
+    section('precision (reduced precision, tensor cores)', [
+      ['default instance', precisionLine(r.precision.default)],
+      ['  matrix configs', configsLine(r.precision.default)],
+      ['with toggles', precisionLine(r.precision.toggled)],
+      ['  matrix configs', configsLine(r.precision.toggled)],
+      ['toggles', r.precision.toggled.toggles.join(',')],
+      ['f16 tensor cores', yesNo(r.precision.f16TensorCores)],
+      ['enable with', r.precision.enable],
+      ...(r.toggles.length ? [['this device opened with', r.toggles.join(',')] as [string, string]] : []),
+    ]),
     section('memory (buffer pool)', [
       ['live', fmtBytes(r.memory.liveBytes)],
       ['pooled', fmtBytes(r.memory.pooledBytes)],
@@ -116,7 +147,7 @@ function formatText(r: InfoReport): string {
 
 export const command = defineCommand({
   name: 'info',
-  summary: 'Print the WebGPU adapter, backend, features, key limits and buffer-pool statistics.',
+  summary: 'Print the WebGPU adapter, backend, features, key limits, reduced-precision / tensor-core support and buffer-pool statistics.',
   flags: {
     json: { type: 'boolean', help: 'print one JSON object instead of text' },
     model: { type: 'string', help: 'also build this model and report its parameter counts (see MODEL_NAMES in models/factory.ts: gkgnet-t|s|b, vig-ti|s|m|b, mlvig-s, *-tiny, *-mlgcn)' },
@@ -125,10 +156,12 @@ export const command = defineCommand({
     ...DEVICE_FLAGS,
   },
   async run({ flags }, io) {
-    const dev = await init({ adapter: adapterOf(flags, 'webvig info'), backend: flags.backend });
+    const adapter = adapterOf(flags, 'webvig info');
+    const dev = await init({ adapter, backend: flags.backend });
     const report: InfoReport = {
       ...deviceReport(dev),
       memory: dev.memoryStats(),
+      precision: await precisionReport({ adapter, backend: flags.backend }),
       runtime: { node: process.version, platform: process.platform, arch: process.arch },
     };
     if (flags.model) {
