@@ -1,6 +1,7 @@
 // 2-D convolution, NCHW, with groups (kernel: conv2d.wgsl, one implicit-GEMM kernel for the forward
 // pass, the input gradient and the weight gradient). Dense and grouped 1×1 convolutions take the
-// same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads.
+// same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads. The
+// 'cpu' kernel profile runs 1×1 convs on pointwise.wgsl and the others on direct.wgsl instead.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep, device } from '../engine/context.js';
@@ -16,14 +17,15 @@ export interface Conv2dOptions {
   padding?: number | readonly [number, number];
   /** Channel groups; must divide Cin and Cout. Default 1. */
   groups?: number;
-  /** Force a tile configuration for every GEMM of this conv (tests, benchmarks). */
+  /** Force a tile configuration for every GEMM of this conv, and so the gemm kernel (tests, benchmarks). */
   tile?: TileConfig;
   /**
-   * Force the kernel: 'gemm' (conv2d.wgsl, any conv) or 'pointwise' (pointwise.wgsl, 1×1 stride 1
-   * without padding only). Default: pointwise for such convs on CPU adapters with planes of at
-   * least POINTWISE_MIN_PLANE positions, gemm otherwise (tests, benchmarks).
+   * Force the kernel: 'gemm' (conv2d.wgsl, any conv), 'pointwise' (pointwise.wgsl, 1×1 stride 1
+   * without padding only) or 'direct' (direct.wgsl, any conv). Default under the 'cpu' kernel
+   * profile: pointwise for such convs with planes of at least POINTWISE_MIN_PLANE positions,
+   * direct for every conv that is not 1×1 stride 1 unpadded; gemm otherwise (tests, benchmarks).
    */
-  impl?: 'gemm' | 'pointwise';
+  impl?: 'gemm' | 'pointwise' | 'direct';
 }
 
 /** Everything the three GEMMs need to know about one convolution. */
@@ -199,13 +201,16 @@ function isPointwise(g: Geometry): boolean {
   return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 }
 
-function usePointwise(g: Geometry, o: Conv2dOptions): boolean {
-  if (o.impl === 'gemm' || g.B * g.Cin * g.Cout * g.H * g.W === 0) return false;
-  if (o.impl === 'pointwise') {
-    if (!isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
-    return true;
-  }
-  return isPointwise(g) && device().kernelProfile === 'cpu' && g.H * g.W >= POINTWISE_MIN_PLANE;
+type Impl = NonNullable<Conv2dOptions['impl']>;
+
+function pickImpl(g: Geometry, o: Conv2dOptions): Impl {
+  if (o.impl === 'pointwise' && !isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
+  if (g.B * g.Cin * g.Cout * g.H * g.W === 0) return 'gemm';
+  if (o.impl) return o.impl;
+  if (o.tile) return 'gemm';
+  if (device().kernelProfile !== 'cpu') return 'gemm';
+  if (!isPointwise(g)) return 'direct';
+  return g.H * g.W >= POINTWISE_MIN_PLANE ? 'pointwise' : 'gemm';
 }
 
 /** Lanes per workgroup: a power of two from 8 to 64 covering `n` lanes' worth of work. */
@@ -259,6 +264,77 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
   return dw;
 }
 
+// ---------------------------------------------------------------- k×k convs on CPU adapters
+
+/** Channels per workgroup of direct.wgsl (its TM): output channels (forward, dw), input channels (dx). */
+const DIRECT_TM = 4;
+/** dw: split the images until about this many workgroups run (one CPU thread each). */
+const DIRECT_DW_TARGET_WORKGROUPS = 8;
+
+function directSource(g: Geometry, WG: number): string {
+  return kernelSource('direct.wgsl', { TM: DIRECT_TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw });
+}
+
+function directParams(g: Geometry, hasBias: boolean, nImages = 0): number[] {
+  return [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, g.ph, g.pw, hasBias ? 1 : 0, nImages, g.B, 0, 0];
+}
+
+function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): void {
+  noBias ??= keep(Tensor.from([0], [1]));
+  const quads = g.Ho * Math.ceil(g.Wo / 4);
+  const WG = lanes(quads);
+  launch({
+    file: 'direct.wgsl',
+    entry: 'forward',
+    code: directSource(g, WG),
+    args: [weight, x, bias ?? noBias, y],
+    params: directParams(g, bias !== null),
+    workgroups: [Math.ceil(quads / WG), Math.ceil(g.Cout / g.groups / DIRECT_TM), g.B * g.groups],
+    context: `${g.context} (forward, direct)`,
+  });
+}
+
+/** One workgroup per stride phase of dx (see direct.wgsl); phase (0, 0) has the most quads. */
+function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): void {
+  const quads = Math.ceil(g.H / g.sh) * Math.ceil(Math.ceil(g.W / g.sw) / 4);
+  const WG = lanes(quads);
+  launch({
+    file: 'direct.wgsl',
+    entry: 'input_grad',
+    code: directSource(g, WG),
+    args: [weight, dy, dx],
+    params: directParams(g, false),
+    workgroups: [Math.ceil(quads / WG), Math.ceil(g.Cin / g.groups / DIRECT_TM), g.B * g.groups * g.sh * g.sw],
+    context: `${g.context} (input gradient, direct)`,
+  });
+}
+
+/** dw = Σ over images and positions; image chunks summed in a fixed order. */
+function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
+  const cinG = g.Cin / g.groups;
+  const tiles = cinG * Math.ceil(g.Cout / g.groups / DIRECT_TM) * g.groups;
+  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / tiles)));
+  const perChunk = Math.ceil(g.B / chunks);
+  const splits = Math.ceil(g.B / perChunk);
+  // Invocations split the plane's quads; past 16 they only lengthen the final sum (one CPU thread).
+  const WG = Math.min(16, lanes(g.Ho * Math.ceil(g.Wo / 4)));
+  const wshape = [g.Cout, cinG, g.kh, g.kw];
+  const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  launch({
+    file: 'direct.wgsl',
+    entry: 'weight_grad',
+    code: directSource(g, WG),
+    args: [dy, x, partial],
+    params: directParams(g, false, perChunk),
+    workgroups: [cinG, Math.ceil(g.Cout / g.groups / DIRECT_TM), splits * g.groups],
+    context: `${g.context} (weight gradient, direct)`,
+  });
+  if (splits === 1) return partial;
+  const dw = sum(partial, 0);
+  partial.release();
+  return dw;
+}
+
 /**
  * y = conv2d(x, weight) + bias, as torch.nn.functional.conv2d: x [B, Cin, H, W], weight
  * [Cout, Cin/groups, kh, kw], bias [Cout] → [B, Cout, Ho, Wo] with Ho = ⌊(H + 2·pad − kh)/stride⌋ + 1.
@@ -268,22 +344,27 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
   const g = geometry(x, weight, b, o);
-  if (usePointwise(g, o)) {
-    const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
-    if (y.size > 0) pointwiseGemm(false, g, weight, x, b, y);
-    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => {
-      let dx: Tensor | null = null;
-      if (x.requiresGrad) {
-        dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
-        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx);
-      }
-      return [dx, weight.requiresGrad ? pointwiseWeightGrad(g, dy, x) : null, b?.requiresGrad ? sum(dy, [0, 2, 3]) : null];
-    });
+  const impl = pickImpl(g, o);
+  if (impl === 'gemm') {
+    const y = forward(x, weight, b, g, o.tile);
+    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => [
+      x.requiresGrad ? inputGrad(dy, weight, g, o.tile) : null,
+      weight.requiresGrad ? weightGrad(dy, x, g, o.tile) : null,
+      b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
+    ]);
   }
-  const y = forward(x, weight, b, g, o.tile);
-  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => [
-    x.requiresGrad ? inputGrad(dy, weight, g, o.tile) : null,
-    weight.requiresGrad ? weightGrad(dy, x, g, o.tile) : null,
-    b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
-  ]);
+  // pointwise and direct: empty tensors took the gemm branch above.
+  const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
+  if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y);
+  else directForward(g, x, weight, b, y);
+  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy) => {
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
+      if (impl === 'pointwise') pointwiseGemm(true, g, weight, dy, null, dx);
+      else directInputGrad(g, dy, weight, dx);
+    }
+    const dw = weight.requiresGrad ? (impl === 'pointwise' ? pointwiseWeightGrad(g, dy, x) : directWeightGrad(g, dy, x)) : null;
+    return [dx, dw, b?.requiresGrad ? sum(dy, [0, 2, 3]) : null];
+  });
 }
