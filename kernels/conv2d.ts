@@ -266,45 +266,59 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
 
 // ---------------------------------------------------------------- k×k convs on CPU adapters
 
-/** Channels per workgroup of direct.wgsl (its TM): output channels (forward, dw), input channels (dx). */
-const DIRECT_TM = 4;
-/** dw: split the images until about this many workgroups run (one CPU thread each). */
+/**
+ * direct.wgsl's TM for forward / dx: the smallest of 4, 8, 16 that covers the channels a workgroup
+ * computes. Lavapipe measurements (bench/RESULTS.md): larger TM amortises the per-lane input loads
+ * over more FMAs (the weight reads are uniform), up to 16; beyond the channel count it only idles.
+ */
+function directTM(channels: number): number {
+  return channels <= 4 ? 4 : channels <= 8 ? 8 : 16;
+}
+/** dw: output channels per workgroup (TM), and the split of the images into about this many workgroups. */
+const DIRECT_TM_DW = 4;
 const DIRECT_DW_TARGET_WORKGROUPS = 8;
 
-function directSource(g: Geometry, WG: number): string {
-  return kernelSource('direct.wgsl', { TM: DIRECT_TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw });
+function directSource(g: Geometry, WG: number, TM: number): string {
+  return kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw });
 }
 
 function directParams(g: Geometry, hasBias: boolean, nImages = 0): number[] {
   return [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, g.ph, g.pw, hasBias ? 1 : 0, nImages, g.B, 0, 0];
 }
 
+/** Lanes of direct.wgsl run over (image, row, 4 columns) quads of all images. */
+function quads(B: number, rows: number, cols: number): number {
+  return B * rows * Math.ceil(cols / 4);
+}
+
 function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): void {
   noBias ??= keep(Tensor.from([0], [1]));
-  const quads = g.Ho * Math.ceil(g.Wo / 4);
-  const WG = lanes(quads);
+  const n = quads(g.B, g.Ho, g.Wo);
+  const WG = lanes(n);
+  const TM = directTM(g.Cout / g.groups);
   launch({
     file: 'direct.wgsl',
     entry: 'forward',
-    code: directSource(g, WG),
+    code: directSource(g, WG, TM),
     args: [weight, x, bias ?? noBias, y],
     params: directParams(g, bias !== null),
-    workgroups: [Math.ceil(quads / WG), Math.ceil(g.Cout / g.groups / DIRECT_TM), g.B * g.groups],
+    workgroups: [...grid1d(n, WG), Math.ceil(g.Cout / g.groups / TM) * g.groups],
     context: `${g.context} (forward, direct)`,
   });
 }
 
 /** One workgroup per stride phase of dx (see direct.wgsl); phase (0, 0) has the most quads. */
 function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): void {
-  const quads = Math.ceil(g.H / g.sh) * Math.ceil(Math.ceil(g.W / g.sw) / 4);
-  const WG = lanes(quads);
+  const n = quads(g.B, Math.ceil(g.H / g.sh), Math.ceil(g.W / g.sw));
+  const WG = lanes(n);
+  const TM = directTM(g.Cin / g.groups);
   launch({
     file: 'direct.wgsl',
     entry: 'input_grad',
-    code: directSource(g, WG),
+    code: directSource(g, WG, TM),
     args: [weight, dy, dx],
     params: directParams(g, false),
-    workgroups: [Math.ceil(quads / WG), Math.ceil(g.Cin / g.groups / DIRECT_TM), g.B * g.groups * g.sh * g.sw],
+    workgroups: [...grid1d(n, WG), Math.ceil(g.Cin / g.groups / TM) * g.groups * g.sh * g.sw],
     context: `${g.context} (input gradient, direct)`,
   });
 }
@@ -312,21 +326,21 @@ function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): v
 /** dw = Σ over images and positions; image chunks summed in a fixed order. */
 function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
   const cinG = g.Cin / g.groups;
-  const tiles = cinG * Math.ceil(g.Cout / g.groups / DIRECT_TM) * g.groups;
-  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / tiles)));
+  const mBlocks = Math.ceil(g.Cout / g.groups / DIRECT_TM_DW);
+  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / (cinG * mBlocks * g.groups))));
   const perChunk = Math.ceil(g.B / chunks);
   const splits = Math.ceil(g.B / perChunk);
-  // Invocations split the plane's quads; past 16 they only lengthen the final sum (one CPU thread).
-  const WG = Math.min(16, lanes(g.Ho * Math.ceil(g.Wo / 4)));
+  // Invocations split the chunk's quads; past 16 they only lengthen the final sum (one CPU thread).
+  const WG = Math.min(16, lanes(quads(perChunk, g.Ho, g.Wo)));
   const wshape = [g.Cout, cinG, g.kh, g.kw];
   const partial = Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
   launch({
     file: 'direct.wgsl',
     entry: 'weight_grad',
-    code: directSource(g, WG),
+    code: directSource(g, WG, DIRECT_TM_DW),
     args: [dy, x, partial],
     params: directParams(g, false, perChunk),
-    workgroups: [cinG, Math.ceil(g.Cout / g.groups / DIRECT_TM), splits * g.groups],
+    workgroups: [cinG, mBlocks, splits * g.groups],
     context: `${g.context} (weight gradient, direct)`,
   });
   if (splits === 1) return partial;

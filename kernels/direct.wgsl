@@ -80,19 +80,33 @@ fn taps(v: array<f32, XW>, kx: u32) -> vec4f {
   return vec4f(v[kx], v[SW + kx], v[2u * SW + kx], v[3u * SW + kx]);
 }
 
-// Grid: x = blocks of WG invocations over the output plane's (row, 4 columns) quads, y = blocks of
-// TM output channels, z = image · groups + group.
+// An invocation's (image, row, first column) of 4 consecutive output columns: lanes run over the
+// quads of all images, so planes smaller than a workgroup still fill its lanes. `idx` may run past
+// the last image (b ≥ batch): such lanes read image batch − 1 and store nothing.
+struct Quad { b: u32, y: u32, x0: u32 }
+
+fn quad_at(idx: u32, rows: u32, cols: u32) -> Quad {
+  let q4 = (cols + 3u) / 4u;
+  let plane = rows * q4;
+  let quad = idx % plane;
+  return Quad(idx / plane, quad / q4, (quad % q4) * 4u);
+}
+
+// Invocations count along x (folded into y past the per-dimension limit) of a grid whose z is
+// (group, channel block[, phase]).
+fn lane_index(wg: vec3u, nwg: vec3u, lane: u32) -> u32 {
+  return (wg.x + wg.y * nwg.x) * WG + lane;
+}
+
+// Grid z = channel block · groups + group; TM output channels per workgroup.
 @compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let q4 = (p.wo + 3u) / 4u;
-  let quad = wg.x * WG + lane;
-  let oy = quad / q4;   // ≥ ho past the plane: every load is masked, nothing stored
-  let ox0 = (quad % q4) * 4u;
-  let m0 = wg.y * TM;
+fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let q = quad_at(lane_index(wg, nwg, lane), p.ho, p.wo);
+  let b = min(q.b, p.batch - 1u);
   let g = wg.z % p.groups;
-  let b = wg.z / p.groups;
-  let cols = input_cols(ox0);
-  let iy0 = i32(oy * SH) - i32(p.ph);
+  let m0 = (wg.z / p.groups) * TM;
+  let cols = input_cols(q.x0);
+  let iy0 = i32(q.y * SH) - i32(p.ph);
   let hw = p.h * p.w;
   let x_base = (b * p.cin + g * p.cin_g) * hw;
   var acc: array<vec4f, TM>;
@@ -106,15 +120,15 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) la
       }
     }
   }
-  if (oy >= p.ho) { return; }
-  let y_base = ((b * p.cout + g * p.cout_g) * p.ho + oy) * p.wo;
+  if (q.b >= p.batch) { return; }
+  let y_base = ((b * p.cout + g * p.cout_g) * p.ho + q.y) * p.wo + q.x0;
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m >= p.cout_g) { break; }
     var r = acc[i];
     if (p.has_bias != 0u) { r += vec4f(bias[g * p.cout_g + m]); }
     for (var j = 0u; j < 4u; j++) {
-      if (ox0 + j < p.wo) { C[y_base + m * p.ho * p.wo + ox0 + j] = r[j]; }
+      if (q.x0 + j < p.wo) { C[y_base + m * p.ho * p.wo + j] = r[j]; }
     }
   }
 }
@@ -123,33 +137,30 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) la
 // only the kernel rows ky ≡ ry + ph and columns kx ≡ rx + pw (mod stride) contribute, and input
 // columns rx + SW·c read dy columns c + const, so 4 consecutive c read DW consecutive dy columns,
 // as a stride-1 forward does. No tap is masked out per invocation and no stride gap is visited.
-// Grid: x = blocks of WG invocations over the phase plane's (row, 4 columns) quads, y = blocks of TM
-// input channels, z = (image · groups + group) · SH·SW + phase.
+// Grid z = (channel block · groups + group) · SH·SW + phase; TM input channels per workgroup; x
+// covers phase (0, 0), the largest.
 @compute @workgroup_size(WG)
-fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane: u32) {
+fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lane: u32) {
   let phase = wg.z % (SH * SW);
   let ry = phase / SW;
   let rx = phase % SW;
   let g = (wg.z / (SH * SW)) % p.groups;
-  let b = wg.z / (SH * SW * p.groups);
+  let m0 = (wg.z / (SH * SW * p.groups)) * TM;
   let hp = (p.h + SH - 1u - ry) / SH;   // rows iy = ry + SH·r in the image
-  let wp = (p.w + SW - 1u - rx) / SW;
-  let q4 = (wp + 3u) / 4u;
-  let quad = wg.x * WG + lane;
-  let r = quad / q4;
-  let c0 = (quad % q4) * 4u;
-  let m0 = wg.y * TM;
+  let wp = (p.w + SW - 1u - rx) / SW;   // columns ix = rx + SW·c
+  let q = quad_at(lane_index(wg, nwg, lane), hp, wp);
+  let b = min(q.b, p.batch - 1u);
   // First contributing kernel row / column and the dy row / column offset it maps to; the t-th
   // contributing one is ky0 + t·SH at offset oy_off − t.
   let ky0 = (ry + p.ph) % SH;
   let kx0 = (rx + p.pw) % SW;
   let oy_off = i32((ry + p.ph - ky0) / SH);
   let ox_off = i32((rx + p.pw - kx0) / SW);
-  // dy columns c0 + ox_off − (TX − 1) + u, u < DW; tap t of output column j reads u = j + TX − 1 − t.
+  // dy columns x0 + ox_off − (TX − 1) + u, u < DW; tap t of output column j reads u = j + TX − 1 − t.
   var at: array<u32, DW>;
   var ok: array<bool, DW>;
   for (var u = 0u; u < DW; u++) {
-    let ox = i32(c0 + u) + ox_off - i32(TX - 1u);
+    let ox = i32(q.x0 + u) + ox_off - i32(TX - 1u);
     ok[u] = ox >= 0 && ox < i32(p.wo);
     at[u] = u32(clamp(ox, 0, i32(p.wo) - 1));
   }
@@ -159,41 +170,41 @@ fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   for (var co = 0u; co < p.cout_g; co++) {
     for (var ty = 0u; ty < TY; ty++) {
       let ky = ky0 + ty * SH;
-      if (ky >= KH) { break; }
-      let oy = i32(r) + oy_off - i32(ty);
-      let row_ok = oy >= 0 && oy < i32(p.ho);
-      let row = dy_base + co * ohw + u32(clamp(oy, 0, i32(p.ho) - 1)) * p.wo;
-      var d: array<f32, DW>;
-      for (var u = 0u; u < DW; u++) { d[u] = select(0.0, X[row + at[u]], row_ok && ok[u]); }
-      for (var i = 0u; i < TM; i++) {
-        let ci = min(m0 + i, p.cin_g - 1u);
-        let w_row = (((g * p.cout_g + co) * p.cin_g + ci) * KH + ky) * KW;
-        for (var tx = 0u; tx < TX; tx++) {
-          let kx = kx0 + tx * SW;
-          if (kx >= KW) { break; }
-          let s = TX - 1u - tx;
-          acc[i] += Wt[w_row + kx] * vec4f(d[s], d[s + 1u], d[s + 2u], d[s + 3u]);
+      // Uniform, and no break: the loop keeps its constant trip count (unrolled, d in registers).
+      if (ky < KH) {
+        let oy = i32(q.y) + oy_off - i32(ty);
+        let row_ok = oy >= 0 && oy < i32(p.ho);
+        let row = dy_base + co * ohw + u32(clamp(oy, 0, i32(p.ho) - 1)) * p.wo;
+        var d: array<f32, DW>;
+        for (var u = 0u; u < DW; u++) { d[u] = select(0.0, X[row + at[u]], row_ok && ok[u]); }
+        for (var i = 0u; i < TM; i++) {
+          let ci = min(m0 + i, p.cin_g - 1u);
+          let w_row = (((g * p.cout_g + co) * p.cin_g + ci) * KH + ky) * KW;
+          for (var tx = 0u; tx < TX; tx++) {
+            let kx = kx0 + tx * SW;
+            let s = TX - 1u - tx;
+            if (kx < KW) { acc[i] += Wt[w_row + kx] * vec4f(d[s], d[s + 1u], d[s + 2u], d[s + 3u]); }
+          }
         }
       }
     }
   }
-  if (r >= hp) { return; }
+  if (q.b >= p.batch || q.y >= hp) { return; }
   let hw = p.h * p.w;
-  let dx_row = (b * p.cin + g * p.cin_g) * hw + (ry + SH * r) * p.w + rx;
+  let dx_row = (b * p.cin + g * p.cin_g) * hw + (ry + SH * q.y) * p.w + rx;
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m >= p.cin_g) { break; }
     for (var j = 0u; j < 4u; j++) {
-      if (c0 + j < wp) { C[dx_row + m * hw + SW * (c0 + j)] = acc[i][j]; }
+      if (q.x0 + j < wp) { C[dx_row + m * hw + SW * (q.x0 + j)] = acc[i][j]; }
     }
   }
 }
 
 // dw: a workgroup owns dw[co0 … co0 + TM − 1, ci, ·, ·] (ci from wg.x, the co block from wg.y,
-// wg.z = chunk · groups + group). Its invocations split the output plane's quads between them and
-// walk the chunk's images for each, so the column masks are computed once per quad; each keeps
-// TM·KH·KW partial sums. One barrier, then the partials are added in invocation order
-// (deterministic).
+// wg.z = chunk · groups + group). Its invocations split the chunk's (image, quad) steps between
+// them, each keeping TM·KH·KW partial sums. One barrier, then the partials are added in invocation
+// order (deterministic).
 var<workgroup> red: array<array<f32, TM * KH * KW>, WG>;
 
 @compute @workgroup_size(WG)
@@ -204,47 +215,39 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   let chunk = wg.z / p.groups;
   let b_begin = chunk * p.n_images;
   let b_end = max(b_begin, min(p.batch, b_begin + p.n_images));
-  let q4 = (p.wo + 3u) / 4u;
+  let steps = (b_end - b_begin) * p.ho * ((p.wo + 3u) / 4u);
   let hw = p.h * p.w;
   let ohw = p.ho * p.wo;
   var acc: array<f32, TM * KH * KW>;
-  for (var quad = lane; quad < p.ho * q4; quad += WG) {
-    let oy = quad / q4;
-    let ox0 = (quad % q4) * 4u;
-    let cols = input_cols(ox0);
-    let iy0 = i32(oy * SH) - i32(p.ph);
+  for (var step = lane; step < steps; step += WG) {
+    let q = quad_at(step, p.ho, p.wo);
+    let b = b_begin + q.b;
+    let cols = input_cols(q.x0);
+    let iy0 = i32(q.y * SH) - i32(p.ph);
     // dy past the row's end reads as 0, so the x values it meets need no mask of their own.
-    var d_at: array<u32, 4>;
-    var d_ok: array<bool, 4>;
-    for (var j = 0u; j < 4u; j++) {
-      d_ok[j] = ox0 + j < p.wo;
-      d_at[j] = oy * p.wo + min(ox0 + j, p.wo - 1u);
+    var d: array<vec4f, TM>;
+    for (var i = 0u; i < TM; i++) {
+      let row = (b * p.cout + g * p.cout_g + min(m0 + i, p.cout_g - 1u)) * ohw + q.y * p.wo;
+      for (var j = 0u; j < 4u; j++) { d[i][j] = select(0.0, Wt[row + min(q.x0 + j, p.wo - 1u)], q.x0 + j < p.wo); }
     }
-    for (var b = b_begin; b < b_end; b++) {
-      var d: array<vec4f, TM>;
+    let x_plane = (b * p.cin + g * p.cin_g + ci) * hw;
+    for (var ky = 0u; ky < KH; ky++) {
+      let v = input_row(x_plane, iy0 + i32(ky), cols);
       for (var i = 0u; i < TM; i++) {
-        let plane = (b * p.cout + g * p.cout_g + min(m0 + i, p.cout_g - 1u)) * ohw;
-        for (var j = 0u; j < 4u; j++) { d[i][j] = select(0.0, Wt[plane + d_at[j]], d_ok[j]); }
-      }
-      let x_plane = (b * p.cin + g * p.cin_g + ci) * hw;
-      for (var ky = 0u; ky < KH; ky++) {
-        let v = input_row(x_plane, iy0 + i32(ky), cols);
-        for (var i = 0u; i < TM; i++) {
-          for (var kx = 0u; kx < KW; kx++) {
-            let q = (i * KH + ky) * KW + kx;
-            acc[q] += dot(d[i], taps(v, kx));
-          }
+        for (var kx = 0u; kx < KW; kx++) {
+          let k = (i * KH + ky) * KW + kx;
+          acc[k] += dot(d[i], taps(v, kx));
         }
       }
     }
   }
-  for (var q = 0u; q < TM * KH * KW; q++) { red[lane][q] = acc[q]; }
+  for (var k = 0u; k < TM * KH * KW; k++) { red[lane][k] = acc[k]; }
   workgroupBarrier();
-  for (var q = lane; q < TM * KH * KW; q += WG) {
-    let m = m0 + q / (KH * KW);
+  for (var k = lane; k < TM * KH * KW; k += WG) {
+    let m = m0 + k / (KH * KW);
     if (m >= p.cout_g) { break; }
     var total = 0.0;
-    for (var l = 0u; l < WG; l++) { total += red[l][q]; }
-    C[(((chunk * p.groups + g) * p.cout_g + m) * p.cin_g + ci) * KH * KW + q % (KH * KW)] = total;
+    for (var l = 0u; l < WG; l++) { total += red[l][k]; }
+    C[(((chunk * p.groups + g) * p.cout_g + m) * p.cin_g + ci) * KH * KW + k % (KH * KW)] = total;
   }
 }

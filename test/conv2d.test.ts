@@ -181,11 +181,14 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
 
 describe('conv2d direct kernel (k×k on CPU adapters) vs float64 reference', () => {
   const d = { kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 };
-  it('3×3 stride 2 pad 1, odd sizes, 6 output channels (a 4-channel block + 2), bias', async () => {
+  it('3×3 stride 2 pad 1, odd sizes, 6 output channels (an 8-channel block, 2 of it idle), bias', async () => {
     await check({ ...d, B: 2, Cin: 3, H: 9, W: 11, Cout: 6, stride: 2 }, true, 31, undefined, 'direct');
   });
-  it('3×3 stride 1, width 5 (a 1-column tail), dw over 7 images in uneven chunks', async () => {
+  it('3×3 stride 1, width 5 (a 1-column tail), lanes past the last image, dw over 7 images in uneven chunks', async () => {
     await check({ ...d, B: 7, Cin: 2, H: 6, W: 5, Cout: 3 }, false, 32, undefined, 'direct');
+  });
+  it('18 → 20 channels (16-channel blocks + tails for forward and dx), stride 2', async () => {
+    await check({ ...d, B: 2, Cin: 18, H: 7, W: 6, Cout: 20, stride: 2 }, true, 39, undefined, 'direct');
   });
   it('grouped 3×3 stride 2: Cin 6, Cout 10, groups 2', async () => {
     await check({ ...d, B: 2, Cin: 6, H: 8, W: 9, Cout: 10, groups: 2, stride: 2 }, true, 33, undefined, 'direct');
