@@ -307,7 +307,7 @@ function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | nu
   });
 }
 
-/** One workgroup per stride phase of dx (see direct.wgsl); phase (0, 0) has the most quads. */
+/** dx per stride phase (see direct.wgsl): z runs over the phases, x over the quads of phase (0, 0), the largest. */
 function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): void {
   const n = quads(g.B, Math.ceil(g.H / g.sh), Math.ceil(g.W / g.sw));
   const WG = lanes(n);
@@ -352,8 +352,8 @@ function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor): Tensor {
 /**
  * y = conv2d(x, weight) + bias, as torch.nn.functional.conv2d: x [B, Cin, H, W], weight
  * [Cout, Cin/groups, kh, kw], bias [Cout] → [B, Cout, Ho, Wo] with Ho = ⌊(H + 2·pad − kh)/stride⌋ + 1.
- * Backward: dx (transposed convolution), dw (split-K GEMM over B·Ho·Wo, summed in a fixed order),
- * db (sum over B, Ho, Wo). Bitwise deterministic.
+ * Backward: dx (transposed convolution), dw (split-K GEMM over B·Ho·Wo, or image chunks on the CPU
+ * kernels, summed in a fixed order), db (sum over B, Ho, Wo). Bitwise deterministic.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
