@@ -1,6 +1,7 @@
 // 2-D convolution, NCHW, with groups (kernel: conv2d.wgsl, one implicit-GEMM kernel for the forward
 // pass, the input gradient and the weight gradient). Dense and grouped 1×1 convolutions take the
-// same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads.
+// same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads. The
+// 'cpu' kernel profile runs 1×1 convs on pointwise.wgsl and the others on direct.wgsl instead.
 import { Tensor } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
 import { keep, device } from '../engine/context.js';
@@ -16,14 +17,14 @@ export interface Conv2dOptions {
   padding?: number | readonly [number, number];
   /** Channel groups; must divide Cin and Cout. Default 1. */
   groups?: number;
-  /** Force a tile configuration for every GEMM of this conv (tests, benchmarks). */
+  /** Force a tile configuration for every GEMM of this conv, and so the gemm kernel (tests, benchmarks). */
   tile?: TileConfig;
   /**
-   * Force the kernel: 'gemm' (conv2d.wgsl, any conv) or 'pointwise' (pointwise.wgsl, 1×1 stride 1
-   * without padding only). Default: pointwise for such convs on CPU adapters, gemm otherwise
-   * (tests, benchmarks).
+   * Force the kernel: 'gemm' (conv2d.wgsl, any conv), 'pointwise' (pointwise.wgsl, 1×1 stride 1
+   * without padding only) or 'direct' (direct.wgsl, any conv). Default under the 'cpu' kernel
+   * profile: pointwise for such convs, direct for every other conv; gemm otherwise (tests, benchmarks).
    */
-  impl?: 'gemm' | 'pointwise';
+  impl?: 'gemm' | 'pointwise' | 'direct';
 }
 
 /** Everything the three GEMMs need to know about one convolution. */
@@ -202,13 +203,15 @@ function isPointwise(g: Geometry): boolean {
   return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 }
 
-function usePointwise(g: Geometry, o: Conv2dOptions): boolean {
-  if (o.impl === 'gemm' || g.B * g.Cin * g.Cout * g.H * g.W === 0) return false;
-  if (o.impl === 'pointwise') {
-    if (!isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
-    return true;
-  }
-  return isPointwise(g) && device().kernelProfile === 'cpu';
+type Impl = NonNullable<Conv2dOptions['impl']>;
+
+function pickImpl(g: Geometry, o: Conv2dOptions): Impl {
+  if (o.impl === 'pointwise' && !isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
+  if (g.B * g.Cin * g.Cout * g.H * g.W === 0) return 'gemm';
+  if (o.impl) return o.impl;
+  if (o.tile) return 'gemm';
+  if (device().kernelProfile !== 'cpu') return 'gemm';
+  return isPointwise(g) ? 'pointwise' : 'direct';
 }
 
 /** Lanes per workgroup: a power of two from 8 to 64 covering `n` lanes' worth of work. */
@@ -270,34 +273,124 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   return [dw, db];
 }
 
+// ---------------------------------------------------------------- k×k convs on CPU adapters
+
+/**
+ * direct.wgsl's TM for forward / dx: the smallest of 4, 8, 16 that covers the channels a workgroup
+ * computes. Lavapipe measurements (bench/RESULTS.md): larger TM amortises the per-lane input loads
+ * over more FMAs (the weight reads are uniform), up to 16; beyond the channel count it only idles.
+ */
+function directTM(channels: number): number {
+  return channels <= 4 ? 4 : channels <= 8 ? 8 : 16;
+}
+/** dw: output channels per workgroup (TM), and the split of the images into about this many workgroups. */
+const DIRECT_TM_DW = 4;
+const DIRECT_DW_TARGET_WORKGROUPS = 8;
+
+function directSource(g: Geometry, WG: number, TM: number): string {
+  return kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw });
+}
+
+function directParams(g: Geometry, hasBias: boolean, nImages = 0): number[] {
+  return [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, g.ph, g.pw, hasBias ? 1 : 0, nImages, g.B, 0, 0];
+}
+
+/** Lanes of direct.wgsl run over (image, row, 4 columns) quads of all images. */
+function quads(B: number, rows: number, cols: number): number {
+  return B * rows * Math.ceil(cols / 4);
+}
+
+function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): void {
+  noBias ??= keep(Tensor.from([0], [1]));
+  const n = quads(g.B, g.Ho, g.Wo);
+  const WG = lanes(n);
+  const TM = directTM(g.Cout / g.groups);
+  launch({
+    file: 'direct.wgsl',
+    entry: 'forward',
+    code: directSource(g, WG, TM),
+    args: [weight, x, bias ?? noBias, y],
+    params: directParams(g, bias !== null),
+    workgroups: [...grid1d(n, WG), Math.ceil(g.Cout / g.groups / TM) * g.groups],
+    context: `${g.context} (forward, direct)`,
+  });
+}
+
+/** dx per stride phase (see direct.wgsl): z runs over the phases, x over the quads of phase (0, 0), the largest. */
+function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): void {
+  const n = quads(g.B, Math.ceil(g.H / g.sh), Math.ceil(g.W / g.sw));
+  const WG = lanes(n);
+  const TM = directTM(g.Cin / g.groups);
+  launch({
+    file: 'direct.wgsl',
+    entry: 'input_grad',
+    code: directSource(g, WG, TM),
+    args: [weight, dy, dx],
+    params: directParams(g, false),
+    workgroups: [...grid1d(n, WG), Math.ceil(g.Cin / g.groups / TM) * g.groups * g.sh * g.sw],
+    context: `${g.context} (input gradient, direct)`,
+  });
+}
+
+/** dw = Σ over images and positions; image chunks summed in a fixed order. */
+function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor, pending: PendingGrads): Tensor {
+  const cinG = g.Cin / g.groups;
+  const mBlocks = Math.ceil(g.Cout / g.groups / DIRECT_TM_DW);
+  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / (cinG * mBlocks * g.groups))));
+  const perChunk = Math.ceil(g.B / chunks);
+  const splits = Math.ceil(g.B / perChunk);
+  // Invocations split the chunk's quads; past 16 they only lengthen the final sum (one CPU thread).
+  const WG = Math.min(16, lanes(quads(perChunk, g.Ho, g.Wo)));
+  const wshape = [g.Cout, cinG, g.kh, g.kw];
+  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  launch({
+    file: 'direct.wgsl',
+    entry: 'weight_grad',
+    code: directSource(g, WG, DIRECT_TM_DW),
+    args: [dy, x, partial],
+    params: directParams(g, false, perChunk),
+    workgroups: [cinG, mBlocks, splits * g.groups],
+    context: `${g.context} (weight gradient, direct)`,
+  });
+  if (splits === 1) return partial;
+  const dw = sum(partial, 0);
+  partial.release();
+  return dw;
+}
+
 /**
  * y = conv2d(x, weight) + bias, as torch.nn.functional.conv2d: x [B, Cin, H, W], weight
  * [Cout, Cin/groups, kh, kw], bias [Cout] → [B, Cout, Ho, Wo] with Ho = ⌊(H + 2·pad − kh)/stride⌋ + 1.
- * Backward: dx (transposed convolution), dw (split-K GEMM over B·Ho·Wo, summed in a fixed order),
- * db (sum over B, Ho, Wo). Bitwise deterministic.
+ * Backward: dx (transposed convolution), dw (split-K GEMM over B·Ho·Wo, or image chunks on the CPU
+ * kernels, summed in a fixed order), db (sum over B, Ho, Wo). Bitwise deterministic.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
   const g = geometry(x, weight, b, o);
-  if (usePointwise(g, o)) {
-    const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
-    if (y.size > 0) pointwiseGemm(false, g, weight, x, b, y);
-    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
-      let dx: Tensor | null = null;
-      if (x.requiresGrad) {
-        dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
-        // x's gradient from its other uses (a residual's, typically) is added in the same pass.
-        if (dx.size > 0) pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0));
-      }
-      const biasGrad = !!b?.requiresGrad;
-      if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
-      return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending)];
-    });
+  const impl = pickImpl(g, o);
+  if (impl === 'gemm') {
+    const y = forward(x, weight, b, g, o.tile);
+    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => [
+      x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null,
+      weight.requiresGrad ? weightGrad(dy, x, g, pending, o.tile) : null,
+      b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
+    ]);
   }
-  const y = forward(x, weight, b, g, o.tile);
-  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => [
-    x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null,
-    weight.requiresGrad ? weightGrad(dy, x, g, pending, o.tile) : null,
-    b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
-  ]);
+  // pointwise and direct: empty tensors took the gemm branch above.
+  const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
+  if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y);
+  else directForward(g, x, weight, b, y);
+  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
+      // x's gradient from its other uses (a residual's, typically) is added in the same pass.
+      if (impl === 'pointwise') pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0));
+      else directInputGrad(g, dy, weight, dx);
+    }
+    const biasGrad = !!b?.requiresGrad;
+    if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
+    if (impl === 'pointwise') return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending)];
+    return [dx, directWeightGrad(g, dy, x, pending), biasGrad ? sum(dy, [0, 2, 3]) : null];
+  });
 }

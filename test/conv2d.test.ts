@@ -2,7 +2,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
-import { rng, maxRelErr } from './ref.js';
+import { rng, maxRelErr, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -72,7 +72,7 @@ function reference(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: Array
   return { y, dx, dw, db };
 }
 
-async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: 'gemm' | 'pointwise') {
+async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: F.Conv2dOptions['impl']) {
   const [Ho, Wo] = outSize(c);
   const xs = [c.B, c.Cin, c.H, c.W];
   const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
@@ -101,7 +101,8 @@ async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConf
 
 const base = { kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 };
 
-describe('conv2d vs float64 reference (forward, dx, dw, db)', () => {
+// Under the cpu profile the k×k cases below run direct.wgsl, under the gpu profile the implicit GEMM.
+forEachKernelProfile((profile) => `${profile} kernel profile: conv2d vs float64 reference (forward, dx, dw, db)`, () => {
   it('3×3 stride 2 pad 1 with bias, odd sizes (stem / downsample)', async () => {
     await check({ ...base, B: 2, Cin: 3, H: 9, W: 9, Cout: 5, stride: 2 }, true, 1);
   });
@@ -144,7 +145,7 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
   it('dw over 7 images split into uneven chunks, 70 input channels (two 64-lane blocks), groups 2', async () => {
     await check({ ...pw, B: 7, Cin: 140, H: 6, W: 6, Cout: 10, groups: 2 }, true, 14, undefined, 'pointwise');
   });
-  it('is what the cpu kernel profile picks for 1×1 stride-1 unpadded convs, even on tiny planes; never the gpu one', () => {
+  it('is what the cpu kernel profile picks for 1×1 stride-1 unpadded convs, even on tiny planes (direct.wgsl for k×k); never the gpu one', () => {
     const dev = device();
     const saved = dev.kernelProfile;
     const labels: string[] = [];
@@ -156,17 +157,19 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
     try {
       tidy(() => {
         const w = Tensor.from(new Float32Array(6), [3, 2, 1, 1]);
+        const w3 = Tensor.from(new Float32Array(54), [3, 2, 3, 3]);
         for (const profile of ['cpu', 'gpu'] as const) {
           dev.kernelProfile = profile;
           F.conv2d(Tensor.from(new Float32Array(64), [1, 2, 8, 4]), w); // 32 positions
           F.conv2d(Tensor.from(new Float32Array(8), [1, 2, 2, 2]), w); // 4
+          F.conv2d(Tensor.from(new Float32Array(64), [1, 2, 8, 4]), w3, null, { padding: 1 });
         }
       });
     } finally {
       dev.dispatch = orig;
       dev.kernelProfile = saved;
     }
-    expect(labels.map((l) => l.split(':')[0])).toEqual(['pointwise.wgsl', 'pointwise.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
+    expect(labels.map((l) => l.split(':')[0])).toEqual(['pointwise.wgsl', 'pointwise.wgsl', 'direct.wgsl', 'conv2d.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
   });
   it('refuses non-1×1 convs when forced', () => {
     const x = Tensor.from(new Float32Array(50), [1, 2, 5, 5]);
@@ -214,7 +217,34 @@ describe('conv2d dx with a pending gradient of x', () => {
   });
 });
 
-describe('conv2d finite-difference gradcheck', () => {
+describe('conv2d direct kernel (k×k on CPU adapters) vs float64 reference', () => {
+  const d = { kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 };
+  it('3×3 stride 2 pad 1, odd sizes, 6 output channels (an 8-channel block, 2 of it idle), bias', async () => {
+    await check({ ...d, B: 2, Cin: 3, H: 9, W: 11, Cout: 6, stride: 2 }, true, 31, undefined, 'direct');
+  });
+  it('3×3 stride 1, width 5 (a 1-column tail), lanes past the last image, dw over 7 images in uneven chunks', async () => {
+    await check({ ...d, B: 7, Cin: 2, H: 6, W: 5, Cout: 3 }, false, 32, undefined, 'direct');
+  });
+  it('18 → 20 channels (16-channel blocks + tails for forward and dx), stride 2', async () => {
+    await check({ ...d, B: 2, Cin: 18, H: 7, W: 6, Cout: 20, stride: 2 }, true, 39, undefined, 'direct');
+  });
+  it('grouped 3×3 stride 2: Cin 6, Cout 10, groups 2', async () => {
+    await check({ ...d, B: 2, Cin: 6, H: 8, W: 9, Cout: 10, groups: 2, stride: 2 }, true, 33, undefined, 'direct');
+  });
+  it('5×5 stride 2 pad 2 (3 kernel columns per dx phase), and a plane wider than 64 lanes of quads', async () => {
+    await check({ ...d, kh: 5, kw: 5, pad: 2, stride: 2, B: 2, Cin: 3, H: 13, W: 10, Cout: 5 }, true, 34, undefined, 'direct');
+    await check({ ...d, B: 1, Cin: 2, H: 33, W: 35, Cout: 3 }, true, 35, undefined, 'direct');
+  });
+  it('2×3 kernel, stride 3, pad 2: dx phases that no kernel row reaches', async () => {
+    await check({ B: 2, Cin: 2, H: 10, W: 8, Cout: 3, kh: 2, kw: 3, stride: 3, pad: 2, groups: 1 }, true, 36, undefined, 'direct');
+  });
+  it('1×1 stride 2 without padding, and 1×1 stride 1 with padding', async () => {
+    await check({ ...d, kh: 1, kw: 1, pad: 0, stride: 2, B: 2, Cin: 4, H: 7, W: 6, Cout: 5 }, true, 37, undefined, 'direct');
+    await check({ ...d, kh: 1, kw: 1, pad: 1, B: 2, Cin: 4, H: 5, W: 6, Cout: 5 }, true, 38, undefined, 'direct');
+  });
+});
+
+forEachKernelProfile((profile) => `${profile} kernel profile: conv2d finite-difference gradcheck`, () => {
   it('matches central differences of a float64 loss Σ y·r', async () => {
     const c: Case = { B: 1, Cin: 2, H: 5, W: 4, Cout: 3, kh: 3, kw: 3, stride: 2, pad: 1, groups: 1 };
     const [Ho, Wo] = outSize(c);
@@ -247,7 +277,7 @@ describe('conv2d finite-difference gradcheck', () => {
   });
 });
 
-describe('conv2d properties', () => {
+forEachKernelProfile((profile) => `${profile} kernel profile: conv2d properties`, () => {
   it('is bitwise deterministic (split-K weight gradient included)', async () => {
     const run = async () => {
       const x = Tensor.from(rand(2 * 4 * 12 * 12, 21), [2, 4, 12, 12]).param();
