@@ -6,7 +6,7 @@ import type { PRESET_AUGMENT } from './data/transforms.js';
 export interface TrainPreset {
   model: string;
   size: number;
-  /** What differs for the region models (IA-GCN, GM-MLIC); see `regionPreset()`. */
+  /** What differs for the region models (IA-GCN, GM-MLIC); see `presetFor()`. */
   region?: Partial<Pick<TrainPreset, 'size' | 'augment' | 'schedule'>>;
   /** 'auto': sized to the training set, see autoEpochs(). */
   epochs: number | 'auto';
