@@ -1,5 +1,5 @@
 // Models by name, for the command line and the trainer: GKGNet T/S/B, Pyramid ViG Ti/S/M/B (with a
-// multi-label head), ML-ViG S, the small `gkgnet-tiny` / `mlvig-tiny` used on a CPU, and any of
+// multi-label head), ML-ViG S, the small `gkgnet-tiny` / `gkgnet-mini` / `mlvig-tiny` used on a CPU, and any of
 // them with an ML-GCN head (`<name>-mlgcn`): on ViG it replaces the ImageNet head, on GKGNet and
 // ML-ViG its logits are added to the LabelQueryHead's.
 import { Tensor } from '../kernels/index.js';
@@ -54,13 +54,22 @@ export function tinyGkgnetConfig(size: number, numLabels: number, dropPath = 0):
   };
 }
 
+/**
+ * gkgnet-tiny with widths 16/24/32/48: a stem twice as wide (its first convolution has 8 channels, not
+ * 4) and a wider first stage. It learns shapes told apart only by form (digits) far faster per
+ * second than gkgnet-tiny, at about 1.5× its cost per image; the `tiny` training preset uses it.
+ */
+export function miniGkgnetConfig(size: number, numLabels: number, dropPath = 0): GkgnetConfig {
+  return { ...tinyGkgnetConfig(size, numLabels, dropPath), channels: [16, 24, 32, 48] };
+}
+
 /** ML-ViG with the tiny widths of gkgnet-tiny: ViG blocks with G = 1 and one MLG block per stage, K_plg = 4. */
 export function tinyMlVigConfig(size: number, numLabels: number, dropPath = 0): MlVigConfig {
   const { kLabel: _k, ...trunk } = tinyGkgnetConfig(size, numLabels, dropPath);
   return mlVigConfig(size, numLabels, { ...trunk, groups: 1, mlgBlocks: [1, 1, 1, 1], kPlg: 4 });
 }
 
-const BASE_NAMES = ['gkgnet-tiny', 'gkgnet-t', 'gkgnet-s', 'gkgnet-b', 'vig-ti', 'vig-s', 'vig-m', 'vig-b', 'mlvig-tiny', 'mlvig-s'] as const;
+const BASE_NAMES = ['gkgnet-tiny', 'gkgnet-mini', 'gkgnet-t', 'gkgnet-s', 'gkgnet-b', 'vig-ti', 'vig-s', 'vig-m', 'vig-b', 'mlvig-tiny', 'mlvig-s'] as const;
 type BaseName = (typeof BASE_NAMES)[number];
 const GRAPH_NAMES = [...BASE_NAMES, ...BASE_NAMES.map((n) => `${n}-mlgcn` as const)];
 export type ModelName = (typeof GRAPH_NAMES)[number];
@@ -73,6 +82,8 @@ function baseConfig(name: BaseName, size: number, numLabels: number, dropPath: n
   switch (name) {
     case 'gkgnet-tiny':
       return { family: 'gkgnet', config: tinyGkgnetConfig(size, numLabels, dropPath) };
+    case 'gkgnet-mini':
+      return { family: 'gkgnet', config: miniGkgnetConfig(size, numLabels, dropPath) };
     case 'gkgnet-t':
     case 'gkgnet-s':
     case 'gkgnet-b':
@@ -102,8 +113,9 @@ export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
   seedInit(o.seed ?? 0);
   const S = o.numLabels;
   const b = baseConfig(base, o.size, S, o.dropPath ?? 0);
-  // GCN width: the reference 1024, or 4× the feature width for the tiny CPU models.
-  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, adjacency: o.mlgcnAdj, hidden: base.endsWith('-tiny') ? 4 * b.config.channels[3] : 1024 };
+  // GCN width: the reference 1024, or 4× the feature width for the small CPU models.
+  const cpuModel = base.endsWith('-tiny') || base.endsWith('-mini');
+  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, adjacency: o.mlgcnAdj, hidden: cpuModel ? 4 * b.config.channels[3] : 1024 };
   switch (b.family) {
     case 'gkgnet':
       return gcn ? new GkgnetMlGcn(b.config, head) : new Gkgnet(b.config);

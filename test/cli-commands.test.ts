@@ -15,7 +15,7 @@ import { train, type TrainConfig } from '../train/trainer.js';
 import { PRESETS } from '../train/presets.js';
 import { SYNTHETIC_CLASSES } from '../train/data/synthetic.js';
 import { PyramidVig } from '../models/pyramid-vig.js';
-import { tinyGkgnetConfig } from '../models/factory.js';
+import { miniGkgnetConfig } from '../models/factory.js';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'webvig-cli-commands-'));
@@ -277,8 +277,8 @@ describe('webvig eval and predict', () => {
   });
 
   it('webvig train takes the synthetic-set, cache-root and --pretrained flags into its config', async () => {
-    // Pyramid ViG weights with gkgnet-tiny's trunk layout, for --pretrained.
-    const vig = new PyramidVig({ ...tinyGkgnetConfig(64, 10), groups: 1, numClasses: 7, headHidden: 16 });
+    // Pyramid ViG weights with gkgnet-mini's trunk layout (the tiny preset's model), for --pretrained.
+    const vig = new PyramidVig({ ...miniGkgnetConfig(64, 10), groups: 1, numClasses: 7, headHidden: 16 });
     const state = await vig.stateDict();
     vig.release();
     const pretrained = join(tmp, 'pvig-tiny.safetensors');
@@ -289,7 +289,7 @@ describe('webvig eval and predict', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^data: synthetic: 32 train \/ 16 val images, 10 classes$/m);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ synthetic: { train: 32, val: 16, size: 64 }, root, pretrained, model: 'gkgnet-tiny', epochs: 1 });
+    expect(cfg).toMatchObject({ synthetic: { train: 32, val: 16, size: 64 }, root, pretrained, model: 'gkgnet-mini', epochs: 1 });
     expect(existsSync(join(out, 'last.safetensors'))).toBe(true);
     // The set the in-process run generated was reused: still exactly one synthetic set under the root.
     expect(readdirSync(join(root, '.cache')).filter((d) => d.startsWith('synthetic-'))).toHaveLength(1);

@@ -19,7 +19,7 @@ import { PRESETS } from '../train/presets.js';
 import { checkpointEpoch } from '../train/checkpoint.js';
 import { openDataset } from '../train/data/dataset.js';
 import { checkVocXml } from '../train/data/voc.js';
-import { inputSizeProblem, tinyGkgnetConfig } from '../models/factory.js';
+import { inputSizeProblem, miniGkgnetConfig } from '../models/factory.js';
 import { PyramidVig } from '../models/pyramid-vig.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'webvig-safety-'));
@@ -186,7 +186,7 @@ describe('--resume', () => {
     const other = join(tmp, 'elsewhere');
     const cases: [string[], string][] = [
       [['--out', other], `--out ${other} contradicts the resumed run's out ${out}`],
-      [['--model', 'vig-ti'], `--model vig-ti contradicts the resumed run's model gkgnet-tiny`],
+      [['--model', 'vig-ti'], `--model vig-ti contradicts the resumed run's model gkgnet-mini`],
       [['--data', `csv:${join(tmp, 'a-file')}`], `--data csv:${join(tmp, 'a-file')} contradicts the resumed run's data (the built-in synthetic set)`],
       [['--size', '96'], `--size 96 contradicts the resumed run's size 64`],
       [['--seed', '5'], `--seed 5 contradicts the resumed run's seed 0`],
@@ -199,7 +199,7 @@ describe('--resume', () => {
       expect(r.code, flags.join(' ')).toBe(2);
       expect(r.stderr).toBe(`webvig train: ${msg} (${join(out, 'config.json')}); drop the flag, or start a new run with --out\n`);
     }
-    const same = await run(['train', '--resume', out, '--out', out, '--model', 'gkgnet-tiny', '--seed', '0', '--workers', '0', ...SYNTH]);
+    const same = await run(['train', '--resume', out, '--out', out, '--model', 'gkgnet-mini', '--seed', '0', '--workers', '0', ...SYNTH]);
     expect(same.stderr).toBe('');
     expect(same.code).toBe(0); // the run is complete: nothing to train, nothing refused
   }, 60_000);
@@ -280,8 +280,8 @@ describe('weights that would load garbage are refused at load, naming the tensor
   }, 60_000);
 
   it('--pretrained with a NaN tensor', async () => {
-    // Pyramid ViG weights with gkgnet-tiny's trunk layout.
-    const m = new PyramidVig({ ...tinyGkgnetConfig(64, 10), groups: 1, numClasses: 7, headHidden: 16 });
+    // Pyramid ViG weights with gkgnet-mini's trunk layout (the tiny preset's model).
+    const m = new PyramidVig({ ...miniGkgnetConfig(64, 10), groups: 1, numClasses: 7, headHidden: 16 });
     const state = await m.stateDict();
     m.release();
     const [name, e] = [...state].find(([k, v]) => k.startsWith('stem.') && v.data instanceof Float32Array && v.shape.length > 1)!;
@@ -328,7 +328,7 @@ describe('up-front validation', () => {
     const r = await run(['train', '--size', '32', '--out', out, ...SYNTH]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      'webvig train: --size 32: too small for gkgnet-tiny: stage 4 has 1 graph node(s) at this size, fewer than the 4 neighbours (k = 4) its blocks search; the smallest size gkgnet-tiny accepts is 64\n',
+      'webvig train: --size 32: too small for gkgnet-mini: stage 4 has 1 graph node(s) at this size, fewer than the 4 neighbours (k = 4) its blocks search; the smallest size gkgnet-mini accepts is 64\n',
     );
     expect(existsSync(out)).toBe(false);
     const r2 = await run(['train', '--size', '64', '--model', 'gkgnet-s', '--out', out, ...SYNTH]);
