@@ -10,6 +10,7 @@ import { CLASSES, stack, type PageSample } from './data.js';
 
 export const MODELS: Record<string, { label: string; model: string; size: number; lr: number; batch: number }> = {
   'gkgnet-tiny': { label: 'GKGNet tiny (widths 8/16/32/48, k = 4), 64 px', model: 'gkgnet-tiny', size: 64, lr: 5e-3, batch: 16 },
+  'gkgnet-mini': { label: 'GKGNet mini (widths 16/24/32/48, k = 4), 64 px', model: 'gkgnet-mini', size: 64, lr: 5e-3, batch: 16 },
   'mlvig-tiny': { label: 'ML-ViG tiny, 64 px', model: 'mlvig-tiny', size: 64, lr: 5e-3, batch: 16 },
 };
 
