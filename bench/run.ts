@@ -62,7 +62,7 @@ export interface SuiteOptions {
 export interface BenchReport {
   device: DeviceReport;
   suite: string;
-  config: { size: BenchSize; warmup: number; iters: number; timer: TimingMethod | 'auto'; precision: Precision };
+  config: { size: BenchSize; warmup: number; iters: number; timer: TimingMethod | 'auto' };
   results: BenchResult[];
 }
 
@@ -82,16 +82,17 @@ export function suiteFamilies(suite: string, only?: string[]): string[] {
 export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   const names = suiteFamilies(o.suite, o.only);
   const suite = SUITES[o.suite];
-  const config = { size: o.size ?? 'small', warmup: o.warmup ?? 3, iters: o.iters ?? 10, timer: o.timer ?? 'auto', precision: o.precision ?? 'fp32' };
+  const config = { size: o.size ?? 'small', warmup: o.warmup ?? 3, iters: o.iters ?? 10, timer: o.timer ?? 'auto' };
+  const precision = o.precision ?? 'fp32';
   const dev = await init();
-  usePrecision(config.precision, dev, `${PROGRAM} bench`);
+  usePrecision(precision, dev, `${PROGRAM} bench`);
   const results: BenchResult[] = [];
   const ctx: BenchContext = {
     suite: o.suite,
     size: config.size,
     warmup: config.warmup,
     iters: config.iters,
-    precision: config.precision,
+    precision,
     record(c, t, method) {
       const s = t.medianMs * 1e6; // ms → FLOP/s·1e-9 and B/s·1e-9 in one factor
       const r: BenchResult = {
@@ -103,7 +104,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
         ...(c.flops !== undefined ? { gflops: c.flops / s } : {}),
         ...(c.bytes !== undefined ? { gbps: c.bytes / s } : {}),
         ...c.extra,
-        precision: config.precision,
+        precision,
         method,
       };
       results.push(r);
