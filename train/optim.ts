@@ -21,7 +21,8 @@ export interface AdamWOptions {
   weightDecay?: number;
   /**
    * Leave parameters and moments untouched in a step whose gradient norm is NaN or ±Inf (default
-   * true; torch would write NaNs). The per-parameter step counters still advance.
+   * true; torch would write NaNs). The per-parameter step counters still advance (not with a
+   * `scaler`, whose skipped steps count nothing, as in torch).
    */
   skipNonFinite?: boolean;
   /** Elements per flat bucket (default: the most one storage binding holds); tests lower it. */
