@@ -1,6 +1,7 @@
 // What a benchmark family is given and produces. The registry of suites and families, and how to add
 // one, is at the top of bench/run.ts.
 import type { TimingMethod } from '../engine/timing.js';
+import type { Precision } from '../train/precision.js';
 // The suites import single kernels: register the bundled WGSL (kernels/ops.ts does it for `F`).
 import '../kernels/sources.js';
 
@@ -43,6 +44,8 @@ export interface BenchContext {
   size: BenchSize;
   warmup: number;
   iters: number;
+  /** --precision: the operands were switched already; the train family adds loss scaling for 'mixed'. */
+  precision: Precision;
   /** Time the GPU work that `fn` encodes (engine/timing.ts; fn runs in tidy()) and record it. */
   measure(c: BenchCase, fn: () => void): Promise<BenchResult>;
   /** Record a case timed some other way. */

@@ -16,6 +16,7 @@
 import { init } from '../engine/context.js';
 import { timeGpu, type TimingMethod } from '../engine/timing.js';
 import { UsageError, PROGRAM } from '../train/args.js';
+import { usePrecision, resetPrecision, type Precision } from '../train/precision.js';
 import { deviceReport, type DeviceReport } from '../train/commands/info.js';
 import { type BenchContext, type BenchResult, type BenchSize, type Family } from './common.js';
 
@@ -51,6 +52,8 @@ export interface SuiteOptions {
   timer?: TimingMethod | 'auto';
   /** Families to run (default: all of the suite's). */
   only?: string[];
+  /** --precision (train/precision.ts; default 'fp32'): the kernels' operands, and loss scaling in the train suite. */
+  precision?: Precision;
   /** Called as each result arrives (the text table prints rows as they come). */
   onResult?: (r: BenchResult) => void;
   log?: (message: string) => void;
@@ -80,13 +83,16 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   const names = suiteFamilies(o.suite, o.only);
   const suite = SUITES[o.suite];
   const config = { size: o.size ?? 'small', warmup: o.warmup ?? 3, iters: o.iters ?? 10, timer: o.timer ?? 'auto' };
+  const precision = o.precision ?? 'fp32';
   const dev = await init();
+  usePrecision(precision, dev, `${PROGRAM} bench`);
   const results: BenchResult[] = [];
   const ctx: BenchContext = {
     suite: o.suite,
     size: config.size,
     warmup: config.warmup,
     iters: config.iters,
+    precision,
     record(c, t, method) {
       const s = t.medianMs * 1e6; // ms → FLOP/s·1e-9 and B/s·1e-9 in one factor
       const r: BenchResult = {
@@ -98,6 +104,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
         ...(c.flops !== undefined ? { gflops: c.flops / s } : {}),
         ...(c.bytes !== undefined ? { gbps: c.bytes / s } : {}),
         ...c.extra,
+        precision,
         method,
       };
       results.push(r);
@@ -110,9 +117,13 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     },
     log: o.log ?? ((m) => void process.stderr.write(`${m}\n`)),
   };
-  for (const name of names) {
-    const { bench } = await suite.families[name]();
-    await bench(ctx);
+  try {
+    for (const name of names) {
+      const { bench } = await suite.families[name]();
+      await bench(ctx);
+    }
+  } finally {
+    resetPrecision();
   }
   return { device: deviceReport(dev), suite: o.suite, config, results };
 }

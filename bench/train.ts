@@ -15,7 +15,8 @@
 //   host_ms_per_step, pipelines_per_step (pipelines created), bytes_per_step (storage bytes bound by
 //   the dispatches, each binding once per dispatch, plus 2× the bytes copied), peak_gpu_bytes (the
 //   buffer pool's high-water mark: live + pooled bytes, over the case), replayed_per_step (share of
-//   the timed steps that were replays), adapter (the device, in words), method }.
+//   the timed steps that were replays), adapter (the device, in words), precision (--precision: with
+//   'mixed' the step is trainer's mixed one, loss scaling included), method }.
 import { device } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
@@ -24,6 +25,7 @@ import { backward } from '../kernels/backward.js';
 import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
+import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
 import type { BenchSize, Family } from './common.js';
 
@@ -77,13 +79,14 @@ export const bench: Family = async (ctx) => {
     model.train();
     model.setGenerator(new Rng(1));
     const trainable = model.trainableParameters().map(([, t]) => t);
+    const scaler = ctx.precision === 'mixed' ? new GradScaler() : undefined;
     // The trainer's groups (spec training.md §5): weight decay on weights only.
     const opt = new AdamW(
       [
         { params: trainable.filter((t) => t.rank > 1), weightDecay: p.weightDecay },
         { params: trainable.filter((t) => t.rank <= 1), weightDecay: 0 },
       ],
-      { lr: p.lr },
+      { lr: p.lr, scaler },
     );
     const x = Tensor.randn([B, 3, size, size], 1);
     const rng = new Rng(2);
@@ -91,7 +94,8 @@ export const bench: Family = async (ctx) => {
     const replay = new StepReplay({ warmup: 1 });
     const step = () =>
       replay.run([], () => {
-        backward(gkgnetLoss(model.forward(x), target).loss);
+        const { loss } = gkgnetLoss(model.forward(x), target);
+        backward(loss, scaler?.seed(loss.shape));
         opt.step({ maxGradNorm: p.maxGradNorm });
         opt.zeroGrad();
       });
@@ -120,6 +124,7 @@ export const bench: Family = async (ctx) => {
     ctx.record({ name: `${name}@${size}`, shape: [B, 3, size, size], extra }, t, t.method);
     replay.release();
     opt.release();
+    scaler?.release();
     for (const v of [x, target]) v.release();
     model.release();
     // Pooled buffers sized for this model would stay allocated while the next one runs.

@@ -91,3 +91,22 @@ export function noGrad<T>(fn: () => T): T {
     gradEnabled = prev;
   }
 }
+
+// ------------------------------------------------------------------ operand precision
+// What matmul and convolution kernels round their operands to (kernels/operand.ts): 'f16' under
+// --precision mixed. Sums, storage and every other kernel stay f32.
+
+export type OperandPrecision = 'f32' | 'f16';
+let operands: OperandPrecision = 'f32';
+
+export function operandPrecision(): OperandPrecision {
+  return operands;
+}
+
+/** Set the operand precision (process-wide, like the grad mode); 'f16' needs the device's shader-f16. */
+export function setOperandPrecision(p: OperandPrecision): void {
+  if (p === 'f16' && !device().features.has('shader-f16')) {
+    throw new Error(`f16 operands need the shader-f16 feature, which ${device().describe()} lacks`);
+  }
+  operands = p;
+}

@@ -1,5 +1,5 @@
 // The public engine API.
-export { init, device, tidy, keep, noGrad, beginScope, endScope, isGradEnabled } from './context.js';
+export { init, device, tidy, keep, noGrad, beginScope, endScope, isGradEnabled, operandPrecision, setOperandPrecision, type OperandPrecision } from './context.js';
 export { Device, REDUCED_PRECISION_TOGGLES, type DeviceOptions, type MemoryStats } from './device.js';
 export { precisionReport, probePrecision, type PrecisionReport, type PrecisionSupport, type SubgroupMatrixConfig } from './precision.js';
 export { Tensor, numel, type DType, type Shape } from './tensor.js';

@@ -15,6 +15,7 @@ import { device, keep } from '../engine/context.js';
 import { launch, f32bits, grid1d } from '../engine/launch.js';
 import type { BufferArg } from '../engine/device.js';
 import { fillInto } from './fill.js';
+import type { GradScaler } from './grad-scaler.js';
 
 /** Elements per chunk; must match CHUNK in adamw.wgsl. */
 export const ADAMW_CHUNK = 1024;
@@ -279,12 +280,16 @@ export class FusedAdamW extends FlatGrads {
   /**
    * One step: `hyper` must already hold this step's per-slot values. `params[i]` / `grads[i]` null
    * where slot i is inactive. Gradients are scaled by the clip factor (1 when maxNorm is null).
+   * With a loss scaler the gradients are unscaled first, and the step counts live in `steps`
+   * (`scaled` holds them): `hyper` then holds (active, 1 − lr·wd, lr) and the GPU completes it.
    */
-  step(params: (Tensor | null)[], grads: (Tensor | null)[], maxNorm: number | null, clipEps: number): void {
+  step(params: (Tensor | null)[], grads: (Tensor | null)[], maxNorm: number | null, clipEps: number, scaled?: { scaler: GradScaler; steps: Tensor }): void {
     this.gather(grads);
     const moved = params.map((p, i) => (this.resident[i] ? null : p));
     this.copyIn(moved, this.param);
+    if (scaled) this.buckets.forEach((b, k) => scaled.scaler.unscale(this.grad[k], b.elements));
     this.norm(maxNorm, clipEps);
+    scaled?.scaler.gate(this.stats, this.hyper, scaled.steps, [this.constants.beta1, this.constants.beta2]);
     this.buckets.forEach((b, k) => {
       launch({
         file: 'adamw.wgsl',
@@ -296,6 +301,7 @@ export class FusedAdamW extends FlatGrads {
       });
     });
     this.copyOut(this.param, moved);
+    scaled?.scaler.update(this.stats);
   }
 
   /** Both moments of every slot, read back in one transfer per bucket and buffer. */

@@ -8,6 +8,7 @@ import { keep, device } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
+import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 
 export interface Conv2dOptions {
@@ -228,7 +229,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
   launch({
     file: 'pointwise.wgsl',
     entry: 'gemm',
-    code: kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG }),
+    code: operandSource(kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG })),
     constants: { TRANS_A: dx ? 1 : 0, ADDEND: addend ? 1 : 0 },
     args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
@@ -259,7 +260,7 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   launch({
     file: 'pointwise.wgsl',
     entry: 'weight_grad',
-    code: kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG }),
+    code: operandSource(kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG })),
     constants: { BIAS_GRAD: +biasGrad },
     args: [dy, x, partial, dbPartial ?? noBiasGrad],
     params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
@@ -288,7 +289,7 @@ const DIRECT_TM_DW = 4;
 const DIRECT_DW_TARGET_WORKGROUPS = 8;
 
 function directSource(g: Geometry, WG: number, TM: number): string {
-  return kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw });
+  return operandSource(kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw }));
 }
 
 function directParams(g: Geometry, hasBias: boolean, nImages = 0): number[] {

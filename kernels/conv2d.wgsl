@@ -182,20 +182,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let m = m0 + mm;
         var v = 0.0;
         if (m < p.M && k < p.K) { v = A[dy_base + m * hw]; }
-        As[(kk * BM + mm) / 4u][mm % 4u] = v;
+        As[(kk * BM + mm) / 4u][mm % 4u] = opnd_t(v);
       }
       for (var e = tid; e < BK * BN; e += THREADS) {
         let nn = e / BK;
         let n = n0 + nn;
         var v = 0.0;
         if (n < p.N && k < p.K) { v = x_tap_at(g, n, q); }
-        Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
+        Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(v);
       }
     } else {
       for (var e = tid; e < BM * BK; e += THREADS) {
         let mm = e / BK;
         let kk = e % BK;
-        As[(kk * BM + mm) / 4u][mm % 4u] = load_a(g, m0 + mm, k0 + kk);
+        As[(kk * BM + mm) / 4u][mm % 4u] = opnd_t(load_a(g, m0 + mm, k0 + kk));
       }
       if (hoisted) {
         let nn = tid % BN;
@@ -206,13 +206,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
           if (k < p.K && own_n < p.N) {
             if (p.mode == 0u) { v = x_tap_at(g, k, own); } else { v = dy_tap_at(g, k, own); }
           }
-          Bs[(kk * BN + nn) / 4u][nn % 4u] = v;
+          Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(v);
         }
       } else {
         for (var e = tid; e < BK * BN; e += THREADS) {
           var nn: u32; var kk: u32;
           if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
-          Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(g, k0 + kk, n0 + nn);
+          Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(load_b(g, k0 + kk, n0 + nn));
         }
       }
     }

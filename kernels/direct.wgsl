@@ -11,7 +11,8 @@
 //               iy = oy·SH − ph + ky, ix = ox·SW − pw + kx
 //   weight_grad dw[co, ci, ky, kx] = Σ_b,oy,ox dy[b, co, oy, ox] · x[b, ci, oy·SH − ph + ky, ox·SW − pw + kx]
 // (channels within one group throughout). weight_grad may split the images into wg.z chunks whose
-// partial sums the launcher adds in a fixed order.
+// partial sums the launcher adds in a fixed order. Operands pass through opnd() (kernels/operand.ts:
+// f16 rounding under --precision mixed); sums stay f32.
 
 const TM: u32 = {{TM}}u;   // output channels (forward, weight_grad) or input channels (input_grad) per workgroup
 const WG: u32 = {{WG}}u;   // invocations per workgroup
@@ -71,7 +72,7 @@ fn input_row(plane: u32, iy: i32, c: Cols) -> array<f32, XW> {
   let row_ok = iy >= 0 && iy < i32(p.h);
   let row = plane + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
   var v: array<f32, XW>;
-  for (var u = 0u; u < XW; u++) { v[u] = select(0.0, X[row + c.at[u]], row_ok && c.ok[u]); }
+  for (var u = 0u; u < XW; u++) { v[u] = opnd(select(0.0, X[row + c.at[u]], row_ok && c.ok[u])); }
   return v;
 }
 
@@ -116,7 +117,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
       for (var i = 0u; i < TM; i++) {
         let co = g * p.cout_g + min(m0 + i, p.cout_g - 1u);
         let w_row = ((co * p.cin_g + ci) * KH + ky) * KW;
-        for (var kx = 0u; kx < KW; kx++) { acc[i] += Wt[w_row + kx] * taps(v, kx); }
+        for (var kx = 0u; kx < KW; kx++) { acc[i] += opnd(Wt[w_row + kx]) * taps(v, kx); }
       }
     }
   }
@@ -176,14 +177,14 @@ fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
         let row_ok = oy >= 0 && oy < i32(p.ho);
         let row = dy_base + co * ohw + u32(clamp(oy, 0, i32(p.ho) - 1)) * p.wo;
         var d: array<f32, DW>;
-        for (var u = 0u; u < DW; u++) { d[u] = select(0.0, X[row + at[u]], row_ok && ok[u]); }
+        for (var u = 0u; u < DW; u++) { d[u] = opnd(select(0.0, X[row + at[u]], row_ok && ok[u])); }
         for (var i = 0u; i < TM; i++) {
           let ci = min(m0 + i, p.cin_g - 1u);
           let w_row = (((g * p.cout_g + co) * p.cin_g + ci) * KH + ky) * KW;
           for (var tx = 0u; tx < TX; tx++) {
             let kx = kx0 + tx * SW;
             let s = TX - 1u - tx;
-            if (kx < KW) { acc[i] += Wt[w_row + kx] * vec4f(d[s], d[s + 1u], d[s + 2u], d[s + 3u]); }
+            if (kx < KW) { acc[i] += opnd(Wt[w_row + kx]) * vec4f(d[s], d[s + 1u], d[s + 2u], d[s + 3u]); }
           }
         }
       }
@@ -228,7 +229,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
     var d: array<vec4f, TM>;
     for (var i = 0u; i < TM; i++) {
       let row = (b * p.cout + g * p.cout_g + min(m0 + i, p.cout_g - 1u)) * ohw + q.y * p.wo;
-      for (var j = 0u; j < 4u; j++) { d[i][j] = select(0.0, Wt[row + min(q.x0 + j, p.wo - 1u)], q.x0 + j < p.wo); }
+      for (var j = 0u; j < 4u; j++) { d[i][j] = opnd(select(0.0, Wt[row + min(q.x0 + j, p.wo - 1u)], q.x0 + j < p.wo)); }
     }
     let x_plane = (b * p.cin + g * p.cin_g + ci) * hw;
     for (var ky = 0u; ky < KH; ky++) {

@@ -4,6 +4,7 @@ import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { isGradEnabled, keep } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
+import { operandSource } from './operand.js';
 import { launch, shapeStr } from '../engine/launch.js';
 import { sum } from './reduce.js';
 import { relu, gelu } from './elementwise.js';
@@ -39,9 +40,12 @@ function pickTile(M: number, N: number): TileConfig {
   return TILES.small;
 }
 
-/** A register-tiled kernel file (matmul.wgsl, conv2d.wgsl) with its {{BM}}… tile constants filled in. */
+/**
+ * A register-tiled kernel file (matmul.wgsl, conv2d.wgsl) with its {{BM}}… tile constants filled in
+ * and the current operand precision (kernels/operand.ts).
+ */
 export function tiledSource(file: string, t: TileConfig): string {
-  return kernelSource(file, { ...t });
+  return operandSource(kernelSource(file, { ...t }));
 }
 
 let noBias: Tensor | null = null;

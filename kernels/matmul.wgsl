@@ -2,6 +2,7 @@
 // each thread a TM×TN block held in vec4 registers; A and B tiles of depth BK are staged in
 // workgroup memory. Tile sizes are template constants (function-scope arrays need const sizes);
 // transposes, bias mode and activation are override constants. Any M, N, K: edges are masked.
+// Operands are staged as opnd_t (kernels/operand.ts, tile.wgsl).
 
 const BM: u32 = {{BM}}u;
 const BN: u32 = {{BN}}u;
@@ -75,12 +76,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     for (var e = tid; e < BM * BK; e += THREADS) {
       var mm: u32; var kk: u32;
       if (TRANS_A) { kk = e / BM; mm = e % BM; } else { mm = e / BK; kk = e % BK; }
-      As[(kk * BM + mm) / 4u][mm % 4u] = load_a(a_base, m0 + mm, k0 + kk);
+      As[(kk * BM + mm) / 4u][mm % 4u] = opnd_t(load_a(a_base, m0 + mm, k0 + kk));
     }
     for (var e = tid; e < BK * BN; e += THREADS) {
       var nn: u32; var kk: u32;
       if (TRANS_B) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
-      Bs[(kk * BN + nn) / 4u][nn % 4u] = load_b(b_base, k0 + kk, n0 + nn);
+      Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(load_b(b_base, k0 + kk, n0 + nn));
     }
     workgroupBarrier();
     multiply_tiles(lid, &acc);

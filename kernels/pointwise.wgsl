@@ -10,6 +10,7 @@
 //   dw       dw[g, m, n] = Σ_b Σ_s dy[b, g, m, s] · x[b, g, n, s]        M = Cout/g, N = Cin/g
 //   db       db[g, m] = Σ_b Σ_s dy[b, g, m, s]   (with dw, by its first column of workgroups)
 // dw's images may be split into wg.z chunks whose partial sums the launcher adds in a fixed order.
+// Operands pass through opnd()/opnd4() (kernels/operand.ts: f16 rounding under --precision mixed).
 
 const TM: u32 = {{TM}}u;   // rows of C per invocation (gemm) or per workgroup (weight_grad)
 const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per workgroup
@@ -61,12 +62,12 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lane:
   let b_base = b * p.in_image + g * p.K * p.S;
   var acc: array<vec4f, TM>;
   for (var k = 0u; k < p.K; k++) {
-    let v = load4(b_base + k * p.S, s, p.S);
+    let v = opnd4(load4(b_base + k * p.S, s, p.S));
     for (var i = 0u; i < TM; i++) {
       let m = min(m0 + i, p.M - 1u);
       var a: f32;
       if (TRANS_A) { a = A[a_base + k * p.M + m]; } else { a = A[a_base + m * p.K + k]; }
-      acc[i] += a * v;
+      acc[i] += opnd(a) * v;
     }
   }
   if (s >= p.S) { return; }
@@ -118,11 +119,11 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
     var xv: array<vec4f, TN>;
     for (var jn = 0u; jn < TN; jn++) {
       let n = min(n0 + jn, p.N - 1u);
-      xv[jn] = load4(b * p.in_image + (g * p.N + n) * p.S, s, p.S);
+      xv[jn] = opnd4(load4(b * p.in_image + (g * p.N + n) * p.S, s, p.S));
     }
     for (var i = 0u; i < TM; i++) {
       let m = min(m0 + i, p.M - 1u);
-      let dv = load4_a(((b * p.groups + g) * p.M + m) * p.S, s, p.S);
+      let dv = opnd4(load4_a(((b * p.groups + g) * p.M + m) * p.S, s, p.S));
       for (var jn = 0u; jn < TN; jn++) { acc[i * TN + jn] += dv * xv[jn]; }
       if (with_db) { acc_db[i] += dv; }
     }

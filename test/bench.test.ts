@@ -9,7 +9,7 @@ beforeAll(async () => {
   await init();
 });
 
-const RESULT_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'gflops', 'gbps', 'method', 'dense_bytes', 'fused_bytes'];
+const RESULT_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'gflops', 'gbps', 'precision', 'method', 'dense_bytes', 'fused_bytes'];
 
 describe('timeGpu', () => {
   it('times with timestamps when the device has them, else wall clock', async () => {

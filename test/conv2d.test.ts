@@ -2,7 +2,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
-import { rng, maxRelErr, forEachKernelProfile } from './ref.js';
+import { rng, maxRelErr, forEachKernelProfile, conv2dRef as reference, convOutSize as outSize, type ConvCase as Case } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -11,65 +11,6 @@ beforeAll(async () => {
 function rand(n: number, seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
-
-interface Case {
-  B: number;
-  Cin: number;
-  H: number;
-  W: number;
-  Cout: number;
-  kh: number;
-  kw: number;
-  stride: number;
-  pad: number;
-  groups: number;
-}
-
-function outSize(c: Case): [number, number] {
-  return [Math.floor((c.H + 2 * c.pad - c.kh) / c.stride) + 1, Math.floor((c.W + 2 * c.pad - c.kw) / c.stride) + 1];
-}
-
-/** Direct float64 convolution, and its analytic gradients for an output gradient `gy`. */
-function reference(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, gy: ArrayLike<number>) {
-  const [Ho, Wo] = outSize(c);
-  const cig = c.Cin / c.groups;
-  const cog = c.Cout / c.groups;
-  const y = new Float64Array(c.B * c.Cout * Ho * Wo);
-  const dx = new Float64Array(c.B * c.Cin * c.H * c.W);
-  const dw = new Float64Array(c.Cout * cig * c.kh * c.kw);
-  const db = new Float64Array(c.Cout);
-  for (let n = 0; n < c.B; n++) {
-    for (let co = 0; co < c.Cout; co++) {
-      const g = Math.floor(co / cog);
-      for (let oy = 0; oy < Ho; oy++) {
-        for (let ox = 0; ox < Wo; ox++) {
-          const yi = ((n * c.Cout + co) * Ho + oy) * Wo + ox;
-          let acc = b ? b[co] : 0;
-          const gv = gy[yi];
-          db[co] += gv;
-          for (let ci = 0; ci < cig; ci++) {
-            const cx = g * cig + ci;
-            for (let ky = 0; ky < c.kh; ky++) {
-              const iy = oy * c.stride - c.pad + ky;
-              if (iy < 0 || iy >= c.H) continue;
-              for (let kx = 0; kx < c.kw; kx++) {
-                const ix = ox * c.stride - c.pad + kx;
-                if (ix < 0 || ix >= c.W) continue;
-                const xi = ((n * c.Cin + cx) * c.H + iy) * c.W + ix;
-                const wi = ((co * cig + ci) * c.kh + ky) * c.kw + kx;
-                acc += w[wi] * x[xi];
-                dx[xi] += w[wi] * gv;
-                dw[wi] += x[xi] * gv;
-              }
-            }
-          }
-          y[yi] = acc;
-        }
-      }
-    }
-  }
-  return { y, dx, dw, db };
 }
 
 async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: F.Conv2dOptions['impl']) {

@@ -514,3 +514,85 @@ export function forEachKernelProfile(title: (profile: KernelProfile) => string, 
     });
   }
 }
+
+export interface ConvCase {
+  B: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: number;
+  groups: number;
+}
+
+export function convOutSize(c: ConvCase): [number, number] {
+  return [Math.floor((c.H + 2 * c.pad - c.kh) / c.stride) + 1, Math.floor((c.W + 2 * c.pad - c.kw) / c.stride) + 1];
+}
+
+/** Direct float64 convolution, and its analytic gradients for an output gradient `gy`. */
+export function conv2dRef(c: ConvCase, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, gy: ArrayLike<number>) {
+  const [Ho, Wo] = convOutSize(c);
+  const cig = c.Cin / c.groups;
+  const cog = c.Cout / c.groups;
+  const y = new Float64Array(c.B * c.Cout * Ho * Wo);
+  const dx = new Float64Array(c.B * c.Cin * c.H * c.W);
+  const dw = new Float64Array(c.Cout * cig * c.kh * c.kw);
+  const db = new Float64Array(c.Cout);
+  for (let n = 0; n < c.B; n++) {
+    for (let co = 0; co < c.Cout; co++) {
+      const g = Math.floor(co / cog);
+      for (let oy = 0; oy < Ho; oy++) {
+        for (let ox = 0; ox < Wo; ox++) {
+          const yi = ((n * c.Cout + co) * Ho + oy) * Wo + ox;
+          let acc = b ? b[co] : 0;
+          const gv = gy[yi];
+          db[co] += gv;
+          for (let ci = 0; ci < cig; ci++) {
+            const cx = g * cig + ci;
+            for (let ky = 0; ky < c.kh; ky++) {
+              const iy = oy * c.stride - c.pad + ky;
+              if (iy < 0 || iy >= c.H) continue;
+              for (let kx = 0; kx < c.kw; kx++) {
+                const ix = ox * c.stride - c.pad + kx;
+                if (ix < 0 || ix >= c.W) continue;
+                const xi = ((n * c.Cin + cx) * c.H + iy) * c.W + ix;
+                const wi = ((co * cig + ci) * c.kh + ky) * c.kw + kx;
+                acc += w[wi] * x[xi];
+                dx[xi] += w[wi] * gv;
+                dw[wi] += x[xi] * gv;
+              }
+            }
+          }
+          y[yi] = acc;
+        }
+      }
+    }
+  }
+  return { y, dx, dw, db };
+}
+
+/** x rounded to the nearest IEEE binary16 value (ties to even; ±Inf past 65504), in float64. */
+export function f16round(x: number): number {
+  const a = Math.abs(x);
+  if (!Number.isFinite(a) || a === 0) return x;
+  if (a >= 65520) return Math.sign(x) * Infinity;
+  let e = Math.max(Math.floor(Math.log2(a)), -14);
+  if (e > -14 && 2 ** e > a) e--;
+  if (2 ** (e + 1) <= a) e++;
+  const ulp = 2 ** (e - 10);
+  const q = a / ulp;
+  const f = Math.floor(q);
+  const r = q - f > 0.5 || (q - f === 0.5 && f % 2 === 1) ? f + 1 : f;
+  return Math.sign(x) * r * ulp;
+}
+
+/** max over i of |got − want| / scale[i] (scale: the Σ|term| each result was summed from). */
+export function maxScaledErr(got: ArrayLike<number>, want: ArrayLike<number>, scale: ArrayLike<number>): number {
+  if (got.length !== want.length || got.length !== scale.length) throw new Error(`length ${got.length} vs ${want.length} vs ${scale.length}`);
+  let e = 0;
+  for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]) / Math.max(scale[i], 1e-30));
+  return e;
+}

@@ -4,7 +4,8 @@
 // exactly); a smaller batch falls back to the normal path and replay resumes after it; a replayed
 // step creates no GPU object; per-step values written as constants are caught, never frozen.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, device, Tensor, Rng, F, backward, keep, StepReplay, type StepMode, type StepInput } from '../kernels/index.js';
+import { init, device, Tensor, Rng, F, backward, keep, StepReplay, setOperandPrecision, type StepMode, type StepInput } from '../kernels/index.js';
+import { GradScaler } from '../kernels/grad-scaler.js';
 import { storeAt } from '../kernels/ring.js';
 import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
@@ -26,8 +27,13 @@ interface RunResult {
   rng: number[];
 }
 
-/** Train gkgnet-tiny (drop path 0.1) for `batches.length` steps with lr changing every step. */
-async function run(batches: number[], replay: StepReplay): Promise<RunResult> {
+/**
+ * Train gkgnet-tiny (drop path 0.1) for `batches.length` steps with lr changing every step; `mixed`:
+ * as --precision mixed (f16 operands, loss scaling with a 2-step growth interval).
+ */
+async function run(batches: number[], replay: StepReplay, mixed = false): Promise<RunResult> {
+  const scaler = mixed ? new GradScaler({ growthInterval: 2 }) : undefined;
+  setOperandPrecision(mixed ? 'f16' : 'f32');
   const model = buildModel('gkgnet-tiny', { size: SIZE, numLabels: LABELS, dropPath: 0.1, seed: 3 });
   model.train();
   const rng = new Rng(11);
@@ -38,7 +44,7 @@ async function run(batches: number[], replay: StepReplay): Promise<RunResult> {
       { params: trainable.filter((t) => t.rank > 1), weightDecay: 0.05 },
       { params: trainable.filter((t) => t.rank <= 1), weightDecay: 0 },
     ],
-    { lr: 1e-3 },
+    { lr: 1e-3, scaler },
   );
   const ring = keep(Tensor.empty([RING], 'f32', 'loss ring'));
   const data = new Rng(5);
@@ -55,7 +61,7 @@ async function run(batches: number[], replay: StepReplay): Promise<RunResult> {
     modes.push(
       replay.run(inputs, ([x, target, s]) => {
         const { loss } = gkgnetLoss(model.forward(x), target);
-        backward(loss);
+        backward(loss, scaler?.seed(loss.shape));
         opt.step({ maxGradNorm: 0.5 });
         opt.zeroGrad();
         storeAt(ring, loss, s);
@@ -70,8 +76,10 @@ async function run(batches: number[], replay: StepReplay): Promise<RunResult> {
   const out = { modes, params, optimizer, ring: await ring.toArray(), rng: rng.getState() };
   ring.release();
   opt.release();
+  scaler?.release();
   model.release();
   replay.release();
+  setOperandPrecision('f32');
   return out;
 }
 
@@ -97,6 +105,17 @@ describe('step replay', () => {
     // The run did train: the ring holds four finite losses, the moments are not all zero.
     expect([...replayed.ring].every(Number.isFinite)).toBe(true);
     expect([...replayed.optimizer.values()].some((v) => v instanceof Float32Array && v.some((x) => x !== 0))).toBe(true);
+  }, 240_000);
+
+  it('under --precision mixed (f16 operands, loss scale, found-inf skips on the GPU) too', async () => {
+    const batches = [2, 2, 2, 2, 2, 2];
+    const replayed = await run(batches, new StepReplay({ warmup: 1 }), true);
+    const normal = await run(batches, new StepReplay({ enabled: false }), true);
+    expect(replayed.modes).toEqual(['normal', 'recorded', 'recorded', 'replayed', 'replayed', 'replayed']);
+    expectBitIdentical(replayed, normal);
+    // The scaler's state is part of the optimizer state compared above, and it moved.
+    expect(replayed.optimizer.get('grad_scaler.scale')![0]).not.toBe(65536);
+    expect([...replayed.ring].every(Number.isFinite)).toBe(true);
   }, 240_000);
 
   it('falls back to the normal path for a smaller batch and replays again after it', async () => {

@@ -3,8 +3,9 @@
 // a step: the norm, the clip scale and a non-finite flag stay on the GPU until asked for.
 // GPU side and the flat-buffer design: kernels/adamw.ts.
 import { Tensor } from '../engine/tensor.js';
-import { device } from '../engine/context.js';
+import { device, keep } from '../engine/context.js';
 import { FusedAdamW, FlatGrads } from '../kernels/adamw.js';
+import type { GradScaler } from '../kernels/grad-scaler.js';
 import { firstNonFinite, type StateEntry } from '../models/module.js';
 
 export interface ParamGroup {
@@ -20,7 +21,8 @@ export interface AdamWOptions {
   weightDecay?: number;
   /**
    * Leave parameters and moments untouched in a step whose gradient norm is NaN or ±Inf (default
-   * true; torch would write NaNs). The per-parameter step counters still advance.
+   * true; torch would write NaNs). The per-parameter step counters still advance (not with a
+   * `scaler`, whose skipped steps count nothing, as in torch).
    */
   skipNonFinite?: boolean;
   /** Elements per flat bucket (default: the most one storage binding holds); tests lower it. */
@@ -30,6 +32,14 @@ export interface AdamWOptions {
    * place, with no per-parameter copies (kernels/adamw.ts, FusedAdamW.adopt).
    */
   arena?: boolean;
+  /**
+   * Dynamic loss scaling (--precision mixed): the gradients arrive multiplied by the scaler's scale
+   * (backward seeded with GradScaler.seed) and are unscaled before clipping; a step whose gradients
+   * hold inf/NaN changes neither parameters, moments nor step counts, and the scale backs off. The
+   * step counts then live on the GPU (torch's fused AdamW with a GradScaler) and the bias
+   * corrections are computed there in f32.
+   */
+  scaler?: GradScaler;
 }
 
 export interface StepOptions {
@@ -59,11 +69,13 @@ interface Slot {
   /** State-dict prefix: the tensor's name, or `param<i>` for unnamed tensors (i over all given params). */
   name: string;
   group: ResolvedGroup;
-  /** torch's per-parameter state['step']: steps in which this parameter had a gradient. */
+  /** torch's per-parameter state['step']: steps in which this parameter had a gradient (unused with a scaler: see `steps`). */
   step: number;
 }
 
 const MOMENTS = ['exp_avg', 'exp_avg_sq', 'step'] as const;
+/** The loss scaler's state (torch's scaler.state_dict(): scale, _growth_tracker), with a scaler. */
+const SCALER_KEYS = ['grad_scaler.scale', 'grad_scaler.growth_tracker'] as const;
 
 export class AdamW {
   readonly paramGroups: ResolvedGroup[];
@@ -72,13 +84,16 @@ export class AdamW {
   private readonly slots: Slot[] = [];
   private readonly fused: FusedAdamW;
   private readonly hyper: Float32Array;
+  private readonly scaler: GradScaler | null;
+  /** With a scaler: each slot's step count (f32, on the GPU). */
+  private readonly steps: Tensor | null;
 
   /**
    * `params`: tensors or groups `{ params, lr?, weightDecay? }` (unset fields take the options').
    * Tensors with requiresGrad false (e.g. the frozen relative_pos tables) get no state and are
    * never touched.
    */
-  constructor(params: Tensor[] | ParamGroup[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, skipNonFinite = true, bucketElements, arena = true }: AdamWOptions = {}) {
+  constructor(params: Tensor[] | ParamGroup[], { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, skipNonFinite = true, bucketElements, arena = true, scaler }: AdamWOptions = {}) {
     check(lr >= 0, `AdamW: invalid learning rate ${lr}`);
     check(eps >= 0, `AdamW: invalid eps ${eps}`);
     check(betas[0] >= 0 && betas[0] < 1 && betas[1] >= 0 && betas[1] < 1, `AdamW: invalid betas [${betas.join(', ')}]`);
@@ -113,6 +128,8 @@ export class AdamW {
     );
     if (arena) this.fused.adopt(this.slots.map((s) => s.param));
     this.hyper = new Float32Array(this.fused.hyper.size);
+    this.scaler = scaler ?? null;
+    this.steps = scaler ? keep(Tensor.from(new Float32Array(Math.max(1, this.slots.length)), [Math.max(1, this.slots.length)])) : null;
   }
 
   /** The first group's learning rate. */
@@ -147,7 +164,7 @@ export class AdamW {
     // `hyper` buffer), through a producer: a replayed step (engine/replay.ts) calls it again.
     const hyper = () => this.stepHyper(active);
     device().write(this.fused.hyper.pooled, hyper(), 0, hyper);
-    this.fused.step(params, grads, maxGradNorm ?? null, clipEps);
+    this.fused.step(params, grads, maxGradNorm ?? null, clipEps, this.scaler ? { scaler: this.scaler, steps: this.steps! } : undefined);
   }
 
   /** Advance the step count of the active slots and fill `hyper` with this step's per-slot values. */
@@ -160,11 +177,16 @@ export class AdamW {
         continue;
       }
       const s = this.slots[i];
-      s.step++;
       const { lr, weightDecay } = s.group;
       // Float64 scalars rounded once to float32, as torch hands them to its float kernels.
       h[4 * i] = 1;
       h[4 * i + 1] = 1 - lr * weightDecay;
+      if (this.scaler) {
+        // The step count and bias corrections are the GPU's (grad-scaler.wgsl's gate).
+        h[4 * i + 2] = lr;
+        continue;
+      }
+      s.step++;
       h[4 * i + 2] = lr / (1 - b1 ** s.step);
       h[4 * i + 3] = Math.sqrt(1 - b2 ** s.step);
     }
@@ -192,23 +214,36 @@ export class AdamW {
     return { gradNorm, clipScale, nonFinite: flag !== 0 };
   }
 
-  /** Steps taken by one parameter (torch's state['step']). */
+  /** Steps taken by one parameter (torch's state['step']); with a scaler they are on the GPU: see stateDict(). */
   stepCount(param: Tensor): number {
     const s = this.slots.find((x) => x.param === param);
     if (!s) throw new Error(`AdamW.stepCount: ${param.describe()} is not a trainable parameter of this optimizer`);
+    if (this.scaler) throw new Error('AdamW.stepCount: with a loss scaler the step counts live on the GPU; read them with stateDict()');
     return s.step;
+  }
+
+  /** Every slot's step count. */
+  private async stepCounts(): Promise<number[]> {
+    if (!this.steps) return this.slots.map((s) => s.step);
+    return [...(await this.steps.toArray())].slice(0, this.slots.length);
   }
 
   /** `<name>.exp_avg`, `<name>.exp_avg_sq` (parameter shape) and `<name>.step` (int32 scalar) per parameter. */
   async stateDict(): Promise<Map<string, StateEntry>> {
     const moments = await this.fused.readMoments();
+    const steps = await this.stepCounts();
     const out = new Map<string, StateEntry>();
     this.slots.forEach((s, i) => {
       const shape = [...s.param.shape];
       out.set(`${s.name}.exp_avg`, { shape, data: moments[i].expAvg });
       out.set(`${s.name}.exp_avg_sq`, { shape, data: moments[i].expAvgSq });
-      out.set(`${s.name}.step`, { shape: [], data: Int32Array.of(s.step) });
+      out.set(`${s.name}.step`, { shape: [], data: Int32Array.of(steps[i]) });
     });
+    if (this.scaler) {
+      const { scale, growthTracker } = await this.scaler.read();
+      out.set(SCALER_KEYS[0], { shape: [], data: Float32Array.of(scale) });
+      out.set(SCALER_KEYS[1], { shape: [], data: Int32Array.of(growthTracker) });
+    }
     return out;
   }
 
@@ -235,6 +270,13 @@ export class AdamW {
       this.fused.writeMoments(i, m.data as Float32Array, v.data as Float32Array);
       s.step = step.data[0];
     });
+    if (this.steps) this.steps.write(Float32Array.from({ length: this.steps.size }, (_, i) => this.slots[i]?.step ?? 0));
+    if (this.scaler) {
+      SCALER_KEYS.forEach((k) => known.add(k));
+      const [scale, tracker] = SCALER_KEYS.map((k) => state.get(k));
+      if (!scale || !tracker) missing.push(...SCALER_KEYS.filter((k) => !state.has(k)));
+      else this.scaler.write(scale.data[0], tracker.data[0]);
+    }
     const unexpected = [...state.keys()].filter((k) => !known.has(k));
     if (strict && (missing.length || unexpected.length)) {
       throw new Error(`AdamW.loadStateDict: missing [${missing.slice(0, 8).join(', ')}] unexpected [${unexpected.slice(0, 8).join(', ')}]`);
@@ -245,6 +287,7 @@ export class AdamW {
   /** Free the optimizer's GPU buffers (the parameters stay). */
   release(): void {
     this.fused.release();
+    this.steps?.release();
   }
 }
 

@@ -32,6 +32,8 @@ import { UsageError } from './args.js';
 import { inputSizeProblem } from '../models/factory.js';
 import { createProgress, progressIsQuiet } from './progress.js';
 import { autoEpochs, type TrainPreset } from './presets.js';
+import { usePrecision, resetPrecision, type Precision } from './precision.js';
+import { GradScaler } from '../kernels/grad-scaler.js';
 
 export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
   /** A number, or 'auto' (resolved once the dataset is open, see autoEpochs()). */
@@ -62,6 +64,8 @@ export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
   mlgcnAdj?: AdjacencyMode;
   /** Region models with the `-boxes` source: the box file (models/regions.ts). */
   boxes?: string;
+  /** --precision (train/precision.ts; default 'fp32'). */
+  precision?: Precision;
 }
 
 export interface EpochRow {
@@ -149,6 +153,18 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   const flag = cfg.resume ? '--resume' : '--out';
   const problem = inputSizeProblem(cfg.model, cfg.size);
   if (problem) throw new UsageError(`--size ${cfg.size}: ${problem}`);
+  // Before the run folder is touched: an adapter without shader-f16 refuses --precision mixed.
+  usePrecision(cfg.precision ?? 'fp32', await init({ adapter: cfg.adapter, backend: cfg.backend }), 'webvig train');
+  const scaler = cfg.precision === 'mixed' ? new GradScaler() : undefined;
+  try {
+    return await trainInDir(cfg, flag, log, scaler);
+  } finally {
+    scaler?.release();
+    resetPrecision();
+  }
+}
+
+async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
   const lock = await lockRunDir(cfg.out, flag, log);
   try {
     if (!cfg.resume) {
@@ -165,7 +181,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
     }
     const stale = await removeStaleTemps(cfg.out);
     if (stale.length > 0) log(`note: removed ${stale.length} temporary file(s) left by an interrupted write in ${cfg.out}: ${stale.join(', ')}`);
-    return await trainLocked(cfg, log);
+    return await trainLocked(cfg, log, scaler);
   } finally {
     await lock.release();
   }
@@ -196,9 +212,9 @@ async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[]
   return now;
 }
 
-async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
+async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
-  log(`device: ${dev.describe()}`);
+  log(`device: ${dev.describe()}${scaler ? '; --precision mixed: f16 matmul/conv operands, f32 sums and weights, dynamic loss scaling' : ''}`);
 
   // ---- data
   const data: MultiLabelDataset = await openDataset(cfg.data, {
@@ -254,7 +270,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     for (const line of lines) log(line);
   }
   if (cfg.priorBias && !cfg.resume) setPriorBias(model, data.train.map((s) => s.labels), S);
-  const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay, scaler });
   const iters = trainLoader.batchesPerEpoch;
   const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: cfg.schedule.warmupIters !== undefined ? Math.min(cfg.schedule.warmupIters, iters) : Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
   const dropPathRng = new Rng(cfg.seed + 1);
@@ -306,7 +322,7 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
     }
   }
   const { resume: _r, overwrite: _o, previousEpochs: _p, ...resolved } = cfg;
-  await writeFileAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, mlgcnAdj, ...(emb ? { label_embeddings: emb.source } : {}), epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
+  await writeFileAtomic(join(cfg.out, 'config.json'), `${JSON.stringify({ ...resolved, precision: cfg.precision ?? 'fp32', mlgcnAdj, ...(emb ? { label_embeddings: emb.source } : {}), epochs, classes: data.classes, iters_per_epoch: iters }, null, 2)}\n`);
   // metrics.jsonl holds exactly the epochs of the checkpoint we continue from.
   await writeFileAtomic(join(cfg.out, 'metrics.jsonl'), history.map((r) => JSON.stringify(r)).join('\n') + (history.length ? '\n' : ''));
 
@@ -368,7 +384,8 @@ async function trainLocked(cfg: TrainConfig, log: Log): Promise<Summary> {
       region?.setImages(batch.indices.map((i) => data.train[i].path));
       replay.run(inputs, ([x, t, s]) => {
         const { loss } = lossOf(model.forward(x), t);
-        backward(loss);
+        // Mixed precision: backward starts from the loss scale (on the GPU) instead of 1.
+        backward(loss, scaler?.seed(loss.shape));
         opt.step({ maxGradNorm: cfg.maxGradNorm });
         opt.zeroGrad();
         F.storeAt(ring, loss, s);

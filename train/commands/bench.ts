@@ -6,6 +6,7 @@ import { defineCommand } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { SUITES, suiteFamilies, runSuite } from '../../bench/run.js';
 import { SIZES, type BenchSize } from '../../bench/common.js';
+import { PRECISION_FLAG, type Precision } from '../precision.js';
 
 const COLUMNS = ['name', 'shape', 'ms', 'GFLOP/s', 'GB/s', 'method'] as const;
 const WIDTHS = [18, 20, 10, 10, 10, 9];
@@ -32,6 +33,7 @@ export const command = defineCommand({
     warmup: { type: 'number', integer: true, min: 0, default: 3, help: 'untimed calls per case first' },
     timer: { type: 'string', choices: ['auto', 'timestamp', 'wallclock'], default: 'auto', help: 'GPU timestamps when available (auto) or wall clock around a sync' },
     only: { type: 'string', help: 'comma-separated families of the suite to run, e.g. matmul,softmax; all when omitted' },
+    precision: PRECISION_FLAG,
     ...DEVICE_FLAGS,
   },
   async run({ flags }, io) {
@@ -49,6 +51,7 @@ export const command = defineCommand({
       iters: flags.iters,
       timer: flags.timer as TimingMethod | 'auto',
       only,
+      precision: (flags.precision ?? 'fp32') as Precision,
       onResult: flags.json
         ? undefined
         : (r) => io.stdout(row([r.name, `[${r.shape.join(',')}]`, num(r.ms), num(r.gflops), num(r.gbps), r.method])),

@@ -11,6 +11,7 @@ import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
 import { ADJACENCY_MODES, type AdjacencyMode } from '../../models/ml-gcn.js';
 import { parseRegionModel } from '../../models/region-names.js';
 import type { TrainConfig } from '../trainer.js';
+import { PRECISION_FLAG, type Precision } from '../precision.js';
 
 /** The project root (two levels above this file, in src and in dist alike, has package.json). */
 export function projectRoot(): string {
@@ -81,7 +82,7 @@ function readRunConfig(dir: string, prog: string): TrainConfig {
 /** Flags that would silently be ignored or change a resumed run are refused, naming the run's value. */
 interface ResumeFlags {
   out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number; augment?: string;
-  pretrained?: string; overwrite: boolean; mlgcnAdj?: string; syntheticTrain?: number; syntheticVal?: number; syntheticSize?: number;
+  pretrained?: string; overwrite: boolean; mlgcnAdj?: string; precision?: string; syntheticTrain?: number; syntheticVal?: number; syntheticSize?: number;
 }
 
 function refuseContradictions(flags: ResumeFlags, run: TrainConfig, dir: string, prog: string): void {
@@ -101,6 +102,8 @@ function refuseContradictions(flags: ResumeFlags, run: TrainConfig, dir: string,
   if (flags.batch !== undefined && flags.batch !== run.batch) clash('batch', flags.batch, run.batch);
   if (flags.augment !== undefined && flags.augment !== run.augment) clash('augment', flags.augment, run.augment);
   if (flags.mlgcnAdj !== undefined && flags.mlgcnAdj !== (run.mlgcnAdj ?? 'official')) clash('mlgcn-adj', flags.mlgcnAdj, run.mlgcnAdj ?? 'official');
+  // Runs from before the flag trained in fp32.
+  if (flags.precision !== undefined && flags.precision !== (run.precision ?? 'fp32')) clash('precision', flags.precision, run.precision ?? 'fp32');
   for (const [flag, given, key] of [['synthetic-train', flags.syntheticTrain, 'train'], ['synthetic-val', flags.syntheticVal, 'val'], ['synthetic-size', flags.syntheticSize, 'size']] as const) {
     if (given === undefined) continue;
     if (!run.synthetic) throw new UsageError(`${prog}: --${flag} sets the built-in synthetic set, but the resumed run trains on --data ${run.data} (${join(dir, 'config.json')})`);
@@ -138,6 +141,7 @@ export const command = defineCommand({
       help: "*-mlgcn models: the label graph: official (the official code's gen_A: column sums, p = 0.25, +1 on the diagonal) or paper (the paper's corrected Eq. 8: column sums, p = 0.2, 1 − p on the diagonal; normalised, the same graph) (default: official)",
     },
     boxes: { type: 'path', mustExist: true, help: '*-boxes region models (ia-gcn-boxes, gm-mlic-boxes): JSON boxes per image file name, [[x0, y0, x1, y1], ...] in pixels or {width, height, boxes} (see README)' },
+    precision: PRECISION_FLAG,
     pretrained: { type: 'path', mustExist: true, help: "ImageNet Pyramid ViG weights (safetensors) for the model's ViG trunk; shape mismatches are skipped with a warning" },
     ...SYNTHETIC_FLAGS,
     ...DEVICE_FLAGS,
@@ -190,6 +194,7 @@ export const command = defineCommand({
       pretrained: flags.resume || !flags.pretrained ? undefined : resolve(flags.pretrained),
       overwrite: flags.overwrite,
       boxes: flags.resume ? (base as TrainConfig).boxes : flags.boxes ? resolve(flags.boxes) : undefined,
+      precision: flags.resume ? ((base as TrainConfig).precision ?? 'fp32') : ((flags.precision ?? 'fp32') as Precision),
       previousEpochs: flags.resume && typeof base.epochs === 'number' ? base.epochs : undefined,
     };
     const { train } = await import('../trainer.js');

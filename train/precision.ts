@@ -1,0 +1,40 @@
+// --precision (train, bench): 'fp32' (the default) or 'mixed': matmul and convolution operands in
+// f16 with f32 sums (kernels/operand.ts), f32 master weights, optimizer, BatchNorm, softmax and
+// losses, and dynamic loss scaling with torch.amp.GradScaler's defaults (kernels/grad-scaler.ts;
+// the trainer and the train bench make one per run).
+import type { Device } from '../engine/device.js';
+import { setOperandPrecision } from '../engine/context.js';
+import { UsageError } from './args.js';
+
+export const PRECISIONS = ['fp32', 'mixed'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+export const PRECISION_FLAG = {
+  type: 'string',
+  choices: PRECISIONS,
+  help: 'fp32 (default), or mixed: f16 matmul/conv operands with f32 sums, f32 weights, dynamic loss scaling (needs shader-f16)',
+} as const;
+
+/** Why `features` cannot run --precision mixed, or null when they can. */
+export function mixedPrecisionProblem(features: ReadonlySet<string>, adapter: string): string | null {
+  if (features.has('shader-f16')) return null;
+  return (
+    `--precision mixed needs the WebGPU feature shader-f16, which ${adapter} does not offer ` +
+    '(on NVIDIA, Dawn offers it with WEBVIG_DAWN_TOGGLES=vulkan_enable_f16_on_nvidia; `webvig info` shows what the adapter has)'
+  );
+}
+
+/**
+ * Switch the matmul/conv kernels to `precision` (undo with resetPrecision()); refuses (UsageError,
+ * exit 2) --precision mixed on an adapter without shader-f16. A mixed run also needs a GradScaler.
+ */
+export function usePrecision(precision: Precision, dev: Device, prog: string): void {
+  if (precision === 'fp32') return;
+  const problem = mixedPrecisionProblem(dev.features, dev.describe());
+  if (problem) throw new UsageError(`${prog}: ${problem}`);
+  setOperandPrecision('f16');
+}
+
+export function resetPrecision(): void {
+  setOperandPrecision('f32');
+}
