@@ -46,6 +46,8 @@ export interface BenchContext {
   iters: number;
   /** --precision: the operands were switched already; the train family adds loss scaling for 'mixed'. */
   precision: Precision;
+  /** Train suite: one case `MODEL@SIZE:BATCH` (e.g. gkgnet-t@224:4) run instead of the size's cases. */
+  trainCase?: string;
   /** Time the GPU work that `fn` encodes (engine/timing.ts; fn runs in tidy()) and record it. */
   measure(c: BenchCase, fn: () => void): Promise<BenchResult>;
   /** Record a case timed some other way. */

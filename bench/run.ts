@@ -18,6 +18,7 @@ import { timeGpu, type TimingMethod } from '../engine/timing.js';
 import { UsageError, PROGRAM } from '../train/args.js';
 import { usePrecision, resetPrecision, type Precision } from '../train/precision.js';
 import { deviceReport, type DeviceReport } from '../train/commands/info.js';
+import { parseTrainCase } from './train.js';
 import { type BenchContext, type BenchResult, type BenchSize, type Family } from './common.js';
 
 interface Suite {
@@ -54,6 +55,8 @@ export interface SuiteOptions {
   only?: string[];
   /** --precision (train/precision.ts; default 'fp32'): the kernels' operands, and loss scaling in the train suite. */
   precision?: Precision;
+  /** Train suite: one case `MODEL@SIZE:BATCH` instead of the size's (bench/train.ts). */
+  trainCase?: string;
   /** Called as each result arrives (the text table prints rows as they come). */
   onResult?: (r: BenchResult) => void;
   log?: (message: string) => void;
@@ -78,9 +81,17 @@ export function suiteFamilies(suite: string, only?: string[]): string[] {
   return only ?? known;
 }
 
+/** UsageError unless `trainCase` is absent, or a well-formed case for the train suite. */
+export function checkTrainCase(suite: string, trainCase: string | undefined): void {
+  if (trainCase === undefined) return;
+  if (suite !== 'train') throw new UsageError(`${PROGRAM} bench: --case is for --suite train, not ${suite}`);
+  parseTrainCase(trainCase);
+}
+
 /** Run one suite on the current device (init() first, or it opens the default one). */
 export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   const names = suiteFamilies(o.suite, o.only);
+  checkTrainCase(o.suite, o.trainCase);
   const suite = SUITES[o.suite];
   const config = { size: o.size ?? 'small', warmup: o.warmup ?? 3, iters: o.iters ?? 10, timer: o.timer ?? 'auto' };
   const precision = o.precision ?? 'fp32';
@@ -93,6 +104,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     warmup: config.warmup,
     iters: config.iters,
     precision,
+    trainCase: o.trainCase,
     record(c, t, method) {
       const s = t.medianMs * 1e6; // ms → FLOP/s·1e-9 and B/s·1e-9 in one factor
       const r: BenchResult = {

@@ -27,6 +27,8 @@ import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
+import { MODEL_NAMES, inputSizeProblem } from '../models/factory.js';
+import { UsageError, PROGRAM } from '../train/args.js';
 import type { BenchSize, Family } from './common.js';
 
 interface TrainCase {
@@ -48,6 +50,23 @@ const CASES: Record<BenchSize, TrainCase[]> = {
     { model: 'vig-s', size: 224, batch: 64, preset: 'gkgnet-s-576' },
   ],
 };
+
+/**
+ * `--case MODEL@SIZE:BATCH`, e.g. gkgnet-t@224:4 (the CPU comparison case of GKGNet-T); the
+ * hyperparameters come from the preset that trains that model (tiny for the CPU models).
+ */
+export function parseTrainCase(spec: string): TrainCase {
+  const prog = `${PROGRAM} bench`;
+  const m = /^([a-z0-9-]+)@(\d+):(\d+)$/.exec(spec);
+  if (!m) throw new UsageError(`${prog}: --case ${spec}: expected MODEL@SIZE:BATCH, e.g. gkgnet-t@224:4`);
+  const [, model, size, batch] = m;
+  if (!MODEL_NAMES.includes(model)) throw new UsageError(`${prog}: --case ${spec}: unknown model ${model}; models: ${MODEL_NAMES.join(', ')}`);
+  const problem = inputSizeProblem(model, +size);
+  if (problem) throw new UsageError(`${prog}: --case ${spec}: size ${size} ${problem}`);
+  if (+batch < 1) throw new UsageError(`${prog}: --case ${spec}: the batch must be at least 1`);
+  const cpuModel = model.endsWith('-tiny') || model.endsWith('-mini');
+  return { model, size: +size, batch: +batch, preset: cpuModel ? 'tiny' : 'gkgnet-s-576' };
+}
 
 const COUNTERS = {
   dispatches_per_step: 'dispatches',
@@ -72,7 +91,8 @@ function counters() {
 
 export const bench: Family = async (ctx) => {
   const dev = device();
-  for (const { model: name, size, batch: B, preset } of CASES[ctx.size]) {
+  const cases = ctx.trainCase ? [parseTrainCase(ctx.trainCase)] : CASES[ctx.size];
+  for (const { model: name, size, batch: B, preset } of cases) {
     dev.pool.resetPeak();
     const p = PRESETS[preset];
     const model = buildModel(name, { size, numLabels: LABELS, dropPath: p.dropPath, seed: 0 });

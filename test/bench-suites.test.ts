@@ -150,4 +150,30 @@ describe('train suite', () => {
     expect(typeof r.adapter === 'string' && r.adapter.length > 0).toBe(true);
     expect(r.adapter).toContain(report.device.adapter.vendor);
   });
+
+  it('--case MODEL@SIZE:BATCH runs that one case; a malformed or misplaced --case is a usage error', async () => {
+    const run = async (args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['bench', ...args], { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t) });
+      return { code, stdout, stderr };
+    };
+    const ok = await run(['--suite', 'train', '--case', 'gkgnet-mini@64:3', '--warmup', '3', '--iters', '1', '--json']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    const { results } = JSON.parse(ok.stdout);
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ name: 'gkgnet-mini@64', shape: [3, 3, 64, 64], allocations_per_step: 0, replayed_per_step: 1 });
+    for (const [args, msg] of [
+      [['--suite', 'train', '--case', 'gkgnet-t@224'], /^webvig bench: --case gkgnet-t@224: expected MODEL@SIZE:BATCH/],
+      [['--suite', 'train', '--case', 'resnet@224:4'], /^webvig bench: --case resnet@224:4: unknown model resnet; models: /],
+      [['--suite', 'train', '--case', 'gkgnet-t@100:4'], /^webvig bench: --case gkgnet-t@100:4: size 100 must be a positive multiple of 32/],
+      [['--suite', 'kernels', '--case', 'gkgnet-t@224:4'], /^webvig bench: --case is for --suite train, not kernels/],
+    ] as const) {
+      const r = await run([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stdout).toBe('');
+    }
+  });
 });

@@ -1,9 +1,11 @@
-"""Official-code GKGNet training step on the CPU, timed like `webvig bench --suite train` (gkgnet-tiny).
+"""Official-code GKGNet training step on the CPU, timed like `webvig bench --suite train`.
 
 The model is the official GKGNet (jin-s13/GKGNet checkout given as REPO, imported without mmcv/timm
-through scripts/fixtures/make_gkgnet_fixture.py's stand-ins) at webvig's tiny configuration: widths
-8/16/32/48, one block per stage, k = 4, 2 channel groups, 80 labels; one step = forward, the head's
-LS-BCE + 10·ASL, backward, clipping 5.0, AdamW. Prints one JSON row with img/s (median of --iters).
+through scripts/fixtures/make_gkgnet_fixture.py's stand-ins), 80 labels, at webvig's tiny
+configuration (`--variant tiny`: widths 8/16/32/48, one block per stage, k = 4, 2 channel groups; the
+train suite's size small) or as GKGNet-T (`--variant t`: the official arch, k = 9, k_label 9, drop
+path 0.1; webvig's `--case gkgnet-t@224:4`). One step = forward, the head's LS-BCE + 10·ASL,
+backward, clipping 5.0, AdamW. Prints one JSON row with img/s (median of --iters).
 """
 import argparse, json, os, sys, time
 import numpy as np
@@ -15,6 +17,7 @@ from make_gkgnet_fixture import load_official, EasyDict  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument('repo')
+ap.add_argument('--variant', choices=['tiny', 't'], default='tiny')
 ap.add_argument('--size', type=int, default=64)
 ap.add_argument('--batch', type=int, default=16)
 ap.add_argument('--labels', type=int, default=80)
@@ -30,8 +33,11 @@ gk, lq, _, _ = load_official(a.repo)
 gk.GKGNet.arch_settings['tiny'] = EasyDict({
     'k': 4, 'conv': 'mr', 'act': 'gelu', 'norm': 'batch', 'bias': True, 'dropout': 0.0, 'use_dilation': True,
     'epsilon': 0.2, 'use_stochastic': False, 'blocks': [1, 1, 1, 1], 'channels': [8, 16, 32, 48], 'emb_dims': 1024})
-backbone = gk.GKGNet(choice='tiny', k=4, k_label_gcn=4, num_group=2, drop_path=0.0, n_classes=a.labels, size=a.size)
-head = lq.LabelQueryHead(num_classes=a.labels, in_channels=48,
+if a.variant == 'tiny':
+    backbone = gk.GKGNet(choice='tiny', k=4, k_label_gcn=4, num_group=2, drop_path=0.0, n_classes=a.labels, size=a.size)
+else:
+    backbone = gk.GKGNet(choice='t', k=9, k_label_gcn=9, num_group=2, drop_path=0.1, n_classes=a.labels, size=a.size)
+head = lq.LabelQueryHead(num_classes=a.labels, in_channels=gk.GKGNet.arch_settings[a.variant].channels[-1],
                          loss=dict(type='AsymmetricLoss', gamma_pos=0.0, gamma_neg=2.0, clip=0.05), topk=(1, 1))
 params = list(backbone.parameters()) + list(head.parameters())
 opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
@@ -56,5 +62,5 @@ for _ in range(a.iters):
     step()
     times.append(time.perf_counter() - t0)
 ms = float(np.median(times)) * 1e3
-print(json.dumps({'name': f'gkgnet-tiny@{a.size}', 'batch': a.batch, 'threads': a.threads, 'ms': ms,
+print(json.dumps({'name': f'gkgnet-{a.variant}@{a.size}', 'batch': a.batch, 'threads': a.threads, 'ms': ms,
                   'images_per_s': a.batch / ms * 1e3, 'torch': torch.__version__}))

@@ -4,7 +4,7 @@ import { init } from '../../engine/context.js';
 import type { TimingMethod } from '../../engine/timing.js';
 import { defineCommand } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
-import { SUITES, suiteFamilies, runSuite } from '../../bench/run.js';
+import { SUITES, suiteFamilies, runSuite, checkTrainCase } from '../../bench/run.js';
 import { SIZES, type BenchSize } from '../../bench/common.js';
 import { PRECISION_FLAG, type Precision } from '../precision.js';
 
@@ -34,11 +34,13 @@ export const command = defineCommand({
     timer: { type: 'string', choices: ['auto', 'timestamp', 'wallclock'], default: 'auto', help: 'GPU timestamps when available (auto) or wall clock around a sync' },
     only: { type: 'string', help: 'comma-separated families of the suite to run, e.g. matmul,softmax; all when omitted' },
     precision: PRECISION_FLAG,
+    case: { type: 'string', help: 'train suite: one case MODEL@SIZE:BATCH (e.g. gkgnet-t@224:4) instead of the size\'s cases' },
     ...DEVICE_FLAGS,
   },
   async run({ flags }, io) {
     const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean);
     suiteFamilies(flags.suite, only);
+    checkTrainCase(flags.suite, flags.case);
     const dev = await init({ adapter: adapterOf(flags, 'webvig bench'), backend: flags.backend });
     if (!flags.json) {
       io.stdout(`${dev.describe()} · suite ${flags.suite} · size ${flags.size} · median of ${flags.iters}\n`);
@@ -52,6 +54,7 @@ export const command = defineCommand({
       timer: flags.timer as TimingMethod | 'auto',
       only,
       precision: (flags.precision ?? 'fp32') as Precision,
+      trainCase: flags.case,
       onResult: flags.json
         ? undefined
         : (r) => io.stdout(row([r.name, `[${r.shape.join(',')}]`, num(r.ms), num(r.gflops), num(r.gbps), r.method])),
