@@ -25,6 +25,7 @@ import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
 import { PRESETS } from '../train/presets.js';
+import { autotuneEnabled, useTuneCache, tuneNewShapes } from '../train/tune-cache.js';
 import type { BenchSize, Family } from './common.js';
 
 interface TrainCase {
@@ -70,6 +71,8 @@ function counters() {
 
 export const bench: Family = async (ctx) => {
   const dev = device();
+  const tuning = autotuneEnabled();
+  if (tuning) await useTuneCache((m) => process.stderr.write(`warning: ${m}\n`));
   for (const { model: name, size, batch: B, preset } of CASES[ctx.size]) {
     dev.pool.resetPeak();
     const p = PRESETS[preset];
@@ -96,7 +99,11 @@ export const bench: Family = async (ctx) => {
         opt.zeroGrad();
       });
 
-    for (let i = 0; i < ctx.warmup; i++) step();
+    for (let i = 0; i < ctx.warmup; i++) {
+      step();
+      // As the trainer does: kernels are tuned after the first step, before the step is recorded.
+      if (tuning) await tuneNewShapes();
+    }
     await dev.sync();
     const before = counters();
     const samples: number[] = [];
