@@ -40,6 +40,8 @@ export interface PointwiseBlock {
 
 /** Inputs for an autotuning trial: zeros, since only the speed counts (and uninitialised memory may hold denormals). */
 const scratch = zeros;
+/** A trial's gradients go nowhere else. */
+const NO_PENDING: PendingGrads = { take: () => null, home: () => null };
 
 /** Everything the three GEMMs need to know about one convolution. */
 interface Geometry {
@@ -271,9 +273,8 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
-  const noPending: PendingGrads = { take: () => null, home: () => null };
   const blk = forced ?? tuned('pointwise.wgsl:weight_grad', `B${g.B} M${M} N${N} S${S} g${g.groups}${biasGrad ? ' bias' : ''}`, POINTWISE_BLOCKS.dw, (v) =>
-    pointwiseWeightGrad(g, scratch(dy.shape), scratch(x.shape), biasGrad, noPending, v),
+    pointwiseWeightGrad(g, scratch(dy.shape), scratch(x.shape), biasGrad, NO_PENDING, v),
   );
   const { TM, TN } = blk;
   const WG = blk.WG ?? PW_WG_DW;
