@@ -210,13 +210,14 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, t
 
 /**
  * The register blocks autotune.ts picks from, the default first: rows of C per invocation (forward /
- * dx; lanes from the plane), and dw's TM×TN block per workgroup of PW_WG_DW lanes. Every variant
+ * dx; lanes from the plane, or 8: on a plane of 80 positions, 32 lanes leave 12 idle, 3 × 8 only 4),
+ * and dw's TM×TN block per workgroup of PW_WG_DW lanes. Every variant
  * adds the same products in the same order (the lanes' share of positions and the image chunks do
  * not depend on the block), so the choice changes the speed only, never a bit of the result.
  * Lavapipe (bench/RESULTS.md): 8 rows were fastest on most of gkgnet-tiny's shapes, 4 on some.
  */
 export const POINTWISE_BLOCKS: { readonly gemm: readonly PointwiseBlock[]; readonly dw: readonly PointwiseBlock[] } = {
-  gemm: [{ TM: 8, TN: 1 }, { TM: 4, TN: 1 }, { TM: 16, TN: 1 }],
+  gemm: [{ TM: 8, TN: 1 }, { TM: 4, TN: 1 }, { TM: 16, TN: 1 }, { TM: 8, TN: 1, WG: 8 }],
   dw: [{ TM: 4, TN: 4 }, { TM: 2, TN: 4 }, { TM: 8, TN: 2 }],
 };
 /** dw: lanes per workgroup. On a CPU adapter more add no parallelism (a workgroup is one thread), only a longer final sum. */
