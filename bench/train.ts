@@ -29,6 +29,7 @@ import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
 import { MODEL_NAMES, inputSizeProblem } from '../models/factory.js';
 import { UsageError, PROGRAM } from '../train/args.js';
+import { autotuneEnabled, useTuneCache, tuneNewShapes } from '../train/tune-cache.js';
 import type { BenchSize, Family } from './common.js';
 
 interface TrainCase {
@@ -91,6 +92,8 @@ function counters() {
 
 export const bench: Family = async (ctx) => {
   const dev = device();
+  const tuning = autotuneEnabled();
+  if (tuning) await useTuneCache((m) => process.stderr.write(`warning: ${m}\n`));
   const cases = ctx.trainCase ? [parseTrainCase(ctx.trainCase)] : CASES[ctx.size];
   for (const { model: name, size, batch: B, preset } of cases) {
     dev.pool.resetPeak();
@@ -120,7 +123,11 @@ export const bench: Family = async (ctx) => {
         opt.zeroGrad();
       });
 
-    for (let i = 0; i < ctx.warmup; i++) step();
+    for (let i = 0; i < ctx.warmup; i++) {
+      step();
+      // As the trainer does: kernels are tuned after the first step, before the step is recorded.
+      if (tuning) await tuneNewShapes();
+    }
     await dev.sync();
     const before = counters();
     const samples: number[] = [];

@@ -30,6 +30,12 @@ export interface BatchNormOptions {
  * the reduction tree is a coroutine switch per 8 lanes) of 4 values (one index division per 4).
  */
 const SHAPE = { gpu: { WG: 256, PER: 1 }, cpu: { WG: 64, PER: 4 } } as const;
+/**
+ * Invocations of the one-workgroup-per-channel kernels. A CPU adapter runs a workgroup on one
+ * thread whatever its size, so lanes past one SIMD row (8) add no speed, only barrier switches in
+ * the reduction tree: 8 lanes took a third of 64's time on gkgnet-tiny's 2×2 planes (bench/RESULTS.md).
+ */
+const CHANNEL_WG = { gpu: 256, cpu: 8 } as const;
 /** Values per channel that one workgroup reduces at least, … */
 const MIN_CHUNK = 2048;
 /** … and at most this many chunks per channel (beyond that, chunks grow). */
@@ -85,7 +91,7 @@ export function batchNorm2d(
   const stats = Tensor.empty([C, 2], 'f32', 'batchnorm stats');
   if (C === 0) return y;
   if (o.training && perChannel) {
-    run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], { GELU: +gelu });
+    run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], { GELU: +gelu, WG: CHANNEL_WG[device().kernelProfile] });
   } else {
     if (o.training) {
       const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
@@ -103,7 +109,7 @@ export function batchNorm2d(
     const dbias = pending.home(2) ?? Tensor.empty([C], 'f32', 'batchnorm dbias');
     if (perChannel && x.requiresGrad) {
       const dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], { GELU: +gelu, TRAIN: +o.training });
+      run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], { GELU: +gelu, TRAIN: +o.training, WG: CHANNEL_WG[device().kernelProfile] });
       return [dx, dweight, dbias];
     }
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');

@@ -47,16 +47,19 @@ override WG: u32 = 256u;
 override PER: u32 = 1u;
 var<workgroup> red: array<vec4f, WG>;
 
-// Walks the values j, j + WG, j + 2·WG, … of one channel without dividing per step: (image, position).
-struct Cursor { b: u32, s: u32 }
+// Walks the values j, j + WG, j + 2·WG, … of one channel without dividing per step: (image,
+// position), and the step WG as whole images and a remainder, so that a step costs the same on
+// small planes (S = 4: 16 images per step) as on large ones.
+struct Cursor { b: u32, s: u32, db: u32, ds: u32 }
 
 fn cursor(j: u32) -> Cursor {
-  return Cursor(j / p.s, j % p.s);
+  return Cursor(j / p.s, j % p.s, WG / p.s, WG % p.s);
 }
 
 fn advance(k: ptr<function, Cursor>) {
-  (*k).s += WG;
-  while ((*k).s >= p.s) { (*k).s -= p.s; (*k).b += 1u; }
+  (*k).s += (*k).ds;
+  (*k).b += (*k).db;
+  if ((*k).s >= p.s) { (*k).s -= p.s; (*k).b += 1u; }
 }
 
 fn at(c: u32, k: Cursor) -> u32 {
@@ -256,9 +259,13 @@ fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   }
 }
 
+fn dx_of(k: vec4f, xhat: f32, gz: f32) -> f32 {
+  return k.x * gz + k.y * xhat + k.z;
+}
+
 fn dx_value(c: u32, st: vec2f, k: vec4f, v: f32, g: f32) -> f32 {
   let xhat = (v - st.x) * st.y;
-  return k.x * grad_z(c, xhat, g) + k.y * xhat + k.z;
+  return dx_of(k, xhat, grad_z(c, xhat, g));
 }
 
 @compute @workgroup_size(WG)
@@ -275,21 +282,36 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 }
 
 // Channel wg.x in one workgroup: dweight, dbias and dx (which must be wanted: it is always written).
+// With GELU, the first walk parks gz (GELU's derivative costs an erf and an exp) in dx's own slot,
+// where the second walk, on the same elements in the same lane, picks it up: no second evaluation.
 @compute @workgroup_size(WG)
 fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.x;
   let st = stats[c];
-  red[t] = grad_sums(c, st, 0u, p.n, t);
+  var acc = vec4f(0.0);
+  var k = cursor(t);
+  for (var j = t; j < p.n; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    let xhat = (x[a] - st.x) * st.y;
+    let gz = grad_z(c, xhat, gy[a]);
+    if (GELU) { out[a] = gz; }
+    acc += vec4f(gz, gz * xhat, 0.0, 0.0);
+  }
+  red[t] = acc;
   let r = tree_sum(t);
   if (t == 0u) {
     dbias[c] = r.x;
     dweight[c] = r.y;
   }
   let coefs = dx_coefficients(c, r);
-  var k = cursor(t);
+  k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
     advance(&k);
-    out[a] = dx_value(c, st, coefs, x[a], gy[a]);
+    let xhat = (x[a] - st.x) * st.y;
+    var gz = gy[a];
+    if (GELU) { gz = out[a]; }
+    out[a] = dx_of(coefs, xhat, gz);
   }
 }

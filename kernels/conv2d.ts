@@ -10,6 +10,8 @@ import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
+import { zeros } from './fill.js';
+import { tuned } from './autotune.js';
 
 export interface Conv2dOptions {
   /** One value for both axes, or [h, w]. Default 1. */
@@ -26,7 +28,21 @@ export interface Conv2dOptions {
    * profile: pointwise for such convs, direct for every other conv; gemm otherwise (tests, benchmarks).
    */
   impl?: 'gemm' | 'pointwise' | 'direct';
+  /** Force pointwise.wgsl's register blocks instead of the tuned ones (tests, benchmarks). */
+  pointwise?: { gemm?: PointwiseBlock; dw?: PointwiseBlock };
 }
+
+/** pointwise.wgsl's register block: rows of C per invocation and lanes (gemm), or the TM×TN block of dw per workgroup. */
+export interface PointwiseBlock {
+  TM: number;
+  TN: number;
+  WG?: number;
+}
+
+/** Inputs for an autotuning trial: zeros, since only the speed counts (and uninitialised memory may hold denormals). */
+const scratch = zeros;
+/** A trial's gradients go nowhere else. */
+const NO_PENDING: PendingGrads = { take: () => null, home: () => null };
 
 /** Everything the three GEMMs need to know about one convolution. */
 interface Geometry {
@@ -193,10 +209,20 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, t
 // a tenth of the GEMM's time in the gkgnet-tiny step (30 convs: 25 ms against 234 ms), and its
 // weight gradient brings the bias gradient and rarely needs a split-K sum.
 
-/** Rows of C per invocation (forward / dx); the TM×TN block of dw per workgroup. */
-const PW_TM = 8;
-const PW_TM_DW = 4;
-const PW_TN_DW = 4;
+/**
+ * The register blocks autotune.ts picks from, the default first: rows of C per invocation (forward /
+ * dx; lanes from the plane, or 8: on a plane of 80 positions, 32 lanes leave 12 idle, 3 × 8 only 4),
+ * and dw's TM×TN block per workgroup of PW_WG_DW lanes. Every variant
+ * adds the same products in the same order (the lanes' share of positions and the image chunks do
+ * not depend on the block), so the choice changes the speed only, never a bit of the result.
+ * Lavapipe (bench/RESULTS.md): 8 rows were fastest on most of gkgnet-tiny's shapes, 4 on some.
+ */
+export const POINTWISE_BLOCKS: { readonly gemm: readonly PointwiseBlock[]; readonly dw: readonly PointwiseBlock[] } = {
+  gemm: [{ TM: 8, TN: 1 }, { TM: 4, TN: 1 }, { TM: 16, TN: 1 }, { TM: 8, TN: 1, WG: 8 }],
+  dw: [{ TM: 4, TN: 4 }, { TM: 2, TN: 4 }, { TM: 8, TN: 2 }],
+};
+/** dw: lanes per workgroup. On a CPU adapter more add no parallelism (a workgroup is one thread), only a longer final sum. */
+const PW_WG_DW = 16;
 /** dw: split the images until about this many workgroups run (one CPU thread each). */
 const PW_DW_TARGET_WORKGROUPS = 8;
 
@@ -220,20 +246,23 @@ function lanes(n: number): number {
   return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n)))));
 }
 
-/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy; + addend when given). */
-function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null): void {
+/** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy; + addend when given); the block tuned unless forced. */
+function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null, forced?: PointwiseBlock): void {
   noBias ??= keep(Tensor.from([0], [1]));
   const S = g.H * g.W;
   const [M, K] = dx ? [g.Cin / g.groups, g.Cout / g.groups] : [g.Cout / g.groups, g.Cin / g.groups];
-  const WG = lanes(Math.ceil(S / 4));
+  const blk = forced ?? tuned('pointwise.wgsl:gemm', `${dx ? 'dx' : 'fwd'} B${g.B} M${M} K${K} S${S} g${g.groups}${bias ? ' bias' : ''}`, POINTWISE_BLOCKS.gemm, (v) =>
+    pointwiseGemm(dx, g, scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), null, v),
+  );
+  const WG = blk.WG ?? lanes(Math.ceil(S / 4));
   launch({
     file: 'pointwise.wgsl',
     entry: 'gemm',
-    code: operandSource(kernelSource('pointwise.wgsl', { TM: PW_TM, TN: 1, WG })),
+    code: operandSource(kernelSource('pointwise.wgsl', { TM: blk.TM, TN: 1, WG })),
     constants: { TRANS_A: dx ? 1 : 0, ADDEND: addend ? 1 : 0 },
     args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
-    workgroups: [Math.ceil(S / 4 / WG), Math.ceil(M / PW_TM), g.B * g.groups],
+    workgroups: [Math.ceil(S / 4 / WG), Math.ceil(M / blk.TM), g.B * g.groups],
     context: `${g.context} (${dx ? 'input gradient' : 'forward'}, pointwise)`,
   });
 }
@@ -242,17 +271,22 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
  * dw = Σ over images and positions of dy·xᵀ per group, and with `biasGrad` db = Σ dy per output
  * channel from the same reads; image chunks summed in a fixed order.
  */
-function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads): [Tensor, Tensor | null] {
+function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads, forced?: PointwiseBlock): [Tensor, Tensor | null] {
   noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
-  const tiles = Math.ceil(N / PW_TN_DW) * Math.ceil(M / PW_TM_DW) * g.groups;
+  const blk = forced ?? tuned('pointwise.wgsl:weight_grad', `B${g.B} M${M} N${N} S${S} g${g.groups}${biasGrad ? ' bias' : ''}`, POINTWISE_BLOCKS.dw, (v) =>
+    pointwiseWeightGrad(g, scratch(dy.shape), scratch(x.shape), biasGrad, NO_PENDING, v),
+  );
+  const { TM, TN } = blk;
+  const WG = blk.WG ?? PW_WG_DW;
+  if (WG < TM * TN) throw new Error(`${g.context}: dw block ${TM}×${TN} needs at least as many lanes`);
+  // Chunks from the default block, so that every block sums the images in the same chunks.
+  const tiles = Math.ceil(N / POINTWISE_BLOCKS.dw[0].TN) * Math.ceil(M / POINTWISE_BLOCKS.dw[0].TM) * g.groups;
   const chunks = Math.max(1, Math.min(g.B, Math.ceil(PW_DW_TARGET_WORKGROUPS / tiles)));
   const perChunk = Math.ceil(g.B / chunks);
   const splits = Math.ceil(g.B / perChunk);
   // Invocations split a chunk's (image, 4 positions) steps and TM·TN of them then add the partials.
-  // On a CPU adapter more lanes add no parallelism (a workgroup is one thread), only a longer final sum.
-  const WG = PW_TM_DW * PW_TN_DW;
   const wshape = [g.Cout, N, 1, 1];
   // Unsplit, dw and db are written straight into the parameters' gradient homes when they have them.
   const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
@@ -260,11 +294,11 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   launch({
     file: 'pointwise.wgsl',
     entry: 'weight_grad',
-    code: operandSource(kernelSource('pointwise.wgsl', { TM: PW_TM_DW, TN: PW_TN_DW, WG })),
+    code: operandSource(kernelSource('pointwise.wgsl', { TM, TN, WG })),
     constants: { BIAS_GRAD: +biasGrad },
     args: [dy, x, partial, dbPartial ?? noBiasGrad],
     params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
-    workgroups: [Math.ceil(N / PW_TN_DW), Math.ceil(M / PW_TM_DW), splits * g.groups],
+    workgroups: [Math.ceil(N / TN), Math.ceil(M / TM), splits * g.groups],
     context: `${g.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise)`,
   });
   if (splits === 1) return [partial, dbPartial];
@@ -317,8 +351,12 @@ function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | nu
   });
 }
 
-/** dx per stride phase (see direct.wgsl): z runs over the phases, x over the quads of phase (0, 0), the largest. */
-function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): void {
+/**
+ * dx per stride phase (see direct.wgsl): z runs over the phases, x over the quads of phase (0, 0),
+ * the largest; + addend when given.
+ */
+function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor, addend: Tensor | null): void {
+  noBias ??= keep(Tensor.from([0], [1]));
   const n = quads(g.B, Math.ceil(g.H / g.sh), Math.ceil(g.W / g.sw));
   const WG = lanes(n);
   const TM = directTM(g.Cin / g.groups);
@@ -326,7 +364,8 @@ function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor): v
     file: 'direct.wgsl',
     entry: 'input_grad',
     code: directSource(g, WG, TM),
-    args: [weight, dy, dx],
+    constants: { ADDEND: addend ? 1 : 0 },
+    args: [weight, dy, dx, addend ?? noBias],
     params: directParams(g, false),
     workgroups: [...grid1d(n, WG), Math.ceil(g.Cin / g.groups / TM) * g.groups * g.sh * g.sw],
     context: `${g.context} (input gradient, direct)`,
@@ -379,19 +418,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   }
   // pointwise and direct: empty tensors took the gemm branch above.
   const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
-  if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y);
+  if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y, null, o.pointwise?.gemm);
   else directForward(g, x, weight, b, y);
   return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
       // x's gradient from its other uses (a residual's, typically) is added in the same pass.
-      if (impl === 'pointwise') pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0));
-      else directInputGrad(g, dy, weight, dx);
+      if (impl === 'pointwise') pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0), o.pointwise?.gemm);
+      else directInputGrad(g, dy, weight, dx, pending.take(0));
     }
     const biasGrad = !!b?.requiresGrad;
     if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
-    if (impl === 'pointwise') return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending)];
+    if (impl === 'pointwise') return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending, o.pointwise?.dw)];
     return [dx, directWeightGrad(g, dy, x, pending), biasGrad ? sum(dy, [0, 2, 3]) : null];
   });
 }

@@ -11,8 +11,9 @@
 //               iy = oy·SH − ph + ky, ix = ox·SW − pw + kx
 //   weight_grad dw[co, ci, ky, kx] = Σ_b,oy,ox dy[b, co, oy, ox] · x[b, ci, oy·SH − ph + ky, ox·SW − pw + kx]
 // (channels within one group throughout). weight_grad may split the images into wg.z chunks whose
-// partial sums the launcher adds in a fixed order. Operands pass through opnd() (kernels/operand.ts:
-// f16 rounding under --precision mixed); sums stay f32.
+// partial sums the launcher adds in a fixed order. input_grad may add a tensor shaped as dx (x's
+// gradient from its other uses, e.g. a residual) in its store, saving an add pass. Operands pass
+// through opnd() (kernels/operand.ts: f16 rounding under --precision mixed); sums stay f32.
 
 const TM: u32 = {{TM}}u;   // output channels (forward, weight_grad) or input channels (input_grad) per workgroup
 const WG: u32 = {{WG}}u;   // invocations per workgroup
@@ -27,6 +28,8 @@ const XW: u32 = 3u * SW + KW;
 const TY: u32 = (KH + SH - 1u) / SH;
 const TX: u32 = (KW + SW - 1u) / SW;
 const DW: u32 = TX + 3u;
+
+override ADDEND: bool = false;  // input_grad adds `addend` (shaped as dx) to its result
 
 struct Params {
   cin: u32,
@@ -52,6 +55,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> X: array<f32>;     // x (forward, weight_grad) or dy (input_grad)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
+@group(0) @binding(5) var<storage, read> addend: array<f32>;
 
 // Columns and validity of the XW input columns read by output columns ox0 … ox0 + 3.
 struct Cols { at: array<u32, XW>, ok: array<bool, XW> }
@@ -197,7 +201,10 @@ fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
     let m = m0 + i;
     if (m >= p.cin_g) { break; }
     for (var j = 0u; j < 4u; j++) {
-      if (q.x0 + j < wp) { C[dx_row + m * hw + SW * (q.x0 + j)] = acc[i][j]; }
+      let c = dx_row + m * hw + SW * (q.x0 + j);
+      if (q.x0 + j < wp) {
+        if (ADDEND) { C[c] = acc[i][j] + addend[c]; } else { C[c] = acc[i][j]; }
+      }
     }
   }
 }

@@ -2,3 +2,4 @@
 export * from '../engine/index.js';
 export * as F from './ops.js';
 export { backward } from './backward.js';
+export { autotune, tunePending, tuneEntries, attachTuneCache, resetTuning, type TuneEntries } from './autotune.js';

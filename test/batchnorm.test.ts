@@ -151,6 +151,10 @@ forEachKernelProfile((profile) => `${profile} kernel profile: batchNorm2d vs flo
   it('train with a fused GELU, several chunks per channel', async () => {
     await check({ shape: [2, 3, 49, 50], training: true, act: true, offset: -0.2, scale: 1, seed: 11 });
   });
+  it('train on 2×2 and 3×1 planes of many images (a 64-lane step spans whole images), fused GELU', async () => {
+    await check({ shape: [40, 3, 2, 2], training: true, act: true, offset: 0.1, scale: 1, seed: 13 });
+    await check({ shape: [45, 2, 3, 1], training: true, offset: 0, scale: 1, seed: 14 });
+  });
   it('train, x without a gradient (dweight and dbias only)', async () => {
     await check({ shape: [2, 3, 5, 7], training: true, act: true, constantX: true, offset: 0, scale: 1, seed: 12 });
   });

@@ -1,4 +1,4 @@
-// conv2d forward and gradients against a float64 CPU reference written here, plus a fixture check.
+// conv2d forward and gradients against the float64 CPU reference in test/ref.ts, plus a fixture check.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
@@ -13,7 +13,7 @@ function rand(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
-async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: F.Conv2dOptions['impl']) {
+async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: F.Conv2dOptions['impl'], pointwise?: F.Conv2dOptions['pointwise']) {
   const [Ho, Wo] = outSize(c);
   const xs = [c.B, c.Cin, c.H, c.W];
   const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
@@ -27,17 +27,19 @@ async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConf
   const w = Tensor.from(wv, ws).param('w');
   const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
   const y = tidy(() => {
-    const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, tile, impl });
+    const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, tile, impl, pointwise });
     backward(out, Tensor.from(gv, out.shape));
     return out;
   });
   expect(y.shape).toEqual([c.B, c.Cout, Ho, Wo]);
-  expect(maxRelErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
-  expect(maxRelErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
-  expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
-  if (b) expect(maxRelErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
+  const got = { y: await y.toArray(), dx: await x.grad!.toArray(), dw: await w.grad!.toArray(), db: b ? await b.grad!.toArray() : null };
+  expect(maxRelErr(got.y, ref.y)).toBeLessThan(1e-5);
+  expect(maxRelErr(got.dx, ref.dx)).toBeLessThan(1e-4);
+  expect(maxRelErr(got.dw, ref.dw)).toBeLessThan(1e-4);
+  if (got.db) expect(maxRelErr(got.db, ref.db)).toBeLessThan(1e-4);
   for (const t of [x, w, b, y]) t?.release();
   for (const t of [x, w, b]) t?.grad?.release();
+  return got;
 }
 
 const base = { kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 };
@@ -86,6 +88,19 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
   it('dw over 7 images split into uneven chunks, 70 input channels (two 64-lane blocks), groups 2', async () => {
     await check({ ...pw, B: 7, Cin: 140, H: 6, W: 6, Cout: 10, groups: 2 }, true, 14, undefined, 'pointwise');
   });
+  // Every register block autotuning may pick (autotune.ts): correct on its own, and the same bits as the default.
+  it.each([
+    ['rows and columns past every block size', { ...pw, B: 5, Cin: 19, H: 5, W: 7, Cout: 21 }, true],
+    ['grouped, planes of 4 positions, images split into chunks', { ...pw, B: 7, Cin: 12, H: 2, W: 2, Cout: 18, groups: 3 }, false],
+  ] as const)('each tunable block: %s', async (_, c, withBias) => {
+    const blocks = [
+      ...F.POINTWISE_BLOCKS.gemm.map((gemm) => ({ gemm, dw: F.POINTWISE_BLOCKS.dw[0] })),
+      ...F.POINTWISE_BLOCKS.dw.map((dw) => ({ gemm: F.POINTWISE_BLOCKS.gemm[0], dw })),
+    ];
+    const results = [];
+    for (const blk of blocks) results.push(await check(c, withBias, 15, undefined, 'pointwise', blk));
+    for (const r of results.slice(1)) expect(r).toEqual(results[0]);
+  });
   it('is what the cpu kernel profile picks for 1×1 stride-1 unpadded convs, even on tiny planes (direct.wgsl for k×k); never the gpu one', () => {
     const dev = device();
     const saved = dev.kernelProfile;
@@ -125,9 +140,11 @@ describe('conv2d dx with a pending gradient of x', () => {
     ['gemm 3×3 stride 1 pad 1', { ...base, B: 2, Cin: 4, H: 5, W: 5, Cout: 4 }],
     ['gemm 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 3, W: 3, Cout: 6, groups: 2 }],
     ['pointwise 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 7, W: 5, Cout: 6, groups: 2 }],
+    ['direct 3×3 stride 1 pad 1', { ...base, B: 2, Cin: 4, H: 6, W: 7, Cout: 4 }],
+    ['direct 5×5 grouped, pad 2', { ...base, kh: 5, kw: 5, pad: 2, B: 3, Cin: 6, H: 5, W: 9, Cout: 6, groups: 3 }],
   ];
   it.each(cases)('%s: x + conv(x) adds the residual\'s gradient in the dx pass (no add dispatch)', async (name, c) => {
-    const impl = name.startsWith('pointwise') ? 'pointwise' : 'gemm';
+    const impl = name.split(' ')[0] as 'gemm' | 'pointwise' | 'direct';
     const xs = [c.B, c.Cin, c.H, c.W];
     const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
     const xv = rand(xs.reduce((a, b) => a * b), 61);

@@ -26,6 +26,7 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, checkpointEpoch, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
+import { autotuneEnabled, useTuneCache, tuneNewShapes } from './tune-cache.js';
 import { writeFileAtomic, removeStaleTemps } from './atomic.js';
 import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
 import { UsageError } from './args.js';
@@ -215,6 +216,8 @@ async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[]
 async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
   log(`device: ${dev.describe()}${scaler ? '; --precision mixed: f16 matmul/conv operands, f32 sums and weights, dynamic loss scaling' : ''}`);
+  const tuning = autotuneEnabled();
+  if (tuning) await useTuneCache((m) => log(`warning: ${m}`));
 
   // ---- data
   const data: MultiLabelDataset = await openDataset(cfg.data, {
@@ -390,6 +393,8 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
         opt.zeroGrad();
         F.storeAt(ring, loss, s);
       });
+      // Shapes met for the first time (first step, a last smaller batch) are timed before the next step.
+      if (tuning) await tuneNewShapes();
       step++;
       images += B;
       if (inRing === cfg.logEvery) {

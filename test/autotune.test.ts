@@ -1,0 +1,100 @@
+// Autotuning of pointwise.wgsl's register blocks: what is timed, what the per-adapter cache file
+// holds, that a cached choice is what runs, and that a corrupt file is ignored with a warning.
+// (Each block's numerics against a float64 reference: conv2d.test.ts.)
+import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { init, Tensor, F, tidy, device, noGrad } from '../kernels/index.js';
+import { adapterKey, autotune, resetTuning, tuneEntries, tunePending } from '../kernels/autotune.js';
+import { tuneCacheDir, tuneCachePath, useTuneCache } from '../train/tune-cache.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+afterEach(() => {
+  resetTuning();
+});
+
+/** The TM template value of each pointwise gemm launched while `fn` runs. */
+function gemmRows(fn: () => void): number[] {
+  const dev = device();
+  const rows: number[] = [];
+  const orig = dev.dispatch;
+  dev.dispatch = function (p, ...rest) {
+    if (p.label.startsWith('pointwise.wgsl:gemm')) rows.push(Number(/const TM: u32 = (\d+)u;/.exec(p.info.code)![1]));
+    return orig.call(this, p, ...rest);
+  };
+  try {
+    fn();
+  } finally {
+    dev.dispatch = orig;
+  }
+  return rows;
+}
+
+function conv(): void {
+  tidy(() => noGrad(() => F.conv2d(Tensor.randn([2, 6, 5, 4], 1), Tensor.randn([10, 6, 1, 1], 2), null, { impl: 'pointwise' })));
+}
+
+describe('autotune cache', () => {
+  it('times a new shape once, saves the choice per adapter, and a later process runs the cached choice', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
+    const warnings: string[] = [];
+    await useTuneCache((m) => warnings.push(m), dir);
+    expect(gemmRows(conv)).toEqual([F.POINTWISE_BLOCKS.gemm[0].TM]); // untimed: the default
+    expect(tunePending()).toBe(1);
+    expect(await autotune({ iters: 1 })).toBe(1);
+    expect(tunePending()).toBe(0);
+    gemmRows(conv);
+    expect(tunePending(), 'timed once').toBe(0);
+
+    const path = tuneCachePath(adapterKey(), dir);
+    expect(await readdir(dir)).toEqual([path.slice(dir.length + 1)]); // no temporary file left
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    expect(doc.adapter).toBe(adapterKey());
+    const [[key, choice]] = Object.entries(doc.entries) as [string, { TM: number }][];
+    expect(key).toMatch(/^pointwise\.wgsl:gemm\|fwd B2 M10 K6 S20 g1\|/);
+    expect(F.POINTWISE_BLOCKS.gemm).toContainEqual(choice);
+
+    // A new process (reset) reading a file that names another block: that block runs, nothing is timed.
+    const other = F.POINTWISE_BLOCKS.gemm.find((b) => b.TM !== choice.TM)!;
+    await writeFile(path, JSON.stringify({ ...doc, entries: { [key]: other } }));
+    resetTuning();
+    await useTuneCache((m) => warnings.push(m), dir);
+    expect(gemmRows(conv)).toEqual([other.TM]);
+    expect(tunePending()).toBe(0);
+    expect(tuneEntries()).toEqual({ [key]: other });
+    expect(warnings).toEqual([]);
+  });
+
+  it('ignores a corrupt or foreign cache file with a warning, then rewrites it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
+    const path = tuneCachePath(adapterKey(), dir);
+    for (const bad of ['{"version":1,"adapter":', '[1,2]', JSON.stringify({ version: 1, adapter: 'another gpu', entries: {} })]) {
+      resetTuning();
+      await writeFile(path, bad);
+      const warnings: string[] = [];
+      await useTuneCache((m) => warnings.push(m), dir);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(`ignoring the autotune cache ${path}`);
+      expect(gemmRows(conv)).toEqual([F.POINTWISE_BLOCKS.gemm[0].TM]);
+    }
+    // A cached value that is not one of the blocks is never launched.
+    resetTuning();
+    const key = `pointwise.wgsl:gemm|fwd B2 M10 K6 S20 g1|${JSON.stringify(F.POINTWISE_BLOCKS.gemm)}`;
+    await writeFile(path, JSON.stringify({ version: 1, adapter: adapterKey(), entries: { [key]: { TM: 3, TN: 1 } } }));
+    await useTuneCache(() => {}, dir);
+    expect(gemmRows(conv)).toEqual([F.POINTWISE_BLOCKS.gemm[0].TM]);
+    expect(await autotune({ iters: 1 })).toBe(1);
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    expect(F.POINTWISE_BLOCKS.gemm).toContainEqual(doc.entries[key]);
+  });
+
+  it('lives in $WEBVIG_CACHE_DIR, else $XDG_CACHE_HOME/webvig, else ~/.cache/webvig', () => {
+    expect(tuneCacheDir({ WEBVIG_CACHE_DIR: '/c', XDG_CACHE_HOME: '/x' })).toBe('/c');
+    expect(tuneCacheDir({ XDG_CACHE_HOME: '/x' })).toBe(join('/x', 'webvig'));
+    expect(tuneCacheDir({ HOME: '/h' })).toMatch(/\.cache\/webvig$/);
+  });
+});
