@@ -4,7 +4,7 @@
 // 'cpu' kernel profile runs 1×1 convs on pointwise.wgsl and the others on direct.wgsl instead.
 import { Tensor } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
-import { keep, device } from '../engine/context.js';
+import { keep, device, operandPrecision } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
@@ -251,7 +251,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
   noBias ??= keep(Tensor.from([0], [1]));
   const S = g.H * g.W;
   const [M, K] = dx ? [g.Cin / g.groups, g.Cout / g.groups] : [g.Cout / g.groups, g.Cin / g.groups];
-  const blk = forced ?? tuned('pointwise.wgsl:gemm', `${dx ? 'dx' : 'fwd'} B${g.B} M${M} K${K} S${S} g${g.groups}${bias ? ' bias' : ''}`, POINTWISE_BLOCKS.gemm, (v) =>
+  const blk = forced ?? tuned('pointwise.wgsl:gemm', `${dx ? 'dx' : 'fwd'} B${g.B} M${M} K${K} S${S} g${g.groups}${bias ? ' bias' : ''} ${operandPrecision()}`, POINTWISE_BLOCKS.gemm, (v) =>
     pointwiseGemm(dx, g, scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), null, v),
   );
   const WG = blk.WG ?? lanes(Math.ceil(S / 4));
@@ -275,7 +275,7 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
-  const blk = forced ?? tuned('pointwise.wgsl:weight_grad', `B${g.B} M${M} N${N} S${S} g${g.groups}${biasGrad ? ' bias' : ''}`, POINTWISE_BLOCKS.dw, (v) =>
+  const blk = forced ?? tuned('pointwise.wgsl:weight_grad', `B${g.B} M${M} N${N} S${S} g${g.groups}${biasGrad ? ' bias' : ''} ${operandPrecision()}`, POINTWISE_BLOCKS.dw, (v) =>
     pointwiseWeightGrad(g, scratch(dy.shape), scratch(x.shape), biasGrad, NO_PENDING, v),
   );
   const { TM, TN } = blk;

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, Tensor, F, tidy, device, noGrad } from '../kernels/index.js';
+import { setOperandPrecision } from '../engine/context.js';
 import { adapterKey, autotune, resetTuning, tuneEntries, tunePending } from '../kernels/autotune.js';
 import { tuneCacheDir, tuneCachePath, useTuneCache } from '../train/tune-cache.js';
 
@@ -55,7 +56,7 @@ describe('autotune cache', () => {
     const doc = JSON.parse(await readFile(path, 'utf8'));
     expect(doc.adapter).toBe(adapterKey());
     const [[key, choice]] = Object.entries(doc.entries) as [string, { TM: number }][];
-    expect(key).toMatch(/^pointwise\.wgsl:gemm\|fwd B2 M10 K6 S20 g1\|/);
+    expect(key).toMatch(/^pointwise\.wgsl:gemm\|fwd B2 M10 K6 S20 g1 f32\|/);
     expect(F.POINTWISE_BLOCKS.gemm).toContainEqual(choice);
 
     // A new process (reset) reading a file that names another block: that block runs, nothing is timed.
@@ -83,13 +84,29 @@ describe('autotune cache', () => {
     }
     // A cached value that is not one of the blocks is never launched.
     resetTuning();
-    const key = `pointwise.wgsl:gemm|fwd B2 M10 K6 S20 g1|${JSON.stringify(F.POINTWISE_BLOCKS.gemm)}`;
+    const key = `pointwise.wgsl:gemm|fwd B2 M10 K6 S20 g1 f32|${JSON.stringify(F.POINTWISE_BLOCKS.gemm)}`;
     await writeFile(path, JSON.stringify({ version: 1, adapter: adapterKey(), entries: { [key]: { TM: 3, TN: 1 } } }));
     await useTuneCache(() => {}, dir);
     expect(gemmRows(conv)).toEqual([F.POINTWISE_BLOCKS.gemm[0].TM]);
     expect(await autotune({ iters: 1 })).toBe(1);
     const doc = JSON.parse(await readFile(path, 'utf8'));
     expect(F.POINTWISE_BLOCKS.gemm).toContainEqual(doc.entries[key]);
+  });
+
+  it('tunes f16 operands (--precision mixed) apart from f32: their kernels differ, so may their best blocks', async () => {
+    gemmRows(conv);
+    expect(await autotune({ iters: 1 })).toBe(1);
+    gemmRows(conv);
+    expect(tunePending()).toBe(0);
+    setOperandPrecision('f16');
+    try {
+      gemmRows(conv);
+      expect(tunePending()).toBe(1);
+      expect(await autotune({ iters: 1 })).toBe(1);
+    } finally {
+      setOperandPrecision('f32');
+    }
+    expect(Object.keys(tuneEntries()).map((k) => k.split('|')[1])).toEqual(['fwd B2 M10 K6 S20 g1 f32', 'fwd B2 M10 K6 S20 g1 f16']);
   });
 
   it('lives in $WEBVIG_CACHE_DIR, else $XDG_CACHE_HOME/webvig, else ~/.cache/webvig', () => {
