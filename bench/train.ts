@@ -22,12 +22,11 @@ import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
 import { StepReplay } from '../engine/replay.js';
 import { backward } from '../kernels/backward.js';
-import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
-import { MODEL_NAMES, inputSizeProblem } from '../models/factory.js';
+import { buildModel, MODEL_NAMES, inputSizeProblem, isCpuModel } from '../models/factory.js';
 import { UsageError, PROGRAM } from '../train/args.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from '../train/tune-cache.js';
 import type { BenchSize, Family } from './common.js';
@@ -65,8 +64,7 @@ export function parseTrainCase(spec: string): TrainCase {
   const problem = inputSizeProblem(model, +size);
   if (problem) throw new UsageError(`${prog}: --case ${spec}: size ${size} ${problem}`);
   if (+batch < 1) throw new UsageError(`${prog}: --case ${spec}: the batch must be at least 1`);
-  const cpuModel = model.endsWith('-tiny') || model.endsWith('-mini');
-  return { model, size: +size, batch: +batch, preset: cpuModel ? 'tiny' : 'gkgnet-s-576' };
+  return { model, size: +size, batch: +batch, preset: isCpuModel(model) ? 'tiny' : 'gkgnet-s-576' };
 }
 
 const COUNTERS = {

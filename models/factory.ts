@@ -100,6 +100,12 @@ function baseConfig(name: BaseName, size: number, numLabels: number, dropPath: n
   }
 }
 
+/** The small models made for CPU runs (gkgnet-tiny, gkgnet-mini, mlvig-tiny), with or without an ML-GCN head. */
+export function isCpuModel(name: string): boolean {
+  const base = name.endsWith('-mlgcn') ? name.slice(0, -'-mlgcn'.length) : name;
+  return base.endsWith('-tiny') || base.endsWith('-mini');
+}
+
 export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
   const region = parseRegionModel(name);
   if (region) {
@@ -114,8 +120,7 @@ export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
   const S = o.numLabels;
   const b = baseConfig(base, o.size, S, o.dropPath ?? 0);
   // GCN width: the reference 1024, or 4× the feature width for the small CPU models.
-  const cpuModel = base.endsWith('-tiny') || base.endsWith('-mini');
-  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, adjacency: o.mlgcnAdj, hidden: cpuModel ? 4 * b.config.channels[3] : 1024 };
+  const head = { trainLabels: o.trainLabels, labelEmbeddings: o.labelEmbeddings, adjacency: o.mlgcnAdj, hidden: isCpuModel(base) ? 4 * b.config.channels[3] : 1024 };
   switch (b.family) {
     case 'gkgnet':
       return gcn ? new GkgnetMlGcn(b.config, head) : new Gkgnet(b.config);
