@@ -1,6 +1,6 @@
 // Fused, tiled dilated KNN for ViG / GKGNet graphs (kernel: knn.wgsl). Indices only: no gradient.
 import { Tensor } from '../engine/tensor.js';
-import { keep } from '../engine/context.js';
+import { device, keep } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 
@@ -19,7 +19,8 @@ export interface DilatedKnnOptions {
 
 /** Largest k·d supported: each thread keeps (k−1)·d + 1 candidates in private memory. */
 export const KNN_MAX_CANDIDATES = 32;
-const BQ = 64; // queries per workgroup, as in knn.wgsl
+// Queries per workgroup of knn.wgsl's entries: `knn` (tiled, GPUs) and `knn_lanes` (CPU adapters).
+const QUERIES_PER_WORKGROUP = { knn: 64, knn_lanes: 8 } as const;
 
 let noPos: Tensor | null = null;
 
@@ -65,7 +66,9 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const cg = C / groups;
   const out = Tensor.empty([rows, N, k], 'i32', 'knn');
   if (out.size === 0) return out;
-  const blocks = Math.ceil(N / BQ);
+  const entry = device().kernelProfile === 'cpu' ? 'knn_lanes' : 'knn';
+  const perGroup = QUERIES_PER_WORKGROUP[entry];
+  const blocks = Math.ceil(N / perGroup);
   const params = (nodes: number) => [rows, cg, nodes, M, k, dilation, blocks, 0];
 
   // Pre-pass: normalised copies (if asked) and squared norms per (row, node).
@@ -88,11 +91,11 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const sp = selfGraph ? qp : prepare(source, M);
 
   noPos ??= keep(Tensor.from([0], [1]));
-  const [gx, gy] = grid1d(rows * blocks * BQ, BQ);
+  const [gx, gy] = grid1d(rows * blocks * perGroup, perGroup);
   launch({
     file: 'knn.wgsl',
     code: kernelSource('knn.wgsl', { KD: (k - 1) * dilation + 1 }),
-    entry: 'knn',
+    entry,
     constants: { HAS_POS: relativePos ? 1 : 0 },
     args: [qp.v, qp.sq, sp.v, sp.sq, relativePos ?? noPos, out],
     params: params(N),

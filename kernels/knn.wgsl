@@ -80,6 +80,42 @@ fn square_norms(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 
 // ---------------------------------------------------------------- fused distance + top-KD
 
+// One query's KD smallest (distance, source) pairs, sorted ascending; private, so KD is a constant.
+var<private> best_d: array<f32, KD>;
+var<private> best_i: array<u32, KD>;
+
+fn clear_nearest() {
+  for (var j = 0u; j < KD; j++) {
+    best_d[j] = INF;
+    best_i[j] = 0xffffffffu;
+  }
+}
+
+// Sources arrive in ascending index order, so an equal distance never displaces a kept one.
+fn keep_nearest(d: f32, i: u32) {
+  if (d < best_d[KD - 1u]) {
+    var cd = d;
+    var ci = i;
+    for (var t = 0u; t < KD; t++) {
+      let bd = best_d[t];
+      let bi = best_i[t];
+      let before = cd < bd || (cd == bd && ci < bi);
+      best_d[t] = select(bd, cd, before);
+      best_i[t] = select(bi, ci, before);
+      cd = select(cd, bd, before);
+      ci = select(ci, bi, before);
+    }
+  }
+}
+
+// Positions 0, d, …, (k−1)·d of the sorted list.
+fn write_nearest(row: u32, n: u32) {
+  let o = (row * p.n + n) * p.k;
+  for (var j = 0u; j < KD; j += 1u) {
+    if (j % p.dilation == 0u) { out[o + j / p.dilation] = bitcast<i32>(best_i[j]); }
+  }
+}
+
 var<workgroup> tile: array<vec4f, CK * TS / 4u>;    // [CK][TS] source values
 var<workgroup> tile_sq: array<f32, TS>;
 var<workgroup> tile_dist: array<f32, BQ * (TS + 1u)>; // [BQ][TS + 1] position terms, then distances
@@ -97,12 +133,7 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let qbase = row * p.cg * p.n + n;
   let sq_u = qsq[row * p.n + n];
 
-  var best_d: array<f32, KD>;
-  var best_i: array<u32, KD>;
-  for (var j = 0u; j < KD; j++) {
-    best_d[j] = INF;
-    best_i[j] = 0xffffffffu;
-  }
+  clear_nearest();
 
   for (var m0 = 0u; m0 < p.m; m0 += TS) {
     // Explicit zero value: some compilers hoist an implicit zero-initialisation out of the loop.
@@ -145,27 +176,49 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let count = min(TS, p.m - m0);
     for (var j = 0u; j < count; j++) {
       let d = tile_dist[row_off + j];
-      // Sources arrive in ascending index order, so an equal distance never displaces a kept one.
-      if (d < best_d[KD - 1u]) {
-        var cd = d;
-        var ci = m0 + j;
-        for (var t = 0u; t < KD; t++) {
-          let bd = best_d[t];
-          let bi = best_i[t];
-          let before = cd < bd || (cd == bd && ci < bi);
-          best_d[t] = select(bd, cd, before);
-          best_i[t] = select(bi, ci, before);
-          cd = select(cd, bd, before);
-          ci = select(ci, bi, before);
-        }
-      }
+      keep_nearest(d, m0 + j);
     }
   }
 
-  if (q0 + tid < p.n) {
-    let o = (row * p.n + n) * p.k;
-    for (var j = 0u; j < KD; j += 1u) {
-      if (j % p.dilation == 0u) { out[o + j / p.dilation] = bitcast<i32>(best_i[j]); }
+  if (q0 + tid < p.n) { write_nearest(row, n); }
+}
+
+// ---------------------------------------------------------------- CPU adapters: one lane per query
+
+// On a CPU adapter (lavapipe) a workgroup is one thread and its invocations are SIMD lanes, so the
+// tiled kernel's workgroup memory and barriers only add copies and coroutine switches. Here a
+// workgroup is one SIMD vector of WQ queries of one row; a source's value sits at an address all
+// lanes share (one load, broadcast), and TC sources at a time accumulate in registers. The sums
+// run over channels in the same order as above, so both kernels give the same distances.
+const WQ: u32 = 8u;   // queries per workgroup (lanes)
+const TC: u32 = 8u;   // sources accumulated at a time
+
+@compute @workgroup_size(WQ)
+fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) tid: u32) {
+  let w = wg.x + wg.y * nwg.x;
+  if (w >= p.rows * p.blocks) { return; }
+  let row = w % p.rows;
+  let q0 = (w / p.rows) * WQ;
+  let n = min(q0 + tid, p.n - 1u);
+  let qbase = row * p.cg * p.n + n;
+  let sq_u = qsq[row * p.n + n];
+  clear_nearest();
+  for (var m0 = 0u; m0 < p.m; m0 += TC) {
+    var acc = array<f32, TC>();
+    for (var c = 0u; c < p.cg; c++) {
+      let u = q[qbase + c * p.n];
+      let sbase = (row * p.cg + c) * p.m;
+      for (var j = 0u; j < TC; j++) { acc[j] += u * s[sbase + min(m0 + j, p.m - 1u)]; }
+    }
+    for (var j = 0u; j < TC; j++) {
+      let m = m0 + j;
+      if (m < p.m) {
+        var d = (sq_u - 2.0 * acc[j]) + ssq[row * p.m + m];
+        if (HAS_POS) { d += pos[n * p.m + m]; }
+        keep_nearest(d, m);
+      }
     }
   }
+  if (q0 + tid < p.n) { write_nearest(row, n); }
 }

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { dilatedKnn } from '../kernels/knn.js';
-import { rand, avgPoolRef } from './ref.js';
+import { rand, avgPoolRef, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -166,7 +166,7 @@ const cases: Case[] = [
   { name: 'normalize = false', B: 2, C: 4, N: 33, M: 20, k: 3, d: 2, G: 2, normalize: false },
 ];
 
-describe('dilatedKnn vs float64 reference', () => {
+forEachKernelProfile((profile) => `dilatedKnn vs float64 reference (${profile} kernels)`, () => {
   it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (_, c, i) => {
     const { ref, idx } = await runCase(c, 100 + 7 * i);
     const rows = c.B * c.G * c.N;

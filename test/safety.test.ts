@@ -190,6 +190,9 @@ describe('--resume', () => {
       [['--data', `csv:${join(tmp, 'a-file')}`], `--data csv:${join(tmp, 'a-file')} contradicts the resumed run's data (the built-in synthetic set)`],
       [['--size', '96'], `--size 96 contradicts the resumed run's size 64`],
       [['--seed', '5'], `--seed 5 contradicts the resumed run's seed 0`],
+      [['--lr', '0.125'], `--lr 0.125 contradicts the resumed run's lr ${PRESETS.tiny.lr}`],
+      [['--weight-decay', '0.375'], `--weight-decay 0.375 contradicts the resumed run's weight-decay ${PRESETS.tiny.weightDecay}`],
+      [['--drop-path', '0.625'], `--drop-path 0.625 contradicts the resumed run's drop-path ${PRESETS.tiny.dropPath}`],
       [['--mlgcn-adj', 'paper'], `--mlgcn-adj paper contradicts the resumed run's mlgcn-adj official`],
       [['--synthetic-train', '33'], `--synthetic-train 33 contradicts the resumed run's synthetic-train 32`],
     ];
@@ -202,6 +205,18 @@ describe('--resume', () => {
     const same = await run(['train', '--resume', out, '--out', out, '--model', 'gkgnet-mini', '--seed', '0', '--workers', '0', ...SYNTH]);
     expect(same.stderr).toBe('');
     expect(same.code).toBe(0); // the run is complete: nothing to train, nothing refused
+  }, 60_000);
+
+  it('--weight-decay and --drop-path set a new run\'s recipe and are recorded in config.json', async () => {
+    const out = join(tmp, 'recipe-flags');
+    const r = await run(['train', '--out', out, '--epochs', '1', '--batch', '16', '--weight-decay', '0.125', '--drop-path', '0.25', '--workers', '0', ...SYNTH]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect([cfg.weightDecay, cfg.dropPath]).toEqual([0.125, 0.25]);
+    const bad = await run(['train', '--out', join(tmp, 'bad-dp'), '--drop-path', '1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--drop-path');
   }, 60_000);
 
   it('a longer --epochs re-spans the cosine schedule and says how the lr changes; fewer is refused', async () => {

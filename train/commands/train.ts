@@ -70,6 +70,8 @@ function readRunConfig(dir: string, prog: string): TrainConfig {
     ['size', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer'],
     ['lr', (v) => typeof v === 'number' && Number.isFinite(v), 'a number'],
     ['seed', (v) => Number.isInteger(v), 'an integer'],
+    ['weightDecay', (v) => typeof v === 'number' && v >= 0, 'a number ≥ 0'],
+    ['dropPath', (v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)'],
     ['schedule', (v) => typeof v === 'object' && v !== null, 'an object'],
     ['data', (v) => v === undefined || typeof v === 'string', 'a --data spec or absent'],
   ];
@@ -82,6 +84,7 @@ function readRunConfig(dir: string, prog: string): TrainConfig {
 /** Flags that would silently be ignored or change a resumed run are refused, naming the run's value. */
 interface ResumeFlags {
   out?: string; model?: string; data?: string; size?: number; preset?: string; seed?: number; batch?: number; epochs?: number; augment?: string;
+  lr?: number; weightDecay?: number; dropPath?: number;
   pretrained?: string; overwrite: boolean; mlgcnAdj?: string; precision?: string; syntheticTrain?: number; syntheticVal?: number; syntheticSize?: number;
 }
 
@@ -100,6 +103,10 @@ function refuseContradictions(flags: ResumeFlags, run: TrainConfig, dir: string,
   if (flags.preset !== undefined && flags.preset !== run.preset) clash('preset', flags.preset, run.preset);
   if (flags.seed !== undefined && flags.seed !== run.seed) clash('seed', flags.seed, run.seed);
   if (flags.batch !== undefined && flags.batch !== run.batch) clash('batch', flags.batch, run.batch);
+  // The schedule, decay and depth rate span the whole run: a resumed run keeps its own.
+  if (flags.lr !== undefined && flags.lr !== run.lr) clash('lr', flags.lr, run.lr);
+  if (flags.weightDecay !== undefined && flags.weightDecay !== run.weightDecay) clash('weight-decay', flags.weightDecay, run.weightDecay);
+  if (flags.dropPath !== undefined && flags.dropPath !== run.dropPath) clash('drop-path', flags.dropPath, run.dropPath);
   if (flags.augment !== undefined && flags.augment !== run.augment) clash('augment', flags.augment, run.augment);
   if (flags.mlgcnAdj !== undefined && flags.mlgcnAdj !== (run.mlgcnAdj ?? 'official')) clash('mlgcn-adj', flags.mlgcnAdj, run.mlgcnAdj ?? 'official');
   // Runs from before the flag trained in fp32.
@@ -126,6 +133,8 @@ export const command = defineCommand({
     epochs: { type: 'number', integer: true, min: 1, help: "epochs (default: the preset's)" },
     batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
     lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
+    weightDecay: { type: 'number', min: 0, help: "AdamW's decoupled weight decay, on weights but not norms or biases (default: the preset's)" },
+    dropPath: { type: 'number', min: 0, max: 0.99, help: "stochastic-depth rate of the last block, linear from 0 over the blocks (default: the preset's)" },
     augment: { type: 'string', choices: Object.keys(PRESET_AUGMENT), help: "training augmentation: official (GKGNet's), simple (random resized crops + flips), flip, shift (±10 % translations + flips), shift-only (for classes a mirror changes), none (default: the preset's)" },
     size: { type: 'number', integer: true, min: 32, help: "input side in px, a multiple of 32 (default: the preset's; tiny: 64, and 96 for the region models ia-gcn / gm-mlic)" },
     out: { type: 'string', help: 'output folder (default runs/<timestamp>); one that holds a run is refused without --resume or --overwrite' },
@@ -174,6 +183,8 @@ export const command = defineCommand({
       epochs: flags.epochs ?? base.epochs,
       batch: flags.batch ?? base.batch,
       lr: flags.lr ?? base.lr,
+      weightDecay: flags.weightDecay ?? base.weightDecay,
+      dropPath: flags.dropPath ?? base.dropPath,
       augment: (flags.augment ?? base.augment) as TrainConfig['augment'],
       size,
       data: flags.resume ? (base as TrainConfig).data : flags.data,
