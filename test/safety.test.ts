@@ -214,6 +214,11 @@ describe('--resume', () => {
     expect(r.code).toBe(0);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect([cfg.weightDecay, cfg.dropPath]).toEqual([0.125, 0.25]);
+    // Without them, the preset as it applies to the built-in set (its drop path; see presets.ts).
+    const plain = join(tmp, 'recipe-default');
+    expect((await run(['train', '--out', plain, '--epochs', '1', '--batch', '16', '--workers', '0', ...SYNTH])).code).toBe(0);
+    const dflt = JSON.parse(readFileSync(join(plain, 'config.json'), 'utf8'));
+    expect([dflt.weightDecay, dflt.dropPath]).toEqual([PRESETS.tiny.weightDecay, PRESETS.tiny.builtIn!.dropPath]);
     const bad = await run(['train', '--out', join(tmp, 'bad-dp'), '--drop-path', '1']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--drop-path');

@@ -2,8 +2,8 @@
 
 The model is the official GKGNet (jin-s13/GKGNet checkout given as REPO, imported without mmcv/timm
 through scripts/fixtures/make_gkgnet_fixture.py's stand-ins), 80 labels, at webvig's tiny
-configuration (`--variant tiny`: widths 8/16/32/48, one block per stage, k = 4, 2 channel groups,
-drop path 0.1 as the tiny preset; the train suite's size small) or as GKGNet-T (`--variant t`: the official arch, k = 9, k_label 9, drop
+configuration (`--variant tiny`: widths 8/16/32/48, one block per stage, k = 4, 2 channel groups; the
+train suite's size small) or as GKGNet-T (`--variant t`: the official arch, k = 9, k_label 9, drop
 path 0.1; webvig's `--case gkgnet-t@224:4`). One step = forward, the head's LS-BCE + 10·ASL,
 backward, clipping 5.0, AdamW. Prints one JSON row with img/s (median of --iters).
 """
@@ -34,7 +34,7 @@ gk.GKGNet.arch_settings['tiny'] = EasyDict({
     'k': 4, 'conv': 'mr', 'act': 'gelu', 'norm': 'batch', 'bias': True, 'dropout': 0.0, 'use_dilation': True,
     'epsilon': 0.2, 'use_stochastic': False, 'blocks': [1, 1, 1, 1], 'channels': [8, 16, 32, 48], 'emb_dims': 1024})
 if a.variant == 'tiny':
-    backbone = gk.GKGNet(choice='tiny', k=4, k_label_gcn=4, num_group=2, drop_path=0.1, n_classes=a.labels, size=a.size)
+    backbone = gk.GKGNet(choice='tiny', k=4, k_label_gcn=4, num_group=2, drop_path=0.0, n_classes=a.labels, size=a.size)
 else:
     backbone = gk.GKGNet(choice='t', k=9, k_label_gcn=9, num_group=2, drop_path=0.1, n_classes=a.labels, size=a.size)
 head = lq.LabelQueryHead(num_classes=a.labels, in_channels=gk.GKGNet.arch_settings[a.variant].channels[-1],

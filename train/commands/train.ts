@@ -169,7 +169,7 @@ export const command = defineCommand({
     }
     const model = flags.resume ? base.model : (flags.model ?? base.model);
     // A new run takes the preset as it applies to its model; a resumed one keeps its config.json.
-    if (!flags.resume) base = presetFor(base, parseRegionModel(model) !== undefined);
+    if (!flags.resume) base = presetFor(base, parseRegionModel(model) !== undefined, flags.data === undefined);
     const size = flags.size ?? base.size;
     const sizeProblem = inputSizeProblem(model, size);
     if (sizeProblem) throw new UsageError(`${prog}: --size ${size}: ${sizeProblem}`);

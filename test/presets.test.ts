@@ -1,0 +1,22 @@
+import { describe, it, expect } from 'vitest';
+import { PRESETS, presetFor, autoEpochs } from '../train/presets.js';
+
+describe('presets', () => {
+  const tiny = PRESETS.tiny;
+
+  it('tiny: the built-in set gets drop path, other data not; region models keep their own recipe everywhere', () => {
+    expect(presetFor(tiny, false, false).dropPath).toBe(0);
+    expect(presetFor(tiny, false, true).dropPath).toBe(0.1);
+    expect(presetFor(tiny, false, true).weightDecay).toBe(0.2);
+    for (const builtIn of [false, true]) {
+      const r = presetFor(tiny, true, builtIn);
+      expect([r.size, r.augment, r.weightDecay, r.dropPath]).toEqual([96, 'flip', 0.05, 0]);
+    }
+    // The official recipe has no overrides.
+    expect(presetFor(PRESETS['gkgnet-s-576'], false, true)).toEqual(PRESETS['gkgnet-s-576']);
+  });
+
+  it('tiny epochs: about 36 000 images seen, 4 to 30; 25 on the built-in set', () => {
+    expect([autoEpochs(1200, true), autoEpochs(1500, false), autoEpochs(1200, false), autoEpochs(100, false), autoEpochs(50_000, false)]).toEqual([25, 24, 30, 30, 4]);
+  });
+});
