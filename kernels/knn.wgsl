@@ -108,6 +108,18 @@ fn keep_nearest(d: f32, i: u32) {
   }
 }
 
+// Workgroup w's row and first query, and lane tid's query (clamped: lanes past the end compute a
+// duplicate and write nothing). Rows vary fastest, so workgroups running side by side read the same
+// position-term rows.
+struct Query { row: u32, q0: u32, n: u32, base: u32, sq: f32 }
+
+fn query_of(w: u32, per_group: u32, tid: u32) -> Query {
+  let row = w % p.rows;
+  let q0 = (w / p.rows) * per_group;
+  let n = min(q0 + tid, p.n - 1u);
+  return Query(row, q0, n, row * p.cg * p.n + n, qsq[row * p.n + n]);
+}
+
 // Positions 0, d, …, (k−1)·d of the sorted list.
 fn write_nearest(row: u32, n: u32) {
   let o = (row * p.n + n) * p.k;
@@ -126,12 +138,12 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) tid: u32) {
   let w = wg.x + wg.y * nwg.x;
   if (w >= p.rows * p.blocks) { return; }
-  // Rows vary fastest, so workgroups running side by side read the same position-term rows.
-  let row = w % p.rows;
-  let q0 = (w / p.rows) * BQ;
-  let n = min(q0 + tid, p.n - 1u);  // threads past the end compute a duplicate and write nothing
-  let qbase = row * p.cg * p.n + n;
-  let sq_u = qsq[row * p.n + n];
+  let qy = query_of(w, BQ, tid);
+  let row = qy.row;
+  let q0 = qy.q0;
+  let n = qy.n;
+  let qbase = qy.base;
+  let sq_u = qy.sq;
 
   clear_nearest();
 
@@ -180,7 +192,7 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
 
-  if (q0 + tid < p.n) { write_nearest(row, n); }
+  if (qy.q0 + tid < p.n) { write_nearest(row, n); }
 }
 
 // ---------------------------------------------------------------- CPU adapters: one lane per query
@@ -198,27 +210,25 @@ fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
              @builtin(local_invocation_index) tid: u32) {
   let w = wg.x + wg.y * nwg.x;
   if (w >= p.rows * p.blocks) { return; }
-  let row = w % p.rows;
-  let q0 = (w / p.rows) * WQ;
-  let n = min(q0 + tid, p.n - 1u);
-  let qbase = row * p.cg * p.n + n;
-  let sq_u = qsq[row * p.n + n];
+  let qy = query_of(w, WQ, tid);
+  let row = qy.row;
+  let n = qy.n;
   clear_nearest();
   for (var m0 = 0u; m0 < p.m; m0 += TC) {
     var acc = array<f32, TC>();
     for (var c = 0u; c < p.cg; c++) {
-      let u = q[qbase + c * p.n];
+      let u = q[qy.base + c * p.n];
       let sbase = (row * p.cg + c) * p.m;
       for (var j = 0u; j < TC; j++) { acc[j] += u * s[sbase + min(m0 + j, p.m - 1u)]; }
     }
     for (var j = 0u; j < TC; j++) {
       let m = m0 + j;
       if (m < p.m) {
-        var d = (sq_u - 2.0 * acc[j]) + ssq[row * p.m + m];
+        var d = (qy.sq - 2.0 * acc[j]) + ssq[row * p.m + m];
         if (HAS_POS) { d += pos[n * p.m + m]; }
         keep_nearest(d, m);
       }
     }
   }
-  if (q0 + tid < p.n) { write_nearest(row, n); }
+  if (qy.q0 + tid < p.n) { write_nearest(row, n); }
 }
