@@ -219,6 +219,8 @@ describe('--resume', () => {
     expect((await run(['train', '--out', plain, '--epochs', '1', '--batch', '16', '--workers', '0', ...SYNTH])).code).toBe(0);
     const dflt = JSON.parse(readFileSync(join(plain, 'config.json'), 'utf8'));
     expect([dflt.weightDecay, dflt.dropPath]).toEqual([PRESETS.tiny.weightDecay, PRESETS.tiny.builtIn!.dropPath]);
+    expect(dflt.builtIn).toBeUndefined();
+    expect(dflt.region).toBeUndefined();
     const bad = await run(['train', '--out', join(tmp, 'bad-dp'), '--drop-path', '1']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--drop-path');

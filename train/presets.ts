@@ -75,15 +75,13 @@ export const PRESETS: Record<string, TrainPreset> = {
 };
 
 /**
- * The preset as it applies to `model` and the data: its `builtIn` settings override the rest on the
+ * The preset as it applies to `model` and the data, resolved (without the override sets, so that a
+ * run's config.json holds only what it trains with): its `builtIn` settings override the rest on the
  * built-in set, and its `region` settings override everything for region models.
  */
 export function presetFor<P extends TrainPreset>(preset: P, isRegionModel: boolean, builtInData: boolean): P {
-  return {
-    ...preset,
-    ...(builtInData ? preset.builtIn : undefined),
-    ...(isRegionModel ? preset.region : undefined),
-  };
+  const { builtIn, region, ...rest } = preset;
+  return { ...rest, ...(builtInData ? builtIn : undefined), ...(isRegionModel ? region : undefined) } as P;
 }
 
 /**
