@@ -23,7 +23,7 @@ import { Rng } from '../engine/rng.js';
 import { StepReplay } from '../engine/replay.js';
 import { backward } from '../kernels/backward.js';
 import { gkgnetLoss } from '../models/losses.js';
-import { AdamW } from '../train/optim.js';
+import { AdamW, decayGroups } from '../train/optim.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
 import { buildModel, MODEL_NAMES, inputSizeProblem, isCpuModel } from '../models/factory.js';
@@ -99,16 +99,9 @@ export const bench: Family = async (ctx) => {
     const model = buildModel(name, { size, numLabels: LABELS, dropPath: p.dropPath, seed: 0 });
     model.train();
     model.setGenerator(new Rng(1));
-    const trainable = model.trainableParameters().map(([, t]) => t);
     const scaler = ctx.precision === 'mixed' ? new GradScaler() : undefined;
     // The trainer's groups (spec training.md §5): weight decay on weights only.
-    const opt = new AdamW(
-      [
-        { params: trainable.filter((t) => t.rank > 1), weightDecay: p.weightDecay },
-        { params: trainable.filter((t) => t.rank <= 1), weightDecay: 0 },
-      ],
-      { lr: p.lr, scaler },
-    );
+    const opt = new AdamW(decayGroups(model.trainableParameters().map(([, t]) => t), p.weightDecay), { lr: p.lr, scaler });
     const x = Tensor.randn([B, 3, size, size], 1);
     const rng = new Rng(2);
     const target = Tensor.from(Float32Array.from({ length: B * LABELS }, () => (rng.uniform() < 0.05 ? 1 : 0)), [B, LABELS]);

@@ -14,6 +14,14 @@ export interface ParamGroup {
   weightDecay?: number;
 }
 
+/** AdamW groups of spec training.md §5: weight decay on weights, none on norms and biases (every 1-D parameter). */
+export function decayGroups(params: Tensor[], weightDecay: number): ParamGroup[] {
+  return [
+    { params: params.filter((t) => t.rank > 1), weightDecay },
+    { params: params.filter((t) => t.rank <= 1), weightDecay: 0 },
+  ];
+}
+
 export interface AdamWOptions {
   lr?: number;
   betas?: [number, number];

@@ -21,7 +21,7 @@ import { openDataset, type MultiLabelDataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { classBalancedIndices } from './data/balance.js';
 import { PRESET_AUGMENT } from './data/transforms.js';
-import { AdamW } from './optim.js';
+import { AdamW, decayGroups } from './optim.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, checkpointEpoch, type CheckpointMeta } from './checkpoint.js';
@@ -92,14 +92,6 @@ export interface Summary {
 
 type Log = (line: string) => void;
 
-/** AdamW groups of spec training.md §5: no decay on norms and biases (every 1-D parameter). */
-function paramGroups(model: MultiLabelModel, weightDecay: number) {
-  const trainable = model.trainableParameters().map(([, t]) => t);
-  return [
-    { params: trainable.filter((t) => t.rank > 1), weightDecay },
-    { params: trainable.filter((t) => t.rank <= 1), weightDecay: 0 },
-  ];
-}
 
 /**
  * Head biases set to the logit of each label's training frequency (clamped to [1 %, 99 %]), so the
@@ -273,7 +265,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
     for (const line of lines) log(line);
   }
   if (cfg.priorBias && !cfg.resume) setPriorBias(model, data.train.map((s) => s.labels), S);
-  const opt = new AdamW(paramGroups(model, cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay, scaler });
+  const opt = new AdamW(decayGroups(model.trainableParameters().map(([, t]) => t), cfg.weightDecay), { lr: cfg.lr, weightDecay: cfg.weightDecay, scaler });
   const iters = trainLoader.batchesPerEpoch;
   const sched: ScheduleConfig = { ...cfg.schedule, lr: cfg.lr, warmupIters: cfg.schedule.warmupIters !== undefined ? Math.min(cfg.schedule.warmupIters, iters) : Math.round(cfg.schedule.warmupEpochs * iters), itersPerEpoch: iters, epochs };
   const dropPathRng = new Rng(cfg.seed + 1);

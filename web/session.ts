@@ -2,7 +2,7 @@
 // page can pause), evaluation (val mAP), prediction with the model's KNN graphs, and fixture parity.
 import { init, device, Tensor, F, backward, beginScope, endScope, keep, noGrad } from '../kernels/index.js';
 import { buildModel, gkgnetLoss, GrapherLabel, type MultiLabelModel, type Module } from '../models/index.js';
-import { AdamW } from '../train/optim.js';
+import { AdamW, decayGroups } from '../train/optim.js';
 import { learningRate, type ScheduleConfig } from '../train/schedule.js';
 import { MetricAccumulator } from '../train/metrics.js';
 import { parityBytes, type FileReport } from '../train/parity/parity.js';
@@ -33,14 +33,6 @@ export async function startEngine(): Promise<{ adapter: string; limits: Record<s
   };
 }
 
-function paramGroups(model: MultiLabelModel, weightDecay: number) {
-  const trainable = model.trainableParameters().map(([, t]) => t);
-  return [
-    { params: trainable.filter((t) => t.rank > 1), weightDecay },
-    { params: trainable.filter((t) => t.rank <= 1), weightDecay: 0 },
-  ];
-}
-
 export class Trainer {
   readonly model: MultiLabelModel;
   readonly opt: AdamW;
@@ -51,7 +43,7 @@ export class Trainer {
     const p = MODELS[preset];
     this.size = p.size;
     this.model = buildModel(p.model, { size: p.size, numLabels: CLASSES.length, seed });
-    this.opt = new AdamW(paramGroups(this.model, 0.05), { lr: p.lr, weightDecay: 0.05 });
+    this.opt = new AdamW(decayGroups(this.model.trainableParameters().map(([, t]) => t), 0.05), { lr: p.lr, weightDecay: 0.05 });
     this.sched = { policy: 'cosine', lr: p.lr, warmupIters: Math.max(1, Math.round(totalSteps / 10)), warmupRatio: 0.1, itersPerEpoch: totalSteps, epochs: 1 } as ScheduleConfig;
   }
   /** One optimiser step on `batch`; returns the loss. */
