@@ -18,6 +18,7 @@ describe('presets', () => {
   });
 
   it('tiny epochs: about 36 000 images seen, 4 to 30; 25 on the built-in set', () => {
-    expect([autoEpochs(1200, true), autoEpochs(1500, false), autoEpochs(1200, false), autoEpochs(100, false), autoEpochs(50_000, false)]).toEqual([25, 24, 30, 30, 4]);
+    expect([presetFor(tiny, false, true).epochs, presetFor(tiny, false, false).epochs]).toEqual([25, 'auto']);
+    expect([autoEpochs(1500), autoEpochs(1200), autoEpochs(100), autoEpochs(50_000)]).toEqual([24, 30, 30, 4]);
   });
 });

@@ -217,7 +217,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
     syntheticTrain: cfg.synthetic?.train, syntheticVal: cfg.synthetic?.val, syntheticSize: cfg.synthetic?.size,
   });
   const S = data.classes.length;
-  const epochs = cfg.epochs === 'auto' ? autoEpochs(data.train.length, cfg.data === undefined) : cfg.epochs;
+  const epochs = cfg.epochs === 'auto' ? autoEpochs(data.train.length) : cfg.epochs;
   log(`data: ${data.name}: ${data.train.length} train / ${data.val.length} ${data.valIsTest ? 'test' : 'val'} images, ${S} classes`);
   // Box instances come from the file for the image as stored: no geometric augmentation for them.
   const regionSpec = parseRegionModel(cfg.model);
