@@ -12,6 +12,9 @@ import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned } from './autotune.js';
+import { fixedSubgroupSize, shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
+
+export { fixedSubgroupSize };
 
 export interface Conv2dOptions {
   /** One value for both axes, or [h, w]. Default 1. */
@@ -24,10 +27,11 @@ export interface Conv2dOptions {
   tile?: TileConfig;
   /**
    * Force the kernel: 'gemm' (conv2d.wgsl, any conv), 'pointwise' (pointwise.wgsl, 1×1 stride 1
-   * without padding only) or 'direct' (direct.wgsl, any conv). Default under the 'cpu' kernel
-   * profile: pointwise for such convs, direct for every other conv; gemm otherwise (tests, benchmarks).
+   * without padding only), 'subgroup' (pointwise-subgroup.wgsl, the same convs, on adapters with a
+   * fixed subgroup size) or 'direct' (direct.wgsl, any conv). Default under the 'cpu' kernel
+   * profile: subgroup (else pointwise) for such convs, direct for every other conv; gemm otherwise.
    */
-  impl?: 'gemm' | 'pointwise' | 'direct';
+  impl?: 'gemm' | 'pointwise' | 'subgroup' | 'direct';
   /** Force pointwise.wgsl's register blocks instead of the tuned ones (tests, benchmarks). */
   pointwise?: { gemm?: PointwiseBlock; dw?: PointwiseBlock };
 }
@@ -233,12 +237,14 @@ function isPointwise(g: Geometry): boolean {
 type Impl = NonNullable<Conv2dOptions['impl']>;
 
 function pickImpl(g: Geometry, o: Conv2dOptions): Impl {
-  if (o.impl === 'pointwise' && !isPointwise(g)) throw new Error(`${g.context}: impl 'pointwise' needs a 1×1 kernel, stride 1 and no padding`);
+  if ((o.impl === 'pointwise' || o.impl === 'subgroup') && !isPointwise(g)) throw new Error(`${g.context}: impl '${o.impl}' needs a 1×1 kernel, stride 1 and no padding`);
+  if (o.impl === 'subgroup' && !fixedSubgroupSize()) throw new Error(`${g.context}: impl 'subgroup' needs an adapter with the subgroups feature and a fixed subgroup size of 4 to 16 (${device().describe()})`);
   if (g.B * g.Cin * g.Cout * g.H * g.W === 0) return 'gemm';
   if (o.impl) return o.impl;
   if (o.tile) return 'gemm';
   if (device().kernelProfile !== 'cpu') return 'gemm';
-  return isPointwise(g) ? 'pointwise' : 'direct';
+  if (!isPointwise(g)) return 'direct';
+  return o.pointwise || !fixedSubgroupSize() ? 'pointwise' : 'subgroup';
 }
 
 /** Lanes per workgroup: a power of two from 8 to 64 covering `n` lanes' worth of work. */
@@ -416,9 +422,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
       b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
     ]);
   }
-  // pointwise and direct: empty tensors took the gemm branch above.
+  // pointwise, subgroup and direct: empty tensors took the gemm branch above.
   const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
+  const shape = { ...g, S: g.H * g.W };
+  const sg = impl === 'subgroup' ? fixedSubgroupSize()! : 0;
   if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y, null, o.pointwise?.gemm);
+  else if (impl === 'subgroup') shuffleGemm(false, shape, sg, weight, x, b, y, null);
   else directForward(g, x, weight, b, y);
   return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
     let dx: Tensor | null = null;
@@ -426,11 +435,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
       dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
       // x's gradient from its other uses (a residual's, typically) is added in the same pass.
       if (impl === 'pointwise') pointwiseGemm(true, g, weight, dy, null, dx, pending.take(0), o.pointwise?.gemm);
+      else if (impl === 'subgroup') shuffleGemm(true, shape, sg, weight, dy, null, dx, pending.take(0));
       else directInputGrad(g, dy, weight, dx, pending.take(0));
     }
     const biasGrad = !!b?.requiresGrad;
     if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
     if (impl === 'pointwise') return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending, o.pointwise?.dw)];
+    if (impl === 'subgroup') return [dx, ...shuffleWeightGrad(shape, sg, dy, x, biasGrad, pending)];
     return [dx, directWeightGrad(g, dy, x, pending), biasGrad ? sum(dy, [0, 2, 3]) : null];
   });
 }

@@ -26,6 +26,12 @@ async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConf
   const x = Tensor.from(xv, xs).param('x');
   const w = Tensor.from(wv, ws).param('w');
   const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
+  if (impl === 'subgroup' && !F.fixedSubgroupSize()) {
+    // An adapter without fixed-size subgroups refuses the kernel by name instead of running it.
+    expect(() => F.conv2d(x, w, b, { groups: c.groups, impl })).toThrow(/impl 'subgroup' needs an adapter with the subgroups feature/);
+    for (const t of [x, w, b]) t?.release();
+    return null;
+  }
   const y = tidy(() => {
     const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, tile, impl, pointwise });
     backward(out, Tensor.from(gv, out.shape));
@@ -55,8 +61,9 @@ forEachKernelProfile((profile) => `${profile} kernel profile: conv2d vs float64 
   it('grouped 3×3: Cin 6, Cout 10, groups 2 (split-K weight gradient per group)', async () => {
     await check({ ...base, B: 2, Cin: 6, H: 9, W: 8, Cout: 10, groups: 2 }, true, 3);
   });
-  // Each 1×1 case runs both kernels: the implicit GEMM (GPUs) and pointwise.wgsl (CPU adapters).
-  for (const impl of ['gemm', 'pointwise'] as const) {
+  // Each 1×1 case runs every kernel: the implicit GEMM (GPUs), pointwise.wgsl and, where the adapter
+  // has fixed-size subgroups, pointwise-subgroup.wgsl (CPU adapters).
+  for (const impl of ['gemm', 'pointwise', 'subgroup'] as const) {
     it(`${impl}: grouped 1×1: Cin = Cout = 8, groups 4 (graph_conv)`, async () => {
       await check({ ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 8, H: 8, W: 9, Cout: 8, groups: 4 }, true, 4, undefined, impl);
     });
@@ -76,18 +83,23 @@ forEachKernelProfile((profile) => `${profile} kernel profile: conv2d vs float64 
   });
 });
 
-describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', () => {
+describe('conv2d pointwise kernels (1×1 on CPU adapters) vs float64 reference', () => {
   const pw = { kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 };
-  it('plane of 35 positions (a 3-wide tail after the 4-wide lanes), 13 rows (8-row blocks + 5), bias', async () => {
-    await check({ ...pw, B: 2, Cin: 9, H: 7, W: 5, Cout: 13 }, true, 11, undefined, 'pointwise');
-  });
-  it('planes smaller than one lane (S = 3, S = 1), forced', async () => {
-    await check({ ...pw, B: 3, Cin: 5, H: 3, W: 1, Cout: 6 }, true, 12, undefined, 'pointwise');
-    await check({ ...pw, B: 2, Cin: 4, H: 1, W: 1, Cout: 3 }, false, 13, undefined, 'pointwise');
-  });
-  it('dw over 7 images split into uneven chunks, 70 input channels (two 64-lane blocks), groups 2', async () => {
-    await check({ ...pw, B: 7, Cin: 140, H: 6, W: 6, Cout: 10, groups: 2 }, true, 14, undefined, 'pointwise');
-  });
+  for (const impl of ['pointwise', 'subgroup'] as const) {
+    it(`${impl}: plane of 35 positions (a 3-wide tail after the 4-wide lanes; one position per lane in subgroup), 13 rows (8-row blocks + 5), bias`, async () => {
+      await check({ ...pw, B: 2, Cin: 9, H: 7, W: 5, Cout: 13 }, true, 11, undefined, impl);
+    });
+    it(`${impl}: planes smaller than one lane (S = 3, S = 1), forced`, async () => {
+      await check({ ...pw, B: 3, Cin: 5, H: 3, W: 1, Cout: 6 }, true, 12, undefined, impl);
+      await check({ ...pw, B: 2, Cin: 4, H: 1, W: 1, Cout: 3 }, false, 13, undefined, impl);
+    });
+    it(`${impl}: dw over 7 images split into uneven chunks, 70 input channels (two 64-lane blocks), groups 2`, async () => {
+      await check({ ...pw, B: 7, Cin: 140, H: 6, W: 6, Cout: 10, groups: 2 }, true, 14, undefined, impl);
+    });
+    it(`${impl}: planes of 4 positions (one vector per image: lanes span images), grouped, 20 rows and 36 columns of dw`, async () => {
+      await check({ ...pw, B: 5, Cin: 36, H: 2, W: 2, Cout: 60, groups: 3 }, true, 16, undefined, impl);
+    });
+  }
   // Every register block autotuning may pick (autotune.ts): correct on its own, and the same bits as the default.
   it.each([
     ['rows and columns past every block size', { ...pw, B: 5, Cin: 19, H: 5, W: 7, Cout: 21 }, true],
@@ -101,7 +113,7 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
     for (const blk of blocks) results.push(await check(c, withBias, 15, undefined, 'pointwise', blk));
     for (const r of results.slice(1)) expect(r).toEqual(results[0]);
   });
-  it('is what the cpu kernel profile picks for 1×1 stride-1 unpadded convs, even on tiny planes (direct.wgsl for k×k); never the gpu one', () => {
+  it('is what the cpu kernel profile picks for 1×1 stride-1 unpadded convs, even on tiny planes (subgroup where it can run, direct.wgsl for k×k); never the gpu one', () => {
     const dev = device();
     const saved = dev.kernelProfile;
     const labels: string[] = [];
@@ -125,12 +137,14 @@ describe('conv2d pointwise kernel (1×1 on CPU adapters) vs float64 reference', 
       dev.dispatch = orig;
       dev.kernelProfile = saved;
     }
-    expect(labels.map((l) => l.split(':')[0])).toEqual(['pointwise.wgsl', 'pointwise.wgsl', 'direct.wgsl', 'conv2d.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
+    const pointwise = F.fixedSubgroupSize() ? 'pointwise-subgroup.wgsl' : 'pointwise.wgsl';
+    expect(labels.map((l) => l.split(':')[0])).toEqual([pointwise, pointwise, 'direct.wgsl', 'conv2d.wgsl', 'conv2d.wgsl', 'conv2d.wgsl']);
   });
   it('refuses non-1×1 convs when forced', () => {
     const x = Tensor.from(new Float32Array(50), [1, 2, 5, 5]);
     const w = Tensor.from(new Float32Array(54), [3, 2, 3, 3]);
     expect(() => F.conv2d(x, w, null, { padding: 1, impl: 'pointwise' })).toThrow(/impl 'pointwise' needs a 1×1 kernel/);
+    expect(() => F.conv2d(x, w, null, { padding: 1, impl: 'subgroup' })).toThrow(/impl 'subgroup' needs a 1×1 kernel/);
     for (const t of [x, w]) t.release();
   });
 });
@@ -140,11 +154,12 @@ describe('conv2d dx with a pending gradient of x', () => {
     ['gemm 3×3 stride 1 pad 1', { ...base, B: 2, Cin: 4, H: 5, W: 5, Cout: 4 }],
     ['gemm 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 3, W: 3, Cout: 6, groups: 2 }],
     ['pointwise 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 7, W: 5, Cout: 6, groups: 2 }],
+    ['subgroup 1×1 grouped, planes of 4-position vectors', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 4, W: 5, Cout: 6, groups: 2 }],
     ['direct 3×3 stride 1 pad 1', { ...base, B: 2, Cin: 4, H: 6, W: 7, Cout: 4 }],
     ['direct 5×5 grouped, pad 2', { ...base, kh: 5, kw: 5, pad: 2, B: 3, Cin: 6, H: 5, W: 9, Cout: 6, groups: 3 }],
   ];
   it.each(cases)('%s: x + conv(x) adds the residual\'s gradient in the dx pass (no add dispatch)', async (name, c) => {
-    const impl = name.split(' ')[0] as 'gemm' | 'pointwise' | 'direct';
+    const impl = name.split(' ')[0] as 'gemm' | 'pointwise' | 'subgroup' | 'direct';
     const xs = [c.B, c.Cin, c.H, c.W];
     const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
     const xv = rand(xs.reduce((a, b) => a * b), 61);

@@ -1,0 +1,104 @@
+// Launchers of pointwise-subgroup.wgsl: 1×1 convs on CPU adapters with fixed-size subgroups, where a
+// subgroup shuffle hands one lane's load to the others for the cost of a register permute.
+import { Tensor } from '../engine/tensor.js';
+import type { PendingGrads } from '../engine/autograd.js';
+import { device, keep, operandPrecision } from '../engine/context.js';
+import { kernelSource } from '../engine/kernel.js';
+import { launch } from '../engine/launch.js';
+import { operandSource } from './operand.js';
+import { sum } from './reduce.js';
+
+/** A 1×1 stride-1 unpadded convolution: images, channels, groups, positions per plane. */
+export interface PointwiseShape {
+  B: number;
+  Cin: number;
+  Cout: number;
+  groups: number;
+  S: number;
+  context: string;
+}
+
+/**
+ * The subgroup size these kernels run with: the adapter's, when it is fixed (min = max) and small
+ * enough for SG rows of accumulators per lane; null when the adapter has no subgroups or a range.
+ */
+export function fixedSubgroupSize(): number | null {
+  const dev = device();
+  if (!dev.features.has('subgroups')) return null;
+  const i = dev.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const sg = i.subgroupMinSize;
+  return sg && sg === i.subgroupMaxSize && sg >= 4 && sg <= 16 ? sg : null;
+}
+
+// Planes as 4-position vectors where they split into them, else one position per lane.
+const VECTOR_PRELUDE = {
+  4: 'alias V = vec4f;\nfn opv(x: V) -> V { return opnd4(x); }\nfn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }\n',
+  1: 'alias V = f32;\nfn opv(x: V) -> V { return opnd(x); }\nfn hsum(v: V) -> f32 { return v; }\n',
+} as const;
+
+const sources = new Map<string, string>();
+
+/** The kernel for SG lanes and planes of V = `width` positions; built once per operand precision (a launch builds no string). */
+function source(sg: number, width: 1 | 4): string {
+  const key = `${sg} ${width} ${operandPrecision()}`;
+  let src = sources.get(key);
+  if (src === undefined) {
+    src = 'enable subgroups;\n' + operandSource(VECTOR_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg }));
+    sources.set(key, src);
+  }
+  return src;
+}
+
+const widthOf = (S: number): 1 | 4 => (S % 4 === 0 ? 4 : 1);
+
+let noTensor: Tensor | undefined;
+const none = () => (noTensor ??= keep(Tensor.from([0, 0, 0, 0], [4])));
+
+/** forward (w = weight, x = input) or dx (w read transposed, x = dy; + addend when given) into `out`. */
+export function shuffleGemm(dx: boolean, c: PointwiseShape, sg: number, w: Tensor, x: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null): void {
+  const width = widthOf(c.S);
+  const SV = c.S / width;
+  const [M, K] = dx ? [c.Cin / c.groups, c.Cout / c.groups] : [c.Cout / c.groups, c.Cin / c.groups];
+  const planes = c.B * SV;
+  launch({
+    file: 'pointwise-subgroup.wgsl',
+    entry: 'gemm',
+    code: source(sg, width),
+    constants: { TRANS_A: +dx, ADDEND: +!!addend },
+    args: [w, x, bias ?? none(), out, addend ?? none()],
+    params: [M, K, SV, c.groups, (dx ? c.Cout : c.Cin) * SV, (dx ? c.Cin : c.Cout) * SV, planes, bias ? 1 : 0],
+    workgroups: [Math.ceil(planes / sg), Math.ceil(M / sg), c.groups],
+    context: `${c.context} (${dx ? 'input gradient' : 'forward'}, pointwise subgroup)`,
+  });
+}
+
+/** dw: split the images until about this many workgroups run (one CPU thread each; each split costs a sum dispatch). */
+const DW_TARGET_WORKGROUPS = 4;
+
+/** dw (and db with `biasGrad`), images summed in chunks added in a fixed order; unsplit, straight into the gradients' homes. */
+export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads): [Tensor, Tensor | null] {
+  const width = widthOf(c.S);
+  const SV = c.S / width;
+  const [M, N] = [c.Cout / c.groups, c.Cin / c.groups];
+  const tiles = Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups;
+  const perChunk = Math.ceil(c.B / Math.max(1, Math.min(c.B, Math.ceil(DW_TARGET_WORKGROUPS / tiles))));
+  const splits = Math.ceil(c.B / perChunk);
+  const wshape = [c.Cout, N, 1, 1];
+  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [c.Cout] : [splits, c.Cout], 'f32', 'conv2d db') : null;
+  launch({
+    file: 'pointwise-subgroup.wgsl',
+    entry: 'weight_grad',
+    code: source(sg, width),
+    constants: { BIAS_GRAD: +biasGrad },
+    args: [x, dy, partial, dbPartial ?? none()],
+    params: [M, N, SV, c.groups, c.Cin * SV, c.Cout * SV, perChunk, c.B],
+    workgroups: [Math.ceil(N / sg), Math.ceil(M / sg), splits * c.groups],
+    context: `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`,
+  });
+  if (splits === 1) return [partial, dbPartial];
+  const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
+  partial.release();
+  dbPartial?.release();
+  return [dw, db];
+}
