@@ -95,10 +95,16 @@ fn tree_sum(t: u32) -> vec4f {
 
 //!include gelu.wgsl
 
+// Channel c's (weight, bias), read once per walk: a CPU adapter loads even a lane-uniform address
+// lane by lane (bench/RESULTS.md), so a read per value would cost as much as reading x again twice.
+fn affine(c: u32) -> vec2f {
+  return vec2f(weight[c], bias[c]);
+}
+
 // Gradient reaching the normalised value: gy, or gy·gelu'(z) with z recomputed from x̂.
-fn grad_z(c: u32, xhat: f32, g: f32) -> f32 {
+fn grad_z(wb: vec2f, xhat: f32, g: f32) -> f32 {
   if (!GELU) { return g; }
-  let z = xhat * weight[c] + bias[c];
+  let z = xhat * wb.x + wb.y;
   return g * gelu_grad(z);
 }
 
@@ -173,8 +179,8 @@ fn eval_stats(@builtin(global_invocation_id) gid: vec3u) {
   stats_out[c] = vec2f(running_mean[c], inverseSqrt(running_var[c] + p.eps));
 }
 
-fn normalized(c: u32, st: vec2f, v: f32) -> f32 {
-  let z = (v - st.x) * st.y * weight[c] + bias[c];
+fn normalized(wb: vec2f, st: vec2f, v: f32) -> f32 {
+  let z = (v - st.x) * st.y * wb.x + wb.y;
   if (GELU) { return gelu_(z); }
   return z;
 }
@@ -187,7 +193,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    out[i] = normalized(e.c, stats[e.c], x[i]);
+    out[i] = normalized(affine(e.c), stats[e.c], x[i]);
     next(&e);
   }
 }
@@ -200,11 +206,12 @@ fn train_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   let r = tree_merge(t);
   let st = vec2f(r.y, inverseSqrt(r.z / r.x + p.eps));
   if (t == 0u) { finish_stats(c, r); }
+  let wb = affine(c);
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
     advance(&k);
-    out[a] = normalized(c, st, x[a]);
+    out[a] = normalized(wb, st, x[a]);
   }
 }
 
@@ -213,12 +220,13 @@ fn train_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
 // Thread t's (Σ gz, Σ gz·x̂) over values begin + t, begin + t + WG, … < end of channel c.
 fn grad_sums(c: u32, st: vec2f, begin: u32, end: u32, t: u32) -> vec4f {
   var acc = vec4f(0.0);
+  let wb = affine(c);
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
     advance(&k);
     let xhat = (x[a] - st.x) * st.y;
-    let gz = grad_z(c, xhat, gy[a]);
+    let gz = grad_z(wb, xhat, gy[a]);
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
   return acc;
@@ -263,9 +271,9 @@ fn dx_of(k: vec4f, xhat: f32, gz: f32) -> f32 {
   return k.x * gz + k.y * xhat + k.z;
 }
 
-fn dx_value(c: u32, st: vec2f, k: vec4f, v: f32, g: f32) -> f32 {
+fn dx_value(wb: vec2f, st: vec2f, k: vec4f, v: f32, g: f32) -> f32 {
   let xhat = (v - st.x) * st.y;
-  return dx_of(k, xhat, grad_z(c, xhat, g));
+  return dx_of(k, xhat, grad_z(wb, xhat, g));
 }
 
 @compute @workgroup_size(WG)
@@ -276,7 +284,7 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    out[i] = dx_value(e.c, stats[e.c], coef[e.c], x[i], gy[i]);
+    out[i] = dx_value(affine(e.c), stats[e.c], coef[e.c], x[i], gy[i]);
     next(&e);
   }
 }
@@ -288,13 +296,14 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.x;
   let st = stats[c];
+  let wb = affine(c);
   var acc = vec4f(0.0);
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
     advance(&k);
     let xhat = (x[a] - st.x) * st.y;
-    let gz = grad_z(c, xhat, gy[a]);
+    let gz = grad_z(wb, xhat, gy[a]);
     if (GELU) { out[a] = gz; }
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }

@@ -6,7 +6,7 @@ import { init, device, Tensor, F, tidy, keep, noGrad, backward, beginScope, endS
 import { launch } from '../engine/launch.js';
 import { sizeClass } from '../engine/pool.js';
 import {
-  randArr, mapRef, reduceRef, maxRef, softmaxRef, permuteMap, indexSelectMap, gatherRef, scatterRef, expectClose, numel,
+  randArr, mapRef, reduceRef, maxRef, softmaxRef, permuteMap, indexSelectMap, gatherRef, scatterRef, expectClose, numel, forEachKernelProfile,
 } from './ref.js';
 
 beforeAll(async () => {
@@ -249,6 +249,22 @@ describe('random tensors', () => {
   });
 });
 
+// fill.wgsl: whole vec4s (main4, several per invocation on the cpu profile) or one value per invocation.
+forEachKernelProfile((profile) => `fill, ${profile} kernel profile`, () => {
+  it.each([[4100], [4099], [3], [262148], [0]])('%i values, f32 and i32 patterns, and nothing past the end', async (n) => {
+    const [f, i] = tidy(() => [F.full([n], -2.5), F.full([n], 7, 'i32')]);
+    expect(Array.from(await f.toArray())).toEqual(new Array(n).fill(-2.5));
+    expect(Array.from(await i.toInt32Array())).toEqual(new Array(n).fill(7));
+    // A view 256 bytes into a buffer of ones: the fill stops at the view's last value.
+    const base = Tensor.from(new Float32Array(64 + n + 8).fill(1), [64 + n + 8]);
+    const view = base.viewAt(256, [n]);
+    F.fillInto(view, 0);
+    const all = await base.toArray();
+    expect(Array.from(all)).toEqual([...new Array(64).fill(1), ...new Array(n).fill(0), ...new Array(8).fill(1)]);
+    for (const t of [f, i, view, base]) t.release();
+  });
+});
+
 describe('grid folding', () => {
   it('every core kernel covers its work when 1-D grids fold into y (per-dimension limit lowered to 16)', async () => {
     const dev = device() as unknown as { limits: GPUSupportedLimits };
@@ -257,14 +273,14 @@ describe('grid folding', () => {
       get: (t, k) => (k === 'maxComputeWorkgroupsPerDimension' ? 16 : (t as unknown as Record<string | symbol, unknown>)[k]),
     });
     try {
-      // Elementwise: 5000 elements = 20 workgroups of 256 → a 10×2 grid.
+      // Elementwise: 5000 elements = 20 workgroups of 256 → a 10×2 grid; a fill of 65 600 (16 400 vec4s) folds too.
       const sa = [50, 100];
       const sb = [100];
       const a = randArr(sa, 1);
       const b = randArr(sb, 2);
       const ta = Tensor.from(a, sa);
       const tb = Tensor.from(b, sb);
-      const [add, wh, full] = tidy(() => [F.add(ta, tb), F.where(F.gt(ta, 0), ta, tb), F.full([4100], 3)]);
+      const [add, wh, full] = tidy(() => [F.add(ta, tb), F.where(F.gt(ta, 0), ta, tb), F.full([65600], 3)]);
       expectClose(await add.toArray(), mapRef([sa, sb], [a, b], (u, v) => u + v).data, 1e-6, 'folded add');
       expectClose(await wh.toArray(), mapRef([sa, sb], [a, b], (u, v) => (u > 0 ? u : v)).data, 0, 'folded where');
       expect((await full.toArray()).every((v) => v === 3)).toBe(true);
