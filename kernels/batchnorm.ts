@@ -87,11 +87,15 @@ export function batchNorm2d(
   // One workgroup per channel does a channel's reduction and elementwise pass in one dispatch; the
   // chunked passes only pay off on a GPU when a channel has more values than one workgroup takes.
   const perChannel = device().kernelProfile === 'cpu' || chunks === 1;
+  // CPU adapters walk planes of a multiple of 4 values as vec4s (the *4 entries; args in binding order).
+  const vec4 = device().kernelProfile === 'cpu' && S % 4 === 0;
   const y = Tensor.empty(x.shape, 'f32', 'batchnorm');
   const stats = Tensor.empty([C, 2], 'f32', 'batchnorm stats');
   if (C === 0) return y;
   if (o.training && perChannel) {
-    run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], { GELU: +gelu, WG: CHANNEL_WG[device().kernelProfile] });
+    const constants = { GELU: +gelu, WG: CHANNEL_WG[device().kernelProfile] };
+    if (vec4) run('train_forward4', [weight, bias, runningMean, runningVar, stats, x, y], [C], constants);
+    else run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], constants);
   } else {
     if (o.training) {
       const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
@@ -109,7 +113,9 @@ export function batchNorm2d(
     const dbias = pending.home(2) ?? Tensor.empty([C], 'f32', 'batchnorm dbias');
     if (perChannel && x.requiresGrad) {
       const dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], { GELU: +gelu, TRAIN: +o.training, WG: CHANNEL_WG[device().kernelProfile] });
+      const constants = { GELU: +gelu, TRAIN: +o.training, WG: CHANNEL_WG[device().kernelProfile] };
+      if (vec4) run('grad_fused4', [weight, bias, stats, dweight, dbias, x, g, dx], [C], constants);
+      else run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], constants);
       return [dx, dweight, dbias];
     }
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');

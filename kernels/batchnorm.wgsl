@@ -24,7 +24,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> xv: array<f32>;   // x ("x" would also match every `.x` in wgsl_reflect's use analysis)
 @group(0) @binding(2) var<storage, read> gy: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
@@ -39,6 +39,11 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(15) var<storage, read_write> coef_out: array<vec4f>;
+// The same x, gy and out as whole vec4s (the *4 kernels, planes of a multiple of 4 values): a CPU
+// adapter loads and stores lane by lane, and a vec4 moves 4 values per lane loop (bench/RESULTS.md).
+@group(0) @binding(16) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(17) var<storage, read> gy4: array<vec4f>;
+@group(0) @binding(18) var<storage, read_write> out4: array<vec4f>;
 
 // Invocations per workgroup (a power of two) and values per invocation of the elementwise passes:
 // 256 and 1 on GPUs; CPU adapters take fewer, fuller invocations (a barrier there is a coroutine
@@ -47,23 +52,28 @@ override WG: u32 = 256u;
 override PER: u32 = 1u;
 var<workgroup> red: array<vec4f, WG>;
 
-// Walks the values j, j + WG, j + 2·WG, … of one channel without dividing per step: (image,
+// Walks the units j, j + WG, j + 2·WG, … of one channel without dividing per step: (image,
 // position), and the step WG as whole images and a remainder, so that a step costs the same on
-// small planes (S = 4: 16 images per step) as on large ones.
-struct Cursor { b: u32, s: u32, db: u32, ds: u32 }
+// small planes (S = 4: 16 images per step) as on large ones. A unit is a value (plane = p.s) or a
+// vec4 (plane = p.s / 4).
+struct Cursor { b: u32, s: u32, db: u32, ds: u32, plane: u32 }
+
+fn cursor_in(j: u32, plane: u32) -> Cursor {
+  return Cursor(j / plane, j % plane, WG / plane, WG % plane, plane);
+}
 
 fn cursor(j: u32) -> Cursor {
-  return Cursor(j / p.s, j % p.s, WG / p.s, WG % p.s);
+  return cursor_in(j, p.s);
 }
 
 fn advance(k: ptr<function, Cursor>) {
   (*k).s += (*k).ds;
   (*k).b += (*k).db;
-  if ((*k).s >= p.s) { (*k).s -= p.s; (*k).b += 1u; }
+  if ((*k).s >= (*k).plane) { (*k).s -= (*k).plane; (*k).b += 1u; }
 }
 
 fn at(c: u32, k: Cursor) -> u32 {
-  return (k.b * p.c + c) * p.s + k.s;
+  return (k.b * p.c + c) * k.plane + k.s;
 }
 
 // Chan et al.: merge (count, mean, M2) summaries.
@@ -127,16 +137,19 @@ fn next(e: ptr<function, Element>) {
 // ---------------------------------------------------------------- forward
 
 // Thread t's (count, mean, M2) over values begin + t, begin + t + WG, … < end of channel c.
+fn welford_add(acc: ptr<function, vec4f>, v: f32) {
+  (*acc).x += 1.0;
+  let d = v - (*acc).y;
+  (*acc).y += d / (*acc).x;
+  (*acc).z += d * (v - (*acc).y);
+}
+
 fn welford(c: u32, begin: u32, end: u32, t: u32) -> vec4f {
   var acc = vec4f(0.0);
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
-    let v = x[at(c, k)];
+    welford_add(&acc, xv[at(c, k)]);
     advance(&k);
-    acc.x += 1.0;
-    let d = v - acc.y;
-    acc.y += d / acc.x;
-    acc.z += d * (v - acc.y);
   }
   return acc;
 }
@@ -193,9 +206,17 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    out[i] = normalized(affine(e.c), stats[e.c], x[i]);
+    out[i] = normalized(affine(e.c), stats[e.c], xv[i]);
     next(&e);
   }
+}
+
+// Channel c's batch (mean, 1/√(var + eps)) from the merged thread summaries in `red`; thread 0
+// also writes them and updates the running statistics.
+fn batch_stats(c: u32, t: u32) -> vec2f {
+  let r = tree_merge(t);
+  if (t == 0u) { finish_stats(c, r); }
+  return vec2f(r.y, inverseSqrt(r.z / r.x + p.eps));
 }
 
 // Train mode, channel wg.x in one workgroup: statistics, running-statistics update, normalisation.
@@ -203,15 +224,37 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 fn train_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.x;
   red[t] = welford(c, 0u, p.n, t);
-  let r = tree_merge(t);
-  let st = vec2f(r.y, inverseSqrt(r.z / r.x + p.eps));
-  if (t == 0u) { finish_stats(c, r); }
+  let st = batch_stats(c, t);
   let wb = affine(c);
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
     advance(&k);
-    out[a] = normalized(wb, st, x[a]);
+    out[a] = normalized(wb, st, xv[a]);
+  }
+}
+
+// train_forward over whole vec4s: a thread takes 4 consecutive values per step.
+@compute @workgroup_size(WG)
+fn train_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x;
+  let plane = p.s / 4u;
+  var acc = vec4f(0.0);
+  var k = cursor_in(t, plane);
+  for (var j = t; j < p.n / 4u; j += WG) {
+    let v = x4[at(c, k)];
+    advance(&k);
+    for (var q = 0u; q < 4u; q++) { welford_add(&acc, v[q]); }
+  }
+  red[t] = acc;
+  let st = batch_stats(c, t);
+  let wb = affine(c);
+  k = cursor_in(t, plane);
+  for (var j = t; j < p.n / 4u; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    let v = x4[a];
+    out4[a] = vec4f(normalized(wb, st, v.x), normalized(wb, st, v.y), normalized(wb, st, v.z), normalized(wb, st, v.w));
   }
 }
 
@@ -225,7 +268,7 @@ fn grad_sums(c: u32, st: vec2f, begin: u32, end: u32, t: u32) -> vec4f {
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
     advance(&k);
-    let xhat = (x[a] - st.x) * st.y;
+    let xhat = (xv[a] - st.x) * st.y;
     let gz = grad_z(wb, xhat, gy[a]);
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
@@ -284,7 +327,7 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    out[i] = dx_value(affine(e.c), stats[e.c], coef[e.c], x[i], gy[i]);
+    out[i] = dx_value(affine(e.c), stats[e.c], coef[e.c], xv[i], gy[i]);
     next(&e);
   }
 }
@@ -302,7 +345,7 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
     advance(&k);
-    let xhat = (x[a] - st.x) * st.y;
+    let xhat = (xv[a] - st.x) * st.y;
     let gz = grad_z(wb, xhat, gy[a]);
     if (GELU) { out[a] = gz; }
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
@@ -318,9 +361,45 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
     advance(&k);
-    let xhat = (x[a] - st.x) * st.y;
+    let xhat = (xv[a] - st.x) * st.y;
     var gz = gy[a];
     if (GELU) { gz = out[a]; }
     out[a] = dx_of(coefs, xhat, gz);
+  }
+}
+
+// grad_fused over whole vec4s: a thread takes 4 consecutive values per step.
+@compute @workgroup_size(WG)
+fn grad_fused4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.x;
+  let st = stats[c];
+  let wb = affine(c);
+  let plane = p.s / 4u;
+  var acc = vec4f(0.0);
+  var k = cursor_in(t, plane);
+  for (var j = t; j < p.n / 4u; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    let xhat = (x4[a] - st.x) * st.y;
+    let g = gy4[a];
+    let gz = vec4f(grad_z(wb, xhat.x, g.x), grad_z(wb, xhat.y, g.y), grad_z(wb, xhat.z, g.z), grad_z(wb, xhat.w, g.w));
+    if (GELU) { out4[a] = gz; }
+    acc += vec4f(dot(gz, vec4f(1.0)), dot(gz, xhat), 0.0, 0.0);
+  }
+  red[t] = acc;
+  let r = tree_sum(t);
+  if (t == 0u) {
+    dbias[c] = r.x;
+    dweight[c] = r.y;
+  }
+  let coefs = dx_coefficients(c, r);
+  k = cursor_in(t, plane);
+  for (var j = t; j < p.n / 4u; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    let xhat = (x4[a] - st.x) * st.y;
+    var gz = gy4[a];
+    if (GELU) { gz = out4[a]; }
+    out4[a] = coefs.x * gz + coefs.y * xhat + coefs.z;
   }
 }
