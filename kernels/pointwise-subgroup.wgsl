@@ -40,7 +40,15 @@ struct Params {
 
 // Grid: x = blocks of SG V's of the (image, position) axis, y = blocks of SG rows, z = group.
 // Lane l loads row m0 + l of the weight and column q of the input; row i's products reach every
-// lane by shuffles from lane i. Sums run over k in order, whatever the block.
+// lane by shuffles from lane i. Sums run over k in order, whatever the block. Four k per iteration,
+// each row's four products added in one assignment: lavapipe blends every write of a value that
+// lives across loop iterations with the lane mask (and spills most of SG accumulators), so one
+// write per four products costs a quarter of one per product.
+fn weight_at(w_base: u32, m: u32, k: u32) -> f32 {
+  if (TRANS_A) { return opnd(W[w_base + k * p.M + m]); }
+  return opnd(W[w_base + m * p.K + k]);
+}
+
 @compute @workgroup_size(SG)
 fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let q = wg.x * SG + lane;
@@ -53,10 +61,19 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let w_base = g * p.M * p.K;
   let x_base = b * p.in_image + g * p.K * p.SV + s;
   var acc: array<V, SG>;
-  for (var k = 0u; k < p.K; k++) {
-    var a: f32;
-    if (TRANS_A) { a = W[w_base + k * p.M + m_own]; } else { a = W[w_base + m_own * p.K + k]; }
-    a = opnd(a);
+  let k4 = p.K & ~3u;
+  for (var k = 0u; k < k4; k += 4u) {
+    let a = vec4f(weight_at(w_base, m_own, k), weight_at(w_base, m_own, k + 1u), weight_at(w_base, m_own, k + 2u), weight_at(w_base, m_own, k + 3u));
+    let v0 = opv(X[x_base + k * p.SV]);
+    let v1 = opv(X[x_base + (k + 1u) * p.SV]);
+    let v2 = opv(X[x_base + (k + 2u) * p.SV]);
+    let v3 = opv(X[x_base + (k + 3u) * p.SV]);
+    for (var i = 0u; i < SG; i++) {
+      acc[i] = acc[i] + subgroupShuffle(a.x, i) * v0 + subgroupShuffle(a.y, i) * v1 + subgroupShuffle(a.z, i) * v2 + subgroupShuffle(a.w, i) * v3;
+    }
+  }
+  for (var k = k4; k < p.K; k++) {
+    let a = weight_at(w_base, m_own, k);
     let v = opv(X[x_base + k * p.SV]);
     for (var i = 0u; i < SG; i++) { acc[i] += subgroupShuffle(a, i) * v; }
   }
@@ -92,9 +109,19 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   for (var b = b_begin; b < b_end; b++) {
     let x_base = b * p.in_image + (g * N + n_own) * p.SV;
     let dy_base = b * p.out_image + (g * p.M + m_own) * p.SV;
-    for (var s = 0u; s < p.SV; s++) {
-      let xv = opv(X[x_base + s]);
-      let dv = opv(DY[dy_base + s]);
+    // Two positions per iteration, one write per row (as gemm's four k).
+    let s2 = p.SV & ~1u;
+    for (var s = 0u; s < s2; s += 2u) {
+      let x0 = opv(X[x_base + s]);
+      let x1 = opv(X[x_base + s + 1u]);
+      let d0 = opv(DY[dy_base + s]);
+      let d1 = opv(DY[dy_base + s + 1u]);
+      for (var i = 0u; i < SG; i++) { acc[i] = acc[i] + subgroupShuffle(d0, i) * x0 + subgroupShuffle(d1, i) * x1; }
+      if (with_db) { acc_db = acc_db + d0 + d1; }
+    }
+    if (s2 < p.SV) {
+      let xv = opv(X[x_base + s2]);
+      let dv = opv(DY[dy_base + s2]);
       for (var i = 0u; i < SG; i++) { acc[i] += subgroupShuffle(dv, i) * xv; }
       if (with_db) { acc_db += dv; }
     }
