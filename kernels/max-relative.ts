@@ -79,7 +79,7 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
         launch({
           file: 'max-relative.wgsl',
           entry: 'backward_y',
-          constants,
+          constants: { ...constants, K: k },
           args: [g, arg, inv.offsets, inv.list, gy],
           params,
           workgroups: grid1d(gy.size),

@@ -6,6 +6,10 @@
 // same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
 
 override INTERLEAVE: bool = false;
+// backward_y: p.k as a constant, so that splitting a slot into (node, neighbour) divides by a
+// constant (a multiply and a shift) instead of by a uniform (a hardware division per lane on CPU
+// adapters, which do not vectorise it; bench/RESULTS.md).
+override K: u32 = 1u;
 
 struct Params {
   b: u32,
@@ -112,12 +116,15 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let t = linear(gid, nwg);
   if (t >= p.b * p.c * p.m) { return; }
   let bc = t / p.m;
-  let seg = row_of(bc) * (p.m + 1u) + t % p.m;  // offsets are [rows, M + 1]
+  let row = row_of(bc);
+  let seg = row * (p.m + 1u) + t - bc * p.m;  // offsets are [rows, M + 1]
+  let row_first = row * p.n * K;              // the row's first slot
   var acc = 0.0;
   for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
-    let slot = list[e];
-    let i = bc * p.n + (slot / p.k) % p.n;
-    if (arg_r[i] == slot % p.k) { acc += grad[rel_index(i)]; }
+    let slot = list[e] - row_first;  // n·K + neighbour
+    let n = slot / K;
+    let i = bc * p.n + n;
+    if (arg_r[i] == slot - n * K) { acc += grad[rel_index(i)]; }
   }
   dy[t] = acc;
 }
