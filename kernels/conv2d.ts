@@ -328,8 +328,38 @@ function directTM(channels: number): number {
 const DIRECT_TM_DW = 4;
 const DIRECT_DW_TARGET_WORKGROUPS = 8;
 
-function directSource(g: Geometry, WG: number, TM: number): string {
-  return operandSource(kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw }));
+// How forward and dx read weights (direct.wgsl): a load per row and tap, or, with fixed-size
+// subgroups of TM lanes, each lane's own row's taps handed to the others by shuffles.
+const DIRECT_WEIGHTS = {
+  load:
+    'fn own_lane() -> u32 { return 0u; }\n' +
+    'fn own_taps(first: u32) -> array<f32, KW> { return array<f32, KW>(); }\n' +
+    'fn tap_weight(own: f32, at: u32, i: u32) -> f32 { return opnd(Wt[at]); }\n',
+  shuffle:
+    'fn own_lane() -> u32 { return subgroupExclusiveAdd(1u); }\n' +
+    'fn own_taps(first: u32) -> array<f32, KW> {\n  var w: array<f32, KW>;\n  for (var kx = 0u; kx < KW; kx++) { w[kx] = opnd(Wt[first + kx]); }\n  return w;\n}\n' +
+    'fn tap_weight(own: f32, at: u32, i: u32) -> f32 { return subgroupShuffle(own, i); }\n',
+} as const;
+
+const directSources = new Map<string, string>();
+
+/** direct.wgsl for this geometry and block; `shuffle` needs TM = the fixed subgroup size and WG a multiple of it. */
+function directSource(g: Geometry, WG: number, TM: number, shuffle = false): string {
+  const key = `${TM} ${WG} ${g.kh} ${g.kw} ${g.sh} ${g.sw} ${shuffle} ${operandPrecision()}`;
+  let src = directSources.get(key);
+  if (src === undefined) {
+    const body = operandSource(DIRECT_WEIGHTS[shuffle ? 'shuffle' : 'load'] + kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw }));
+    src = shuffle ? 'enable subgroups;\n' + body : body;
+    directSources.set(key, src);
+  }
+  return src;
+}
+
+/** Forward / dx block: TM rows and WG lanes, shuffled weights where the adapter has fixed-size subgroups. */
+function directBlock(channels: number, quadCount: number): { TM: number; WG: number; shuffle: boolean } {
+  const sg = fixedSubgroupSize();
+  if (sg) return { TM: sg, WG: Math.max(sg, lanes(quadCount)), shuffle: true };
+  return { TM: directTM(channels), WG: lanes(quadCount), shuffle: false };
 }
 
 function directParams(g: Geometry, hasBias: boolean, nImages = 0): number[] {
@@ -344,12 +374,11 @@ function quads(B: number, rows: number, cols: number): number {
 function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): void {
   noBias ??= keep(Tensor.from([0], [1]));
   const n = quads(g.B, g.Ho, g.Wo);
-  const WG = lanes(n);
-  const TM = directTM(g.Cout / g.groups);
+  const { TM, WG, shuffle } = directBlock(g.Cout / g.groups, n);
   launch({
     file: 'direct.wgsl',
     entry: 'forward',
-    code: directSource(g, WG, TM),
+    code: directSource(g, WG, TM, shuffle),
     args: [weight, x, bias ?? noBias, y],
     params: directParams(g, bias !== null),
     workgroups: [...grid1d(n, WG), Math.ceil(g.Cout / g.groups / TM) * g.groups],
@@ -364,12 +393,11 @@ function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | nu
 function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor, addend: Tensor | null): void {
   noBias ??= keep(Tensor.from([0], [1]));
   const n = quads(g.B, Math.ceil(g.H / g.sh), Math.ceil(g.W / g.sw));
-  const WG = lanes(n);
-  const TM = directTM(g.Cin / g.groups);
+  const { TM, WG, shuffle } = directBlock(g.Cin / g.groups, n);
   launch({
     file: 'direct.wgsl',
     entry: 'input_grad',
-    code: directSource(g, WG, TM),
+    code: directSource(g, WG, TM, shuffle),
     constants: { ADDEND: addend ? 1 : 0 },
     args: [weight, dy, dx, addend ?? noBias],
     params: directParams(g, false),

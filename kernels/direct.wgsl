@@ -10,7 +10,11 @@
 //   input_grad  dx[b, ci, iy, ix] = Σ_co,ky,kx w[co, ci, ky, kx] · dy[b, co, oy, ox] where
 //               iy = oy·SH − ph + ky, ix = ox·SW − pw + kx
 //   weight_grad dw[co, ci, ky, kx] = Σ_b,oy,ox dy[b, co, oy, ox] · x[b, ci, oy·SH − ph + ky, ox·SW − pw + kx]
-// (channels within one group throughout). weight_grad may split the images into wg.z chunks whose
+// (channels within one group throughout). Forward and dx read weights through a prelude the launcher
+// puts in front (kernels/conv2d.ts): either one load per row and tap (`tap_weight` reads it), or,
+// with fixed-size subgroups of TM lanes, each lane loads its own row's KW taps (`own_taps`) and row
+// i's reach every lane by shuffles from lane i: a CPU adapter loads even a lane-uniform address lane
+// by lane, so that is KW loads per kernel row instead of TM·KW. weight_grad may split the images into wg.z chunks whose
 // partial sums the launcher adds in a fixed order. input_grad may add a tensor shaped as dx (x's
 // gradient from its other uses, e.g. a residual) in its store, saving an add pass. Operands pass
 // through opnd() (kernels/operand.ts: f16 rounding under --precision mixed); sums stay f32.
@@ -114,14 +118,16 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let iy0 = i32(q.y * SH) - i32(p.ph);
   let hw = p.h * p.w;
   let x_base = (b * p.cin + g * p.cin_g) * hw;
+  let co_own = g * p.cout_g + min(m0 + own_lane(), p.cout_g - 1u);
   var acc: array<vec4f, TM>;
   for (var ci = 0u; ci < p.cin_g; ci++) {
     for (var ky = 0u; ky < KH; ky++) {
       let v = input_row(x_base + ci * hw, iy0 + i32(ky), cols);
+      let own = own_taps(((co_own * p.cin_g + ci) * KH + ky) * KW);
       for (var i = 0u; i < TM; i++) {
         let co = g * p.cout_g + min(m0 + i, p.cout_g - 1u);
         let w_row = ((co * p.cin_g + ci) * KH + ky) * KW;
-        for (var kx = 0u; kx < KW; kx++) { acc[i] += opnd(Wt[w_row + kx]) * taps(v, kx); }
+        for (var kx = 0u; kx < KW; kx++) { acc[i] += tap_weight(own[kx], w_row + kx, i) * taps(v, kx); }
       }
     }
   }
@@ -171,6 +177,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   }
   let ohw = p.ho * p.wo;
   let dy_base = (b * p.cout + g * p.cout_g) * ohw;
+  let ci_own = min(m0 + own_lane(), p.cin_g - 1u);
   var acc: array<vec4f, TM>;
   for (var co = 0u; co < p.cout_g; co++) {
     for (var ty = 0u; ty < TY; ty++) {
@@ -182,13 +189,14 @@ fn input_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
         let row = dy_base + co * ohw + u32(clamp(oy, 0, i32(p.ho) - 1)) * p.wo;
         var d: array<f32, DW>;
         for (var u = 0u; u < DW; u++) { d[u] = opnd(select(0.0, X[row + at[u]], row_ok && ok[u])); }
+        let own = own_taps((((g * p.cout_g + co) * p.cin_g + ci_own) * KH + ky) * KW);
         for (var i = 0u; i < TM; i++) {
           let ci = min(m0 + i, p.cin_g - 1u);
           let w_row = (((g * p.cout_g + co) * p.cin_g + ci) * KH + ky) * KW;
           for (var tx = 0u; tx < TX; tx++) {
             let kx = kx0 + tx * SW;
             let s = TX - 1u - tx;
-            if (kx < KW) { acc[i] += opnd(Wt[w_row + kx]) * vec4f(d[s], d[s + 1u], d[s + 2u], d[s + 3u]); }
+            if (kx < KW) { acc[i] += tap_weight(own[min(kx, KW - 1u)], w_row + kx, i) * vec4f(d[s], d[s + 1u], d[s + 2u], d[s + 3u]); }
           }
         }
       }

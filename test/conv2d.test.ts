@@ -1,5 +1,5 @@
 // conv2d forward and gradients against the float64 CPU reference in test/ref.ts, plus a fixture check.
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { rng, maxRelErr, forEachKernelProfile, conv2dRef as reference, convOutSize as outSize, type ConvCase as Case } from './ref.js';
@@ -190,8 +190,20 @@ describe('conv2d dx with a pending gradient of x', () => {
   });
 });
 
-describe('conv2d direct kernel (k×k on CPU adapters) vs float64 reference', () => {
+// direct.wgsl reads weights by shuffles where the adapter has fixed-size subgroups, else one load
+// per weight: both ways run, the second with the feature hidden from the engine.
+for (const subgroups of [true, false]) describe(`conv2d direct kernel (k×k on CPU adapters) vs float64 reference, ${subgroups ? 'as the adapter is' : 'subgroups hidden'}`, () => {
   const d = { kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 };
+  let hidden = false;
+  beforeAll(() => {
+    if (!subgroups) hidden = device().features.delete('subgroups');
+  });
+  afterAll(() => {
+    if (hidden) device().features.add('subgroups');
+  });
+  it('picks the weight reads accordingly', () => {
+    expect(F.fixedSubgroupSize() !== null).toBe(subgroups && device().features.has('subgroups'));
+  });
   it('3×3 stride 2 pad 1, odd sizes, 6 output channels (an 8-channel block, 2 of it idle), bias', async () => {
     await check({ ...d, B: 2, Cin: 3, H: 9, W: 11, Cout: 6, stride: 2 }, true, 31, undefined, 'direct');
   });
