@@ -12,9 +12,8 @@ import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned } from './autotune.js';
-import { fixedSubgroupSize, shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
-
-export { fixedSubgroupSize };
+import { shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
+import { fixedSubgroupSize } from './subgroups.js';
 
 export interface Conv2dOptions {
   /** One value for both axes, or [h, w]. Default 1. */

@@ -2,6 +2,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
+import { fixedSubgroupSize } from './subgroups.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 
 export interface DilatedKnnOptions {
@@ -21,6 +22,38 @@ export interface DilatedKnnOptions {
 export const KNN_MAX_CANDIDATES = 32;
 // Queries per workgroup of knn.wgsl's entries: `knn` (tiled, GPUs) and `knn_lanes` (CPU adapters).
 const QUERIES_PER_WORKGROUP = { knn: 64, knn_lanes: 8 } as const;
+/** knn_lanes' sources per step (TC): subgroups of this size share them by shuffles. */
+const LANES_SOURCES = 8;
+
+// How knn_lanes reads the sources every query of a workgroup needs (knn.wgsl): a load per source,
+// or with subgroups of TC lanes one load per lane handed to the others by shuffles.
+const SOURCE_READS = {
+  load:
+    'fn own_lane() -> u32 { return 0u; }\n' +
+    'fn own_s(at: u32) -> f32 { return 0.0; }\n' +
+    'fn share_s(own: f32, at: u32, j: u32) -> f32 { return s[at]; }\n' +
+    'fn own_ssq(at: u32) -> f32 { return 0.0; }\n' +
+    'fn share_ssq(own: f32, at: u32, j: u32) -> f32 { return ssq[at]; }\n',
+  shuffle:
+    'fn own_lane() -> u32 { return subgroupExclusiveAdd(1u); }\n' +
+    'fn own_s(at: u32) -> f32 { return s[at]; }\n' +
+    'fn share_s(own: f32, at: u32, j: u32) -> f32 { return subgroupShuffle(own, j); }\n' +
+    'fn own_ssq(at: u32) -> f32 { return ssq[at]; }\n' +
+    'fn share_ssq(own: f32, at: u32, j: u32) -> f32 { return subgroupShuffle(own, j); }\n',
+} as const;
+
+const sources = new Map<string, string>();
+
+/** knn.wgsl with its window KD and source reads. */
+function knnSource(KD: number, shuffle: boolean): string {
+  const key = `${KD} ${shuffle}`;
+  let src = sources.get(key);
+  if (src === undefined) {
+    src = (shuffle ? 'enable subgroups;\n' : '') + SOURCE_READS[shuffle ? 'shuffle' : 'load'] + kernelSource('knn.wgsl', { KD });
+    sources.set(key, src);
+  }
+  return src;
+}
 
 let noPos: Tensor | null = null;
 
@@ -77,7 +110,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
     const v = normalize ? Tensor.empty(t.shape, 'f32', 'knn normalised') : t;
     launch({
       file: 'knn.wgsl',
-      code: kernelSource('knn.wgsl', { KD: 1 }),
+      code: knnSource(1, false),
       entry: normalize ? 'normalize' : 'square_norms',
       args: normalize ? [t, v, sq] : [t, sq],
       params: params(nodes),
@@ -94,7 +127,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const [gx, gy] = grid1d(rows * blocks * perGroup, perGroup);
   launch({
     file: 'knn.wgsl',
-    code: kernelSource('knn.wgsl', { KD: (k - 1) * dilation + 1 }),
+    code: knnSource((k - 1) * dilation + 1, entry === 'knn_lanes' && fixedSubgroupSize() === LANES_SOURCES),
     entry,
     constants: { HAS_POS: relativePos ? 1 : 0 },
     args: [qp.v, qp.sq, sp.v, sp.sq, relativePos ?? noPos, out],

@@ -199,9 +199,13 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
 // On a CPU adapter (lavapipe) a workgroup is one thread and its invocations are SIMD lanes, so the
 // tiled kernel's workgroup memory and barriers only add copies and coroutine switches. Here a
-// workgroup is one SIMD vector of WQ queries of one row; a source's value sits at an address all
-// lanes share (one load, broadcast), and TC sources at a time accumulate in registers. The sums
-// run over channels in the same order as above, so both kernels give the same distances.
+// workgroup is one SIMD vector of WQ queries of one row, and TC sources at a time accumulate in
+// registers. Every query needs the same source values, read through a prelude the launcher puts in
+// front (kernels/knn.ts): a load per source (`share_s` / `share_ssq` read it), or, with subgroups of
+// TC lanes, lane j loads source m0 + j (`own_s` / `own_ssq`) and hands it to the others by a shuffle:
+// a CPU adapter loads even an address all lanes share lane by lane, so that is one load per TC
+// sources instead of one per source. The sums run over channels in the same order as above, so
+// both kernels give the same distances.
 const WQ: u32 = 8u;   // queries per workgroup (lanes)
 const TC: u32 = 8u;   // sources accumulated at a time
 
@@ -214,17 +218,22 @@ fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   let row = qy.row;
   let n = qy.n;
   clear_nearest();
+  let lane = own_lane();
   for (var m0 = 0u; m0 < p.m; m0 += TC) {
+    let m_own = min(m0 + lane, p.m - 1u);
     var acc = array<f32, TC>();
     for (var c = 0u; c < p.cg; c++) {
       let u = q[qy.base + c * p.n];
       let sbase = (row * p.cg + c) * p.m;
-      for (var j = 0u; j < TC; j++) { acc[j] += u * s[sbase + min(m0 + j, p.m - 1u)]; }
+      let own = own_s(sbase + m_own);
+      for (var j = 0u; j < TC; j++) { acc[j] += u * share_s(own, sbase + min(m0 + j, p.m - 1u), j); }
     }
+    let own_sq = own_ssq(row * p.m + m_own);
     for (var j = 0u; j < TC; j++) {
       let m = m0 + j;
+      let sq = share_ssq(own_sq, row * p.m + min(m, p.m - 1u), j);
       if (m < p.m) {
-        var d = (qy.sq - 2.0 * acc[j]) + ssq[row * p.m + m];
+        var d = (qy.sq - 2.0 * acc[j]) + sq;
         if (HAS_POS) { d += pos[n * p.m + m]; }
         keep_nearest(d, m);
       }

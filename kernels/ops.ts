@@ -9,6 +9,7 @@ export * from './softmax.js';
 export * from './gather.js';
 export * from './fill.js';
 export * from './conv2d.js';
+export { fixedSubgroupSize } from './subgroups.js';
 export * from './knn.js';
 export * from './max-relative.js';
 export * from './adamw.js';

@@ -2,7 +2,7 @@
 // subgroup shuffle hands one lane's load to the others for the cost of a register permute.
 import { Tensor } from '../engine/tensor.js';
 import type { PendingGrads } from '../engine/autograd.js';
-import { device, keep, operandPrecision } from '../engine/context.js';
+import { keep, operandPrecision } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch } from '../engine/launch.js';
 import { operandSource } from './operand.js';
@@ -16,18 +16,6 @@ export interface PointwiseShape {
   groups: number;
   S: number;
   context: string;
-}
-
-/**
- * The subgroup size these kernels run with: the adapter's, when it is fixed (min = max) and small
- * enough for SG rows of accumulators per lane; null when the adapter has no subgroups or a range.
- */
-export function fixedSubgroupSize(): number | null {
-  const dev = device();
-  if (!dev.features.has('subgroups')) return null;
-  const i = dev.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-  const sg = i.subgroupMinSize;
-  return sg && sg === i.subgroupMaxSize && sg >= 4 && sg <= 16 ? sg : null;
 }
 
 // Planes as 4-position vectors where they split into them, else one position per lane.

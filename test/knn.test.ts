@@ -231,7 +231,7 @@ forEachKernelProfile((profile) => `dilatedKnn vs float64 reference (${profile} k
       expect(() => dilatedKnn(q, s, { k: 0 })).toThrow(/k and dilation must be positive integers/);
     });
   });
-});
+}, { withoutSubgroups: true });
 
 // ------------------------------------------------------------------ PyTorch fixtures
 

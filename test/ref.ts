@@ -498,17 +498,24 @@ export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * Declare `suite` once per kernel profile ('gpu', then 'cpu'), with the device switched to that
  * profile while its tests run, so one machine tests both the GPU and the CPU-adapter kernels.
+ * `withoutSubgroups`: a third time on 'cpu' with the subgroups feature hidden from the engine, for
+ * CPU kernels that share values by subgroup shuffles where they can and load them otherwise.
  */
-export function forEachKernelProfile(title: (profile: KernelProfile) => string, suite: () => void): void {
-  for (const profile of ['gpu', 'cpu'] as const) {
-    describe(title(profile), () => {
+export function forEachKernelProfile(title: (profile: string) => string, suite: () => void, o: { withoutSubgroups?: boolean } = {}): void {
+  const rounds: [string, KernelProfile, boolean][] = [['gpu', 'gpu', false], ['cpu', 'cpu', false]];
+  if (o.withoutSubgroups) rounds.push(['cpu, subgroups hidden', 'cpu', true]);
+  for (const [name, profile, hide] of rounds) {
+    describe(title(name), () => {
       let saved: KernelProfile;
+      let hidden = false;
       beforeAll(() => {
         saved = device().kernelProfile;
         device().kernelProfile = profile;
+        if (hide) hidden = device().features.delete('subgroups');
       });
       afterAll(() => {
         device().kernelProfile = saved;
+        if (hidden) device().features.add('subgroups');
       });
       suite();
     });
