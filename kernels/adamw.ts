@@ -19,6 +19,11 @@ import type { GradScaler } from './grad-scaler.js';
 
 /** Elements per chunk; must match CHUNK in adamw.wgsl. */
 export const ADAMW_CHUNK = 1024;
+/**
+ * CPU adapters (the *4 entries, whole vec4s): lanes per workgroup of the norm's chunks (a reduction
+ * tree level is a coroutine switch per SIMD row there) and of the update.
+ */
+const CPU_WG = { norm: 8, update: 64 } as const;
 /** Tensors per flat-gather.wgsl dispatch (its source bindings). */
 const GATHER = 8;
 let noSource: Tensor | null = null;
@@ -188,11 +193,13 @@ export class FlatGrads {
 
   /** Global L2 norm of the active gradients → stats; clip scale min(1, maxNorm / (norm + eps)) unless maxNorm is null. */
   norm(maxNorm: number | null, eps: number): void {
+    const cpu = device().kernelProfile === 'cpu';
     this.buckets.forEach((b, k) => {
       launch({
         file: 'adamw.wgsl',
-        entry: 'norm_partial',
-        args: [this.owner, this.hyper, this.grad[k], this.partials],
+        entry: cpu ? 'norm_partial4' : 'norm_partial',
+        constants: cpu ? { WG: CPU_WG.norm } : {},
+        args: cpu ? [this.owner, this.hyper, this.partials, this.grad[k]] : [this.owner, this.hyper, this.grad[k], this.partials],
         params: this.params(b),
         workgroups: grid1d(b.elements / ADAMW_CHUNK, 1),
         context: `gradient norm partials (bucket ${k}, ${b.elements} elements)`,
@@ -290,13 +297,16 @@ export class FusedAdamW extends FlatGrads {
     if (scaled) this.buckets.forEach((b, k) => scaled.scaler.unscale(this.grad[k], b.elements));
     this.norm(maxNorm, clipEps);
     scaled?.scaler.gate(this.stats, this.hyper, scaled.steps, [this.constants.beta1, this.constants.beta2]);
+    const cpu = device().kernelProfile === 'cpu';
     this.buckets.forEach((b, k) => {
+      const state = [this.param[k], this.expAvg[k], this.expAvgSq[k]];
       launch({
         file: 'adamw.wgsl',
-        entry: 'adamw',
-        args: [this.owner, this.hyper, this.grad[k], this.stats, this.param[k], this.expAvg[k], this.expAvgSq[k]],
+        entry: cpu ? 'adamw4' : 'adamw',
+        constants: cpu ? { WG: CPU_WG.update } : {},
+        args: cpu ? [this.owner, this.hyper, this.stats, this.grad[k], ...state] : [this.owner, this.hyper, this.grad[k], this.stats, ...state],
         params: this.params(b, this.constants),
-        workgroups: grid1d(b.elements),
+        workgroups: cpu ? grid1d(b.elements / 4, CPU_WG.update) : grid1d(b.elements),
         context: `adamw (bucket ${k}, ${b.elements} elements)`,
       });
     });

@@ -10,7 +10,9 @@
 //   scale_grads:  gradients × clip scale (for clipGradNorm without an optimizer step).
 
 const CHUNK: u32 = 1024u;
-const WG: u32 = 256u;
+// Invocations per workgroup: 256 on GPUs; CPU adapters take 8 (a workgroup is one thread there, and
+// each level of the reduction tree a coroutine switch per SIMD row) with the *4 entries.
+override WG: u32 = 256u;
 
 struct Params {
   n: u32,               // elements in this bucket; norm_final: number of partial sums
@@ -36,6 +38,12 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> param: array<f32>;
 @group(0) @binding(7) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(8) var<storage, read_write> exp_avg_sq: array<f32>;
+// The same flat buffers as whole vec4s (the *4 entries, CPU adapters: a vec4 moves 4 values per
+// lane loop, and a chunk's 4 consecutive values share its owner's hyperparameters, read once).
+@group(0) @binding(9) var<storage, read> grad4: array<vec4f>;
+@group(0) @binding(10) var<storage, read_write> param4: array<vec4f>;
+@group(0) @binding(11) var<storage, read_write> exp_avg4: array<vec4f>;
+@group(0) @binding(12) var<storage, read_write> exp_avg_sq4: array<vec4f>;
 
 var<workgroup> acc: array<f32, WG>;
 
@@ -60,6 +68,21 @@ fn norm_partial(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
   for (var k = t; k < CHUNK; k += WG) {
     let g = select(0.0, grad[c * CHUNK + k], on);
     s += g * g;
+  }
+  let total = tree_sum(t, s);
+  if (t == 0u) { partials[p.chunk_base + c] = total; }
+}
+
+@compute @workgroup_size(WG)
+fn norm_partial4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                 @builtin(local_invocation_index) t: u32) {
+  let c = wg.x + wg.y * nwg.x;
+  if (c * CHUNK >= p.n) { return; }
+  let on = hyper[owner[p.chunk_base + c]].x != 0.0;
+  var s = 0.0;
+  for (var k = t; k < CHUNK / 4u; k += WG) {
+    let g = select(vec4f(0.0), grad4[c * (CHUNK / 4u) + k], on);
+    s += dot(g, g);
   }
   let total = tree_sum(t, s);
   if (t == 0u) { partials[p.chunk_base + c] = total; }
@@ -100,6 +123,23 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   exp_avg_sq[i] = v;
   let denom = sqrt(v) / h.w + p.eps;
   param[i] = param[i] * h.y - h.z * (m / denom);
+}
+
+// adamw on 4 consecutive values (one chunk, one owner) per invocation, the same arithmetic per value.
+@compute @workgroup_size(WG)
+fn adamw4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n / 4u) { return; }
+  let h = hyper[owner[p.chunk_base + i / (CHUNK / 4u)]];
+  let st = vec3f(stats[0], stats[1], stats[2]);
+  if (h.x == 0.0 || (p.skip_nonfinite != 0u && st.z != 0.0)) { return; }
+  let g = grad4[i] * st.y;
+  let m = exp_avg4[i] * p.beta1 + g * p.one_minus_beta1;
+  let v = exp_avg_sq4[i] * p.beta2 + p.one_minus_beta2 * g * g;
+  exp_avg4[i] = m;
+  exp_avg_sq4[i] = v;
+  let denom = sqrt(v) / h.w + p.eps;
+  param4[i] = param4[i] * h.y - h.z * (m / denom);
 }
 
 @compute @workgroup_size(WG)

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, device, Tensor, F, backward, tidy, keep, Rng } from '../kernels/index.js';
 import { AdamW, clipGradNorm } from '../train/optim.js';
-import { relErr } from './ref.js';
+import { relErr, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -104,7 +104,7 @@ function releaseParams(params: Tensor[]): void {
 
 // ---------------------------------------------------------------- tests
 
-describe('AdamW', () => {
+forEachKernelProfile((profile) => `AdamW (${profile} kernels)`, () => {
   for (const bucketElements of [undefined, 4096]) {
     it(`matches torch's AdamW over several steps (two groups, a step without one gradient, lr changes${bucketElements ? ', 3 buckets' : ''})`, async () => {
       const { params, init } = makeParams(1);
@@ -381,7 +381,7 @@ describe('AdamW', () => {
   });
 });
 
-describe('clipGradNorm', () => {
+forEachKernelProfile((profile) => `clipGradNorm (${profile} kernels)`, () => {
   for (const maxNorm of [0.3, 100]) {
     it(`scales every gradient in place on the GPU (max ${maxNorm})`, async () => {
       const { params } = makeParams(7);
