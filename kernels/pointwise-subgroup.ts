@@ -20,18 +20,18 @@ export interface PointwiseShape {
 
 // Planes as 4-position vectors where they split into them, else one position per lane.
 const VECTOR_PRELUDE = {
-  4: 'alias V = vec4f;\nfn opv(x: V) -> V { return opnd4(x); }\nfn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }\n',
-  1: 'alias V = f32;\nfn opv(x: V) -> V { return opnd(x); }\nfn hsum(v: V) -> f32 { return v; }\n',
+  4: 'alias V = vec4f;\nfn opv(x: V) -> V { return opnd4(x); }\nfn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }\nfn vdot(a: V, b: V) -> f32 { return dot(a, b); }\n',
+  1: 'alias V = f32;\nfn opv(x: V) -> V { return opnd(x); }\nfn hsum(v: V) -> f32 { return v; }\nfn vdot(a: V, b: V) -> f32 { return a * b; }\n',
 } as const;
 
 const sources = new Map<string, string>();
 
-/** The kernel for SG lanes and planes of V = `width` positions; built once per operand precision (a launch builds no string). */
-function source(sg: number, width: 1 | 4): string {
-  const key = `${sg} ${width} ${operandPrecision()}`;
+/** The kernel for SG lanes, planes of V = `width` positions and TN dw columns per lane; built once per operand precision (a launch builds no string). */
+function source(sg: number, width: 1 | 4, tn = 1): string {
+  const key = `${sg} ${width} ${tn} ${operandPrecision()}`;
   let src = sources.get(key);
   if (src === undefined) {
-    src = 'enable subgroups;\n' + operandSource(VECTOR_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg }));
+    src = 'enable subgroups;\n' + operandSource(VECTOR_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn }));
     sources.set(key, src);
   }
   return src;
@@ -68,6 +68,9 @@ export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: 
   const width = widthOf(c.S);
   const SV = c.S / width;
   const [M, N] = [c.Cout / c.groups, c.Cin / c.groups];
+  // Two dw columns per lane where there are more than one subgroup's worth (GKGNet-T: 10–30 %).
+  // The image split counts SG×SG tiles all the same: each split costs sum dispatches.
+  const tn = N > sg ? 2 : 1;
   const tiles = Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups;
   const perChunk = Math.ceil(c.B / Math.max(1, Math.min(c.B, Math.ceil(DW_TARGET_WORKGROUPS / tiles))));
   const splits = Math.ceil(c.B / perChunk);
@@ -77,11 +80,11 @@ export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: 
   launch({
     file: 'pointwise-subgroup.wgsl',
     entry: 'weight_grad',
-    code: source(sg, width),
+    code: source(sg, width, tn),
     constants: { BIAS_GRAD: +biasGrad },
     args: [x, dy, partial, dbPartial ?? none()],
     params: [M, N, SV, c.groups, c.Cin * SV, c.Cout * SV, perChunk, c.B],
-    workgroups: [Math.ceil(N / sg), Math.ceil(M / sg), splits * c.groups],
+    workgroups: [Math.ceil(N / (tn * sg)), Math.ceil(M / sg), splits * c.groups],
     context: `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`,
   });
   if (splits === 1) return [partial, dbPartial];

@@ -12,6 +12,7 @@
 // which also enables subgroups: directives must precede the operand prelude's declarations.
 
 const SG: u32 = {{SG}}u;   // lanes per subgroup = per workgroup
+const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per lane (1, or 2 where dw has more than SG)
 
 override TRANS_A: bool = false;   // dx: the weight read transposed
 override BIAS_GRAD: bool = false; // weight_grad also writes db
@@ -89,49 +90,46 @@ fn gemm(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   }
 }
 
-// dw: a workgroup owns an SG×SG block of dw (rows m from wg.y, columns n = lanes from wg.x; wg.z =
-// chunk · groups + group) and walks its chunk's (image, V) steps in order. Lane l loads x's column
-// n0 + l and dy's row m0 + l at each step; row i's dy reaches every lane by a shuffle.
+// dw: a workgroup owns an SG×(TN·SG) block of dw (rows m from wg.y, columns n0 + t·SG + lane from
+// wg.x; wg.z = chunk · groups + group) and walks its chunk's (image, V) steps in order. Lane l loads
+// x's columns and dy's row m0 + l at each step; row i's dy reaches every lane by a shuffle, and each
+// product V is summed on the spot (one scalar per row and column: no spills of SG vector sums).
 @compute @workgroup_size(SG)
 fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let N = p.K;
-  let n0 = wg.x * SG;
+  let n0 = wg.x * TN * SG;
   let m0 = wg.y * SG;
   let g = wg.z % p.groups;
   let chunk = wg.z / p.groups;
   let b_begin = chunk * p.planes;
   let b_end = max(b_begin, min(p.flags, b_begin + p.planes));
-  let n_own = min(n0 + lane, N - 1u);
   let m_own = min(m0 + lane, p.M - 1u);
   let with_db = BIAS_GRAD && wg.x == 0u;
-  var acc: array<V, SG>;
+  var acc: array<f32, TN * SG>;
   var acc_db = V(0.0);
   for (var b = b_begin; b < b_end; b++) {
-    let x_base = b * p.in_image + (g * N + n_own) * p.SV;
+    var x_base: array<u32, TN>;
+    for (var t = 0u; t < TN; t++) { x_base[t] = b * p.in_image + (g * N + min(n0 + t * SG + lane, N - 1u)) * p.SV; }
     let dy_base = b * p.out_image + (g * p.M + m_own) * p.SV;
-    // Two positions per iteration, one write per row (as gemm's four k).
-    let s2 = p.SV & ~1u;
-    for (var s = 0u; s < s2; s += 2u) {
-      let x0 = opv(X[x_base + s]);
-      let x1 = opv(X[x_base + s + 1u]);
-      let d0 = opv(DY[dy_base + s]);
-      let d1 = opv(DY[dy_base + s + 1u]);
-      for (var i = 0u; i < SG; i++) { acc[i] = acc[i] + subgroupShuffle(d0, i) * x0 + subgroupShuffle(d1, i) * x1; }
-      if (with_db) { acc_db = acc_db + d0 + d1; }
-    }
-    if (s2 < p.SV) {
-      let xv = opv(X[x_base + s2]);
-      let dv = opv(DY[dy_base + s2]);
-      for (var i = 0u; i < SG; i++) { acc[i] += subgroupShuffle(dv, i) * xv; }
+    for (var s = 0u; s < p.SV; s++) {
+      var xv: array<V, TN>;
+      for (var t = 0u; t < TN; t++) { xv[t] = opv(X[x_base[t] + s]); }
+      let dv = opv(DY[dy_base + s]);
+      for (var i = 0u; i < SG; i++) {
+        let di = subgroupShuffle(dv, i);
+        for (var t = 0u; t < TN; t++) { acc[t * SG + i] += vdot(di, xv[t]); }
+      }
       if (with_db) { acc_db += dv; }
     }
   }
-  let n = n0 + lane;
-  if (n < N) {
-    for (var i = 0u; i < SG; i++) {
-      let m = m0 + i;
-      if (m >= p.M) { break; }
-      dw[((chunk * p.groups + g) * p.M + m) * N + n] = hsum(acc[i]);
+  for (var t = 0u; t < TN; t++) {
+    let n = n0 + t * SG + lane;
+    if (n < N) {
+      for (var i = 0u; i < SG; i++) {
+        let m = m0 + i;
+        if (m >= p.M) { break; }
+        dw[((chunk * p.groups + g) * p.M + m) * N + n] = acc[t * SG + i];
+      }
     }
   }
   let m = m0 + lane;
