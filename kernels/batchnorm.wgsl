@@ -310,6 +310,17 @@ fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   }
 }
 
+// Channel c's dbias = Σ gz and dweight = Σ gz·x̂ from the threads' sums in `red` (thread 0 writes
+// them), and the coefficients of its dx.
+fn affine_grads(c: u32, t: u32) -> vec4f {
+  let r = tree_sum(t);
+  if (t == 0u) {
+    dbias[c] = r.x;
+    dweight[c] = r.y;
+  }
+  return dx_coefficients(c, r);
+}
+
 fn dx_of(k: vec4f, xhat: f32, gz: f32) -> f32 {
   return k.x * gz + k.y * xhat + k.z;
 }
@@ -351,12 +362,7 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
   red[t] = acc;
-  let r = tree_sum(t);
-  if (t == 0u) {
-    dbias[c] = r.x;
-    dweight[c] = r.y;
-  }
-  let coefs = dx_coefficients(c, r);
+  let coefs = affine_grads(c, t);
   k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
@@ -387,12 +393,7 @@ fn grad_fused4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
     acc += vec4f(dot(gz, vec4f(1.0)), dot(gz, xhat), 0.0, 0.0);
   }
   red[t] = acc;
-  let r = tree_sum(t);
-  if (t == 0u) {
-    dbias[c] = r.x;
-    dweight[c] = r.y;
-  }
-  let coefs = dx_coefficients(c, r);
+  let coefs = affine_grads(c, t);
   k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);

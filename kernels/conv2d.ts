@@ -12,7 +12,7 @@ import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned } from './autotune.js';
-import { shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
+import { shuffleGemm, shuffleWeightGrad, chunkedWeightGrad } from './pointwise-subgroup.js';
 import { fixedSubgroupSize } from './subgroups.js';
 
 export interface Conv2dOptions {
@@ -277,7 +277,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
  * channel from the same reads; image chunks summed in a fixed order.
  */
 function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads, forced?: PointwiseBlock): [Tensor, Tensor | null] {
-  noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db'));
+  const noDb = (noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db')));
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
   const blk = forced ?? tuned('pointwise.wgsl:weight_grad', `B${g.B} M${M} N${N} S${S} g${g.groups}${biasGrad ? ' bias' : ''} ${operandPrecision()}`, POINTWISE_BLOCKS.dw, (v) =>
@@ -292,25 +292,18 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   const perChunk = Math.ceil(g.B / chunks);
   const splits = Math.ceil(g.B / perChunk);
   // Invocations split a chunk's (image, 4 positions) steps and TM·TN of them then add the partials.
-  const wshape = [g.Cout, N, 1, 1];
-  // Unsplit, dw and db are written straight into the parameters' gradient homes when they have them.
-  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
-  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [g.Cout] : [splits, g.Cout], 'f32', 'conv2d db') : null;
-  launch({
-    file: 'pointwise.wgsl',
-    entry: 'weight_grad',
-    code: operandSource(kernelSource('pointwise.wgsl', { TM, TN, WG })),
-    constants: { BIAS_GRAD: +biasGrad },
-    args: [dy, x, partial, dbPartial ?? noBiasGrad],
-    params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
-    workgroups: [Math.ceil(N / TN), Math.ceil(M / TM), splits * g.groups],
-    context: `${g.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise)`,
-  });
-  if (splits === 1) return [partial, dbPartial];
-  const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
-  partial.release();
-  dbPartial?.release();
-  return [dw, db];
+  return chunkedWeightGrad(g.Cout, N, splits, biasGrad, pending, (partial, dbPartial) =>
+    launch({
+      file: 'pointwise.wgsl',
+      entry: 'weight_grad',
+      code: operandSource(kernelSource('pointwise.wgsl', { TM, TN, WG })),
+      constants: { BIAS_GRAD: +biasGrad },
+      args: [dy, x, partial, dbPartial ?? noDb],
+      params: [M, 0, S, g.groups, 0, g.Cin * S, 0, 0, perChunk, g.B, N, 0],
+      workgroups: [Math.ceil(N / TN), Math.ceil(M / TM), splits * g.groups],
+      context: `${g.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise)`,
+    }),
+  );
 }
 
 // ---------------------------------------------------------------- k×k convs on CPU adapters

@@ -74,19 +74,32 @@ export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: 
   const tiles = Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups;
   const perChunk = Math.ceil(c.B / Math.max(1, Math.min(c.B, Math.ceil(DW_TARGET_WORKGROUPS / tiles))));
   const splits = Math.ceil(c.B / perChunk);
-  const wshape = [c.Cout, N, 1, 1];
+  return chunkedWeightGrad(c.Cout, N, splits, biasGrad, pending, (partial, dbPartial) =>
+    launch({
+      file: 'pointwise-subgroup.wgsl',
+      entry: 'weight_grad',
+      code: source(sg, width, tn),
+      constants: { BIAS_GRAD: +biasGrad },
+      args: [x, dy, partial, dbPartial ?? none()],
+      params: [M, N, SV, c.groups, c.Cin * SV, c.Cout * SV, perChunk, c.B],
+      workgroups: [Math.ceil(N / (tn * sg)), Math.ceil(M / sg), splits * c.groups],
+      context: `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`,
+    }),
+  );
+}
+
+/**
+ * A 1×1 conv's dw [Cout, N, 1, 1] (and db [Cout] with `biasGrad`) that `run` computes in `splits`
+ * image chunks: unsplit, straight into the parameters' gradient homes when they have them; split,
+ * one partial per chunk, then the chunks added in a fixed order.
+ */
+export function chunkedWeightGrad(
+  Cout: number, N: number, splits: number, biasGrad: boolean, pending: PendingGrads, run: (dw: Tensor, db: Tensor | null) => void,
+): [Tensor, Tensor | null] {
+  const wshape = [Cout, N, 1, 1];
   const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
-  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [c.Cout] : [splits, c.Cout], 'f32', 'conv2d db') : null;
-  launch({
-    file: 'pointwise-subgroup.wgsl',
-    entry: 'weight_grad',
-    code: source(sg, width, tn),
-    constants: { BIAS_GRAD: +biasGrad },
-    args: [x, dy, partial, dbPartial ?? none()],
-    params: [M, N, SV, c.groups, c.Cin * SV, c.Cout * SV, perChunk, c.B],
-    workgroups: [Math.ceil(N / (tn * sg)), Math.ceil(M / sg), splits * c.groups],
-    context: `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`,
-  });
+  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [Cout] : [splits, Cout], 'f32', 'conv2d db') : null;
+  run(partial, dbPartial);
   if (splits === 1) return [partial, dbPartial];
   const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
   partial.release();
