@@ -8,7 +8,7 @@
 //   dw       dw[g, m, n] = Σ_b Σ_s dy[b, g, m, s] · x[b, g, n, s]        M = Cout/g, N = Cin/g
 //   db       db[g, m] = Σ_b Σ_s dy[b, g, m, s]   (with dw, by its first column of workgroups)
 // Planes are read as V: vec4f (4 positions; planes of a multiple of 4) or f32 (any plane), with
-// opv() and hsum() from the prelude the launcher puts in front (kernels/pointwise-subgroup.ts),
+// opv(), hsum() and vdot() from the prelude the launcher puts in front (kernels/pointwise-subgroup.ts),
 // which also enables subgroups: directives must precede the operand prelude's declarations.
 
 const SG: u32 = {{SG}}u;   // lanes per subgroup = per workgroup

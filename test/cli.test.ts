@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { init } from '../kernels/index.js';
+import { init, device, F } from '../kernels/index.js';
 import { parseArgs, formatHelp, defineCommand, UsageError, type CommandSpec } from '../train/args.js';
 import { main, COMMANDS } from '../train/cli.js';
 
@@ -142,6 +142,9 @@ describe('webvig main()', () => {
     expect(r.limits.maxComputeWorkgroupsPerDimension).toBeGreaterThanOrEqual(65535);
     expect(typeof r.memory.liveBytes).toBe('number');
     expect(typeof r.memory.pipelinesCreated).toBe('number');
+    // The kernels the engine picks for this adapter: lavapipe has subgroups of a fixed 8.
+    expect(r.kernels.profile).toBe(device().kernelProfile);
+    expect(r.kernels.shuffleLanes).toBe(device().kernelProfile === 'cpu' ? F.fixedSubgroupSize() : null);
   });
 
   it('info prints readable text', async () => {

@@ -10,6 +10,7 @@ import { init } from '../../engine/context.js';
 import type { Device, MemoryStats } from '../../engine/device.js';
 import { precisionReport, type PrecisionReport, type PrecisionSupport } from '../../engine/precision.js';
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
+import { fixedSubgroupSize } from '../../kernels/subgroups.js';
 
 /** --adapter (alias --device) / --backend, for every command that opens the device; read --adapter with adapterOf. */
 export const DEVICE_FLAGS = {
@@ -48,6 +49,8 @@ export interface DeviceReport {
   toggles: string[];
   features: string[];
   limits: Record<(typeof KEY_LIMITS)[number], number>;
+  /** The kernel profile ('cpu': kernels shaped for software adapters) and, on it, the subgroup size the shuffle kernels use (null: they load per lane instead). */
+  kernels: { profile: 'cpu' | 'gpu'; shuffleLanes: number | null };
 }
 
 export interface InfoReport extends DeviceReport {
@@ -74,6 +77,7 @@ export function deviceReport(dev: Device): DeviceReport {
     toggles: [...dev.toggles],
     features: [...dev.features].sort(),
     limits,
+    kernels: { profile: dev.kernelProfile, shuffleLanes: dev.kernelProfile === 'cpu' ? fixedSubgroupSize(dev) : null },
   };
 }
 
@@ -109,9 +113,10 @@ function formatText(r: InfoReport): string {
     section('adapter', [
       ['vendor', a.vendor || '?'],
       ['architecture', a.architecture || '?'],
-      ['device', `${a.device || '?'}${software ? ' (a CPU implementation: expect ~1 GFLOP/s)' : ''}`],
+      ['device', `${a.device || '?'}${software ? ' (a CPU implementation: expect 2–25 GFLOP/s)' : ''}`],
       ['description', a.description || '?'],
       ...(a.subgroupMinSize ? [['subgroup size', `${a.subgroupMinSize}–${a.subgroupMaxSize}`] as [string, string]] : []),
+      ['kernels', r.kernels.profile === 'cpu' ? `cpu-shaped${r.kernels.shuffleLanes ? `, values shared by subgroup shuffles of ${r.kernels.shuffleLanes} lanes` : ', no fixed subgroup size: values loaded per lane'}` : 'gpu-shaped'],
       ['backend', r.backend],
       ['runtime', `node ${r.runtime.node} ${r.runtime.platform}-${r.runtime.arch}`],
     ]),
