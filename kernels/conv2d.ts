@@ -340,8 +340,12 @@ function directSource(g: Geometry, WG: number, TM: number, shuffle = false): str
   const key = `${TM} ${WG} ${g.kh} ${g.kw} ${g.sh} ${g.sw} ${shuffle} ${operandPrecision()}`;
   let src = directSources.get(key);
   if (src === undefined) {
-    const body = operandSource(DIRECT_WEIGHTS[shuffle ? 'shuffle' : 'load'] + kernelSource('direct.wgsl', { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw }));
-    src = shuffle ? 'enable subgroups;\n' + body : body;
+    const template = { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw };
+    // With shuffles (TM = WG = the subgroup size for the weight gradient), the shuffled weight gradient joins the file.
+    const code = shuffle
+      ? `const SG: u32 = ${TM}u;\n${DIRECT_WEIGHTS.shuffle}${kernelSource('direct.wgsl', template)}\n${kernelSource('direct-dw-subgroup.wgsl')}`
+      : DIRECT_WEIGHTS.load + kernelSource('direct.wgsl', template);
+    src = (shuffle ? 'enable subgroups;\n' : '') + operandSource(code);
     directSources.set(key, src);
   }
   return src;
@@ -400,6 +404,8 @@ function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor, ad
 
 /** dw = Σ over images and positions; image chunks summed in a fixed order. */
 function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor, pending: PendingGrads): Tensor {
+  const sg = fixedSubgroupSize();
+  if (sg) return directWeightGradShuffled(g, sg, dy, x, pending);
   const cinG = g.Cin / g.groups;
   const mBlocks = Math.ceil(g.Cout / g.groups / DIRECT_TM_DW);
   const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / (cinG * mBlocks * g.groups))));
@@ -417,6 +423,30 @@ function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor, pending: PendingGr
     params: directParams(g, false, perChunk),
     workgroups: [cinG, mBlocks, splits * g.groups],
     context: `${g.context} (weight gradient, direct)`,
+  });
+  if (splits === 1) return partial;
+  const dw = sum(partial, 0);
+  partial.release();
+  return dw;
+}
+
+/** dw by direct-dw-subgroup.wgsl: SG×SG channel blocks per kernel row, image chunks summed in a fixed order. */
+function directWeightGradShuffled(g: Geometry, sg: number, dy: Tensor, x: Tensor, pending: PendingGrads): Tensor {
+  const cinG = g.Cin / g.groups;
+  const blocks = Math.ceil(cinG / sg) * Math.ceil(g.Cout / g.groups / sg) * g.kh * g.groups;
+  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / blocks)));
+  const perChunk = Math.ceil(g.B / chunks);
+  const splits = Math.ceil(g.B / perChunk);
+  const wshape = [g.Cout, cinG, g.kh, g.kw];
+  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
+  launch({
+    file: 'direct.wgsl',
+    entry: 'weight_grad_shuffled',
+    code: directSource(g, sg, sg, true),
+    args: [dy, x, partial],
+    params: directParams(g, false, perChunk),
+    workgroups: [Math.ceil(cinG / sg), Math.ceil(g.Cout / g.groups / sg), splits * g.groups * g.kh],
+    context: `${g.context} (weight gradient, direct, shuffled)`,
   });
   if (splits === 1) return partial;
   const dw = sum(partial, 0);

@@ -14,7 +14,8 @@
 // puts in front (kernels/conv2d.ts): either one load per row and tap (`tap_weight` reads it), or,
 // with fixed-size subgroups of TM lanes, each lane loads its own row's KW taps (`own_taps`) and row
 // i's reach every lane by shuffles from lane i: a CPU adapter loads even a lane-uniform address lane
-// by lane, so that is KW loads per kernel row instead of TM·KW. weight_grad may split the images into wg.z chunks whose
+// by lane, so that is KW loads per kernel row instead of TM·KW. With subgroups the weight gradient is
+// direct-dw-subgroup.wgsl's, appended to this file. weight_grad may split the images into wg.z chunks whose
 // partial sums the launcher adds in a fixed order. input_grad may add a tensor shaped as dx (x's
 // gradient from its other uses, e.g. a residual) in its store, saving an add pass. Operands pass
 // through opnd() (kernels/operand.ts: f16 rounding under --precision mixed); sums stay f32.
