@@ -114,15 +114,20 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   if (i >= p.n) { return; }
   let h = hyper[owner[p.chunk_base + i / CHUNK]];
   if (h.x == 0.0 || (p.skip_nonfinite != 0u && stats[2] != 0.0)) { return; }
-  let g = grad[i] * stats[1];
-  // torch: p.mul_(1 − lr·wd); m.mul_(β1).add_(g, alpha=1−β1); v.mul_(β2).addcmul_(g, g, value=1−β2);
-  // denom = v.sqrt() / sqrt(bc2) + eps; p.addcdiv_(m, denom, value=−lr/bc1)
-  let m = exp_avg[i] * p.beta1 + g * p.one_minus_beta1;
-  let v = exp_avg_sq[i] * p.beta2 + p.one_minus_beta2 * g * g;
-  exp_avg[i] = m;
-  exp_avg_sq[i] = v;
+  let r = adamw_value(grad[i] * stats[1], exp_avg[i], exp_avg_sq[i], param[i], h);
+  exp_avg[i] = r.x;
+  exp_avg_sq[i] = r.y;
+  param[i] = r.z;
+}
+
+// One value's step with (clipped) gradient g, moments m0, v0, parameter w and its slot's hyper h:
+// torch: p.mul_(1 − lr·wd); m.mul_(β1).add_(g, alpha=1−β1); v.mul_(β2).addcmul_(g, g, value=1−β2);
+// denom = v.sqrt() / sqrt(bc2) + eps; p.addcdiv_(m, denom, value=−lr/bc1). → (m, v, p)
+fn adamw_value(g: f32, m0: f32, v0: f32, w: f32, h: vec4f) -> vec3f {
+  let m = m0 * p.beta1 + g * p.one_minus_beta1;
+  let v = v0 * p.beta2 + p.one_minus_beta2 * g * g;
   let denom = sqrt(v) / h.w + p.eps;
-  param[i] = param[i] * h.y - h.z * (m / denom);
+  return vec3f(m, v, w * h.y - h.z * (m / denom));
 }
 
 // adamw on 4 consecutive values (one chunk, one owner) per invocation, the same arithmetic per value.
@@ -134,12 +139,21 @@ fn adamw4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let st = vec3f(stats[0], stats[1], stats[2]);
   if (h.x == 0.0 || (p.skip_nonfinite != 0u && st.z != 0.0)) { return; }
   let g = grad4[i] * st.y;
-  let m = exp_avg4[i] * p.beta1 + g * p.one_minus_beta1;
-  let v = exp_avg_sq4[i] * p.beta2 + p.one_minus_beta2 * g * g;
+  let m0 = exp_avg4[i];
+  let v0 = exp_avg_sq4[i];
+  let w0 = param4[i];
+  var m: vec4f;
+  var v: vec4f;
+  var w: vec4f;
+  for (var j = 0u; j < 4u; j++) {
+    let r = adamw_value(g[j], m0[j], v0[j], w0[j], h);
+    m[j] = r.x;
+    v[j] = r.y;
+    w[j] = r.z;
+  }
   exp_avg4[i] = m;
   exp_avg_sq4[i] = v;
-  let denom = sqrt(v) / h.w + p.eps;
-  param4[i] = param4[i] * h.y - h.z * (m / denom);
+  param4[i] = w;
 }
 
 @compute @workgroup_size(WG)

@@ -12,7 +12,8 @@ import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned } from './autotune.js';
-import { shuffleGemm, shuffleWeightGrad, chunkedWeightGrad } from './pointwise-subgroup.js';
+import { shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
+import { imageChunks, chunkedWeightGrad } from './chunked-grads.js';
 import { fixedSubgroupSize } from './subgroups.js';
 
 export interface Conv2dOptions {
@@ -288,11 +289,9 @@ function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boole
   if (WG < TM * TN) throw new Error(`${g.context}: dw block ${TM}×${TN} needs at least as many lanes`);
   // Chunks from the default block, so that every block sums the images in the same chunks.
   const tiles = Math.ceil(N / POINTWISE_BLOCKS.dw[0].TN) * Math.ceil(M / POINTWISE_BLOCKS.dw[0].TM) * g.groups;
-  const chunks = Math.max(1, Math.min(g.B, Math.ceil(PW_DW_TARGET_WORKGROUPS / tiles)));
-  const perChunk = Math.ceil(g.B / chunks);
-  const splits = Math.ceil(g.B / perChunk);
+  const { perChunk, splits } = imageChunks(g.B, tiles, PW_DW_TARGET_WORKGROUPS);
   // Invocations split a chunk's (image, 4 positions) steps and TM·TN of them then add the partials.
-  return chunkedWeightGrad(g.Cout, N, splits, biasGrad, pending, (partial, dbPartial) =>
+  return chunkedWeightGrad([g.Cout, N, 1, 1], biasGrad, splits, pending, (partial, dbPartial) =>
     launch({
       file: 'pointwise.wgsl',
       entry: 'weight_grad',
@@ -343,7 +342,7 @@ function directSource(g: Geometry, WG: number, TM: number, shuffle = false): str
     const template = { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw };
     // With shuffles (TM = WG = the subgroup size for the weight gradient), the shuffled weight gradient joins the file.
     const code = shuffle
-      ? `const SG: u32 = ${TM}u;\n${DIRECT_WEIGHTS.shuffle}${kernelSource('direct.wgsl', template)}\n${kernelSource('direct-dw-subgroup.wgsl')}`
+      ? `${DIRECT_WEIGHTS.shuffle}${kernelSource('direct.wgsl', template)}\n${kernelSource('direct-dw-subgroup.wgsl', { SG: TM })}`
       : DIRECT_WEIGHTS.load + kernelSource('direct.wgsl', template);
     src = (shuffle ? 'enable subgroups;\n' : '') + operandSource(code);
     directSources.set(key, src);
@@ -408,50 +407,38 @@ function directWeightGrad(g: Geometry, dy: Tensor, x: Tensor, pending: PendingGr
   if (sg) return directWeightGradShuffled(g, sg, dy, x, pending);
   const cinG = g.Cin / g.groups;
   const mBlocks = Math.ceil(g.Cout / g.groups / DIRECT_TM_DW);
-  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / (cinG * mBlocks * g.groups))));
-  const perChunk = Math.ceil(g.B / chunks);
-  const splits = Math.ceil(g.B / perChunk);
+  const { perChunk, splits } = imageChunks(g.B, cinG * mBlocks * g.groups, DIRECT_DW_TARGET_WORKGROUPS);
   // Invocations split the chunk's quads; past 16 they only lengthen the final sum (one CPU thread).
   const WG = Math.min(16, lanes(quads(perChunk, g.Ho, g.Wo)));
-  const wshape = [g.Cout, cinG, g.kh, g.kw];
-  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
-  launch({
-    file: 'direct.wgsl',
-    entry: 'weight_grad',
-    code: directSource(g, WG, DIRECT_TM_DW),
-    args: [dy, x, partial],
-    params: directParams(g, false, perChunk),
-    workgroups: [cinG, mBlocks, splits * g.groups],
-    context: `${g.context} (weight gradient, direct)`,
-  });
-  if (splits === 1) return partial;
-  const dw = sum(partial, 0);
-  partial.release();
-  return dw;
+  return chunkedWeightGrad([g.Cout, cinG, g.kh, g.kw], false, splits, pending, (partial) =>
+    launch({
+      file: 'direct.wgsl',
+      entry: 'weight_grad',
+      code: directSource(g, WG, DIRECT_TM_DW),
+      args: [dy, x, partial],
+      params: directParams(g, false, perChunk),
+      workgroups: [cinG, mBlocks, splits * g.groups],
+      context: `${g.context} (weight gradient, direct)`,
+    }),
+  )[0];
 }
 
 /** dw by direct-dw-subgroup.wgsl: SG×SG channel blocks per kernel row, image chunks summed in a fixed order. */
 function directWeightGradShuffled(g: Geometry, sg: number, dy: Tensor, x: Tensor, pending: PendingGrads): Tensor {
   const cinG = g.Cin / g.groups;
-  const blocks = Math.ceil(cinG / sg) * Math.ceil(g.Cout / g.groups / sg) * g.kh * g.groups;
-  const chunks = Math.max(1, Math.min(g.B, Math.ceil(DIRECT_DW_TARGET_WORKGROUPS / blocks)));
-  const perChunk = Math.ceil(g.B / chunks);
-  const splits = Math.ceil(g.B / perChunk);
-  const wshape = [g.Cout, cinG, g.kh, g.kw];
-  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
-  launch({
-    file: 'direct.wgsl',
-    entry: 'weight_grad_shuffled',
-    code: directSource(g, sg, sg, true),
-    args: [dy, x, partial],
-    params: directParams(g, false, perChunk),
-    workgroups: [Math.ceil(cinG / sg), Math.ceil(g.Cout / g.groups / sg), splits * g.groups * g.kh],
-    context: `${g.context} (weight gradient, direct, shuffled)`,
-  });
-  if (splits === 1) return partial;
-  const dw = sum(partial, 0);
-  partial.release();
-  return dw;
+  const [ciBlocks, coBlocks] = [Math.ceil(cinG / sg), Math.ceil(g.Cout / g.groups / sg)];
+  const { perChunk, splits } = imageChunks(g.B, ciBlocks * coBlocks * g.kh * g.groups, DIRECT_DW_TARGET_WORKGROUPS);
+  return chunkedWeightGrad([g.Cout, cinG, g.kh, g.kw], false, splits, pending, (partial) =>
+    launch({
+      file: 'direct.wgsl',
+      entry: 'weight_grad_shuffled',
+      code: directSource(g, sg, sg, true),
+      args: [dy, x, partial],
+      params: directParams(g, false, perChunk),
+      workgroups: [ciBlocks, coBlocks, splits * g.groups * g.kh],
+      context: `${g.context} (weight gradient, direct, shuffled)`,
+    }),
+  )[0];
 }
 
 /**

@@ -8,6 +8,8 @@
 // Grid: x = blocks of SG input channels, y = blocks of SG output channels, z = (chunk · groups +
 // group) · KH + ky.
 
+const SG: u32 = {{SG}}u;   // lanes per subgroup = per workgroup
+
 @compute @workgroup_size(SG)
 fn weight_grad_shuffled(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let ci0 = wg.x * SG;

@@ -6,7 +6,7 @@ import { keep, operandPrecision } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { launch } from '../engine/launch.js';
 import { operandSource } from './operand.js';
-import { sum } from './reduce.js';
+import { imageChunks, chunkedWeightGrad } from './chunked-grads.js';
 
 /** A 1×1 stride-1 unpadded convolution: images, channels, groups, positions per plane. */
 export interface PointwiseShape {
@@ -71,10 +71,8 @@ export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: 
   // Two dw columns per lane where there are more than one subgroup's worth (GKGNet-T: 10–30 %).
   // The image split counts SG×SG tiles all the same: each split costs sum dispatches.
   const tn = N > sg ? 2 : 1;
-  const tiles = Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups;
-  const perChunk = Math.ceil(c.B / Math.max(1, Math.min(c.B, Math.ceil(DW_TARGET_WORKGROUPS / tiles))));
-  const splits = Math.ceil(c.B / perChunk);
-  return chunkedWeightGrad(c.Cout, N, splits, biasGrad, pending, (partial, dbPartial) =>
+  const { perChunk, splits } = imageChunks(c.B, Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups, DW_TARGET_WORKGROUPS);
+  return chunkedWeightGrad([c.Cout, N, 1, 1], biasGrad, splits, pending, (partial, dbPartial) =>
     launch({
       file: 'pointwise-subgroup.wgsl',
       entry: 'weight_grad',
@@ -86,23 +84,4 @@ export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: 
       context: `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`,
     }),
   );
-}
-
-/**
- * A 1×1 conv's dw [Cout, N, 1, 1] (and db [Cout] with `biasGrad`) that `run` computes in `splits`
- * image chunks: unsplit, straight into the parameters' gradient homes when they have them; split,
- * one partial per chunk, then the chunks added in a fixed order.
- */
-export function chunkedWeightGrad(
-  Cout: number, N: number, splits: number, biasGrad: boolean, pending: PendingGrads, run: (dw: Tensor, db: Tensor | null) => void,
-): [Tensor, Tensor | null] {
-  const wshape = [Cout, N, 1, 1];
-  const partial = (splits === 1 && pending.home(1)) || Tensor.empty(splits === 1 ? wshape : [splits, ...wshape], 'f32', 'conv2d dw');
-  const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [Cout] : [splits, Cout], 'f32', 'conv2d db') : null;
-  run(partial, dbPartial);
-  if (splits === 1) return [partial, dbPartial];
-  const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
-  partial.release();
-  dbPartial?.release();
-  return [dw, db];
 }
