@@ -10,7 +10,7 @@
 // for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { device } from '../engine/context.js';
+import { device, isGradEnabled } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 
 export interface BatchNormOptions {
@@ -131,4 +131,42 @@ export function batchNorm2d(
     coef.release();
     return [dx, dweight, dbias];
   });
+}
+
+/**
+ * The weight and bias of one convolution that computes batchNorm2d(conv2d(x, convWeight, convBias))
+ * with the running statistics (eval mode), as torch.nn.utils.fuse_conv_bn_weights: one pass over the
+ * weight instead of one over every activation. Inference only: nothing is recorded for backward, so
+ * it refuses to run while gradients are being recorded. The results match the unfolded pair up to
+ * rounding (the products are associated differently).
+ */
+export function foldBatchNorm(
+  convWeight: Tensor,
+  convBias: Tensor | null,
+  bn: { weight: Tensor; bias: Tensor; runningMean: Tensor; runningVar: Tensor; eps: number },
+): [Tensor, Tensor] {
+  const Cout = convWeight.shape[0];
+  const context = `foldBatchNorm conv weight ${shapeStr(convWeight.shape)}`;
+  if (isGradEnabled()) throw new Error(`${context}: folding is for inference; run it under noGrad()`);
+  const args = { convWeight, ...(convBias ? { convBias } : {}), weight: bn.weight, bias: bn.bias, runningMean: bn.runningMean, runningVar: bn.runningVar };
+  for (const [name, t] of Object.entries(args)) {
+    t.assertAlive(context);
+    if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
+    if (t !== convWeight && (t.rank !== 1 || t.shape[0] !== Cout)) {
+      throw new Error(`${context}: ${name} ${shapeStr(t.shape)} must be [${Cout}] (one per output channel)`);
+    }
+  }
+  const fanIn = convWeight.size / Math.max(1, Cout);
+  const weight = Tensor.empty(convWeight.shape, 'f32', 'folded conv weight');
+  const bias = Tensor.empty([Cout], 'f32', 'folded conv bias');
+  if (convWeight.size > 0) {
+    launch({
+      file: 'fold-batchnorm.wgsl',
+      args: [convWeight, convBias ?? bn.runningMean, bn.weight, bn.bias, bn.runningMean, bn.runningVar, weight, bias],
+      params: [Cout, fanIn, f32bits(bn.eps), convBias ? 1 : 0],
+      workgroups: grid1d(convWeight.size, 64),
+      context,
+    });
+  }
+  return [weight, bias];
 }

@@ -1,5 +1,5 @@
 // The PyTorch layers the models are made of, with PyTorch's parameter names and initialisations.
-import { Tensor, Rng, F, perStep } from '../kernels/index.js';
+import { Tensor, Rng, F, perStep, isGradEnabled } from '../kernels/index.js';
 import { Module, captured } from './module.js';
 
 /** One generator for parameter initialisation, seeded per model build (construction order). */
@@ -55,7 +55,18 @@ export class Conv2d extends Layer {
     this.bias = opts.bias === false ? null : this.addParam('bias', constant([outChannels], 0));
   }
   forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.weight, this.bias ?? undefined, {
+    return this.convolve(x, this.weight, this.bias);
+  }
+  /** bn(forward(x)) with bn in eval mode, as one convolution with folded weights (inference only). */
+  forwardFolded(x: Tensor, bn: BatchNorm2d): Tensor {
+    const [weight, bias] = F.foldBatchNorm(this.weight, this.bias, bn);
+    const y = this.convolve(x, weight, bias);
+    weight.release();
+    bias.release();
+    return y;
+  }
+  private convolve(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+    return F.conv2d(x, weight, bias ?? undefined, {
       stride: this.opts.stride ?? 1,
       padding: this.opts.padding ?? 0,
       groups: this.opts.groups ?? 1,
@@ -147,7 +158,9 @@ export class Identity extends Layer {
 
 /**
  * nn.Sequential: children named 0, 1, 2, … A BatchNorm2d followed by a GELU runs as one fused pass
- * (a tracer sees the GELU's output, not the BN's).
+ * (a tracer sees the GELU's output, not the BN's). After eval({ foldBatchNorm: true }), a Conv2d
+ * followed by a BatchNorm2d runs as one convolution when no gradient is recorded (a tracer sees the
+ * BN's output, not the conv's), unless a GELU follows the BN (BN + GELU stay one pass).
  */
 export class Sequential extends Layer {
   readonly layers: Layer[];
@@ -165,13 +178,26 @@ export class Sequential extends Layer {
     if (!(last instanceof BatchNorm2d)) return F.gelu(this.call(x));
     return last.forwardGelu(this.through(x, this.layers.length - 1));
   }
+  /**
+   * Whether layers i and i + 1 (of [0, end)) run as one convolution with folded BatchNorm weights. A
+   * BN that a GELU follows keeps its fused BN + GELU pass instead: folding would leave a GELU pass
+   * over the same bytes, plus the fold's.
+   */
+  private folds(i: number, end: number): boolean {
+    const [conv, bn, after] = this.layers.slice(i, i + 3);
+    return this.foldBatchNorm && !this.training && i + 1 < end && conv instanceof Conv2d && bn instanceof BatchNorm2d &&
+      !(i + 2 < end && after instanceof GELU) && !isGradEnabled();
+  }
   /** x through layers [0, end). */
   private through(x: Tensor, end: number): Tensor {
     let y = x;
     for (let i = 0; i < end; i++) {
       const l = this.layers[i];
       const next = this.layers[i + 1];
-      if (l instanceof BatchNorm2d && next instanceof GELU && i + 1 < end) {
+      if (this.folds(i, end)) {
+        y = captured(next, (l as Conv2d).forwardFolded(y, next as BatchNorm2d));
+        i++;
+      } else if (l instanceof BatchNorm2d && next instanceof GELU && i + 1 < end) {
         y = captured(next, l.forwardGelu(y));
         i++;
       } else {

@@ -1,7 +1,7 @@
 // batchNorm2d (train / eval, optional fused GELU) against a float64 CPU reference written here, and
 // BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
+import { init, Tensor, F, backward, tidy, noGrad } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { rand, maxRelErr, forEachKernelProfile } from './ref.js';
 
@@ -249,6 +249,13 @@ async function checkFc1(get: Awaited<ReturnType<typeof fixture>>, x: Tensor) {
     expect(maxRelErr(await rm.toArray(), wantMean)).toBeLessThan(1e-5);
     expect(maxRelErr(await rv.toArray(), wantVar)).toBeLessThan(1e-5);
   }
+  // Eval mode as one convolution with the folded weights (inference), against PyTorch's unfolded pair.
+  const bn = { weight: gamma, bias: beta, runningMean: t('buffer.$.fc1.1.running_mean'), runningVar: t('buffer.$.fc1.1.running_var'), eps: 1e-5 };
+  const folded = noGrad(() => {
+    const [wf, bf] = F.foldBatchNorm(w, b, bn);
+    return F.conv2d(x, wf, bf);
+  });
+  expect(maxRelErr(await folded.toArray(), get('eval.inter.$.fc1').data)).toBeLessThan(1e-4);
 }
 
 describe('BN(conv1x1(x)) on the PyTorch fixtures', () => {

@@ -59,7 +59,7 @@ export async function loadModelForInference(path: string): Promise<InferenceMode
     const msg = (e as Error).message;
     throw new UsageError(msg.startsWith('tensor "') ? `--weights ${path}: ${msg}` : `--weights ${path}: does not fit model ${meta.model}: ${msg}`);
   }
-  model.eval();
+  model.eval({ foldBatchNorm: true });
   const preset = PRESETS[(meta.preset as string) ?? 'tiny'] ?? PRESETS.tiny;
   return {
     model, classes, size: meta.size, mean: preset.mean, std: preset.std,

@@ -116,7 +116,8 @@ function lossTargets(labels: Float32Array): Float32Array {
 }
 
 export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean, samples?: readonly { path: string }[]) {
-  model.eval();
+  // Conv + BN pairs as one convolution: the scores differ from the unfolded pair's by rounding only.
+  model.eval({ foldBatchNorm: true });
   const acc = new MetricAccumulator(numLabels);
   const region = asRegionModel(model);
   for await (const batch of loader.epoch(0)) {

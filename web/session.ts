@@ -68,7 +68,7 @@ export class Trainer {
   }
   /** Sigmoid scores, B × S. */
   async predict(batch: Float32Array, B: number): Promise<Float32Array> {
-    this.model.eval();
+    this.model.eval({ foldBatchNorm: true });
     beginScope();
     try {
       const probs = noGrad(() => F.sigmoid(this.model.forward(Tensor.from(batch, [B, 3, this.size, this.size]))));
