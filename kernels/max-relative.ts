@@ -2,6 +2,8 @@
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { device } from '../engine/context.js';
+import { kernelSource } from '../engine/kernel.js';
 import { inverseIndexRows } from './gather.js';
 
 /**
@@ -52,20 +54,22 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
   }
 
   const constants = { INTERLEAVE: +interleave };
+  const code = kernelSource('max-relative.wgsl', { K: k });
+  const kernel = (entry: string, args: Tensor[], workgroups: [number, number], extra: Record<string, number> = {}, context = ctx) =>
+    launch({ file: 'max-relative.wgsl', code, entry, constants: { ...constants, ...extra }, args, params, workgroups, context });
   const out = Tensor.empty(interleave ? [B, 2 * C, N] : [B, C, N], 'f32', 'max_relative');
   const arg = Tensor.empty([B, C, N], 'u32', 'max_relative argmax');
   if (arg.size > 0) {
-    if (choice) {
-      launch({ file: 'max-relative.wgsl', entry: 'forward_chosen', constants, args: [x, y, idx, out, arg, choice], params, workgroups: grid1d(arg.size), context: ctx });
-    } else {
-      launch({ file: 'max-relative.wgsl', entry: 'forward', constants, args: [x, y, idx, out, arg], params, workgroups: grid1d(arg.size), context: ctx });
-    }
+    if (choice) kernel('forward_chosen', [x, y, idx, out, arg, choice], grid1d(arg.size));
+    // CPU adapters: one thread per (image, group, node) walking the group's channels.
+    else if (device().kernelProfile === 'cpu') kernel('forward_lanes', [x, y, idx, out, arg], grid1d(B * groups * N, 8), { WG: 8 });
+    else kernel('forward', [x, y, idx, out, arg], grid1d(arg.size));
   }
   record(out, 'max_relative', [x, y], (g) => {
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.empty(x.shape, 'f32', 'max_relative dx');
-      if (gx.size > 0) launch({ file: 'max-relative.wgsl', entry: 'backward_x', constants, args: [g, gx], params, workgroups: grid1d(gx.size), context: `${ctx} backward` });
+      if (gx.size > 0) kernel('backward_x', [g, gx], grid1d(gx.size), {}, `${ctx} backward`);
     }
     let gy: Tensor | null = null;
     if (y.requiresGrad) {
@@ -75,17 +79,7 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
       const inv = inverseIndexRows(rows, M);
       rows.release();
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
-      if (gy.size > 0) {
-        launch({
-          file: 'max-relative.wgsl',
-          entry: 'backward_y',
-          constants: { ...constants, K: k },
-          args: [g, arg, inv.offsets, inv.list, gy],
-          params,
-          workgroups: grid1d(gy.size),
-          context: `${ctx} backward`,
-        });
-      }
+      if (gy.size > 0) kernel('backward_y', [g, arg, inv.offsets, inv.list, gy], grid1d(gy.size), {}, `${ctx} backward`);
       inv.offsets.release();
       inv.list.release();
     }

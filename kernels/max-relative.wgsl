@@ -6,10 +6,13 @@
 // same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
 
 override INTERLEAVE: bool = false;
-// backward_y: p.k as a constant, so that splitting a slot into (node, neighbour) divides by a
-// constant (a multiply and a shift) instead of by a uniform (a hardware division per lane on CPU
-// adapters, which do not vectorise it; bench/RESULTS.md).
-override K: u32 = 1u;
+// The neighbours per node (idx's last axis, = p.k), a template constant (one source per k): so that
+// backward_y splits a slot into (node, neighbour) by a constant divisor (a multiply and a shift)
+// instead of by a uniform (a hardware division per lane on CPU adapters, which do not vectorise
+// it; bench/RESULTS.md), and forward_lanes keeps a node's candidates in a private array.
+const K: u32 = {{K}}u;
+// Invocations per workgroup of forward_lanes: 8 on CPU adapters (a workgroup is one thread there).
+override WG: u32 = 8u;
 
 struct Params {
   b: u32,
@@ -88,6 +91,46 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   }
   put(t, best);
   arg[t] = best_t;
+}
+
+// forward for CPU adapters, which load every value lane by lane: one thread per (b, group, n)
+// loads the node's K candidates once and walks the group's channels, where forward reloads them
+// (and divides its index) per channel. The same differences and comparisons: bitwise the same out.
+@compute @workgroup_size(WG)
+fn forward_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;   // (b·G + g)·N + n
+  if (t >= p.b * p.g * p.n) { return; }
+  let row = t / p.n;
+  let n = t - row * p.n;
+  var cand: array<u32, K>;
+  var bad = false;
+  for (var j = 0u; j < K; j++) {
+    let m = idx[t * K + j];
+    bad = bad || m < 0 || u32(m) >= p.m;
+    cand[j] = u32(m);
+  }
+  let cg = p.c / p.g;
+  for (var bc = row * cg; bc < (row + 1u) * cg; bc++) {   // b·C + c over the group's channels
+    let e = bc * p.n + n;
+    if (bad) {
+      var nan_bits = 0x7fc00000u;
+      put(e, bitcast<f32>(nan_bits));
+      arg[e] = K;
+      continue;
+    }
+    let centre = x[e];
+    var best = y[bc * p.m + cand[0]] - centre;
+    var best_t = 0u;
+    for (var j = 1u; j < K; j++) {
+      let v = y[bc * p.m + cand[j]] - centre;
+      if (v > best) {
+        best = v;
+        best_t = j;
+      }
+    }
+    put(e, best);
+    arg[e] = best_t;
+  }
 }
 
 // As forward, with the slot given per (b, c, n) instead of the argmax (a reference's decisions).

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy, backward } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { maxRelative, maxRelativeInterleaved } from '../kernels/max-relative.js';
-import { rng, rand, avgPoolRef } from './ref.js';
+import { rng, rand, avgPoolRef, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -80,138 +80,140 @@ async function check(c: Case, x: Float32Array, y: Float32Array, idx: Int32Array,
   return got;
 }
 
-describe('maxRelative vs float64 reference', () => {
-  const cases: [string, Case][] = [
-    ['G = 1, N and M odd', { B: 2, C: 5, N: 37, M: 13, G: 1, k: 4 }],
-    ['G = 2, query set ≠ source set', { B: 3, C: 8, N: 20, M: 144, G: 2, k: 9 }],
-    ['G = 4, k = 1, size-1 batch', { B: 1, C: 12, N: 300, M: 7, G: 4, k: 1 }],
-  ];
-  it.each(cases)('%s', async (_, c) => {
-    const x = rand(c.B * c.C * c.N, 1);
-    const y = rand(c.B * c.C * c.M, 2);
-    const idx = randIdx(c.B * c.G * c.N * c.k, 3, c.M);
-    await check(c, x, y, idx, 4);
-  });
-
-  it('duplicate indices in a row: the tie goes to the first t and the gradient is routed once', async () => {
-    const c: Case = { B: 2, C: 6, N: 25, M: 9, G: 2, k: 6 };
-    const x = rand(c.B * c.C * c.N, 11);
-    const y = rand(c.B * c.C * c.M, 12);
-    const idx = randIdx(c.B * c.G * c.N * c.k, 13, c.M);
-    // Every row repeats its neighbours: [a, b, c, a, b, c].
-    for (let r = 0; r < c.B * c.G * c.N; r++) for (let t = 3; t < 6; t++) idx[r * 6 + t] = idx[r * 6 + t - 3];
-    // and one row points 6 times at the same source
-    idx.fill(4, 0, 6);
-    const got = await check(c, x, y, idx, 14);
-    // the sum of dy over sources equals the sum of g: nothing was counted twice
-    const g = rand(c.B * c.C * c.N, 14);
-    let sg = 0, sy = 0;
-    for (const v of g) sg += v;
-    for (const v of got.dy) sy += v;
-    expect(sy).toBeCloseTo(sg, 4);
-  });
-
-  it('the backward pass is bitwise deterministic', async () => {
-    // Few sources, many slots per source: a racy summation order would show up in the bits.
-    const c: Case = { B: 2, C: 16, N: 500, M: 5, G: 2, k: 9 };
-    const x = rand(c.B * c.C * c.N, 21);
-    const y = rand(c.B * c.C * c.M, 22);
-    const idx = randIdx(c.B * c.G * c.N * c.k, 23, c.M);
-    const a = await check(c, x, y, idx, 24);
-    const b = await runGpu(x, y, idx, rand(c.B * c.C * c.N, 24), c);
-    expect(new Uint32Array(b.dy.buffer)).toEqual(new Uint32Array(a.dy.buffer));
-    expect(new Uint32Array(b.out.buffer)).toEqual(new Uint32Array(a.out.buffer));
-  });
-
-  it('marks an out-of-range index with NaN', async () => {
-    const out = tidy(() =>
-      maxRelative(Tensor.from([1, 2], [1, 1, 2]), Tensor.from([5, 6, 7], [1, 1, 3]), Tensor.from(Int32Array.from([0, 3, 2, 1]), [1, 2, 2])),
-    );
-    const v = await out.toArray();
-    out.release();
-    expect(Number.isNaN(v[0])).toBe(true);
-    expect(v[1]).toBe(5);
-  });
-
-  it('validates its arguments', () => {
-    tidy(() => {
-      const x = Tensor.empty([2, 8, 10]);
-      const y = Tensor.empty([2, 8, 12]);
-      expect(() => maxRelative(x, y, Tensor.empty([2, 10, 3], 'i32'), 2)).toThrow(/idx must be i32 \[4, 10, k ≥ 1\]/);
-      expect(() => maxRelative(x, y, Tensor.empty([4, 10, 3]), 2)).toThrow(/idx must be i32/);
-      expect(() => maxRelative(x, y, Tensor.empty([6, 10, 3], 'i32'), 3)).toThrow(/groups must be a positive divisor of the 8 channels/);
-      expect(() => maxRelative(x, Tensor.empty([2, 4, 12]), Tensor.empty([2, 10, 3], 'i32'))).toThrow(/y must have x's batch and channels/);
-    });
-  });
-});
-
-// ------------------------------------------------------------------ fixture features and indices
-
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.safetensors`, import.meta.url));
 
-describe('maxRelative with stored fixture indices', () => {
-  it.each([
-    ['gkg_block_xy', 2],
-    ['vig_block', 1],
-  ] as const)('%s (G = %i)', async (file, G) => {
-    const { metadata, tensors } = await readSafetensors(fixture(file), { filter: (n) => n.startsWith('eval.') });
-    const { B, C, H, W, r } = JSON.parse(metadata.config!) as Record<string, number>;
-    const x = tensors.get('eval.inter.block.0.fc1')!.data as Float32Array;
-    const y = avgPoolRef(x, B, C, H, W, r);
-    const stored = tensors.get('eval.knn.block.0.graph_conv.dilated_knn_graph')!;
-    const c: Case = { B, C, N: H * W, M: (H * W) / (r * r), G, k: stored.shape[2] };
-    expect(stored.shape).toEqual([B * G, c.N, c.k]);
-    await check(c, x, y, stored.data as Int32Array, 31);
-  });
-});
+// Both kernel profiles: the forward pass is forward_lanes on CPU adapters, forward elsewhere.
+forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
+  describe('maxRelative vs float64 reference', () => {
+    const cases: [string, Case][] = [
+      ['G = 1, N and M odd', { B: 2, C: 5, N: 37, M: 13, G: 1, k: 4 }],
+      ['G = 2, query set ≠ source set', { B: 3, C: 8, N: 20, M: 144, G: 2, k: 9 }],
+      ['G = 4, k = 1, size-1 batch', { B: 1, C: 12, N: 300, M: 7, G: 4, k: 1 }],
+    ];
+    it.each(cases)('%s', async (_, c) => {
+      const x = rand(c.B * c.C * c.N, 1);
+      const y = rand(c.B * c.C * c.M, 2);
+      const idx = randIdx(c.B * c.G * c.N * c.k, 3, c.M);
+      await check(c, x, y, idx, 4);
+    });
 
-describe('maxRelativeInterleaved vs float64 reference', () => {
-  it('is [B, 2C, N] with channel 2c = x[c], 2c + 1 = R[c]; dx = g[2c] − g[2c + 1], dy from g[2c + 1]', async () => {
-    const c: Case = { B: 2, C: 6, N: 19, M: 11, G: 2, k: 3 };
-    const x = rand(c.B * c.C * c.N, 51);
-    const y = rand(c.B * c.C * c.M, 52);
-    const idx = randIdx(c.B * c.G * c.N * c.k, 53, c.M);
-    const g = rand(2 * c.B * c.C * c.N, 54);
-    // The float64 reference of maxRelative, fed the odd channels' gradient.
-    const odd = new Float32Array(c.B * c.C * c.N);
-    const at = (i: number, half: 0 | 1) => (2 * Math.floor(i / c.N) + half) * c.N + (i % c.N);
-    odd.forEach((_, i) => (odd[i] = g[at(i, 1)]));
-    const ref = maxRelativeRef(x, y, idx, odd, c.B, c.C, c.N, c.M, c.G, c.k);
-    const wantOut = new Float64Array(g.length);
-    const wantDx = new Float64Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      wantOut[at(i, 0)] = x[i];
-      wantOut[at(i, 1)] = ref.out[i];
-      wantDx[i] = g[at(i, 0)] - g[at(i, 1)];
-    }
-    for (const mode of ['argmax', 'chosen'] as const) {
-      const xt = Tensor.from(x, [c.B, c.C, c.N]).param();
-      const yt = Tensor.from(y, [c.B, c.C, c.M]).param();
-      const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
-      // The argmax slots given back as choices must reproduce the same result.
-      const slots = new Int32Array(x.length);
+    it('duplicate indices in a row: the tie goes to the first t and the gradient is routed once', async () => {
+      const c: Case = { B: 2, C: 6, N: 25, M: 9, G: 2, k: 6 };
+      const x = rand(c.B * c.C * c.N, 11);
+      const y = rand(c.B * c.C * c.M, 12);
+      const idx = randIdx(c.B * c.G * c.N * c.k, 13, c.M);
+      // Every row repeats its neighbours: [a, b, c, a, b, c].
+      for (let r = 0; r < c.B * c.G * c.N; r++) for (let t = 3; t < 6; t++) idx[r * 6 + t] = idx[r * 6 + t - 3];
+      // and one row points 6 times at the same source
+      idx.fill(4, 0, 6);
+      const got = await check(c, x, y, idx, 14);
+      // the sum of dy over sources equals the sum of g: nothing was counted twice
+      const g = rand(c.B * c.C * c.N, 14);
+      let sg = 0, sy = 0;
+      for (const v of g) sg += v;
+      for (const v of got.dy) sy += v;
+      expect(sy).toBeCloseTo(sg, 4);
+    });
+
+    it('the backward pass is bitwise deterministic', async () => {
+      // Few sources, many slots per source: a racy summation order would show up in the bits.
+      const c: Case = { B: 2, C: 16, N: 500, M: 5, G: 2, k: 9 };
+      const x = rand(c.B * c.C * c.N, 21);
+      const y = rand(c.B * c.C * c.M, 22);
+      const idx = randIdx(c.B * c.G * c.N * c.k, 23, c.M);
+      const a = await check(c, x, y, idx, 24);
+      const b = await runGpu(x, y, idx, rand(c.B * c.C * c.N, 24), c);
+      expect(new Uint32Array(b.dy.buffer)).toEqual(new Uint32Array(a.dy.buffer));
+      expect(new Uint32Array(b.out.buffer)).toEqual(new Uint32Array(a.out.buffer));
+    });
+
+    it('marks an out-of-range index with NaN', async () => {
+      const out = tidy(() =>
+        maxRelative(Tensor.from([1, 2], [1, 1, 2]), Tensor.from([5, 6, 7], [1, 1, 3]), Tensor.from(Int32Array.from([0, 3, 2, 1]), [1, 2, 2])),
+      );
+      const v = await out.toArray();
+      out.release();
+      expect(Number.isNaN(v[0])).toBe(true);
+      expect(v[1]).toBe(5);
+    });
+
+    it('validates its arguments', () => {
+      tidy(() => {
+        const x = Tensor.empty([2, 8, 10]);
+        const y = Tensor.empty([2, 8, 12]);
+        expect(() => maxRelative(x, y, Tensor.empty([2, 10, 3], 'i32'), 2)).toThrow(/idx must be i32 \[4, 10, k ≥ 1\]/);
+        expect(() => maxRelative(x, y, Tensor.empty([4, 10, 3]), 2)).toThrow(/idx must be i32/);
+        expect(() => maxRelative(x, y, Tensor.empty([6, 10, 3], 'i32'), 3)).toThrow(/groups must be a positive divisor of the 8 channels/);
+        expect(() => maxRelative(x, Tensor.empty([2, 4, 12]), Tensor.empty([2, 10, 3], 'i32'))).toThrow(/y must have x's batch and channels/);
+      });
+    });
+  });
+
+
+  describe('maxRelative with stored fixture indices', () => {
+    it.each([
+      ['gkg_block_xy', 2],
+      ['vig_block', 1],
+    ] as const)('%s (G = %i)', async (file, G) => {
+      const { metadata, tensors } = await readSafetensors(fixture(file), { filter: (n) => n.startsWith('eval.') });
+      const { B, C, H, W, r } = JSON.parse(metadata.config!) as Record<string, number>;
+      const x = tensors.get('eval.inter.block.0.fc1')!.data as Float32Array;
+      const y = avgPoolRef(x, B, C, H, W, r);
+      const stored = tensors.get('eval.knn.block.0.graph_conv.dilated_knn_graph')!;
+      const c: Case = { B, C, N: H * W, M: (H * W) / (r * r), G, k: stored.shape[2] };
+      expect(stored.shape).toEqual([B * G, c.N, c.k]);
+      await check(c, x, y, stored.data as Int32Array, 31);
+    });
+  });
+
+  describe('maxRelativeInterleaved vs float64 reference', () => {
+    it('is [B, 2C, N] with channel 2c = x[c], 2c + 1 = R[c]; dx = g[2c] − g[2c + 1], dy from g[2c + 1]', async () => {
+      const c: Case = { B: 2, C: 6, N: 19, M: 11, G: 2, k: 3 };
+      const x = rand(c.B * c.C * c.N, 51);
+      const y = rand(c.B * c.C * c.M, 52);
+      const idx = randIdx(c.B * c.G * c.N * c.k, 53, c.M);
+      const g = rand(2 * c.B * c.C * c.N, 54);
+      // The float64 reference of maxRelative, fed the odd channels' gradient.
+      const odd = new Float32Array(c.B * c.C * c.N);
+      const at = (i: number, half: 0 | 1) => (2 * Math.floor(i / c.N) + half) * c.N + (i % c.N);
+      odd.forEach((_, i) => (odd[i] = g[at(i, 1)]));
+      const ref = maxRelativeRef(x, y, idx, odd, c.B, c.C, c.N, c.M, c.G, c.k);
+      const wantOut = new Float64Array(g.length);
+      const wantDx = new Float64Array(x.length);
       for (let i = 0; i < x.length; i++) {
-        const b = Math.floor(i / (c.C * c.N));
-        const row = b * c.G + Math.floor((Math.floor(i / c.N) % c.C) / (c.C / c.G));
-        let best = -Infinity;
-        for (let t = 0; t < c.k; t++) {
-          const v = y[Math.floor(i / c.N) * c.M + idx[(row * c.N + (i % c.N)) * c.k + t]] - x[i];
-          if (v > best) [best, slots[i]] = [v, t];
-        }
+        wantOut[at(i, 0)] = x[i];
+        wantOut[at(i, 1)] = ref.out[i];
+        wantDx[i] = g[at(i, 0)] - g[at(i, 1)];
       }
-      const choice = mode === 'chosen' ? Tensor.from(slots, [c.B, c.C, c.N]) : undefined;
-      const out = maxRelativeInterleaved(xt, yt, it, c.G, choice);
-      expect(out.shape).toEqual([c.B, 2 * c.C, c.N]);
-      expect(maxRelErr(await out.toArray(), wantOut)).toBeLessThanOrEqual(1e-6);
-      backward(out, Tensor.from(g, out.shape));
-      expect(maxRelErr(await xt.grad!.toArray(), wantDx)).toBeLessThanOrEqual(1e-7);
-      expect(maxRelErr(await yt.grad!.toArray(), ref.dy)).toBeLessThanOrEqual(1e-6);
-      for (const t of [xt, yt, it, out, choice, xt.grad, yt.grad]) t?.release();
-    }
+      for (const mode of ['argmax', 'chosen'] as const) {
+        const xt = Tensor.from(x, [c.B, c.C, c.N]).param();
+        const yt = Tensor.from(y, [c.B, c.C, c.M]).param();
+        const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
+        // The argmax slots given back as choices must reproduce the same result.
+        const slots = new Int32Array(x.length);
+        for (let i = 0; i < x.length; i++) {
+          const b = Math.floor(i / (c.C * c.N));
+          const row = b * c.G + Math.floor((Math.floor(i / c.N) % c.C) / (c.C / c.G));
+          let best = -Infinity;
+          for (let t = 0; t < c.k; t++) {
+            const v = y[Math.floor(i / c.N) * c.M + idx[(row * c.N + (i % c.N)) * c.k + t]] - x[i];
+            if (v > best) [best, slots[i]] = [v, t];
+          }
+        }
+        const choice = mode === 'chosen' ? Tensor.from(slots, [c.B, c.C, c.N]) : undefined;
+        const out = maxRelativeInterleaved(xt, yt, it, c.G, choice);
+        expect(out.shape).toEqual([c.B, 2 * c.C, c.N]);
+        expect(maxRelErr(await out.toArray(), wantOut)).toBeLessThanOrEqual(1e-6);
+        backward(out, Tensor.from(g, out.shape));
+        expect(maxRelErr(await xt.grad!.toArray(), wantDx)).toBeLessThanOrEqual(1e-7);
+        expect(maxRelErr(await yt.grad!.toArray(), ref.dy)).toBeLessThanOrEqual(1e-6);
+        for (const t of [xt, yt, it, out, choice, xt.grad, yt.grad]) t?.release();
+      }
+    });
   });
-});
 
-// ------------------------------------------------------------------ injected choices (parity with a reference's argmax)
+  // ------------------------------------------------------------------ injected choices (parity with a reference's argmax)
+});
 
 describe('maxRelative with given choices', () => {
   it('uses the given slot per element for the value and both gradients (C = 12, G = 2: not a multiple of 16)', async () => {
