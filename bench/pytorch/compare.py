@@ -4,7 +4,8 @@
 Every file is one `{device, suite, config, results}` object (webvig bench --json, or the output of
 one of the scripts here; several PyTorch files are pooled, e.g. matmul.py's and kernels.py's). Rows are matched on (name, shape); for each pair it prints both median times and
 `speed` = PyTorch ms / webvig ms (1.0: as fast as PyTorch, 0.5: twice as slow), plus the matching
-rates (GFLOP/s, GB/s or images/s) and, for knn, webvig's fused_bytes against PyTorch's peak_bytes.
+rates (GFLOP/s, GB/s or images/s) and, for knn, webvig's fused_bytes against PyTorch's peak_bytes;
+for train steps, webvig's peak_gpu_bytes (its pool's high-water mark) against PyTorch's peak_bytes.
 Rows without a partner are listed at the end. Needs only the standard library.
 """
 import argparse
@@ -41,6 +42,8 @@ def main() -> None:
                 row[f'webvig_{k}'], row[f'pytorch_{k}'] = r[k], t[k]
         if 'fused_bytes' in r and 'peak_bytes' in t:
             row['webvig_fused_bytes'], row['pytorch_peak_bytes'] = r['fused_bytes'], t['peak_bytes']
+        if 'peak_gpu_bytes' in r and 'peak_bytes' in t:
+            row['webvig_peak_bytes'], row['pytorch_peak_bytes'] = r['peak_gpu_bytes'], t['peak_bytes']
         rows.append(row)
     unmatched += [f"pytorch only: {name} {list(shape)}" for name, shape in torch_rows]
 
@@ -54,6 +57,8 @@ def main() -> None:
         notes = [f"{k}: {row[f'webvig_{k}']:.4g} vs {row[f'pytorch_{k}']:.4g}" for k in RATES if f'webvig_{k}' in row]
         if 'webvig_fused_bytes' in row:
             notes.append(f"MB: {row['webvig_fused_bytes'] / 2**20:.1f} fused vs {row['pytorch_peak_bytes'] / 2**20:.1f} peak")
+        if 'webvig_peak_bytes' in row:
+            notes.append(f"peak MB: {row['webvig_peak_bytes'] / 2**20:.1f} vs {row['pytorch_peak_bytes'] / 2**20:.1f}")
         print(f"{row['name']:20s} {str(row['shape']):30s} {row['webvig_ms']:10.4g} {row['pytorch_ms']:10.4g} {row['speed']:7.3f}  {'; '.join(notes)}")
     for u in unmatched:
         print(u, file=sys.stderr)
