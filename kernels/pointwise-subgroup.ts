@@ -68,9 +68,11 @@ export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: 
   const width = widthOf(c.S);
   const SV = c.S / width;
   const [M, N] = [c.Cout / c.groups, c.Cin / c.groups];
-  // Two dw columns per lane where there are more than one subgroup's worth (GKGNet-T: 10–30 %).
-  // The image split counts SG×SG tiles all the same: each split costs sum dispatches.
-  const tn = N > sg ? 2 : 1;
+  // Two dw columns per lane where there are more than one subgroup's worth (GKGNet-T: 10–30 %), four
+  // from 16 subgroups' worth (Cin ≥ 128 on lavapipe: 1.2–1.3× on GKGNet-T's shapes; narrower ones
+  // lose more to the partly empty last block than the shared dy shuffles save). The image split
+  // counts SG×SG tiles all the same: each split costs sum dispatches.
+  const tn = N >= 16 * sg ? 4 : N > sg ? 2 : 1;
   const { perChunk, splits } = imageChunks(c.B, Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups, DW_TARGET_WORKGROUPS);
   return chunkedWeightGrad([c.Cout, N, 1, 1], biasGrad, splits, pending, (partial, dbPartial) =>
     launch({

@@ -73,6 +73,9 @@ forEachKernelProfile((profile) => `${profile} kernel profile: conv2d vs float64 
     it(`${impl}: 1×1 label tensor B×C×S×1 without bias`, async () => {
       await check({ ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 12, H: 20, W: 1, Cout: 24 }, false, 6, undefined, impl);
     });
+    it(`${impl}: wide 1×1, Cin 140 (subgroup: four dw columns per lane from 128, the last block partly empty)`, async () => {
+      await check({ ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 140, H: 4, W: 3, Cout: 13 }, true, 9, undefined, impl);
+    });
   }
   it('rectangular kernel, stride 3, pad 2, input rows the kernel never reaches', async () => {
     await check({ B: 1, Cin: 2, H: 10, W: 8, Cout: 3, kh: 2, kw: 3, stride: 3, pad: 2, groups: 1 }, true, 7);
