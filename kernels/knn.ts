@@ -123,14 +123,17 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const qp = prepare(query, N);
   const sp = selfGraph ? qp : prepare(source, M);
 
-  noPos ??= keep(Tensor.from([0], [1]));
+  // One vec4 (a binding of vec4s needs 16 bytes) when there is no pos.
+  noPos ??= keep(Tensor.from([0, 0, 0, 0], [4]));
+  const pos = relativePos ?? noPos;
   const [gx, gy] = grid1d(rows * blocks * perGroup, perGroup);
+  const lanes = entry === 'knn_lanes';
   launch({
     file: 'knn.wgsl',
-    code: knnSource((k - 1) * dilation + 1, entry === 'knn_lanes' && fixedSubgroupSize() === LANES_SOURCES),
+    code: knnSource((k - 1) * dilation + 1, lanes && fixedSubgroupSize() === LANES_SOURCES),
     entry,
-    constants: { HAS_POS: relativePos ? 1 : 0 },
-    args: [qp.v, qp.sq, sp.v, sp.sq, relativePos ?? noPos, out],
+    constants: lanes ? { HAS_POS: relativePos ? 1 : 0, POS4: +(M % 4 === 0) } : { HAS_POS: relativePos ? 1 : 0 },
+    args: lanes ? [qp.v, qp.sq, sp.v, sp.sq, pos, out, pos] : [qp.v, qp.sq, sp.v, sp.sq, pos, out],
     params: params(N),
     workgroups: [gx, gy],
     context: ctx,

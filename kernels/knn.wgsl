@@ -37,6 +37,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read> ssq: array<f32>;
 @group(0) @binding(8) var<storage, read> pos: array<f32>;
 @group(0) @binding(9) var<storage, read_write> out: array<i32>;
+// pos as whole vec4s (knn_lanes with POS4: rows of a multiple of 4 sources start on a vec4).
+@group(0) @binding(10) var<storage, read> pos4: array<vec4f>;
 
 // ---------------------------------------------------------------- pre-passes: one thread per node
 
@@ -207,7 +209,8 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // sources instead of one per source. The sums run over channels in the same order as above, so
 // both kernels give the same distances.
 const WQ: u32 = 8u;   // queries per workgroup (lanes)
-const TC: u32 = 8u;   // sources accumulated at a time
+const TC: u32 = 8u;   // sources accumulated at a time (two vec4s of pos with POS4)
+override POS4: bool = false;
 
 @compute @workgroup_size(WQ)
 fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -229,12 +232,24 @@ fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
       for (var j = 0u; j < TC; j++) { acc[j] += u * share_s(own, sbase + min(m0 + j, p.m - 1u), j); }
     }
     let own_sq = own_ssq(row * p.m + m_own);
+    // This query's TC position terms: two vec4 loads instead of TC lane-by-lane ones where rows
+    // start on vec4s (a CPU adapter loads every value in a loop over its lanes). Past the row's
+    // end they are never used.
+    var rel = array<f32, TC>();
+    if (HAS_POS && POS4) {
+      let i4 = (n * p.m + m0) / 4u;
+      let a = pos4[i4];
+      let b = pos4[i4 + 1u];
+      rel = array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+    }
     for (var j = 0u; j < TC; j++) {
       let m = m0 + j;
       let sq = share_ssq(own_sq, row * p.m + min(m, p.m - 1u), j);
       if (m < p.m) {
         var d = (qy.sq - 2.0 * acc[j]) + sq;
-        if (HAS_POS) { d += pos[n * p.m + m]; }
+        if (HAS_POS) {
+          if (POS4) { d += rel[j]; } else { d += pos[n * p.m + m]; }
+        }
         keep_nearest(d, m);
       }
     }
