@@ -79,7 +79,14 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
       const inv = inverseIndexRows(rows, M);
       rows.release();
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
-      if (gy.size > 0) kernel('backward_y', [g, arg, inv.offsets, inv.list, gy], grid1d(gy.size), {}, `${ctx} backward`);
+      const args = [g, arg, inv.offsets, inv.list, gy];
+      // CPU adapters, groups of 8 channels or more: a thread per (image, group, 8 channels, source)
+      // reads each list entry once (GKGNet-T's shapes: 1.2–1.8× for forward + backward).
+      if (gy.size > 0 && device().kernelProfile === 'cpu' && C / groups >= 8) {
+        kernel('backward_y_lanes', args, grid1d(B * groups * Math.ceil(C / groups / 8) * M, 8), { WG: 8 }, `${ctx} backward`);
+      } else if (gy.size > 0) {
+        kernel('backward_y', args, grid1d(gy.size), {}, `${ctx} backward`);
+      }
       inv.offsets.release();
       inv.list.release();
     }

@@ -54,6 +54,12 @@ fn rel_index(t: u32) -> u32 {
   return t;
 }
 
+// rel_index of (b·C + c, n), without dividing.
+fn rel_index_of(bc: u32, n: u32) -> u32 {
+  if (INTERLEAVE) { return (2u * bc + 1u) * p.n + n; }
+  return bc * p.n + n;
+}
+
 // Where x's element t is copied to in an interleaved out.
 fn centre_index(t: u32) -> u32 {
   return t + (t / p.n) * p.n;
@@ -170,6 +176,38 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     if (arg_r[i] == slot - n * K) { acc += grad[rel_index(i)]; }
   }
   dy[t] = acc;
+}
+
+// Channels per thread of backward_y_lanes.
+const CH: u32 = 8u;
+
+// backward_y for CPU adapters: one thread per (b, group, chunk of CH channels, m) reads each slot of
+// the source's list once for the chunk's channels, where backward_y reads it per channel. Each
+// channel's sum runs over the same slots in the same order: bitwise the same dy.
+@compute @workgroup_size(WG)
+fn backward_y_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;   // ((b·G + g)·chunks + chunk)·M + m
+  let cg = p.c / p.g;
+  let chunks = (cg + CH - 1u) / CH;
+  if (t >= p.b * p.g * chunks * p.m) { return; }
+  let rc = t / p.m;
+  let m = t - rc * p.m;
+  let row = rc / chunks;
+  let c0 = (rc - row * chunks) * CH;
+  let nc = min(CH, cg - c0);
+  let bc0 = row * cg + c0;                    // b·C + c of the chunk's first channel
+  let row_first = row * p.n * K;
+  var acc = array<f32, CH>();
+  for (var e = offsets[row * (p.m + 1u) + m]; e < offsets[row * (p.m + 1u) + m + 1u]; e++) {
+    let slot = list[e] - row_first;
+    let n = slot / K;
+    let j = slot - n * K;
+    for (var ci = 0u; ci < nc; ci++) {
+      let bc = bc0 + ci;
+      if (arg_r[bc * p.n + n] == j) { acc[ci] += grad[rel_index_of(bc, n)]; }
+    }
+  }
+  for (var ci = 0u; ci < nc; ci++) { dy[(bc0 + ci) * p.m + m] = acc[ci]; }
 }
 
 // dx = −dR, plus the gradient of x's own copy when interleaved.

@@ -89,6 +89,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
       ['G = 1, N and M odd', { B: 2, C: 5, N: 37, M: 13, G: 1, k: 4 }],
       ['G = 2, query set ≠ source set', { B: 3, C: 8, N: 20, M: 144, G: 2, k: 9 }],
       ['G = 4, k = 1, size-1 batch', { B: 1, C: 12, N: 300, M: 7, G: 4, k: 1 }],
+      ['G = 2, 11 channels per group (cpu: a chunk of 8 and one of 3)', { B: 2, C: 22, N: 30, M: 17, G: 2, k: 5 }],
     ];
     it.each(cases)('%s', async (_, c) => {
       const x = rand(c.B * c.C * c.N, 1);
