@@ -212,9 +212,9 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
       }
     });
   });
-
-  // ------------------------------------------------------------------ injected choices (parity with a reference's argmax)
 });
+
+// ------------------------------------------------------------------ injected choices (parity with a reference's argmax)
 
 describe('maxRelative with given choices', () => {
   it('uses the given slot per element for the value and both gradients (C = 12, G = 2: not a multiple of 16)', async () => {
