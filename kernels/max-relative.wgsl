@@ -48,26 +48,21 @@ fn row_of(bc: u32) -> u32 {
   return (bc / p.c) * p.g + (bc % p.c) / (p.c / p.g);
 }
 
-// Where R's element t = (b·C + c)·N + n lives in out (and its gradient in grad).
-fn rel_index(t: u32) -> u32 {
-  if (INTERLEAVE) { return t + (t / p.n + 1u) * p.n; }  // (2·(b·C + c) + 1)·N + n
-  return t;
-}
-
-// rel_index of (b·C + c, n), without dividing.
-fn rel_index_of(bc: u32, n: u32) -> u32 {
+// Where R's element (b·C + c, n) lives in out (and its gradient in grad).
+fn rel_index(bc: u32, n: u32) -> u32 {
   if (INTERLEAVE) { return (2u * bc + 1u) * p.n + n; }
   return bc * p.n + n;
 }
 
-// Where x's element t is copied to in an interleaved out.
-fn centre_index(t: u32) -> u32 {
-  return t + (t / p.n) * p.n;
+// Where x's element (b·C + c, n) is copied to in an interleaved out.
+fn centre_index(bc: u32, n: u32) -> u32 {
+  return 2u * bc * p.n + n;
 }
 
-fn put(t: u32, r: f32) {
-  out[rel_index(t)] = r;
-  if (INTERLEAVE) { out[centre_index(t)] = x[t]; }
+// R's value r for (b·C + c, n), and the centre x[b, c, n] (its copy, when interleaved).
+fn put(bc: u32, n: u32, centre: f32, r: f32) {
+  out[rel_index(bc, n)] = r;
+  if (INTERLEAVE) { out[centre_index(bc, n)] = centre; }
 }
 
 // One thread per (b, c, n). A bad index gives NaN and no gradient (arg = k).
@@ -76,7 +71,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let t = linear(gid, nwg);
   if (t >= p.b * p.c * p.n) { return; }
   let bc = t / p.n;
-  let base = (row_of(bc) * p.n + t % p.n) * p.k;
+  let n = t - bc * p.n;
+  let base = (row_of(bc) * p.n + n) * p.k;
   let centre = x[t];
   var best = 0.0;
   var best_t = 0u;
@@ -84,7 +80,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     let m = idx[base + j];
     if (m < 0 || u32(m) >= p.m) {
       var nan_bits = 0x7fc00000u;  // a var: a constant NaN is a shader-creation error
-      put(t, bitcast<f32>(nan_bits));
+      put(bc, n, centre, bitcast<f32>(nan_bits));
       arg[t] = p.k;
       return;
     }
@@ -95,13 +91,13 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
       best_t = j;
     }
   }
-  put(t, best);
+  put(bc, n, centre, best);
   arg[t] = best_t;
 }
 
 // forward for CPU adapters, which load every value lane by lane: one thread per (b, group, n)
 // loads the node's K candidates once and walks the group's channels, where forward reloads them
-// (and divides its index) per channel. The same differences and comparisons: bitwise the same out.
+// (and splits its index by a division) per channel. The same differences and comparisons: bitwise the same out.
 @compute @workgroup_size(WG)
 fn forward_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = gid.x + gid.y * nwg.x * WG;   // (b·G + g)·N + n
@@ -118,13 +114,13 @@ fn forward_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let cg = p.c / p.g;
   for (var bc = row * cg; bc < (row + 1u) * cg; bc++) {   // b·C + c over the group's channels
     let e = bc * p.n + n;
+    let centre = x[e];
     if (bad) {
       var nan_bits = 0x7fc00000u;
-      put(e, bitcast<f32>(nan_bits));
+      put(bc, n, centre, bitcast<f32>(nan_bits));
       arg[e] = K;
       continue;
     }
-    let centre = x[e];
     var best = y[bc * p.m + cand[0]] - centre;
     var best_t = 0u;
     for (var j = 1u; j < K; j++) {
@@ -134,7 +130,7 @@ fn forward_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
         best_t = j;
       }
     }
-    put(e, best);
+    put(bc, n, centre, best);
     arg[e] = best_t;
   }
 }
@@ -145,16 +141,18 @@ fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   let t = linear(gid, nwg);
   if (t >= p.b * p.c * p.n) { return; }
   let bc = t / p.n;
+  let n = t - bc * p.n;
+  let centre = x[t];
   let j = choice[t];
   var m = -1;
-  if (j < p.k) { m = idx[(row_of(bc) * p.n + t % p.n) * p.k + j]; }
+  if (j < p.k) { m = idx[(row_of(bc) * p.n + n) * p.k + j]; }
   if (m < 0 || u32(m) >= p.m) {
     var nan_bits = 0x7fc00000u;
-    put(t, bitcast<f32>(nan_bits));
+    put(bc, n, centre, bitcast<f32>(nan_bits));
     arg[t] = p.k;
     return;
   }
-  put(t, y[bc * p.m + u32(m)] - x[t]);
+  put(bc, n, centre, y[bc * p.m + u32(m)] - centre);
   arg[t] = j;
 }
 
@@ -172,8 +170,7 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
     let slot = list[e] - row_first;  // n·K + neighbour
     let n = slot / K;
-    let i = bc * p.n + n;
-    if (arg_r[i] == slot - n * K) { acc += grad[rel_index(i)]; }
+    if (arg_r[bc * p.n + n] == slot - n * K) { acc += grad[rel_index(bc, n)]; }
   }
   dy[t] = acc;
 }
@@ -196,15 +193,16 @@ fn backward_y_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   let c0 = (rc - row * chunks) * CH;
   let nc = min(CH, cg - c0);
   let bc0 = row * cg + c0;                    // b·C + c of the chunk's first channel
+  let seg = row * (p.m + 1u) + m;             // offsets are [rows, M + 1]
   let row_first = row * p.n * K;
   var acc = array<f32, CH>();
-  for (var e = offsets[row * (p.m + 1u) + m]; e < offsets[row * (p.m + 1u) + m + 1u]; e++) {
+  for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
     let slot = list[e] - row_first;
     let n = slot / K;
     let j = slot - n * K;
     for (var ci = 0u; ci < nc; ci++) {
       let bc = bc0 + ci;
-      if (arg_r[bc * p.n + n] == j) { acc[ci] += grad[rel_index_of(bc, n)]; }
+      if (arg_r[bc * p.n + n] == j) { acc[ci] += grad[rel_index(bc, n)]; }
     }
   }
   for (var ci = 0u; ci < nc; ci++) { dy[(bc0 + ci) * p.m + m] = acc[ci]; }
@@ -215,9 +213,11 @@ fn backward_y_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
 fn backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear(gid, nwg);
   if (t >= p.b * p.c * p.n) { return; }
-  let r = grad[rel_index(t)];
+  let bc = t / p.n;
+  let n = t - bc * p.n;
+  let r = grad[rel_index(bc, n)];
   if (INTERLEAVE) {
-    dx[t] = grad[centre_index(t)] - r;
+    dx[t] = grad[centre_index(bc, n)] - r;
   } else {
     dx[t] = -r;
   }

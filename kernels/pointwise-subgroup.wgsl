@@ -12,7 +12,7 @@
 // which also enables subgroups: directives must precede the operand prelude's declarations.
 
 const SG: u32 = {{SG}}u;   // lanes per subgroup = per workgroup
-const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per lane (1, or 2 where dw has more than SG)
+const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per lane (1, 2 or 4; kernels/pointwise-subgroup.ts picks)
 
 override TRANS_A: bool = false;   // dx: the weight read transposed
 override BIAS_GRAD: bool = false; // weight_grad also writes db
