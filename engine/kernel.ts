@@ -48,6 +48,21 @@ export function kernelSource(file: string, template?: Record<string, number>): s
   return src;
 }
 
+const composed = new Map<string, string>();
+
+/**
+ * A kernel source a launcher composes (preludes, `enable` directives, templated files), built once
+ * per `key`, so that a launch builds no string. The key must name everything `build` depends on.
+ */
+export function composedSource(key: string, build: () => string): string {
+  let src = composed.get(key);
+  if (src === undefined) {
+    src = build();
+    composed.set(key, src);
+  }
+  return src;
+}
+
 export type BindingKind = 'uniform' | 'storage' | 'read-only-storage';
 
 export interface BindingInfo {

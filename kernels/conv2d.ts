@@ -5,7 +5,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
 import { keep, device, operandPrecision } from '../engine/context.js';
-import { kernelSource } from '../engine/kernel.js';
+import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
 import { operandSource } from './operand.js';
@@ -332,22 +332,16 @@ const DIRECT_WEIGHTS = {
     'fn tap_weight(own: f32, at: u32, i: u32) -> f32 { return subgroupShuffle(own, i); }\n',
 } as const;
 
-const directSources = new Map<string, string>();
-
 /** direct.wgsl for this geometry and block; `shuffle` needs TM = the fixed subgroup size and WG a multiple of it. */
 function directSource(g: Geometry, WG: number, TM: number, shuffle = false): string {
-  const key = `${TM} ${WG} ${g.kh} ${g.kw} ${g.sh} ${g.sw} ${shuffle} ${operandPrecision()}`;
-  let src = directSources.get(key);
-  if (src === undefined) {
+  return composedSource(`direct ${TM} ${WG} ${g.kh} ${g.kw} ${g.sh} ${g.sw} ${shuffle} ${operandPrecision()}`, () => {
     const template = { TM, WG, KH: g.kh, KW: g.kw, SH: g.sh, SW: g.sw };
     // With shuffles (TM = WG = the subgroup size for the weight gradient), the shuffled weight gradient joins the file.
     const code = shuffle
       ? `${DIRECT_WEIGHTS.shuffle}${kernelSource('direct.wgsl', template)}\n${kernelSource('direct-dw-subgroup.wgsl', { SG: TM })}`
       : DIRECT_WEIGHTS.load + kernelSource('direct.wgsl', template);
-    src = (shuffle ? 'enable subgroups;\n' : '') + operandSource(code);
-    directSources.set(key, src);
-  }
-  return src;
+    return (shuffle ? 'enable subgroups;\n' : '') + operandSource(code);
+  });
 }
 
 /** Forward / dx block: TM rows and WG lanes, shuffled weights where the adapter has fixed-size subgroups. */

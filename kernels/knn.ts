@@ -1,7 +1,7 @@
 // Fused, tiled dilated KNN for ViG / GKGNet graphs (kernel: knn.wgsl). Indices only: no gradient.
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
-import { kernelSource } from '../engine/kernel.js';
+import { kernelSource, composedSource } from '../engine/kernel.js';
 import { fixedSubgroupSize } from './subgroups.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 
@@ -42,17 +42,10 @@ const SOURCE_READS = {
     'fn share_ssq(own: f32, at: u32, j: u32) -> f32 { return subgroupShuffle(own, j); }\n',
 } as const;
 
-const sources = new Map<string, string>();
-
 /** knn.wgsl with its window KD and source reads. */
 function knnSource(KD: number, shuffle: boolean): string {
-  const key = `${KD} ${shuffle}`;
-  let src = sources.get(key);
-  if (src === undefined) {
-    src = (shuffle ? 'enable subgroups;\n' : '') + SOURCE_READS[shuffle ? 'shuffle' : 'load'] + kernelSource('knn.wgsl', { KD });
-    sources.set(key, src);
-  }
-  return src;
+  return composedSource(`knn ${KD} ${shuffle}`, () =>
+    (shuffle ? 'enable subgroups;\n' : '') + SOURCE_READS[shuffle ? 'shuffle' : 'load'] + kernelSource('knn.wgsl', { KD }));
 }
 
 let noPos: Tensor | null = null;
@@ -132,7 +125,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
     file: 'knn.wgsl',
     code: knnSource((k - 1) * dilation + 1, lanes && fixedSubgroupSize() === LANES_SOURCES),
     entry,
-    constants: lanes ? { HAS_POS: relativePos ? 1 : 0, POS4: +(M % 4 === 0) } : { HAS_POS: relativePos ? 1 : 0 },
+    constants: { HAS_POS: relativePos ? 1 : 0, ...(lanes ? { POS4: +(M % 4 === 0) } : {}) },
     args: lanes ? [qp.v, qp.sq, sp.v, sp.sq, pos, out, pos] : [qp.v, qp.sq, sp.v, sp.sq, pos, out],
     params: params(N),
     workgroups: [gx, gy],

@@ -3,7 +3,7 @@
 import { Tensor } from '../engine/tensor.js';
 import type { PendingGrads } from '../engine/autograd.js';
 import { keep, operandPrecision } from '../engine/context.js';
-import { kernelSource } from '../engine/kernel.js';
+import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch } from '../engine/launch.js';
 import { operandSource } from './operand.js';
 import { imageChunks, chunkedWeightGrad } from './chunked-grads.js';
@@ -24,17 +24,10 @@ const VECTOR_PRELUDE = {
   1: 'alias V = f32;\nfn opv(x: V) -> V { return opnd(x); }\nfn hsum(v: V) -> f32 { return v; }\nfn vdot(a: V, b: V) -> f32 { return a * b; }\n',
 } as const;
 
-const sources = new Map<string, string>();
-
-/** The kernel for SG lanes, planes of V = `width` positions and TN dw columns per lane; built once per operand precision (a launch builds no string). */
+/** The kernel for SG lanes, planes of V = `width` positions and TN dw columns per lane, per operand precision. */
 function source(sg: number, width: 1 | 4, tn = 1): string {
-  const key = `${sg} ${width} ${tn} ${operandPrecision()}`;
-  let src = sources.get(key);
-  if (src === undefined) {
-    src = 'enable subgroups;\n' + operandSource(VECTOR_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn }));
-    sources.set(key, src);
-  }
-  return src;
+  return composedSource(`pointwise-subgroup ${sg} ${width} ${tn} ${operandPrecision()}`, () =>
+    'enable subgroups;\n' + operandSource(VECTOR_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn })));
 }
 
 const widthOf = (S: number): 1 | 4 => (S % 4 === 0 ? 4 : 1);
