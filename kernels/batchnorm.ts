@@ -57,18 +57,11 @@ export function batchNorm2d(
 ): Tensor {
   const context = `batchnorm x ${shapeStr(x.shape)}`;
   const args = { x, weight, bias, runningMean, runningVar };
-  for (const [name, t] of Object.entries(args)) {
-    t.assertAlive(context);
-    if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
-  }
+  checkF32(context, args);
   if (x.rank < 2) throw new Error(`${context}: x must be [B, C, ...spatial]`);
   const [B, C] = x.shape;
   const S = x.shape.slice(2).reduce((a, b) => a * b, 1);
-  for (const [name, t] of Object.entries(args)) {
-    if (t !== x && (t.rank !== 1 || t.shape[0] !== C)) {
-      throw new Error(`${context}: ${name} ${shapeStr(t.shape)} must be [${C}] (one per channel)`);
-    }
-  }
+  checkPerChannel(context, args, x, C, 'channel');
   const n = B * S;
   if (o.training && n < 2) {
     throw new Error(`${context}: training needs more than 1 value per channel (B·spatial = ${n})`);
@@ -149,13 +142,8 @@ export function foldBatchNorm(
   const context = `foldBatchNorm conv weight ${shapeStr(convWeight.shape)}`;
   if (isGradEnabled()) throw new Error(`${context}: folding is for inference; run it under noGrad()`);
   const args = { convWeight, ...(convBias ? { convBias } : {}), weight: bn.weight, bias: bn.bias, runningMean: bn.runningMean, runningVar: bn.runningVar };
-  for (const [name, t] of Object.entries(args)) {
-    t.assertAlive(context);
-    if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
-    if (t !== convWeight && (t.rank !== 1 || t.shape[0] !== Cout)) {
-      throw new Error(`${context}: ${name} ${shapeStr(t.shape)} must be [${Cout}] (one per output channel)`);
-    }
-  }
+  checkF32(context, args);
+  checkPerChannel(context, args, convWeight, Cout, 'output channel');
   const fanIn = convWeight.size / Math.max(1, Cout);
   const weight = Tensor.empty(convWeight.shape, 'f32', 'folded conv weight');
   const bias = Tensor.empty([Cout], 'f32', 'folded conv bias');
@@ -169,4 +157,21 @@ export function foldBatchNorm(
     });
   }
   return [weight, bias];
+}
+
+/** Every operand alive and f32. */
+function checkF32(context: string, args: Record<string, Tensor>): void {
+  for (const [name, t] of Object.entries(args)) {
+    t.assertAlive(context);
+    if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
+  }
+}
+
+/** Every operand but `main` a [C] vector: one value per `what`. */
+function checkPerChannel(context: string, args: Record<string, Tensor>, main: Tensor, C: number, what: string): void {
+  for (const [name, t] of Object.entries(args)) {
+    if (t !== main && (t.rank !== 1 || t.shape[0] !== C)) {
+      throw new Error(`${context}: ${name} ${shapeStr(t.shape)} must be [${C}] (one per ${what})`);
+    }
+  }
 }
