@@ -69,6 +69,11 @@ async function runGpu(x: Float32Array, y: Float32Array, idx: Int32Array, g: Floa
   return res;
 }
 
+/** Random centres x, sources y and indices of case `c`, from seeds seed, seed + 1, seed + 2. */
+function randomInputs(c: Case, seed: number): { x: Float32Array; y: Float32Array; idx: Int32Array } {
+  return { x: rand(c.B * c.C * c.N, seed), y: rand(c.B * c.C * c.M, seed + 1), idx: randIdx(c.B * c.G * c.N * c.k, seed + 2, c.M) };
+}
+
 async function check(c: Case, x: Float32Array, y: Float32Array, idx: Int32Array, seed: number) {
   const g = rand(c.B * c.C * c.N, seed);
   const ref = maxRelativeRef(x, y, idx, g, c.B, c.C, c.N, c.M, c.G, c.k);
@@ -92,17 +97,13 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
       ['G = 2, 11 channels per group (cpu: a chunk of 8 and one of 3)', { B: 2, C: 22, N: 30, M: 17, G: 2, k: 5 }],
     ];
     it.each(cases)('%s', async (_, c) => {
-      const x = rand(c.B * c.C * c.N, 1);
-      const y = rand(c.B * c.C * c.M, 2);
-      const idx = randIdx(c.B * c.G * c.N * c.k, 3, c.M);
+      const { x, y, idx } = randomInputs(c, 1);
       await check(c, x, y, idx, 4);
     });
 
     it('duplicate indices in a row: the tie goes to the first t and the gradient is routed once', async () => {
       const c: Case = { B: 2, C: 6, N: 25, M: 9, G: 2, k: 6 };
-      const x = rand(c.B * c.C * c.N, 11);
-      const y = rand(c.B * c.C * c.M, 12);
-      const idx = randIdx(c.B * c.G * c.N * c.k, 13, c.M);
+      const { x, y, idx } = randomInputs(c, 11);
       // Every row repeats its neighbours: [a, b, c, a, b, c].
       for (let r = 0; r < c.B * c.G * c.N; r++) for (let t = 3; t < 6; t++) idx[r * 6 + t] = idx[r * 6 + t - 3];
       // and one row points 6 times at the same source
@@ -119,9 +120,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
     it('the backward pass is bitwise deterministic', async () => {
       // Few sources, many slots per source: a racy summation order would show up in the bits.
       const c: Case = { B: 2, C: 16, N: 500, M: 5, G: 2, k: 9 };
-      const x = rand(c.B * c.C * c.N, 21);
-      const y = rand(c.B * c.C * c.M, 22);
-      const idx = randIdx(c.B * c.G * c.N * c.k, 23, c.M);
+      const { x, y, idx } = randomInputs(c, 21);
       const a = await check(c, x, y, idx, 24);
       const b = await runGpu(x, y, idx, rand(c.B * c.C * c.N, 24), c);
       expect(new Uint32Array(b.dy.buffer)).toEqual(new Uint32Array(a.dy.buffer));
@@ -170,9 +169,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
   describe('maxRelativeInterleaved vs float64 reference', () => {
     it('is [B, 2C, N] with channel 2c = x[c], 2c + 1 = R[c]; dx = g[2c] − g[2c + 1], dy from g[2c + 1]', async () => {
       const c: Case = { B: 2, C: 6, N: 19, M: 11, G: 2, k: 3 };
-      const x = rand(c.B * c.C * c.N, 51);
-      const y = rand(c.B * c.C * c.M, 52);
-      const idx = randIdx(c.B * c.G * c.N * c.k, 53, c.M);
+      const { x, y, idx } = randomInputs(c, 51);
       const g = rand(2 * c.B * c.C * c.N, 54);
       // The float64 reference of maxRelative, fed the odd channels' gradient.
       const odd = new Float32Array(c.B * c.C * c.N);
@@ -219,9 +216,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
 describe('maxRelative with given choices', () => {
   it('uses the given slot per element for the value and both gradients (C = 12, G = 2: not a multiple of 16)', async () => {
     const c: Case = { B: 2, C: 12, N: 37, M: 11, G: 2, k: 5 };
-    const x = rand(c.B * c.C * c.N, 41);
-    const y = rand(c.B * c.C * c.M, 42);
-    const idx = randIdx(c.B * c.G * c.N * c.k, 43, c.M);
+    const { x, y, idx } = randomInputs(c, 41);
     const g = rand(c.B * c.C * c.N, 44);
     const r = rng(45);
     const slot = Int32Array.from({ length: c.B * c.C * c.N }, () => Math.floor(r() * c.k));
