@@ -184,7 +184,7 @@ export class Device {
   private errors: Promise<string | null>[] = [];
   private lostInfo: GPUDeviceLostInfo | null = null;
   private nextPipelineId = 1;
-  /** Per-kernel GPU times, when enabled (enableProfiler() or env WEBVIG_PROFILE=1). */
+  /** Per-kernel GPU times, when enabled (enableProfiler(), or env WEBVIG_PROFILE=1 per kernel, =sites per kernel and call site). */
   profiler: Profiler | null = null;
 
   readonly stats = { submits: 0, dispatches: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uniformBuffersCreated: 0, boundBytes: 0, replays: 0 };
@@ -248,14 +248,18 @@ export class Device {
     }
     // A page's navigator.gpu takes no toggles: record only what was applied.
     const dev = new Device(src.gpu, adapter, device, src.origin, src.origin === 'navigator.gpu' ? [] : toggles);
-    if (envVar('WEBVIG_PROFILE') === '1') dev.enableProfiler();
+    const profile = envVar('WEBVIG_PROFILE');
+    if (profile === '1' || profile === 'sites') dev.enableProfiler({ bySite: profile === 'sites' });
     return dev;
   }
 
-  /** Time every dispatch with timestamp queries (one pass each); see profiler.report(). */
-  enableProfiler(): Profiler {
+  /**
+   * Time every dispatch with timestamp queries (one pass each); see profiler.report(). Times are
+   * summed per kernel, or with `bySite` per kernel and call site (the launch's context: layer, shape).
+   */
+  enableProfiler(options: { bySite?: boolean } = {}): Profiler {
     if (!this.features.has('timestamp-query')) throw new Error(`profiling needs the timestamp-query feature, which ${this.describe()} lacks`);
-    this.profiler ??= new Profiler(this.device);
+    this.profiler ??= new Profiler(this.device, options.bySite ?? false);
     return this.profiler;
   }
 
@@ -365,7 +369,7 @@ export class Device {
       this.bindGroups.set(key, bg);
       this.stats.bindGroupsCreated++;
     }
-    const pass = this.profiler ? this.profiledPass(p.label) : this.computePass();
+    const pass = this.profiler ? this.profiledPass(this.profiler.bySite ? `${p.label} ← ${context}` : p.label) : this.computePass();
     pass.setPipeline(p.pipeline);
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(x, y, z);

@@ -1,6 +1,6 @@
-// Per-kernel GPU time (WEBVIG_PROFILE=1 or device.enableProfiler()): every dispatch gets its own
-// compute pass with timestamp writes, and the resolved times are summed per kernel label when the
-// batch is read back. Costs a pass per dispatch, so it is for finding hot kernels, not for speed.
+// Per-kernel GPU time (WEBVIG_PROFILE=1, or =sites per kernel and call site, or
+// device.enableProfiler()): every dispatch gets its own compute pass with timestamp writes, and the
+// resolved times are summed per label when the batch is read back. Costs a pass per dispatch, so it is for finding hot kernels, not for speed.
 
 export interface KernelTime {
   kernel: string;
@@ -17,7 +17,7 @@ export class Profiler {
   private readonly pending: Promise<void>[] = [];
   readonly totals = new Map<string, { calls: number; ns: bigint }>();
 
-  constructor(private readonly device: GPUDevice) {
+  constructor(private readonly device: GPUDevice, readonly bySite: boolean) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * CAPACITY });
     this.resolveBuf = device.createBuffer({ size: 16 * CAPACITY, usage: 0x200 /* QUERY_RESOLVE */ | 0x04 /* COPY_SRC */ });
   }

@@ -1,7 +1,7 @@
-// Per-kernel GPU time of the train suite's steps (WEBVIG_PROFILE=1), grouped by kernel label; SIZE=small|large, or CASE=MODEL@SIZE:BATCH.
+// Per-kernel GPU time of the train suite's steps (WEBVIG_PROFILE=1, or =sites per call site), grouped by kernel label; SIZE=small|large, or CASE=MODEL@SIZE:BATCH.
 import { runSuite } from '../../dist/bench/run.js';
 import { device } from '../../dist/engine/context.js';
-process.env.WEBVIG_PROFILE = '1';
+process.env.WEBVIG_PROFILE ??= '1';
 const rep = await runSuite({ suite: 'train', size: process.env.SIZE ?? 'small', trainCase: process.env.CASE, warmup: 1, iters: +(process.env.ITERS ?? 2), log: () => {} });
 console.log(JSON.stringify(rep.results.map((r) => [r.name, r.ms, r.dispatches_per_step])));
 const rows = await device().profiler.report();
