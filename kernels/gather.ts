@@ -43,6 +43,9 @@ export interface RowInverseIndex {
   list: Tensor;
 }
 
+/** Threads of csr_rows's workgroup (gather.wgsl's ROW_WG). */
+const ROW_WORKGROUP = 64;
+
 /**
  * inverseIndex for each row of idx (i32 [rows, j]) whose values index that row's own d targets
  * (e.g. neighbours within one sample), in one dispatch: a workgroup per row. Out-of-range entries
@@ -54,16 +57,19 @@ export function inverseIndexRows(idx: Tensor, d: number): RowInverseIndex {
   const offsets = Tensor.empty([rows, d + 1], 'u32', 'csr offsets');
   const list = Tensor.empty([rows * j], 'u32', 'csr list');
   if (rows > 0) {
-    const cursor = Tensor.empty([rows, d + 1], 'u32', 'csr cursor');
+    // Blocks of indices per row, each with its own counter per target: about as many counters as
+    // indices (the scan over them costs what the walk over the indices does), at most one per thread.
+    const blocks = Math.max(1, Math.min(ROW_WORKGROUP, Math.floor(j / Math.max(d, 1))));
+    const blockCounts = Tensor.empty([rows, blocks, Math.max(d, 1)], 'u32', 'csr block counts');
     launch({
       file: 'gather.wgsl',
       entry: 'csr_rows',
-      args: [idx, offsets, cursor, list],
-      params: [rows, d, j, 1],
+      args: [idx, offsets, list, blockCounts],
+      params: [rows, d, j, blocks],
       workgroups: [rows],
       context: `inverse index of ${shapeStr(idx.shape)} into ${d} per row`,
     });
-    cursor.release();
+    blockCounts.release();
   }
   return { offsets, list };
 }

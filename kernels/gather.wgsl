@@ -1,13 +1,14 @@
 // Index ops. gather: out[o, j, i] = x[o, idx[j], i]. The deterministic scatter-add runs through an
 // inverse index (CSR) built on the GPU: count per target (integer atomics: exact), exclusive scan,
 // fill (slot order racy), sort each segment by source position (order fixed again), then each
-// target sums its sources in ascending order. No float atomics: bitwise equal across runs.
+// target sums its sources in ascending order. No float atomics: bitwise equal across runs. (The
+// per-row variant, csr_rows, needs neither atomics nor a sort.)
 
 struct Params {
   outer: u32,
   d: u32,      // rows of the indexed axis (targets)
   j: u32,      // number of indices
-  inner: u32,
+  inner: u32,  // csr_rows: blocks of indices per row
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -21,6 +22,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> cursor: array<atomic<u32>>;
 @group(0) @binding(9) var<storage, read_write> list: array<u32>;
 @group(0) @binding(10) var<storage, read> list_r: array<u32>;
+@group(0) @binding(11) var<storage, read_write> block_counts: array<u32>;
 
 fn linear(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -94,9 +96,12 @@ fn csr_sort(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 }
 
 // The same inverse index per row of idx [rows = p.outer, p.j] whose values index that row's own
-// p.d targets: one workgroup builds a row's part alone (count, scan, fill, sort separated by
-// barriers instead of dispatches), in list[r·j ..) with segment (r, m) at
+// p.d targets: one workgroup builds a row's part alone, in list[r·j ..) with segment (r, m) at
 // offsets[r·(d + 1) + m .. + 1]. Out-of-range entries are left out (the row's tail stays unused).
+// No atomics and no sort: the row's indices split into p.inner contiguous blocks, thread u < blocks
+// counts its block's entries per target (block_counts[r, u, m]), a scan over (m, u) turns the counts
+// into each block's first slot in each segment, and thread u fills its block in ascending order. So
+// a segment holds block 0's entries, then block 1's, ..., each ascending: ascending throughout.
 const ROW_WG: u32 = 64u;
 var<workgroup> row_part: array<u32, ROW_WG>;
 
@@ -107,21 +112,30 @@ fn row_target(j: u32) -> u32 {
 
 @compute @workgroup_size(ROW_WG)
 fn csr_rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let blocks = p.inner;
   let first = wg.x * p.j;           // the row's indices and list entries
-  let seg = wg.x * (p.d + 1u);      // its offsets and counters (one spare per row)
-  for (var m = t; m < p.d; m += ROW_WG) { atomicStore(&cursor[seg + m], 0u); }
-  storageBarrier();
-  for (var j = first + t; j < first + p.j; j += ROW_WG) {
-    let m = row_target(j);
-    if (m < p.d) { atomicAdd(&cursor[seg + m], 1u); }
+  let seg = wg.x * (p.d + 1u);      // its offsets
+  let per_block = (p.j + blocks - 1u) / blocks;
+  let j_lo = first + min(t * per_block, p.j);
+  let j_hi = first + min((t + 1u) * per_block, p.j);  // empty for t ≥ blocks
+  let own = (wg.x * blocks + t) * p.d;                 // this thread's counters, if t < blocks
+  if (t < blocks) {
+    for (var m = 0u; m < p.d; m++) { block_counts[own + m] = 0u; }
+    for (var j = j_lo; j < j_hi; j++) {
+      let m = row_target(j);
+      if (m < p.d) { block_counts[own + m] += 1u; }
+    }
   }
   storageBarrier();
-  // Exclusive scan of the counts: thread t owns a contiguous block of targets.
+  // Exclusive scan over (target, block): thread t owns a contiguous range of targets.
   let per = (p.d + ROW_WG - 1u) / ROW_WG;
   let lo = min(t * per, p.d);
   let hi = min(lo + per, p.d);
+  let counts0 = wg.x * blocks * p.d;
   var s = 0u;
-  for (var m = lo; m < hi; m++) { s += atomicLoad(&cursor[seg + m]); }
+  for (var m = lo; m < hi; m++) {
+    for (var u = 0u; u < blocks; u++) { s += block_counts[counts0 + u * p.d + m]; }
+  }
   row_part[t] = s;
   workgroupBarrier();
   if (t == 0u) {
@@ -132,25 +146,23 @@ fn csr_rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t
   workgroupBarrier();
   var acc = row_part[t];
   for (var m = lo; m < hi; m++) {
-    let c = atomicLoad(&cursor[seg + m]);
     offsets[seg + m] = acc;
-    atomicStore(&cursor[seg + m], acc);  // the cursor now hands out list positions
-    acc += c;
+    for (var u = 0u; u < blocks; u++) {
+      let c = counts0 + u * p.d + m;
+      let n = block_counts[c];
+      block_counts[c] = acc;  // now block u's next slot in segment m
+      acc += n;
+    }
   }
   storageBarrier();
-  for (var j = first + t; j < first + p.j; j += ROW_WG) {
-    let m = row_target(j);
-    if (m < p.d) { list[atomicAdd(&cursor[seg + m], 1u)] = j; }
-  }
-  storageBarrier();
-  for (var m = t; m < p.d; m += ROW_WG) {
-    let lo_m = offsets[seg + m];
-    let hi_m = offsets[seg + m + 1u];
-    for (var a = lo_m + 1u; a < hi_m; a++) {
-      let v = list[a];
-      var b = a;
-      while (b > lo_m && list[b - 1u] > v) { list[b] = list[b - 1u]; b--; }
-      list[b] = v;
+  if (t < blocks) {
+    for (var j = j_lo; j < j_hi; j++) {
+      let m = row_target(j);
+      if (m < p.d) {
+        let slot = block_counts[own + m];
+        block_counts[own + m] = slot + 1u;
+        list[slot] = j;
+      }
     }
   }
 }

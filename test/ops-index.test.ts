@@ -183,6 +183,9 @@ describe('inverseIndexRows (a CSR per row, one dispatch)', () => {
     await checkRows(randIndex(3 * 400, 3, 4), 3, 3, 'heavy duplicates');
     await checkRows(randIndex(5 * 300, 150, 5), 5, 150, 'd = 150');
     await checkRows(randIndex(4 * 10, 200, 6), 4, 200, 'sparse targets');
+    // Many indices per target: the row splits into blocks of indices (here the most, 64; and 9).
+    await checkRows(randIndex(2 * 4000, 25, 7), 2, 25, '160 per target');
+    await checkRows(randIndex(3 * 9 * 130, 130, 8), 3, 130, '9 per target');
   });
 
   it('leaves out-of-range entries out', async () => {
