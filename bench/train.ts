@@ -120,6 +120,8 @@ export const bench: Family = async (ctx) => {
       if (tuning) await tuneNewShapes();
     }
     await dev.sync();
+    // Warm-up steps first touch every fresh buffer (page faults on a CPU adapter): not steady state.
+    await dev.profiler?.reset();
     const before = counters();
     const samples: number[] = [];
     const host: number[] = [];

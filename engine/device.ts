@@ -259,8 +259,15 @@ export class Device {
    */
   enableProfiler(options: { bySite?: boolean } = {}): Profiler {
     if (!this.features.has('timestamp-query')) throw new Error(`profiling needs the timestamp-query feature, which ${this.describe()} lacks`);
-    this.profiler ??= new Profiler(this.device, options.bySite ?? false);
+    const bySite = options.bySite ?? false;
+    if (this.profiler?.bySite !== bySite) this.profiler = new Profiler(this.device, bySite);
     return this.profiler;
+  }
+
+  /** Stop timing dispatches (enableProfiler starts afresh). */
+  disableProfiler(): void {
+    this.flush();
+    this.profiler = null;
   }
 
   describe(): string {

@@ -56,6 +56,12 @@ export class Profiler {
     };
   }
 
+  /** Forget the times so far (after the outstanding batches land), e.g. those of warm-up steps. */
+  async reset(): Promise<void> {
+    await Promise.all(this.pending.splice(0));
+    this.totals.clear();
+  }
+
   /** Kernel times so far, slowest first (waits for outstanding batches). */
   async report(): Promise<KernelTime[]> {
     await Promise.all(this.pending.splice(0));
