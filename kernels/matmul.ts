@@ -8,6 +8,9 @@ import { operandSource } from './operand.js';
 import { launch, shapeStr } from '../engine/launch.js';
 import { sum } from './reduce.js';
 import { relu, gelu } from './elementwise.js';
+import { device } from '../engine/context.js';
+import { fixedSubgroupSize } from './subgroups.js';
+import { shuffleGemmLaunch, shuffleDotLaunch } from './pointwise-subgroup.js';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -69,13 +72,51 @@ function dims(a: Tensor, b: Tensor, o: MatmulOptions) {
   return { M, N, K: Ka, na, nb, batch: Math.max(na, nb), batchShape };
 }
 
+/**
+ * On CPU adapters with fixed-size subgroups, the matmul as pointwise-subgroup.wgsl's kernels, which
+ * lavapipe runs 4–8× faster than the tiled kernel (bench/RESULTS.md): A·B and Aᵀ·B as its gemm (A the
+ * weight, B's rows the planes), A·Bᵀ as its dot form (both operands' rows as planes). A batch is its
+ * groups, or its images where A is shared, or folds into A's rows where B is shared (A not
+ * transposed). Returns false, launching nothing, where the matmul has no such form (Aᵀ·Bᵀ, a bias
+ * per batch, a column bias of A·B, an activation, a forced tile).
+ */
+function shuffleMatmul(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeof dims>, biasBatch: number, out: Tensor): boolean {
+  const sg = fixedSubgroupSize();
+  if (!sg || device().kernelProfile !== 'cpu' || o.tile || (o.activation ?? 'none') !== 'none' || biasBatch !== 0) return false;
+  const { M, N, K, na, nb, batch } = d;
+  const bias = o.bias ?? null;
+  const biasMode = bias ? (o.biasMode ?? 'col') : 'none';
+  const context = `matmul ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''} (pointwise subgroup)`;
+  const maxWg = device().limits.maxComputeWorkgroupsPerDimension;
+  if (!o.transB) {
+    // gemm: its bias is per row, and per group.
+    if (biasMode === 'col') return false;
+    const shared = na === 1 && nb > 1;
+    const folded = nb === 1 && na > 1;
+    if ((folded && (o.transA || bias)) || (bias && !shared && batch > 1)) return false;
+    const rows = folded ? batch * M : M;
+    const [images, groups] = shared ? [batch, 1] : folded ? [1, 1] : [1, batch];
+    if (Math.ceil((images * N) / sg) > maxWg || Math.ceil(rows / sg) > maxWg || groups > maxWg) return false;
+    shuffleGemmLaunch({ images, groups, M: rows, K, S: N, transA: !!o.transA, context }, sg, a, b, bias, out, null);
+    return true;
+  }
+  if (o.transA || (na === 1 && nb > 1)) return false;
+  const folded = nb === 1 && na > 1;
+  if (folded && biasMode === 'row') return false;
+  const [rows, groups] = folded ? [batch * M, 1] : [M, batch];
+  if (Math.ceil(rows / sg) > maxWg || groups > maxWg) return false;
+  shuffleDotLaunch({ images: 1, perChunk: 1, splits: 1, groups, M: rows, N, S: K, biasGrad: false, biasAdd: biasMode, context }, sg, a, b, bias, out, null);
+  return true;
+}
+
 /** The forward launch alone (no autograd). */
 export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   for (const t of [a, b]) {
     t.assertAlive('matmul');
     if (t.dtype !== 'f32') throw new Error(`matmul: expects f32, got ${t.describe()}`);
   }
-  const { M, N, K, na, nb, batch, batchShape } = dims(a, b, o);
+  const d = dims(a, b, o);
+  const { M, N, K, na, nb, batch, batchShape } = d;
   const out = Tensor.empty([...batchShape, M, N], 'f32', 'matmul');
   const mode = o.bias ? (o.biasMode === 'row' ? 1 : 2) : 0;
   let biasBatch = 0;
@@ -87,6 +128,7 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     biasBatch = o.bias.size === len ? 0 : len;
   }
   if (out.size === 0) return out;
+  if (shuffleMatmul(a, b, o, d, biasBatch, out)) return out;
   noBias ??= keep(Tensor.from([0], [1]));
   const t = o.tile ?? pickTile(M, N);
   launch({

@@ -32,24 +32,85 @@ function source(sg: number, width: 1 | 4, tn = 1): string {
 
 const widthOf = (S: number): 1 | 4 => (S % 4 === 0 ? 4 : 1);
 
-let noTensor: Tensor | undefined;
-const none = () => (noTensor ??= keep(Tensor.from([0, 0, 0, 0], [4])));
+// Bound where an entry point's binding has no tensor: one for operands, another for outputs (a
+// buffer may not be bound for writing and for reading in one dispatch).
+let noOperand: Tensor | undefined;
+let noOutput: Tensor | undefined;
+const none = () => (noOperand ??= keep(Tensor.from([0, 0, 0, 0], [4])));
+const nowhere = () => (noOutput ??= keep(Tensor.from([0, 0, 0, 0], [4])));
 
-/** forward (w = weight, x = input) or dx (w read transposed, x = dy; + addend when given) into `out`. */
-export function shuffleGemm(dx: boolean, c: PointwiseShape, sg: number, w: Tensor, x: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null): void {
-  const width = widthOf(c.S);
-  const SV = c.S / width;
-  const [M, K] = dx ? [c.Cin / c.groups, c.Cout / c.groups] : [c.Cout / c.groups, c.Cin / c.groups];
-  const planes = c.B * SV;
+/**
+ * gemm: out[b, g·M + m, s] = Σ_k op(w)[g](m, k) · x[b, g·K + k, s] (+ bias[g·M + m]) (+ addend), for
+ * `images` b, `groups` g and S positions per plane; op(w)[g] is w's [M, K] block g, or with `transA`
+ * its [K, M] block read transposed.
+ */
+export interface ShuffleGemmShape {
+  images: number;
+  groups: number;
+  M: number;
+  K: number;
+  S: number;
+  transA: boolean;
+  context: string;
+}
+
+export function shuffleGemmLaunch(s: ShuffleGemmShape, sg: number, w: Tensor, x: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null): void {
+  const width = widthOf(s.S);
+  const SV = s.S / width;
+  const planes = s.images * SV;
   launch({
     file: 'pointwise-subgroup.wgsl',
     entry: 'gemm',
     code: source(sg, width),
-    constants: { TRANS_A: +dx, ADDEND: +!!addend },
+    constants: { TRANS_A: +s.transA, ADDEND: +!!addend },
     args: [w, x, bias ?? none(), out, addend ?? none()],
-    params: [M, K, SV, c.groups, (dx ? c.Cout : c.Cin) * SV, (dx ? c.Cin : c.Cout) * SV, planes, bias ? 1 : 0],
-    workgroups: [Math.ceil(planes / sg), Math.ceil(M / sg), c.groups],
-    context: `${c.context} (${dx ? 'input gradient' : 'forward'}, pointwise subgroup)`,
+    params: [s.M, s.K, SV, s.groups, s.groups * s.K * SV, s.groups * s.M * SV, planes, bias ? 1 : 0],
+    workgroups: [Math.ceil(planes / sg), Math.ceil(s.M / sg), s.groups],
+    context: s.context,
+  });
+}
+
+/** forward (w = weight, x = input) or dx (w read transposed, x = dy; + addend when given) into `out`. */
+export function shuffleGemm(dx: boolean, c: PointwiseShape, sg: number, w: Tensor, x: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null): void {
+  const [M, K] = dx ? [c.Cin / c.groups, c.Cout / c.groups] : [c.Cout / c.groups, c.Cin / c.groups];
+  const context = `${c.context} (${dx ? 'input gradient' : 'forward'}, pointwise subgroup)`;
+  shuffleGemmLaunch({ images: c.B, groups: c.groups, M, K, S: c.S, transA: dx, context }, sg, w, x, bias, out, addend);
+}
+
+/**
+ * weight_grad: out[chunk, g, m, n] = Σ_{b ∈ chunk} Σ_s dy[b, g·M + m, s] · x[b, g·N + n, s], the
+ * images in chunks of `perChunk`, (+ db[chunk, g, m] = Σ dy with `biasGrad`), (+ bias[n] or bias[m]
+ * per `biasAdd`: a matmul's epilogue).
+ */
+export interface ShuffleDotShape {
+  images: number;
+  perChunk: number;
+  splits: number;
+  groups: number;
+  M: number;
+  N: number;
+  S: number;
+  biasGrad: boolean;
+  biasAdd: 'none' | 'col' | 'row';
+  context: string;
+}
+
+export function shuffleDotLaunch(s: ShuffleDotShape, sg: number, dy: Tensor, x: Tensor, bias: Tensor | null, out: Tensor, db: Tensor | null): void {
+  const width = widthOf(s.S);
+  const SV = s.S / width;
+  // Two dw columns per lane where there are more than one subgroup's worth (GKGNet-T: 10–30 %), four
+  // from 16 subgroups' worth (Cin ≥ 128 on lavapipe: 1.2–1.3× on GKGNet-T's shapes; narrower ones
+  // lose more to the partly empty last block than the shared dy shuffles save).
+  const tn = s.N >= 16 * sg ? 4 : s.N > sg ? 2 : 1;
+  launch({
+    file: 'pointwise-subgroup.wgsl',
+    entry: 'weight_grad',
+    code: source(sg, width, tn),
+    constants: { BIAS_GRAD: +s.biasGrad, BIAS_ADD: { none: 0, col: 1, row: 2 }[s.biasAdd] },
+    args: [x, bias ?? none(), dy, out, db ?? nowhere()],
+    params: [s.M, s.N, SV, s.groups, s.groups * s.N * SV, s.groups * s.M * SV, s.perChunk, s.images],
+    workgroups: [Math.ceil(s.N / (tn * sg)), Math.ceil(s.M / sg), s.splits * s.groups],
+    context: s.context,
   });
 }
 
@@ -58,25 +119,11 @@ const DW_TARGET_WORKGROUPS = 4;
 
 /** dw (and db with `biasGrad`), images summed in chunks added in a fixed order; unsplit, straight into the gradients' homes. */
 export function shuffleWeightGrad(c: PointwiseShape, sg: number, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads): [Tensor, Tensor | null] {
-  const width = widthOf(c.S);
-  const SV = c.S / width;
   const [M, N] = [c.Cout / c.groups, c.Cin / c.groups];
-  // Two dw columns per lane where there are more than one subgroup's worth (GKGNet-T: 10–30 %), four
-  // from 16 subgroups' worth (Cin ≥ 128 on lavapipe: 1.2–1.3× on GKGNet-T's shapes; narrower ones
-  // lose more to the partly empty last block than the shared dy shuffles save). The image split
-  // counts SG×SG tiles all the same: each split costs sum dispatches.
-  const tn = N >= 16 * sg ? 4 : N > sg ? 2 : 1;
+  // The image split counts SG×SG tiles all the same: each split costs sum dispatches.
   const { perChunk, splits } = imageChunks(c.B, Math.ceil(N / sg) * Math.ceil(M / sg) * c.groups, DW_TARGET_WORKGROUPS);
+  const context = `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`;
   return chunkedWeightGrad([c.Cout, N, 1, 1], biasGrad, splits, pending, (partial, dbPartial) =>
-    launch({
-      file: 'pointwise-subgroup.wgsl',
-      entry: 'weight_grad',
-      code: source(sg, width, tn),
-      constants: { BIAS_GRAD: +biasGrad },
-      args: [x, dy, partial, dbPartial ?? none()],
-      params: [M, N, SV, c.groups, c.Cin * SV, c.Cout * SV, perChunk, c.B],
-      workgroups: [Math.ceil(N / (tn * sg)), Math.ceil(M / sg), splits * c.groups],
-      context: `${c.context} (weight${biasGrad ? ' and bias' : ''} gradient, pointwise subgroup)`,
-    }),
+    shuffleDotLaunch({ images: c.B, perChunk, splits, groups: c.groups, M, N, S: c.S, biasGrad, biasAdd: 'none', context }, sg, dy, x, null, partial, dbPartial),
   );
 }

@@ -7,6 +7,9 @@
 //   dx       dx[b, g, m, s] = Σ_k w[g, k, m] · dy[b, g, k, s] (+ addend)  M = Cin/g,  K = Cout/g
 //   dw       dw[g, m, n] = Σ_b Σ_s dy[b, g, m, s] · x[b, g, n, s]        M = Cout/g, N = Cin/g
 //   db       db[g, m] = Σ_b Σ_s dy[b, g, m, s]   (with dw, by its first column of workgroups)
+// The same two entry points serve matmuls (kernels/matmul.ts): gemm computes A·B and Aᵀ·B (A as the
+// weight, B's rows as planes), weight_grad A·Bᵀ (both operands' rows as planes, one image), with a
+// bias per column or row of the result added in its store (BIAS_ADD).
 // Planes are read as V: vec4f (4 positions; planes of a multiple of 4) or f32 (any plane), with
 // opv(), hsum() and vdot() from the prelude the launcher puts in front (kernels/pointwise-subgroup.ts),
 // which also enables subgroups: directives must precede the operand prelude's declarations.
@@ -17,6 +20,7 @@ const TN: u32 = {{TN}}u;   // weight_grad: columns of dw per lane (1, 2 or 4; ke
 override TRANS_A: bool = false;   // dx: the weight read transposed
 override BIAS_GRAD: bool = false; // weight_grad also writes db
 override ADDEND: bool = false;    // gemm adds a tensor shaped as C (x's gradient from its other uses)
+override BIAS_ADD: u32 = 0u;      // weight_grad adds bias[n] (1: per column) or bias[m] (2: per row)
 
 struct Params {
   M: u32,
@@ -125,10 +129,15 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id
   for (var t = 0u; t < TN; t++) {
     let n = n0 + t * SG + lane;
     if (n < N) {
+      var column_bias = 0.0;
+      if (BIAS_ADD == 1u) { column_bias = bias[n]; }
       for (var i = 0u; i < SG; i++) {
         let m = m0 + i;
         if (m >= p.M) { break; }
-        dw[((chunk * p.groups + g) * p.M + m) * N + n] = acc[t * SG + i];
+        var r = acc[t * SG + i];
+        if (BIAS_ADD == 1u) { r += column_bias; }
+        if (BIAS_ADD == 2u) { r += bias[m]; }
+        dw[((chunk * p.groups + g) * p.M + m) * N + n] = r;
       }
     }
   }

@@ -2,8 +2,9 @@
 // configuration on sizes that are not tile multiples, batches (shared and broadcast), row / column
 // bias (shared or per batch), and the relu / gelu epilogue both fused (no grad) and recorded (grad).
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, noGrad, tidy } from '../kernels/index.js';
+import { init, Tensor, F, noGrad, tidy, device } from '../kernels/index.js';
 import { TILES, type MatmulOptions } from '../kernels/matmul.js';
+import { fixedSubgroupSize } from '../kernels/subgroups.js';
 import { randArr, matmulFullRef, runGrad, expectClose, numel, type Input, type MatmulCase } from './ref.js';
 
 beforeAll(async () => {
@@ -194,5 +195,51 @@ describe('matmul', () => {
     const z = noGrad(() => tidy(() => F.matmul(a, b, { activation: 'gelu' })));
     expect(z.node).toBeNull();
     for (const t of [a, b, y, z]) t.release();
+  });
+});
+
+// On CPU adapters with fixed-size subgroups (lavapipe) matmuls run as pointwise-subgroup.wgsl's gemm
+// (A·B, Aᵀ·B) and dot form (A·Bᵀ); the cases above cover them too (those without a forced tile). These
+// add the shapes their blocks depend on: rows past one subgroup, columns in vec4s (N or K % 4 = 0)
+// or not, 2 and 4 dot-form columns per lane, each way of mapping a batch, and which kernel ran.
+describe('matmul on CPU-shaped kernels', () => {
+  it('gemm and dot form: row blocks, vec4 planes, wide column blocks, biases, batches', async () => {
+    let seed = 600;
+    const cases: Case[] = [
+      { M: 37, N: 48, K: 32, transB: true, bias: 'col' }, // a Linear: dot form, vec4 rows, 2 columns per lane
+      { M: 21, N: 130, K: 20, transB: true, bias: 'row' }, // 4 columns per lane, row bias
+      { M: 19, N: 9, K: 13, transB: true }, // no vec4s
+      { M: 20, N: 36, K: 13, bias: 'row' }, // gemm: vec4 planes of B's rows
+      { M: 20, N: 36, K: 13, transA: true },
+      { M: 11, N: 7, K: 40, transA: true, bias: 'row' },
+      { M: 10, N: 12, K: 9, ba: [3], bb: [3] }, // batch as groups
+      { M: 10, N: 12, K: 9, ba: [3], bb: [3], transB: true, bias: 'col' },
+      { M: 10, N: 12, K: 9, ba: [3], bb: [3], transA: true },
+      { M: 9, N: 16, K: 6, ba: [], bb: [4], bias: 'row' }, // A shared: batch as images
+      { M: 9, N: 16, K: 6, ba: [], bb: [4], transA: true },
+      { M: 9, N: 16, K: 8, ba: [3], bb: [] }, // B shared: batch folded into A's rows
+      { M: 9, N: 16, K: 8, ba: [3], bb: [], transB: true, bias: 'col' },
+    ];
+    for (const c of cases) await check(c, seed++);
+  });
+
+  it('runs them on the adapters that have fixed-size subgroups, the tiled kernel elsewhere', async () => {
+    const a = Tensor.from(randArr([40, 32], 1), [40, 32]);
+    const w = Tensor.from(randArr([24, 32], 2), [24, 32]);
+    const x = Tensor.from(randArr([32, 20], 3), [32, 20]);
+    const profiler = device().enableProfiler({ bySite: true });
+    try {
+      for (const y of [F.matmul(a, w, { transB: true }), F.matmul(a, x), F.matmul(x, a, { transA: true, transB: true })]) y.release();
+      await a.toArray();
+      const kernels = (await profiler.report()).map((r) => r.kernel);
+      const cpu = fixedSubgroupSize() !== null && device().kernelProfile === 'cpu';
+      const ran = (pattern: string, file: string) => kernels.some((k) => k.startsWith(file) && k.includes(pattern));
+      expect(ran('[40,32] · [24,32]ᵀ', cpu ? 'pointwise-subgroup.wgsl:weight_grad' : 'matmul.wgsl'), kernels.join('\n')).toBe(true);
+      expect(ran('[40,32] · [32,20]', cpu ? 'pointwise-subgroup.wgsl:gemm' : 'matmul.wgsl')).toBe(true);
+      expect(ran('[32,20]ᵀ · [40,32]ᵀ', 'matmul.wgsl')).toBe(true); // Aᵀ·Bᵀ: no such form
+    } finally {
+      device().disableProfiler();
+      for (const t of [a, w, x]) t.release();
+    }
   });
 });
