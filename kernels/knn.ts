@@ -4,6 +4,7 @@ import { device, keep } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { fixedSubgroupSize } from './subgroups.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { shuffleGemmLaunch } from './pointwise-subgroup.js';
 
 export interface DilatedKnnOptions {
   /** Neighbours kept per query. */
@@ -16,6 +17,13 @@ export interface DilatedKnnOptions {
   relativePos?: Tensor;
   /** L2-normalise query and source vectors per group first (default true: cosine distance). */
   normalize?: boolean;
+  /**
+   * Force an implementation (benchmarks, tests): 'fused' computes distances and selects in one kernel;
+   * 'products' computes every inner product as one matrix product first (CPU adapters with
+   * subgroups of 8). Default: 'products' where available, from 32 channels per group, for a
+   * product matrix of at most 64 MiB.
+   */
+  impl?: 'fused' | 'products';
 }
 
 /** Largest k·d supported: each thread keeps (k−1)·d + 1 candidates in private memory. */
@@ -24,6 +32,15 @@ export const KNN_MAX_CANDIDATES = 32;
 const QUERIES_PER_WORKGROUP = { knn: 64, knn_lanes: 8 } as const;
 /** knn_lanes' sources per step (TC): subgroups of this size share them by shuffles. */
 const LANES_SOURCES = 8;
+/**
+ * Where select_lanes reads a product matrix instead of knn_lanes computing each distance: from this
+ * many channels per group, up to this many (row, query, source) products (64 MiB). knn_lanes loads
+ * every query value once per TC sources, the matrix product once per 8·4 products; the selection
+ * both share then dominates below about 32 channels. Lavapipe, 9 nearest of 196 (bench/RESULTS.md):
+ * 120 channels 13.7 → 5.5 ms, 24 channels 45 → 43 ms; 4 to 16 channels 15–40 % slower.
+ */
+const PRODUCTS_MIN_CHANNELS = 32;
+const MAX_PRODUCTS = 1 << 24;
 
 // How knn_lanes reads the sources every query of a workgroup needs (knn.wgsl): a load per source,
 // or with subgroups of TC lanes one load per lane handed to the others by shuffles.
@@ -58,7 +75,7 @@ let noPos: Tensor | null = null;
  * 0, d, …, (k−1)·d are kept.
  */
 export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOptions): Tensor {
-  const { k, dilation = 1, groups = 1, relativePos, normalize = true } = opts;
+  const { k, dilation = 1, groups = 1, relativePos, normalize = true, impl } = opts;
   const ctx = `dilatedKnn query ${shapeStr(query.shape)} source ${shapeStr(source.shape)} k ${k} dilation ${dilation} groups ${groups}`;
   for (const [name, t] of [['query', query], ['source', source]] as const) {
     t.assertAlive(ctx);
@@ -121,16 +138,32 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const pos = relativePos ?? noPos;
   const [gx, gy] = grid1d(rows * blocks * perGroup, perGroup);
   const lanes = entry === 'knn_lanes';
-  launch({
-    file: 'knn.wgsl',
-    code: knnSource((k - 1) * dilation + 1, lanes && fixedSubgroupSize() === LANES_SOURCES),
-    entry,
-    constants: { HAS_POS: relativePos ? 1 : 0, ...(lanes ? { POS4: +(M % 4 === 0) } : {}) },
-    args: lanes ? [qp.v, qp.sq, sp.v, sp.sq, pos, out, pos] : [qp.v, qp.sq, sp.v, sp.sq, pos, out],
-    params: params(N),
-    workgroups: [gx, gy],
-    context: ctx,
-  });
+  const shuffle = lanes && fixedSubgroupSize() === LANES_SOURCES;
+  const code = knnSource((k - 1) * dilation + 1, shuffle);
+  const constants = { HAS_POS: relativePos ? 1 : 0, ...(lanes ? { POS4: +(M % 4 === 0) } : {}) };
+  const maxWg = device().limits.maxComputeWorkgroupsPerDimension;
+  const products = shuffle && Math.ceil(N / LANES_SOURCES) <= maxWg && rows <= maxWg;
+  if (impl === 'products' && !products) {
+    throw new Error(`${ctx}: impl 'products' needs CPU-shaped kernels on an adapter with subgroups of ${LANES_SOURCES} (${device().describe()}) and at most ${maxWg} rows and query blocks`);
+  }
+  if (impl === 'products' || (impl !== 'fused' && products && cg >= PRODUCTS_MIN_CHANNELS && rows * N * M <= MAX_PRODUCTS)) {
+    // dots[r, n, m] = Σ_c q[r, c, n] · s[r, c, m]: the queries as a transposed weight, one group per row.
+    const dots = Tensor.empty([rows, N, M], 'f32', 'knn products');
+    shuffleGemmLaunch({ images: 1, groups: rows, M: N, K: cg, S: M, transA: true, context: `${ctx} (products)` }, LANES_SOURCES, qp.v, sp.v, null, dots, null);
+    launch({ file: 'knn.wgsl', code, entry: 'select_lanes', constants, args: [qp.sq, sp.sq, pos, out, pos, dots, dots], params: params(N), workgroups: [gx, gy], context: ctx });
+    dots.release();
+  } else {
+    launch({
+      file: 'knn.wgsl',
+      code,
+      entry,
+      constants,
+      args: lanes ? [qp.v, qp.sq, sp.v, sp.sq, pos, out, pos] : [qp.v, qp.sq, sp.v, sp.sq, pos, out],
+      params: params(N),
+      workgroups: [gx, gy],
+      context: ctx,
+    });
+  }
   for (const t of new Set([qp.v, qp.sq, sp.v, sp.sq])) if (t !== query && t !== source) t.release();
   return out;
 }

@@ -39,6 +39,9 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> out: array<i32>;
 // pos as whole vec4s (knn_lanes with POS4: rows of a multiple of 4 sources start on a vec4).
 @group(0) @binding(10) var<storage, read> pos4: array<vec4f>;
+// select_lanes: the inner products u·v of every (query, source) pair, [R, N, M], and as vec4s.
+@group(0) @binding(11) var<storage, read> dots: array<f32>;
+@group(0) @binding(12) var<storage, read> dots4: array<vec4f>;
 
 // ---------------------------------------------------------------- pre-passes: one thread per node
 
@@ -210,7 +213,7 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // both kernels give the same distances.
 const WQ: u32 = 8u;   // queries per workgroup (lanes)
 const TC: u32 = 8u;   // sources accumulated at a time (two vec4s of pos with POS4)
-override POS4: bool = false;
+override POS4: bool = false;  // rows of M sources (pos, dots) start on vec4s: M % 4 = 0
 
 @compute @workgroup_size(WQ)
 fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -232,27 +235,65 @@ fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
       for (var j = 0u; j < TC; j++) { acc[j] += u * share_s(own, sbase + min(m0 + j, p.m - 1u), j); }
     }
     let own_sq = own_ssq(row * p.m + m_own);
-    // This query's TC position terms: two vec4 loads instead of TC lane-by-lane ones where rows
-    // start on vec4s (a CPU adapter loads every value in a loop over its lanes). Past the row's
-    // end they are never used.
-    var rel = array<f32, TC>();
-    if (HAS_POS && POS4) {
-      let i4 = (n * p.m + m0) / 4u;
-      let a = pos4[i4];
-      let b = pos4[i4 + 1u];
-      rel = array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
-    }
-    for (var j = 0u; j < TC; j++) {
-      let m = m0 + j;
-      let sq = share_ssq(own_sq, row * p.m + min(m, p.m - 1u), j);
-      if (m < p.m) {
-        var d = (qy.sq - 2.0 * acc[j]) + sq;
-        if (HAS_POS) {
-          if (POS4) { d += rel[j]; } else { d += pos[n * p.m + m]; }
-        }
-        keep_nearest(d, m);
-      }
-    }
+    keep_block(qy, m0, own_sq, acc);
   }
   if (qy.q0 + tid < p.n) { write_nearest(row, n); }
+}
+
+// This query's TC position terms from m0 on: two vec4 loads instead of TC lane-by-lane ones where
+// rows start on vec4s (a CPU adapter loads every value in a loop over its lanes). Past the row's
+// end they are never used.
+fn rel_block(n: u32, m0: u32) -> array<f32, TC> {
+  var rel = array<f32, TC>();
+  if (HAS_POS && POS4) {
+    let i4 = (n * p.m + m0) / 4u;
+    let a = pos4[i4];
+    let b = pos4[i4 + 1u];
+    rel = array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+  }
+  return rel;
+}
+
+// Sources m0 … m0 + TC − 1 of the query, given their inner products with it, into its nearest.
+fn keep_block(qy: Query, m0: u32, own_sq: f32, dot: array<f32, TC>) {
+  let rel = rel_block(qy.n, m0);
+  for (var j = 0u; j < TC; j++) {
+    let m = m0 + j;
+    let sq = share_ssq(own_sq, qy.row * p.m + min(m, p.m - 1u), j);
+    if (m < p.m) {
+      var d = (qy.sq - 2.0 * dot[j]) + sq;
+      if (HAS_POS) {
+        if (POS4) { d += rel[j]; } else { d += pos[qy.n * p.m + m]; }
+      }
+      keep_nearest(d, m);
+    }
+  }
+}
+
+// The same selection from inner products computed beforehand as one matrix product (kernels/knn.ts:
+// pointwise-subgroup.wgsl's gemm), which a CPU adapter runs with far fewer loads per product than
+// knn_lanes' loop over each query's channels. The products sum the channels in knn_lanes' order and
+// the distance is the same expression, so the neighbours are the same.
+@compute @workgroup_size(WQ)
+fn select_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) tid: u32) {
+  let w = wg.x + wg.y * nwg.x;
+  if (w >= p.rows * p.blocks) { return; }
+  let qy = query_of(w, WQ, tid);
+  clear_nearest();
+  let lane = own_lane();
+  let first = (qy.row * p.n + qy.n) * p.m;  // this query's row of products
+  for (var m0 = 0u; m0 < p.m; m0 += TC) {
+    let own_sq = own_ssq(qy.row * p.m + min(m0 + lane, p.m - 1u));
+    var dot = array<f32, TC>();
+    if (POS4) {
+      let a = dots4[(first + m0) / 4u];
+      let b = dots4[(first + m0) / 4u + 1u];
+      dot = array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+    } else {
+      for (var j = 0u; j < TC; j++) { dot[j] = dots[first + min(m0 + j, p.m - 1u)]; }
+    }
+    keep_block(qy, m0, own_sq, dot);
+  }
+  if (qy.q0 + tid < p.n) { write_nearest(qy.row, qy.n); }
 }

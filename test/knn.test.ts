@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, tidy } from '../kernels/index.js';
+import { init, Tensor, tidy, device } from '../kernels/index.js';
+import { fixedSubgroupSize } from '../kernels/subgroups.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { dilatedKnn } from '../kernels/knn.js';
 import { rand, avgPoolRef, forEachKernelProfile } from './ref.js';
@@ -126,6 +127,7 @@ interface Case {
   normalize?: boolean;
   /** Make every source column a copy of column ⌊m / dup⌋·dup (exact distance ties). */
   dup?: number;
+  impl?: 'fused' | 'products';
 }
 
 async function runCase(c: Case, seed: number) {
@@ -146,7 +148,7 @@ async function runCase(c: Case, seed: number) {
     const qt = Tensor.from(q, [c.B, c.C, c.N]);
     const st = c.self ? qt : Tensor.from(s, [c.B, c.C, c.M]);
     const pt = pos ? Tensor.from(pos, c.pos === '3d' ? [1, c.N, c.M] : [c.N, c.M]) : undefined;
-    return dilatedKnn(qt, st, { k: c.k, dilation: c.d, groups: c.G, relativePos: pt, normalize: c.normalize });
+    return dilatedKnn(qt, st, { k: c.k, dilation: c.d, groups: c.G, relativePos: pt, normalize: c.normalize, impl: c.impl });
   });
   expect(got.shape).toEqual([c.B * c.G, c.N, c.k]);
   expect(got.dtype).toBe('i32');
@@ -166,9 +168,8 @@ const cases: Case[] = [
   { name: 'normalize = false', B: 2, C: 4, N: 33, M: 20, k: 3, d: 2, G: 2, normalize: false },
 ];
 
-forEachKernelProfile((profile) => `dilatedKnn vs float64 reference (${profile} kernels)`, () => {
-  it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (_, c, i) => {
-    const { ref, idx } = await runCase(c, 100 + 7 * i);
+async function expectCase(c: Case, i: number) {
+  const { ref, idx } = await runCase(c, 100 + 7 * i);
     const rows = c.B * c.G * c.N;
     const skipped = ref.fragileSet.reduce((a, b) => a + b, 0);
     expect(skipped, 'too many fragile rows for a meaningful test').toBeLessThanOrEqual(rows / 10);
@@ -176,6 +177,35 @@ forEachKernelProfile((profile) => `dilatedKnn vs float64 reference (${profile} k
     expect(orderMismatches(idx, ref.idx, c.k, ref.fragileOrder)).toBe(0);
     if (c.self) {
       for (let r = 0; r < rows; r++) expect(idx[r * c.k], `row ${r}: self is neighbour 0`).toBe(r % c.N);
+    }
+}
+
+forEachKernelProfile((profile) => `dilatedKnn vs float64 reference (${profile} kernels)`, () => {
+  it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (_, c, i) => {
+    await expectCase(c, i);
+  });
+
+  // On CPU adapters with subgroups of 8 the default reads a product matrix (select_lanes); the
+  // fused kernel (knn_lanes) runs past its size bound and when forced. Both, forced, where they exist.
+  it('each implementation forced: the fused kernel, and the product matrix where the adapter has one', async () => {
+    const productsHere = device().kernelProfile === 'cpu' && fixedSubgroupSize() === 8;
+    for (const [i, c] of cases.entries()) {
+      await expectCase({ ...c, impl: 'fused' }, i);
+      if (productsHere) await expectCase({ ...c, impl: 'products' }, i);
+      else expect(() => tidy(() => dilatedKnn(Tensor.empty([1, 2, 3]), Tensor.empty([1, 2, 3]), { k: 1, impl: 'products' }))).toThrow(/impl 'products' needs CPU-shaped kernels/);
+    }
+  });
+
+  it('runs the product matrix by default where it can', async () => {
+    const profiler = device().enableProfiler();
+    try {
+      await runCase(cases[1], 1);
+      const kernels = (await profiler.report()).map((r) => r.kernel);
+      const productsHere = device().kernelProfile === 'cpu' && fixedSubgroupSize() === 8;
+      expect(kernels.some((k) => k.startsWith('knn.wgsl:select_lanes')), kernels.join('\n')).toBe(productsHere);
+      expect(kernels.some((k) => k.startsWith('pointwise-subgroup.wgsl:gemm'))).toBe(productsHere);
+    } finally {
+      device().disableProfiler();
     }
   });
 
