@@ -36,8 +36,8 @@ const LANES_SOURCES = 8;
  * Where select_lanes reads a product matrix instead of knn_lanes computing each distance: from this
  * many channels per group, up to this many (row, query, source) products (64 MiB). knn_lanes loads
  * every query value once per TC sources, the matrix product once per 8·4 products; the selection
- * both share then dominates below about 32 channels. Lavapipe, 9 nearest of 196 (bench/RESULTS.md):
- * 120 channels 13.7 → 5.5 ms, 24 channels 45 → 43 ms; 4 to 16 channels 15–40 % slower.
+ * both share then dominates below about 32 channels. Lavapipe, 9 nearest of 196 or 49
+ * (bench/RESULTS.md): 1.3–2.5× from 48 channels per group on, even at 24; 4 to 16 channels slower.
  */
 const PRODUCTS_MIN_CHANNELS = 32;
 const MAX_PRODUCTS = 1 << 24;
