@@ -17,6 +17,11 @@ export function device(): Device {
   return current;
 }
 
+/** The device if one has been created, else null (nothing is created). */
+export function currentDevice(): Device | null {
+  return current;
+}
+
 // ------------------------------------------------------------------ scopes
 // Every tensor is registered in the innermost open scope; closing the scope releases the ones that
 // were neither returned nor kept. Release is deterministic: nothing depends on garbage collection.

@@ -5,7 +5,11 @@
 export interface KernelTime {
   kernel: string;
   calls: number;
+  /** Summed over the calls. */
   ms: number;
+  /** The fastest and slowest call: a CPU adapter shares its cores, and one slow call can dominate a sum. */
+  minMs: number;
+  maxMs: number;
 }
 
 const CAPACITY = 2048; // dispatches measured per submitted batch; later ones in the batch are not timed
@@ -15,7 +19,7 @@ export class Profiler {
   private readonly resolveBuf: GPUBuffer;
   private labels: string[] = [];
   private readonly pending: Promise<void>[] = [];
-  readonly totals = new Map<string, { calls: number; ns: bigint }>();
+  readonly totals = new Map<string, { calls: number; ns: bigint; min: bigint; max: bigint }>();
 
   constructor(private readonly device: GPUDevice, readonly bySite: boolean) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * CAPACITY });
@@ -44,9 +48,12 @@ export class Profiler {
         read.mapAsync(1).then(() => {
           const t = new BigInt64Array(read.getMappedRange());
           labels.forEach((label, k) => {
-            const e = this.totals.get(label) ?? { calls: 0, ns: 0n };
+            const ns = t[2 * k + 1] - t[2 * k];
+            const e = this.totals.get(label) ?? { calls: 0, ns: 0n, min: ns, max: ns };
             e.calls++;
-            e.ns += t[2 * k + 1] - t[2 * k];
+            e.ns += ns;
+            if (ns < e.min) e.min = ns;
+            if (ns > e.max) e.max = ns;
             this.totals.set(label, e);
           });
           read.unmap();
@@ -66,7 +73,7 @@ export class Profiler {
   async report(): Promise<KernelTime[]> {
     await Promise.all(this.pending.splice(0));
     return [...this.totals]
-      .map(([kernel, e]) => ({ kernel, calls: e.calls, ms: Number(e.ns) / 1e6 }))
+      .map(([kernel, e]) => ({ kernel, calls: e.calls, ms: Number(e.ns) / 1e6, minMs: Number(e.min) / 1e6, maxMs: Number(e.max) / 1e6 }))
       .sort((a, b) => b.ms - a.ms);
   }
 }

@@ -58,7 +58,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stdout(formatHelp(command));
       return 0;
     }
-    return (await command.run(args, io)) ?? 0;
+    const code = (await command.run(args, io)) ?? 0;
+    if (process.env.WEBVIG_PROFILE) await (await import('./profile-report.js')).printProfile(io);
+    return code;
   } catch (e) {
     if (e instanceof UsageError) {
       // Commands may throw without their name ("--out X: …"); the line always starts with it.

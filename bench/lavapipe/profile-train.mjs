@@ -7,5 +7,5 @@ console.log(JSON.stringify(rep.results.map((r) => [r.name, r.ms, r.dispatches_pe
 const rows = await device().profiler.report();
 const total = rows.reduce((s, r) => s + r.ms, 0);
 console.log(`total GPU ms ${total.toFixed(0)}`);
-for (const r of rows.slice(0, +(process.env.TOP ?? 30))) console.log(`${r.ms.toFixed(1).padStart(9)} ms ${String(r.calls).padStart(6)}  ${(100 * r.ms / total).toFixed(1).padStart(5)}%  ${r.kernel}`);
+for (const r of rows.slice(0, +(process.env.TOP ?? 30))) console.log(`${r.ms.toFixed(1).padStart(9)} ms ${String(r.calls).padStart(6)}  ${(100 * r.ms / total).toFixed(1).padStart(5)}%  min ${r.minMs.toFixed(2).padStart(7)}  max ${r.maxMs.toFixed(2).padStart(7)}  ${r.kernel}`);
 process.exit(0);
