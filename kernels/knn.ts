@@ -1,4 +1,6 @@
 // Fused, tiled dilated KNN for ViG / GKGNet graphs (kernel: knn.wgsl). Indices only: no gradient.
+// On CPU adapters with subgroups of 8, wide channel groups compute their inner products as one
+// matrix product first (pointwise-subgroup.wgsl) and select from it.
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
@@ -35,8 +37,8 @@ const LANES_SOURCES = 8;
 /**
  * Where select_lanes reads a product matrix instead of knn_lanes computing each distance: from this
  * many channels per group, up to this many (row, query, source) products (64 MiB). knn_lanes loads
- * every query value once per TC sources, the matrix product once per 8·4 products; the selection
- * both share then dominates below about 32 channels. Lavapipe, 9 nearest of 196 or 49
+ * a query value for every TC products, the matrix product one value for every 32; below about 32
+ * channels the selection both share dominates and the matrix's extra pass does not pay. Lavapipe, 9 nearest of 196 or 49
  * (bench/RESULTS.md): 1.3–2.5× from 48 channels per group on, even at 24; 4 to 16 channels slower.
  */
 const PRODUCTS_MIN_CHANNELS = 32;

@@ -1,5 +1,7 @@
 // Launchers of pointwise-subgroup.wgsl: 1×1 convs on CPU adapters with fixed-size subgroups, where a
-// subgroup shuffle hands one lane's load to the others for the cost of a register permute.
+// subgroup shuffle hands one lane's load to the others for the cost of a register permute. Its two
+// entry points, as general products (shuffleGemmLaunch, shuffleDotLaunch), also serve the matmuls
+// (kernels/matmul.ts) and the KNN's inner products (kernels/knn.ts) there.
 import { Tensor } from '../engine/tensor.js';
 import type { PendingGrads } from '../engine/autograd.js';
 import { keep, operandPrecision } from '../engine/context.js';
