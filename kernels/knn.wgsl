@@ -244,14 +244,16 @@ fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
 // rows start on vec4s (a CPU adapter loads every value in a loop over its lanes). Past the row's
 // end they are never used.
 fn rel_block(n: u32, m0: u32) -> array<f32, TC> {
-  var rel = array<f32, TC>();
   if (HAS_POS && POS4) {
     let i4 = (n * p.m + m0) / 4u;
-    let a = pos4[i4];
-    let b = pos4[i4 + 1u];
-    rel = array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+    return eight(pos4[i4], pos4[i4 + 1u]);
   }
-  return rel;
+  return array<f32, TC>();
+}
+
+// TC values from two vec4 loads.
+fn eight(a: vec4f, b: vec4f) -> array<f32, TC> {
+  return array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
 }
 
 // Sources m0 … m0 + TC − 1 of the query, given their inner products with it, into its nearest.
@@ -287,9 +289,8 @@ fn select_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: 
     let own_sq = own_ssq(qy.row * p.m + min(m0 + lane, p.m - 1u));
     var dot = array<f32, TC>();
     if (POS4) {
-      let a = dots4[(first + m0) / 4u];
-      let b = dots4[(first + m0) / 4u + 1u];
-      dot = array<f32, TC>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+      let i4 = (first + m0) / 4u;
+      dot = eight(dots4[i4], dots4[i4 + 1u]);
     } else {
       for (var j = 0u; j < TC; j++) { dot[j] = dots[first + min(m0 + j, p.m - 1u)]; }
     }
