@@ -2,7 +2,7 @@
 // stage through a cross-level Group KGCN, and the LabelQueryHead. Official mmcls keys: the
 // classifier's top-level modules are `backbone` (this trunk + label stream) and `head`.
 import { Tensor, F } from '../kernels/index.js';
-import { Module, captured } from './module.js';
+import { Module, captured, capturedAs } from './module.js';
 import { Embedding, Linear, ModuleList } from './layers.js';
 import { VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 import { GrapherLabel } from './vig-blocks.js';
@@ -43,16 +43,20 @@ export class GkgnetBackbone extends VigTrunk {
     const B = img.shape[0];
     let x = this.embed(img);
     const table = this.labelLt.weight;
-    let e = F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]);
+    // The label stream runs channels first (B×C×S, as the patches): one transpose in, one out.
+    let e = F.transpose(F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]), 1, 2);
     let stage = 0;
     this.backbone.layers.forEach((layer, i) => {
       x = layer.call(x);
       if (i !== this.ends[stage]) return;
       e = this.gcnLabel.items[stage].items[0].forward(e, x);
-      if (stage < 3) e = captured(this.ffnLabel.items[stage], this.ffnLabel.items[stage].items[0].call(e));
+      if (stage < 3) {
+        const ffn = this.ffnLabel.items[stage];
+        e = capturedAs(ffn, ffn.items[0].callChannelsFirst(e), (t) => F.transpose(t, 1, 2));
+      }
       stage++;
     });
-    return { patches: x, labels: e };
+    return { patches: x, labels: F.transpose(e, 1, 2) };
   }
 }
 

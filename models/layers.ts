@@ -1,6 +1,6 @@
 // The PyTorch layers the models are made of, with PyTorch's parameter names and initialisations.
 import { Tensor, Rng, F, perStep, isGradEnabled } from '../kernels/index.js';
-import { Module, captured } from './module.js';
+import { Module, captured, capturedAs } from './module.js';
 
 /** One generator for parameter initialisation, seeded per model build (construction order). */
 let initRng = new Rng(0);
@@ -131,6 +131,17 @@ export class Linear extends Layer {
     const flat = F.reshape(x, [-1, this.inFeatures]);
     const y = F.matmul(flat, this.weight, { transB: true, bias: this.bias, biasMode: 'col' });
     return F.reshape(y, [...lead, this.outFeatures]);
+  }
+  /**
+   * The same map over the features of x [B, inFeatures, N] kept channels first (as a 1×1 convolution
+   * with this weight): [B, outFeatures, N], no transposes. Called in place of call(); the tracer sees
+   * the official layout, [B, N, outFeatures].
+   */
+  callChannelsFirst(x: Tensor): Tensor {
+    const [B, C, N] = x.shape;
+    const w = F.reshape(this.weight, [this.outFeatures, C, 1, 1]);
+    const y = F.reshape(F.conv2d(F.reshape(x, [B, C, N, 1]), w, this.bias), [B, this.outFeatures, N]);
+    return capturedAs(this, y, (t) => F.transpose(t, 1, 2));
   }
 }
 

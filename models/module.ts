@@ -260,4 +260,13 @@ export function captured<T extends Tensor>(m: Module, out: T): T {
   return out;
 }
 
+/**
+ * captured() for an output kept in another layout than the official module's (e.g. channels first):
+ * the tracer sees `official(out)`, which is only computed when there is a tracer.
+ */
+export function capturedAs<T extends Tensor>(m: Module, out: T, official: (out: T) => Tensor): T {
+  if (m.tracer?.output) m.tracer.output(m.path, official(out));
+  return out;
+}
+
 export type { Shape };

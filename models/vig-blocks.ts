@@ -1,7 +1,7 @@
 // The building blocks shared by Pyramid ViG and GKGNet (spec §3.2–§3.7, §4.2–§4.3), with the
 // official module tree so parameter names match: Grapher, FFN, Stem, Downsample, GrapherLabel.
 import { Tensor, F, keep } from '../kernels/index.js';
-import { Module, captured } from './module.js';
+import { Module, captured, capturedAs } from './module.js';
 import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, dropPath } from './layers.js';
 import { relativePosTable } from './relative-pos.js';
 
@@ -164,8 +164,9 @@ export function vigBlock(channels: number, o: ConstructorParameters<typeof Graph
 }
 
 /**
- * Cross-level Group KGCN (`GrapherLabel`, §4.3): label nodes E (B×S×C) aggregate their k nearest
- * patch nodes of X (B×C×H×W) per channel group, then an FFN; returns B×S×C.
+ * Cross-level Group KGCN (`GrapherLabel`, §4.3): label nodes E aggregate their k nearest patch nodes
+ * of X (B×C×H×W) per channel group, then an FFN. The official module takes and returns E as B×S×C;
+ * here E stays channels first, B×C×S, as every op inside wants it (the tracer sees B×S×C).
  */
 export class GrapherLabel extends Module {
   readonly fc1: Sequential;
@@ -180,14 +181,14 @@ export class GrapherLabel extends Module {
     this.ffn = this.addChild('ffn', new FFN(channels, dropPathRate));
   }
   forward(labels: Tensor, patches: Tensor): Tensor {
-    const [B, S, C] = labels.shape;
-    const l = F.reshape(F.transpose(labels, 1, 2), [B, C, S, 1]);
+    const [B, C, S] = labels.shape;
+    const l = F.reshape(labels, [B, C, S, 1]);
     const l0 = this.fc1.call(l);
     const q = F.reshape(l0, [B, C, S]);
     const p = F.reshape(patches, [B, C, -1]);
     const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, p, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
     const l1 = F.add(l, dropPath(this.fc2.call(g), this.dropPathRate, this.training, this.generator));
     const l2 = this.ffn.call(l1);
-    return captured(this, F.transpose(F.reshape(l2, [B, C, S]), 1, 2));
+    return capturedAs(this, F.reshape(l2, [B, C, S]), (t) => F.transpose(t, 1, 2));
   }
 }

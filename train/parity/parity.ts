@@ -156,7 +156,8 @@ function build(file: string, kind: string, cfg: Record<string, unknown>, recs: R
         inputs: ['labels', 'features'],
         tol: TOL.module,
         run: (inp) => {
-          const y = m.forward(inp.get('labels')!, inp.get('features')!);
+          // The official module's labels are B×S×C; ours run channels first.
+          const y = F.transpose(m.forward(F.transpose(inp.get('labels')!, 1, 2), inp.get('features')!), 1, 2);
           return { outs: new Map([['y', y]]), loss: weightedLoss(y, tensorOf(need(file, recs, 'loss_weight.y'))) };
         },
       };
