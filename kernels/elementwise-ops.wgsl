@@ -80,3 +80,11 @@ fn binary_op(a: f32, b: f32) -> f32 {
     default: { return a; }
   }
 }
+
+// where (OP 0): c ≠ 0 ? a : b. addcmul (OP 1): a + b·c.
+fn ternary_op(a: f32, b: f32, c: f32) -> f32 {
+  switch OP {
+    case 1u: { return a + b * c; }
+    default: { return select(b, a, c != 0.0); }
+  }
+}

@@ -116,13 +116,16 @@ fn binary4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
 }
 
-// where(c != 0, a, b)
+// where(c != 0, a, b) or a + b·c
 @compute @workgroup_size(WG)
 fn ternary4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lane: u32) {
   for (var k = 0u; k < PER; k++) {
     let i = slot(wg, nwg, lane, k);
     if (i >= p.n4) { return; }
     let o = offsets_of(i);
-    out[i] = select(get_b(i, o), get_a(i, o), get_c(i, o) != vec4f(0.0));
+    let x = get_a(i, o);
+    let y = get_b(i, o);
+    let z = get_c(i, o);
+    out[i] = vec4f(ternary_op(x.x, y.x, z.x), ternary_op(x.y, y.y, z.y), ternary_op(x.z, y.z, z.z), ternary_op(x.w, y.w, z.w));
   }
 }

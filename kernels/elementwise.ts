@@ -80,6 +80,7 @@ const BINARY = {
   add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, pow: 6, gt: 7, eq: 8, ge: 9,
   geluGrad: 20, sigmoidGrad: 21, tanhGrad: 22, reluGrad: 23, absGrad: 24, clampGrad: 25, powGrad: 26,
 } as const;
+const TERNARY = { where: 0, addcmul: 1 } as const;
 
 function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], op: string, alpha = 0, beta = 0, target?: Shape): Tensor {
   for (const t of inputs) {
@@ -310,10 +311,24 @@ export function eq(a: Tensor, b: Tensor): Tensor {
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const ta = typeof a === 'number' ? scalarTensor(a) : a;
   const tb = typeof b === 'number' ? scalarTensor(b) : b;
-  const y = elementwise('ternary', 0, [ta, tb, cond], 'where');
+  const y = elementwise('ternary', TERNARY.where, [ta, tb, cond], 'where');
   return record(y, 'where', [ta, tb], (g) => [
     ta.requiresGrad ? sumTo(where(cond, g, 0), ta.shape) : null,
     tb.requiresGrad ? sumTo(where(cond, 0, g), tb.shape) : null,
+  ]);
+}
+
+/**
+ * x + y·s (torch.addcmul with value 1), broadcasting all three: one pass where mul then add take two
+ * (a residual plus a drop-path-scaled branch). Gradients: x ← g, y ← g·s, s ← g·y, each summed to
+ * its operand's shape.
+ */
+export function addcmul(x: Tensor, y: Tensor, s: Tensor): Tensor {
+  const out = elementwise('ternary', TERNARY.addcmul, [x, y, s], 'addcmul');
+  return record(out, 'addcmul', [x, y, s], (g) => [
+    x.requiresGrad ? sumTo(g, x.shape) : null,
+    y.requiresGrad ? sumTo(binaryRaw(g, s, 'mul'), y.shape) : null,
+    s.requiresGrad ? sumTo(binaryRaw(g, y, 'mul'), s.shape) : null,
   ]);
 }
 

@@ -61,11 +61,11 @@ fn binary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   out[i] = binary_op(a[o.x], b[o.y]);
 }
 
-// where(c != 0, a, b)
+// where(c != 0, a, b) or a + b·c
 @compute @workgroup_size(256)
 fn ternary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   let o = offsets(i);
-  out[i] = select(b[o.y], a[o.x], c[o.z] != 0.0);
+  out[i] = ternary_op(a[o.x], b[o.y], c[o.z]);
 }

@@ -227,6 +227,17 @@ export function parameterTensor(shape: number[], init: { value?: number; std?: n
 /** timm DropPath: each sample's residual branch scaled by Bernoulli(1−p)/(1−p) in training. */
 export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng | null): Tensor {
   if (!training || p <= 0) return x;
+  return F.mul(x, dropPathMask(x, p, rng));
+}
+
+/** x + dropPath(y): a residual and its branch in one pass (addcmul with the per-sample mask). */
+export function residualDropPath(x: Tensor, y: Tensor, p: number, training: boolean, rng: Rng | null): Tensor {
+  if (!training || p <= 0) return F.add(x, y);
+  return F.addcmul(x, y, dropPathMask(y, p, rng));
+}
+
+/** Per sample of x, 0 (dropped, with probability p) or 1 / (1 − p), shaped [B, 1, …] to broadcast. */
+function dropPathMask(x: Tensor, p: number, rng: Rng | null): Tensor {
   if (!rng) throw new Error(`drop path ${p} in training mode needs a generator: call model.setGenerator(new Rng(seed)) first`);
   const B = x.shape[0];
   const keepProb = 1 - p;
@@ -236,8 +247,7 @@ export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng | nul
     for (let b = 0; b < B; b++) mask[b] = rng.uniform() < keepProb ? 1 / keepProb : 0;
     return mask;
   };
-  const m = Tensor.fromProducer([B, ...x.shape.slice(1).map(() => 1)], draw, 'drop path mask');
-  return F.mul(x, m);
+  return Tensor.fromProducer([B, ...x.shape.slice(1).map(() => 1)], draw, 'drop path mask');
 }
 
 /** nn.ModuleList: children named 0, 1, 2, … (any module type). */

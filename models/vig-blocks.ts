@@ -2,7 +2,7 @@
 // official module tree so parameter names match: Grapher, FFN, Stem, Downsample, GrapherLabel.
 import { Tensor, F, keep } from '../kernels/index.js';
 import { Module, captured, capturedAs } from './module.js';
-import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, dropPath } from './layers.js';
+import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, residualDropPath } from './layers.js';
 import { relativePosTable } from './relative-pos.js';
 
 const convBn = (cin: number, cout: number, groups = 1) => new Sequential(new Conv2d(cin, cout, 1, { groups }), new BatchNorm2d(cout));
@@ -96,7 +96,7 @@ export class Grapher extends Layer {
     }
     const g = this.graphConv.forward(h, this.relativePos ?? undefined);
     const y = this.fc2.call(g);
-    return F.add(x, dropPath(y, this.dropPathRate, this.training, this.generator));
+    return residualDropPath(x, y, this.dropPathRate, this.training, this.generator);
   }
 }
 
@@ -122,7 +122,7 @@ export class FFN extends Layer {
   }
   forward(x: Tensor): Tensor {
     const y = this.fc2.call(this.fc1.callGelu(x));
-    return F.add(x, dropPath(y, this.dropPathRate, this.training, this.generator));
+    return residualDropPath(x, y, this.dropPathRate, this.training, this.generator);
   }
 }
 
@@ -187,7 +187,7 @@ export class GrapherLabel extends Module {
     const q = F.reshape(l0, [B, C, S]);
     const p = F.reshape(patches, [B, C, -1]);
     const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, p, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
-    const l1 = F.add(l, dropPath(this.fc2.call(g), this.dropPathRate, this.training, this.generator));
+    const l1 = residualDropPath(l, this.fc2.call(g), this.dropPathRate, this.training, this.generator);
     const l2 = this.ffn.call(l1);
     return capturedAs(this, F.reshape(l2, [B, C, S]), (t) => F.transpose(t, 1, 2));
   }

@@ -260,6 +260,23 @@ function suite() {
       }
     });
 
+    it('addcmul(x, y, s) = x + y·s: forward and all three gradients, broadcast as a residual and its drop-path mask too', async () => {
+      const cases: [number[], number[], number[]][] = [...TRIPLES, [[4, 6, 2, 4], [4, 6, 2, 4], [4, 1, 1, 1]], [[2, 3, 5], [2, 3, 5], [2, 1, 1]]];
+      for (const [k, [sx, sy, ss]] of cases.entries()) {
+        const [x, y, sc] = [randArr(sx, 80 + k), randArr(sy, 90 + k), randArr(ss, 100 + k)];
+        const r = await runGrad([{ data: x, shape: sx }, { data: y, shape: sy }, { data: sc, shape: ss }], (tx, ty, ts) => F.addcmul(tx, ty, ts), k);
+        const ref = mapRef([sx, sy, ss], [x, y, sc], (u, v, w) => u + v * w);
+        const what = `addcmul ${JSON.stringify([sx, sy, ss])}`;
+        expect(r.shape, what).toEqual(ref.shape);
+        expectClose(r.out, ref.data, TOL, `${what} forward`);
+        const gy = mapRef([ref.shape, ss], [r.w, sc], (g, w) => g * w).data;
+        const gs = mapRef([ref.shape, sy], [r.w, y], (g, v) => g * v).data;
+        expectClose(r.grads[0], sumToRef(r.w, ref.shape, sx), TOL, `${what} d/dx`, absSumScale(r.w, ref.shape, sx));
+        expectClose(r.grads[1], sumToRef(gy, ref.shape, sy), TOL, `${what} d/dy`, absSumScale(gy, ref.shape, sy));
+        expectClose(r.grads[2], sumToRef(gs, ref.shape, ss), TOL, `${what} d/ds`, absSumScale(gs, ref.shape, ss));
+      }
+    });
+
     it('where with scalar branches', async () => {
       const x = randArr([5, 6], 3);
       const r = await runGrad([{ data: x, shape: [5, 6] }], (t) => F.where(F.gt(t, 0), t, -2));
