@@ -17,7 +17,7 @@
  * - Loss (trainer): label smoothing 0.1 + 10 × ASL(γ+ = 0, γ− = 2, clip 0.05), GKGNet's weighting.
  */
 import { Tensor, F } from '../kernels/index.js';
-import { Module, captured } from './module.js';
+import { Module, captured, capturedAs } from './module.js';
 import { Linear, ModuleList, parameterTensor } from './layers.js';
 import { VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 import { FFN, DilatedKnnGraph } from './vig-blocks.js';
@@ -60,19 +60,22 @@ export class MlgBlock extends Module {
     this.adj = this.addParam('llg_adj', parameterTensor([numLabels, numLabels], { std: 0.01 }));
     this.ffn = this.addChild('llg_ffn', new FFN(channels, dropPath));
   }
-  /** labels B×S×C, patches B×C×H×W → B×S×C. */
+  /**
+   * labels B×C×S, patches B×C×H×W → B×C×S. The label nodes stay channels first, as the patches, the
+   * KNN, max-relative and the FFN want them (the tracer sees B×S×C).
+   */
   forward(labels: Tensor, patches: Tensor): Tensor {
-    const [B, S, C] = labels.shape;
-    const q = F.transpose(labels, 1, 2);
+    const [B, C, S] = labels.shape;
     const p = F.reshape(patches, [B, C, -1]);
     const k = Math.min(this.knn.k, p.shape[2]);
-    const idx = k === this.knn.k ? this.knn.run(q, p) : F.dilatedKnn(q, p, { k, dilation: 1, groups: 1 });
+    const idx = k === this.knn.k ? this.knn.run(labels, p) : F.dilatedKnn(labels, p, { k, dilation: 1, groups: 1 });
     // max_j (h − x_j) = max_j ((−x_j) − (−h)): the max-relative op with both sides negated.
-    const rel = F.maxRelative(F.neg(q), F.neg(p), idx, 1);
-    const h1 = F.add(labels, this.plg.call(F.concat([labels, F.transpose(rel, 1, 2)], 2)));
-    const h2 = F.add(F.matmul(this.adj, h1), h1);
-    const out = this.ffn.call(F.reshape(F.transpose(h2, 1, 2), [B, C, S, 1]));
-    return captured(this, F.transpose(F.reshape(out, [B, C, S]), 1, 2));
+    const rel = F.maxRelative(F.neg(labels), F.neg(p), idx, 1);
+    const h1 = F.add(labels, this.plg.callChannelsFirst(F.concat([labels, rel], 1)));
+    // LLG: h2[b, :, s] = h1[b, :, s] + Σ_t adj[s, t] · h1[b, :, t].
+    const h2 = F.add(F.matmul(h1, this.adj, { transB: true }), h1);
+    const out = this.ffn.call(F.reshape(h2, [B, C, S, 1]));
+    return capturedAs(this, F.reshape(out, [B, C, S]), (t) => F.transpose(t, 1, 2));
   }
 }
 
@@ -103,16 +106,17 @@ export class MlVig extends VigTrunk {
     const B = img.shape[0];
     let x = this.embed(img);
     const table = this.labelEmbed;
-    let e = F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]);
+    // The label stream runs channels first (B×C×S): one transpose in, one out.
+    let e = F.transpose(F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]), 1, 2);
     let stage = 0;
     this.backbone.layers.forEach((layer, i) => {
       x = layer.call(x);
       if (i !== this.ends[stage]) return;
       for (const blk of this.mlg.items[stage].items) e = blk.forward(e, x);
-      if (stage < 3) e = this.labelProj.items[stage].call(e);
+      if (stage < 3) e = this.labelProj.items[stage].callChannelsFirst(e);
       stage++;
     });
-    const { clsScore, gap } = this.head.forward(e, x);
+    const { clsScore, gap } = this.head.forward(F.transpose(e, 1, 2), x);
     return { clsScore: captured(this, clsScore), gap };
   }
 }

@@ -143,11 +143,33 @@ describe('MLG block', () => {
     const N = patches.length;
     const chw = new Float32Array(C * N);
     patches.forEach((p, j) => p.forEach((v, c) => (chw[c * N + j] = v)));
-    const out = tidy(() => noGrad(() => blk.forward(Tensor.from(h.flat(), [1, h.length, C]), Tensor.from(chw, [1, C, N, 1]))));
+    // The block runs channels first (B×C×S); h and the result are S×C.
+    const out = tidy(() =>
+      noGrad(() => F.transpose(blk.forward(F.transpose(Tensor.from(h.flat(), [1, h.length, C]), 1, 2), Tensor.from(chw, [1, C, N, 1])), 1, 2)),
+    );
     const v = await out.toArray();
     out.release();
     return v;
   }
+
+  it('LLG: H̄ = A·H + H, labels mixed by the learnable S×S matrix (row s of A weighs the labels t)', async () => {
+    const S = 3;
+    const C = 4;
+    const blk = new MlgBlock(C, S, 2, 0);
+    blk.plg.weight.write(new Float32Array(C * 2 * C)); // PLG adds nothing
+    blk.plg.bias.write(new Float32Array(C));
+    const A = [[0.5, -1, 2], [0, 0.25, 0], [3, 0, -0.5]]; // not symmetric: Aᵀ would give another result
+    blk.adj.write(Float32Array.from(A.flat()));
+    const bn = blk.ffn.fc2.layers[1] as unknown as { weight: Tensor; bias: Tensor };
+    bn.weight.write(new Float32Array(C)); // the FFN adds nothing
+    bn.bias.write(new Float32Array(C));
+    blk.eval();
+    const h = [[1, -2, 0.5, 3], [0, 1, -1, 2], [2, 0, 1, -1]];
+    const got = await run(blk, h, [[0.5, 1, 2, -1], [2, -3, 0, 1], [-1, 0, 1, 4]]);
+    const want = h.flatMap((row, s) => row.map((v, c) => v + A[s].reduce((acc, a, t) => acc + a * h[t][c], 0)));
+    expectClose(got, want, 1e-6, 'h + A·h');
+    blk.release();
+  });
 
   it('PLG: R = max_j (h − x_j) over the label’s cosine-nearest patches (centre minus neighbour)', async () => {
     // Every patch a neighbour (k = N = 3): R = h − min_j x_j.
