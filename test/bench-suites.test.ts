@@ -164,6 +164,11 @@ describe('train suite', () => {
     const { results } = JSON.parse(ok.stdout);
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ name: 'gkgnet-mini@64', shape: [3, 3, 64, 64], allocations_per_step: 0, replayed_per_step: 1 });
+    // One warm-up step is fewer than the recording needs (a normal step and two recorded ones): the
+    // bench warms up through it, so the timed steps still replay.
+    const short = await run(['--suite', 'train', '--case', 'gkgnet-mini@64:3', '--warmup', '1', '--iters', '2', '--json']);
+    expect(short.code, short.stderr).toBe(0);
+    expect(JSON.parse(short.stdout).results[0]).toMatchObject({ replayed_per_step: 1, allocations_per_step: 0 });
     for (const [args, msg] of [
       [['--suite', 'train', '--case', 'gkgnet-t@224'], /^webvig bench: --case gkgnet-t@224: expected MODEL@SIZE:BATCH/],
       [['--suite', 'train', '--case', 'resnet@224:4'], /^webvig bench: --case resnet@224:4: unknown model resnet; models: /],
