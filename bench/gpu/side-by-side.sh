@@ -13,7 +13,8 @@
 # Parts run in priority order, each under its own time limit and all under BUDGET seconds (default
 # 520), so a slow part costs only its own figures. $OUT gets: summary.txt (each target: measured, met
 # or not), train.txt and kernels.txt (compare.py's tables), info.json (webvig info with the f16 and
-# subgroup-matrix toggles), raw.json (every JSON output, by part) and log.txt (stderr, timings).
+# subgroup-matrix toggles), raw.json (every JSON output, by part), profile.txt (the first case's
+# step, per kernel and call site) and log.txt (stderr, timings).
 set -uo pipefail
 OUT=${OUT:?OUT must name the folder for the results}
 mkdir -p "$OUT"
@@ -86,6 +87,12 @@ if [[ -z ${SMOKE:-} ]]; then
   run 60 "pytorch matmul" "$raw/torch-matmul.json" python3 bench/pytorch/matmul.py
   run 60 "pytorch knn" "$raw/torch-knn.json" python3 bench/pytorch/kernels.py "${torch_kernels[@]}" --only knn
 fi
+
+# 5. What holds the first case back: its step's GPU time per kernel and call site (one profiled step;
+#    the CLI prints the table on stderr), for bench/RESULTS.md's unmet targets.
+c=${train_cases[0]}
+run 90 "webvig profile $c" "$raw/webvig-profile-step.json" \
+  bash -c 'WEBVIG_PROFILE=sites "$@" 2> "$0"' "$OUT/profile.txt" "${webvig[@]}" bench --suite train --case "$c" --warmup 1 --iters 1 --json
 
 # Tables, targets and the raw outputs.
 python3 - "$raw" "$OUT" <<'PY' 2>> "$OUT/log.txt"
