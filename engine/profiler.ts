@@ -1,6 +1,7 @@
 // Per-kernel GPU time (WEBVIG_PROFILE=1, or =sites per kernel and call site, or
 // device.enableProfiler()): every dispatch gets its own compute pass with timestamp writes, and the
-// resolved times are summed per label when the batch is read back. Costs a pass per dispatch, so it is for finding hot kernels, not for speed.
+// resolved times are summed per label when the batch is read back. Costs a pass per dispatch, so it
+// is for finding hot kernels, not for speed.
 
 export interface KernelTime {
   kernel: string;

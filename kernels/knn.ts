@@ -38,8 +38,9 @@ const LANES_SOURCES = 8;
  * Where select_lanes reads a product matrix instead of knn_lanes computing each distance: from this
  * many channels per group, up to this many (row, query, source) products (64 MiB). knn_lanes loads
  * a query value for every TC products, the matrix product one value for every 32; below about 32
- * channels the short reduction makes a poor gemm and the matrix's extra pass does not pay. Lavapipe, 9 nearest of 196 or 49
- * (bench/RESULTS.md): 1.3–2.5× from 48 channels per group on, even at 24; 4 to 16 channels slower.
+ * channels the short reduction makes a poor gemm and the matrix's extra pass does not pay.
+ * Lavapipe, 9 nearest of 196 or 49 (bench/RESULTS.md): 1.3–2.5× from 48 channels per group on,
+ * even at 24; 4 to 16 channels slower.
  */
 const PRODUCTS_MIN_CHANNELS = 32;
 const MAX_PRODUCTS = 1 << 24;

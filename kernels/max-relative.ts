@@ -6,6 +6,11 @@ import { device } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { inverseIndexRows } from './gather.js';
 
+/** Invocations per workgroup of the CPU-adapter entries (a workgroup is one thread there). */
+const LANES = 8;
+/** backward_y_lanes's channels per thread (max-relative.wgsl's CH). */
+const LANE_CHANNELS = 8;
+
 /**
  * R[b, c, n] = max_t (y[b, c, idx[b·G + g(c), n, t]] − x[b, c, n]), g(c) = ⌊c / (C/G)⌋:
  * x [B, C, N] centres, y [B, C, M] sources, idx i32 [B·G, N, k] (e.g. from dilatedKnn) → [B, C, N].
@@ -62,7 +67,7 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
   if (arg.size > 0) {
     if (choice) kernel('forward_chosen', [x, y, idx, out, arg, choice], grid1d(arg.size));
     // CPU adapters: one thread per (image, group, node) walking the group's channels.
-    else if (device().kernelProfile === 'cpu') kernel('forward_lanes', [x, y, idx, out, arg], grid1d(B * groups * N, 8), { WG: 8 });
+    else if (device().kernelProfile === 'cpu') kernel('forward_lanes', [x, y, idx, out, arg], grid1d(B * groups * N, LANES), { WG: LANES });
     else kernel('forward', [x, y, idx, out, arg], grid1d(arg.size));
   }
   record(out, 'max_relative', [x, y], (g) => {
@@ -80,10 +85,11 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
       rows.release();
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
       const args = [g, arg, inv.offsets, inv.list, gy];
-      // CPU adapters, groups of 8 channels or more: a thread per (image, group, 8 channels, source)
+      // CPU adapters, groups of CH channels or more: a thread per (image, group, CH channels, source)
       // reads each list entry once (GKGNet-T's shapes: 1.2–1.8× for forward + backward).
-      if (gy.size > 0 && device().kernelProfile === 'cpu' && C / groups >= 8) {
-        kernel('backward_y_lanes', args, grid1d(B * groups * Math.ceil(C / groups / 8) * M, 8), { WG: 8 }, `${ctx} backward`);
+      if (gy.size > 0 && device().kernelProfile === 'cpu' && C / groups >= LANE_CHANNELS) {
+        const threads = B * groups * Math.ceil(C / groups / LANE_CHANNELS) * M;
+        kernel('backward_y_lanes', args, grid1d(threads, LANES), { WG: LANES }, `${ctx} backward`);
       } else if (gy.size > 0) {
         kernel('backward_y', args, grid1d(gy.size), {}, `${ctx} backward`);
       }

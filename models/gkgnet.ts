@@ -19,6 +19,11 @@ export function gkgnetConfig(variant: 't' | 's' | 'b', size: number, numLabels: 
   return { ...v, size, numLabels, k: 9, kLabel: 9, groups: 2, reduceRatios: [4, 2, 1, 1], dropPath: 0.1, relativePos: true, ...extra };
 }
 
+/** A label table [S, C] as a label stream's first value: one copy per image, channels first (B×C×S). */
+export function labelStreamStart(table: Tensor, B: number): Tensor {
+  return F.transpose(F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]), 1, 2);
+}
+
 /** The mmcls `GKGNet` backbone: trunk + `label_lt`, `gcn_label.i.0`, `ffn_label.i.0`. */
 export class GkgnetBackbone extends VigTrunk {
   readonly labelLt: Embedding;
@@ -42,9 +47,8 @@ export class GkgnetBackbone extends VigTrunk {
   forward(img: Tensor): { patches: Tensor; labels: Tensor } {
     const B = img.shape[0];
     let x = this.embed(img);
-    const table = this.labelLt.weight;
     // The label stream runs channels first (B×C×S, as the patches): one transpose in, one out.
-    let e = F.transpose(F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]), 1, 2);
+    let e = labelStreamStart(this.labelLt.weight, B);
     let stage = 0;
     this.backbone.layers.forEach((layer, i) => {
       x = layer.call(x);

@@ -21,7 +21,7 @@ import { Module, captured, capturedAs } from './module.js';
 import { Linear, ModuleList, parameterTensor } from './layers.js';
 import { VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 import { FFN, DilatedKnnGraph } from './vig-blocks.js';
-import { LabelQueryHead } from './gkgnet.js';
+import { LabelQueryHead, labelStreamStart } from './gkgnet.js';
 
 export interface MlVigConfig extends VigConfig {
   numLabels: number;
@@ -105,9 +105,8 @@ export class MlVig extends VigTrunk {
   forwardAll(img: Tensor): { clsScore: Tensor; gap: Tensor } {
     const B = img.shape[0];
     let x = this.embed(img);
-    const table = this.labelEmbed;
     // The label stream runs channels first (B×C×S): one transpose in, one out.
-    let e = F.transpose(F.expand(F.reshape(table, [1, ...table.shape]), [B, ...table.shape]), 1, 2);
+    let e = labelStreamStart(this.labelEmbed, B);
     let stage = 0;
     this.backbone.layers.forEach((layer, i) => {
       x = layer.call(x);
