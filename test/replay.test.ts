@@ -2,14 +2,16 @@
 // normal path over several steps with a changing learning rate, drop path and changing batches
 // (weights, optimizer moments and step counts, the loss ring and the drop-path generator compared
 // exactly); a smaller batch falls back to the normal path and replay resumes after it; a replayed
-// step creates no GPU object; per-step values written as constants are caught, never frozen.
+// step creates no GPU object; per-step values written as constants are caught, never frozen. The
+// evaluation forward (train/trainer.ts EvalReplay) replays with the parameters as they are now.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { init, device, Tensor, Rng, F, backward, keep, StepReplay, setOperandPrecision, type StepMode, type StepInput } from '../kernels/index.js';
+import { init, device, Tensor, Rng, F, backward, keep, noGrad, beginScope, endScope, StepReplay, setOperandPrecision, type StepMode, type StepInput } from '../kernels/index.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 import { storeAt } from '../kernels/ring.js';
 import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
+import { EvalReplay } from '../train/trainer.js';
 
 beforeAll(async () => {
   await init();
@@ -212,5 +214,35 @@ describe('step replay', () => {
     expect([...(await out.toArray())]).toEqual([5, 10, 15, 20]);
     for (const t of [w, out]) t.release();
     replay.release();
+  });
+
+  it('the evaluation forward, replayed across batches and parameter changes, gives the scores of the normal path bit for bit', async () => {
+    const model = buildModel('gkgnet-tiny', { size: SIZE, numLabels: LABELS, seed: 3 });
+    model.eval({ foldBatchNorm: true });
+    const evalReplay = new EvalReplay();
+    const data = new Rng(7);
+    const bits = (v: Float32Array) => [...new Uint32Array(v.buffer, v.byteOffset, v.length)];
+    const weight = model.namedParameters().find(([, t]) => t.rank === 4)![1];
+    const runningVar = model.namedBuffers().find(([n]) => n.endsWith('running_var'))![1];
+    // A smaller batch in the middle (normal path), and the parameters and running statistics
+    // changed in place before the last batches, as training does between two evaluations.
+    for (const [i, B] of [2, 2, 2, 2, 1, 2, 2].entries()) {
+      if (i === 5) {
+        weight.write(Float32Array.from({ length: weight.size }, () => data.normal() * 0.1));
+        runningVar.write(Float32Array.from({ length: runningVar.size }, () => 0.5 + data.uniform()));
+      }
+      const shape = [B, 3, SIZE, SIZE];
+      const images = Float32Array.from({ length: B * 3 * SIZE * SIZE }, () => data.normal());
+      const scores = noGrad(() => evalReplay.run(model, images, shape, LABELS));
+      const got = await scores.toArray();
+      scores.release();
+      beginScope();
+      const want = await noGrad(() => F.sigmoid(model.forward(Tensor.from(images, shape)))).toArray();
+      endScope();
+      expect(bits(got), `batch ${i}`).toEqual(bits(want));
+    }
+    expect(evalReplay.counts.replayed).toBe(3);
+    evalReplay.release();
+    model.release();
   });
 });

@@ -115,19 +115,71 @@ function lossTargets(labels: Float32Array): Float32Array {
   return labels.map((v) => (v > 0 ? 1 : 0));
 }
 
-export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean, samples?: readonly { path: string }[]) {
+const FIRST_SLOT = new Uint32Array(1);
+
+/**
+ * The evaluation forward, recorded once per batch shape and replayed for later batches and later
+ * evaluations (engine/replay.ts): the parameters and running statistics stay in their buffers, so
+ * one recording serves a whole run. The scores land in one kept tensor, sized by the first (largest)
+ * batch, so that a smaller last batch allocates nothing that could take a recorded buffer.
+ */
+export class EvalReplay {
+  private readonly replay = new StepReplay({ warmup: 1 });
+  private scores: Tensor | null = null;
+
+  /** Batches run the normal way, recorded and replayed so far. */
+  get counts(): Readonly<StepReplay['counts']> {
+    return this.replay.counts;
+  }
+
+  /** sigmoid(model(images)) as [B, numLabels]; valid until the next run() or release(). */
+  run(model: MultiLabelModel, images: Float32Array, shape: number[], numLabels: number): Tensor {
+    const size = shape[0] * numLabels;
+    if (!this.scores || this.scores.size < size) {
+      this.scores?.release();
+      this.scores = keep(Tensor.empty([size], 'f32', 'eval scores'));
+    }
+    const scores = this.scores;
+    this.replay.run([{ data: images, shape }, { data: FIRST_SLOT, shape: [1] }], ([x, s]) => {
+      const out = scores.viewAt(0, [size]);
+      F.storeAt(out, F.sigmoid(model.forward(x)), s);
+      out.release();
+    });
+    return scores.viewAt(0, [shape[0], numLabels]);
+  }
+
+  release(): void {
+    this.replay.release();
+    this.scores?.release();
+    this.scores = null;
+  }
+}
+
+export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean, samples?: readonly { path: string }[], replay?: EvalReplay) {
   // Conv + BN pairs as one convolution: the scores differ from the unfolded pair's by rounding only.
   model.eval({ foldBatchNorm: true });
   const acc = new MetricAccumulator(numLabels);
   const region = asRegionModel(model);
-  for await (const batch of loader.epoch(0)) {
-    const B = batch.indices.length;
-    if (region && samples) region.setImages(batch.indices.map((i) => samples[i].path));
-    beginScope();
-    const probs = noGrad(() => F.sigmoid(model.forward(Tensor.from(batch.images, [B, 3, size, size]))));
-    const p = await probs.toArray();
-    endScope();
-    acc.add(p, Int8Array.from(batch.labels), B);
+  const forward = replay ?? new EvalReplay();
+  // One batch in flight: batch i+1 is loaded and encoded while the device computes batch i, whose
+  // scores are awaited only then (the read is submitted with the batch, in queue order).
+  let previous: Promise<void> | null = null;
+  try {
+    for await (const batch of loader.epoch(0)) {
+      const B = batch.indices.length;
+      if (region && samples) region.setImages(batch.indices.map((i) => samples[i].path));
+      const out = noGrad(() => forward.run(model, batch.images, [B, 3, size, size], numLabels));
+      const scores = out.toArray();
+      out.release();
+      const labels = Int8Array.from(batch.labels);
+      await previous;
+      previous = scores.then((p) => acc.add(p, labels, B));
+      // Awaited on the next turn; until then a failed read must not count as an unhandled rejection.
+      previous.catch(() => {});
+    }
+    await previous;
+  } finally {
+    if (!replay) forward.release();
   }
   if (difficult) {
     // mmcls variant with difficult labels; it reports percent.
@@ -324,6 +376,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
 
   const ring = keep(Tensor.empty([cfg.logEvery], 'f32', 'loss ring'));
   const replay = new StepReplay({ warmup: 1 });
+  const evalReplay = new EvalReplay();
   const slot = new Uint32Array(1);
   const lastEpoch = Math.min(epochs, startEpoch + (cfg.stopAfter ?? epochs));
   const metric = data.valIsTest ? 'test_map' : 'val_map';
@@ -401,7 +454,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
     bar.stop();
 
     // ---- evaluate
-    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult, data.val);
+    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult, data.val, evalReplay);
     const row: EpochRow = {
       epoch: epoch + 1, step, lr: opt.lr, train_loss: lossSum / Math.max(1, lossCount),
       val_map: ev.mAP, cf1: ev.CF1, of1: ev.OF1, images_per_s: images / seconds, seconds,
@@ -431,6 +484,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
   }
   await Promise.all([trainLoader.close(), valLoader.close()]);
   replay.release();
+  evalReplay.release();
   ring.release();
 
   const summary = summarize();
