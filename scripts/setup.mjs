@@ -4,7 +4,8 @@
 //   2. a WebGPU adapter exists (else, as root on Debian, install Mesa lavapipe from bookworm-backports;
 //      otherwise stop with one message saying what to install);
 //   3. kernels/sources.ts (the WGSL kernels bundled as strings) regenerated when a kernel changed;
-//   4. with --build: compile TypeScript to dist/ when any source is newer than the last build, and
+//   4. with --build: compile TypeScript to dist/ when any source is newer than the last build or its
+//      output is missing (then from nothing: tsc's incremental state would not re-emit it), and
 //      bundle the browser entry and demo page (scripts/build-web.mjs, esbuild) into dist/browser/;
 //   5. for `npm test` (--browser): Chromium for the headless page test (test/browser.test.ts), from
 //      Debian as root when missing, else one message saying what to install.
@@ -122,13 +123,35 @@ function copyAssets(dir, ext) {
   }
 }
 
+/** The first TypeScript source under `dir` whose compiled .js is missing from dist/, if any. */
+function missingOutput(dir) {
+  if (!existsSync(dir)) return null;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const m = missingOutput(p);
+      if (m) return m;
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') && !existsSync(join(root, 'dist', relative(root, p)).replace(/\.ts$/, '.js'))) {
+      return relative(root, p);
+    }
+  }
+  return null;
+}
+
 async function ensureBuild() {
   // --clean (npm pack): build from nothing, so no output of a since-removed source is shipped.
   if (args.has('--clean')) rmSync(join(root, 'dist'), { recursive: true, force: true });
   const stamp = join(root, 'dist', '.webvig-build');
   const dirs = ['engine', 'kernels', 'models', 'train', 'bench', 'web'].map((d) => join(root, d));
   const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl', '.json', '.html', '.css'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
-  if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return;
+  // tsc's incremental state does not notice a deleted output: rebuild from nothing when one is gone.
+  const missing = dirs.map(missingOutput).find((m) => m);
+  if (missing && existsSync(join(root, 'dist'))) {
+    log(`dist/ lacks the output of ${missing}: rebuilding it from nothing`);
+    rmSync(join(root, 'dist'), { recursive: true, force: true });
+  } else if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest) {
+    return;
+  }
   log('compiling TypeScript to dist/');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
   copyAssets(join(root, 'models', 'label-embeddings'), '.json');
