@@ -3,7 +3,7 @@
 // (weights, optimizer moments and step counts, the loss ring and the drop-path generator compared
 // exactly); a smaller batch falls back to the normal path and replay resumes after it; a replayed
 // step creates no GPU object; per-step values written as constants are caught, never frozen. The
-// evaluation forward (train/trainer.ts EvalReplay) replays with the parameters as they are now.
+// evaluation forward (train/eval-replay.ts) replays with the parameters as they are now.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, device, Tensor, Rng, F, backward, keep, noGrad, beginScope, endScope, StepReplay, setOperandPrecision, type StepMode, type StepInput } from '../kernels/index.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
@@ -11,7 +11,7 @@ import { storeAt } from '../kernels/ring.js';
 import { buildModel } from '../models/factory.js';
 import { gkgnetLoss } from '../models/losses.js';
 import { AdamW } from '../train/optim.js';
-import { EvalReplay } from '../train/trainer.js';
+import { EvalReplay } from '../train/eval-replay.js';
 
 beforeAll(async () => {
   await init();

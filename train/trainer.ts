@@ -26,6 +26,7 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, checkpointEpoch, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
+import { EvalReplay } from './eval-replay.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from './tune-cache.js';
 import { writeFileAtomic, removeStaleTemps } from './atomic.js';
 import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
@@ -113,46 +114,6 @@ function setPriorBias(model: MultiLabelModel, labels: readonly Int8Array[], S: n
 /** Difficult (−1) labels count as negatives in the loss, as the official loss has no ignore mask. */
 function lossTargets(labels: Float32Array): Float32Array {
   return labels.map((v) => (v > 0 ? 1 : 0));
-}
-
-const FIRST_SLOT = new Uint32Array(1);
-
-/**
- * The evaluation forward, recorded once per batch shape and replayed for later batches and later
- * evaluations (engine/replay.ts): the parameters and running statistics stay in their buffers, so
- * one recording serves a whole run. The scores land in one kept tensor, sized by the first (largest)
- * batch, so that a smaller last batch allocates nothing that could take a recorded buffer.
- */
-export class EvalReplay {
-  private readonly replay = new StepReplay({ warmup: 1 });
-  private scores: Tensor | null = null;
-
-  /** Batches run the normal way, recorded and replayed so far. */
-  get counts(): Readonly<StepReplay['counts']> {
-    return this.replay.counts;
-  }
-
-  /** sigmoid(model(images)) as [B, numLabels]; valid until the next run() or release(). */
-  run(model: MultiLabelModel, images: Float32Array, shape: number[], numLabels: number): Tensor {
-    const size = shape[0] * numLabels;
-    if (!this.scores || this.scores.size < size) {
-      this.scores?.release();
-      this.scores = keep(Tensor.empty([size], 'f32', 'eval scores'));
-    }
-    const scores = this.scores;
-    this.replay.run([{ data: images, shape }, { data: FIRST_SLOT, shape: [1] }], ([x, s]) => {
-      const out = scores.viewAt(0, [size]);
-      F.storeAt(out, F.sigmoid(model.forward(x)), s);
-      out.release();
-    });
-    return scores.viewAt(0, [shape[0], numLabels]);
-  }
-
-  release(): void {
-    this.replay.release();
-    this.scores?.release();
-    this.scores = null;
-  }
 }
 
 export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size: number, numLabels: number, difficult: boolean, samples?: readonly { path: string }[], replay?: EvalReplay) {

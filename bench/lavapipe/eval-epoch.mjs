@@ -6,7 +6,8 @@
 import { init, Tensor, F, beginScope, endScope, noGrad } from '../../dist/kernels/index.js';
 import { MetricAccumulator } from '../../dist/train/metrics.js';
 import { buildModel } from '../../dist/models/factory.js';
-import { evaluate, EvalReplay } from '../../dist/train/trainer.js';
+import { evaluate } from '../../dist/train/trainer.js';
+import { EvalReplay } from '../../dist/train/eval-replay.js';
 import { openDataset } from '../../dist/train/data/dataset.js';
 import { BatchLoader } from '../../dist/train/data/loader.js';
 import { PRESET_AUGMENT } from '../../dist/train/data/transforms.js';

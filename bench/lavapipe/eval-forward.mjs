@@ -1,9 +1,9 @@
 // Wall time per batch of the trainer's evaluation forward (gkgnet-tiny, 64 px, 10 labels, BN folded,
 // batch B): encoded each time and waited for (serial), with one batch in flight, and replayed
-// (train/trainer.ts EvalReplay) with one in flight. Usage: B=32 N=10 node bench/lavapipe/eval-forward.mjs
+// (train/eval-replay.ts) with one in flight. Usage: B=32 N=10 node bench/lavapipe/eval-forward.mjs
 import { init, Tensor, F, beginScope, endScope, noGrad } from '../../dist/kernels/index.js';
 import { buildModel } from '../../dist/models/factory.js';
-import { EvalReplay } from '../../dist/train/trainer.js';
+import { EvalReplay } from '../../dist/train/eval-replay.js';
 await init();
 const B = +(process.env.B ?? 32), N = +(process.env.N ?? 10);
 const model = buildModel('gkgnet-tiny', { size: 64, numLabels: 10, seed: 0 });

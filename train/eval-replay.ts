@@ -1,0 +1,45 @@
+// The evaluation forward of eval, the trainer's validation and predict: sigmoid(model(images)),
+// recorded once per batch shape and replayed (engine/replay.ts).
+import { Tensor, F, keep, StepReplay } from '../kernels/index.js';
+import type { MultiLabelModel } from '../models/factory.js';
+
+/** The step's slot input for F.storeAt: the scores always go to the start of the kept tensor. */
+const FIRST_SLOT = new Uint32Array(1);
+
+/**
+ * The evaluation forward, recorded once per batch shape and replayed for later batches and later
+ * evaluations (engine/replay.ts): the parameters and running statistics stay in their buffers, so
+ * one recording serves a whole run. The scores land in one kept tensor, sized by the first (largest)
+ * batch, so that a smaller last batch allocates nothing that could take a recorded buffer.
+ */
+export class EvalReplay {
+  private readonly replay = new StepReplay({ warmup: 1 });
+  private scores: Tensor | null = null;
+
+  /** Batches run the normal way, recorded and replayed so far. */
+  get counts(): Readonly<StepReplay['counts']> {
+    return this.replay.counts;
+  }
+
+  /** sigmoid(model(images)) as [B, numLabels]; valid until the next run() or release(). */
+  run(model: MultiLabelModel, images: Float32Array, shape: number[], numLabels: number): Tensor {
+    const size = shape[0] * numLabels;
+    if (!this.scores || this.scores.size < size) {
+      this.scores?.release();
+      this.scores = keep(Tensor.empty([size], 'f32', 'eval scores'));
+    }
+    const scores = this.scores;
+    this.replay.run([{ data: images, shape }, { data: FIRST_SLOT, shape: [1] }], ([x, s]) => {
+      const out = scores.viewAt(0, [size]);
+      F.storeAt(out, F.sigmoid(model.forward(x)), s);
+      out.release();
+    });
+    return scores.viewAt(0, [shape[0], numLabels]);
+  }
+
+  release(): void {
+    this.replay.release();
+    this.scores?.release();
+    this.scores = null;
+  }
+}
