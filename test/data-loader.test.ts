@@ -84,6 +84,19 @@ describe('BatchLoader', () => {
     expect(bytes(next).equals(bytes(inline))).toBe(false);
   });
 
+  it('decodes each file once per thread: later epochs read the kept pixels, which augmentation does not alter', async () => {
+    // Shift-only at the images' own size: the decoded pixels are the crop that augment() shifts in place.
+    const augment = { ...PRESET_AUGMENT['shift-only'], size: 40 };
+    const opts = { batchSize: 4, augment, seed: 5, shuffle: true };
+    const first = await collect(synthetic, { ...opts, workers: 0 }, 1);
+    const again = await collect(synthetic, { ...opts, workers: 0 }, 1);
+    const fresh = await collect(synthetic, { ...opts, workers: 1 }, 1);
+    expect(bytes(again).equals(bytes(first))).toBe(true);
+    expect(bytes(fresh).equals(bytes(first))).toBe(true);
+    const other = await collect(synthetic, { ...opts, workers: 0 }, 2);
+    expect(bytes(other).equals(bytes(first))).toBe(false);
+  });
+
   it('flips horizontally for some samples, deterministically', async () => {
     const samples = Array.from({ length: 8 }, () => ({ path: halves, labels: Int8Array.of(1) }));
     const plain = await collect(samples, { batchSize: 8, augment: { size: 16, train: false, ...raw }, workers: 0 });
