@@ -12,7 +12,6 @@
 // by score first), padded with the whole-image box; an image without an entry gets the whole image.
 import { Tensor, F } from '../kernels/index.js';
 import { FixedGraph } from '../kernels/graph.js';
-import { Module } from './module.js';
 import { Layer, Linear, parameterTensor, uniform } from './layers.js';
 import { VigTrunk } from './pyramid-vig.js';
 import { GkgnetBackbone } from './gkgnet.js';

@@ -8,7 +8,7 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { init, device, Tensor, Rng, F, backward, beginScope, endScope, keep, noGrad, StepReplay } from '../kernels/index.js';
+import { init, device, Tensor, Rng, F, backward, keep, noGrad, StepReplay } from '../kernels/index.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from './pretrained-file.js';
 import { gkgnetLoss } from '../models/losses.js';

@@ -1,5 +1,4 @@
 // `webvig eval --weights FILE [--data …]`: the metric table and per-class AP of a checkpoint.
-import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { defineCommand } from '../args.js';
 import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { DATA_FLAG, SYNTHETIC_FLAGS, checkDataSpec, dataRoot } from './train.js';
