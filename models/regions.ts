@@ -10,7 +10,7 @@
 // output fits, as do the COCO / VOC ground-truth boxes (`scripts/boxes-from-annotations.mjs`).
 // Each image gets exactly `maxBoxes` instances: its first maxBoxes boxes (in file order, so sort
 // by score first), padded with the whole-image box; an image without an entry gets the whole image.
-import { Tensor, F } from '../kernels/index.js';
+import { Tensor, F, device } from '../kernels/index.js';
 import { FixedGraph } from '../kernels/graph.js';
 import { Layer, Linear, parameterTensor, uniform } from './layers.js';
 import { VigTrunk } from './pyramid-vig.js';
@@ -72,6 +72,9 @@ export function boxesFor(table: BoxTable, path: string): Float32Array | undefine
 export function batchBoxes(source: 'grid' | 'boxes', B: number, size: number, R: number, table?: BoxTable, paths?: readonly string[]): Float32Array {
   const out = new Float32Array(B * R * 5);
   const grid = gridBoxes();
+  // Each batch's boxes reach the GPU as a plan made on the CPU (F.roiAlign): a recorded step would
+  // replay the first batch's, so a step with per-image boxes always runs the normal way.
+  if (source === 'boxes') device().recorder?.abort('per-image boxes are planned on the CPU for each batch');
   for (let b = 0; b < B; b++) {
     let boxes: Float32Array;
     if (source === 'grid') boxes = grid;

@@ -245,4 +245,27 @@ describe('step replay', () => {
     evalReplay.release();
     model.release();
   });
+
+  it('a region model with per-image boxes runs every batch the normal way: its ROI plan is made on the CPU per batch', async () => {
+    const boxes = new Map([['a.jpg', Float32Array.of(0.1, 0.2, 0.6, 0.9, 0, 0, 0.5, 0.5)]]);
+    const model = buildModel('gm-mlic-boxes', { size: SIZE, numLabels: LABELS, seed: 2, boxes }) as ReturnType<typeof buildModel> & { setImages(p: readonly string[]): void };
+    model.eval({ foldBatchNorm: true });
+    const evalReplay = new EvalReplay();
+    const images = Float32Array.from({ length: 3 * SIZE * SIZE }, (_, i) => Math.sin(i));
+    const shape = [1, 3, SIZE, SIZE];
+    // Three batches whose images have no boxes (the whole image each time), then one that has them.
+    for (const path of ['b.jpg', 'c.jpg', 'd.jpg', 'a.jpg']) {
+      model.setImages([path]);
+      const scores = noGrad(() => evalReplay.run(model, images, shape, LABELS));
+      const got = await scores.toArray();
+      scores.release();
+      beginScope();
+      const want = await noGrad(() => F.sigmoid(model.forward(Tensor.from(images, shape)))).toArray();
+      endScope();
+      expect([...got], path).toEqual([...want]);
+    }
+    expect(evalReplay.counts.replayed).toBe(0);
+    evalReplay.release();
+    model.release();
+  });
 });
