@@ -147,10 +147,14 @@ export class IaGcn extends Module implements RegionModel {
   }
 
   private noise(n: number): Tensor {
-    if (!this.generator) throw new Error('IA-GCN in training mode needs a generator for its reparameterisation noise: call model.setGenerator(new Rng(seed)) first');
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = this.generator.normal();
-    return Tensor.from(v, [n]);
+    const rng = this.generator;
+    if (!rng) throw new Error('IA-GCN in training mode needs a generator for its reparameterisation noise: call model.setGenerator(new Rng(seed)) first');
+    // A producer, so that a replayed step (engine/replay.ts) draws fresh noise each step.
+    return Tensor.fromProducer([n], () => {
+      const v = new Float32Array(n);
+      for (let i = 0; i < n; i++) v[i] = rng.normal();
+      return v;
+    }, 'reparameterisation noise');
   }
 
   forward(img: Tensor): Tensor {
