@@ -15,6 +15,7 @@ export * from './max-relative.js';
 export * from './adamw.js';
 export * from './loss.js';
 export * from './batchnorm.js';
+export * from './layer-norm.js';
 export * from './pool.js';
 export * from './ring.js';
 export * from './roi-align.js';

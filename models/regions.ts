@@ -135,7 +135,7 @@ export function assignmentGraphs(n: number, S: number): { forward: FixedGraph; r
 
 // ------------------------------------------------------------------ layers
 
-/** nn.LayerNorm over the last axis (eps 1e-5), composed of engine ops. */
+/** nn.LayerNorm over the last axis (eps 1e-5). */
 export class LayerNorm extends Layer {
   readonly weight: Tensor;
   readonly bias: Tensor;
@@ -145,10 +145,7 @@ export class LayerNorm extends Layer {
     this.bias = this.addParam('bias', parameterTensor([dim], { value: 0 }));
   }
   forward(x: Tensor): Tensor {
-    const mu = F.mean(x, -1, true);
-    const d = F.sub(x, mu);
-    const v = F.mean(F.mul(d, d), -1, true);
-    return F.add(F.mul(F.mul(d, F.rsqrt(F.add(v, this.eps))), this.weight), this.bias);
+    return F.layerNorm(x, this.weight, this.bias, this.eps);
   }
 }
 

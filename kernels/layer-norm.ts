@@ -1,0 +1,68 @@
+// LayerNorm over the last axis (kernel: layer-norm.wgsl), forward and backward in one op: a pass per
+// row each way, where the same op composed of means, differences and products took nine passes
+// forward and more backward over every activation.
+//
+// Saved for backward: x itself and a [rows, 2] tensor of (mean, 1/√(var + eps)) per row. dweight and
+// dbias are column sums over the rows: chunks of rows summed per column, then the chunks added in
+// order (bitwise deterministic).
+import { Tensor } from '../engine/tensor.js';
+import { record } from '../engine/autograd.js';
+import { device } from '../engine/context.js';
+import { composedSource, kernelSource } from '../engine/kernel.js';
+import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+import { sum } from './reduce.js';
+
+// Rows as 4-value vectors where they split into them, else one value at a time.
+const PRELUDE = {
+  4: 'alias V = vec4f;\nfn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }\n',
+  1: 'alias V = f32;\nfn hsum(v: V) -> f32 { return v; }\n',
+} as const;
+
+/** Invocations per workgroup: one row each (a CPU adapter runs a workgroup on one thread, in SIMD rows of 8). */
+const WG = { gpu: 64, cpu: 8 } as const;
+/** Rows per chunk of the dweight/dbias column sums. */
+const CHUNK_ROWS = 256;
+
+/** torch.nn.functional.layer_norm(x, [D], weight, bias, eps) over x's last axis D; weight and bias are [D]. */
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+  const context = `layerNorm x ${shapeStr(x.shape)}`;
+  const D = x.shape[x.rank - 1] ?? 0;
+  for (const [name, t] of [['x', x], ['weight', weight], ['bias', bias]] as const) {
+    if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
+  }
+  if (x.rank < 1 || D === 0) throw new Error(`${context}: x needs a last axis of at least one value`);
+  for (const [name, t] of [['weight', weight], ['bias', bias]] as const) {
+    if (t.size !== D) throw new Error(`${context}: ${name} ${t.describe()} must hold ${D} values, one per value of the last axis`);
+  }
+  const rows = x.size / D;
+  const width = D % 4 === 0 ? 4 : 1;
+  const code = composedSource(`layer-norm ${width}`, () => PRELUDE[width] + kernelSource('layer-norm.wgsl'));
+  const chunks = Math.max(1, Math.ceil(rows / CHUNK_ROWS));
+  const params = [rows, D / width, D, f32bits(eps), CHUNK_ROWS];
+  const wg = WG[device().kernelProfile];
+  const run = (entry: string, args: Tensor[], workgroups: [number, number?]) =>
+    launch({ file: 'layer-norm.wgsl', entry, code, constants: { WG: wg }, args, params, workgroups, context: `${context} (${entry})` });
+
+  const y = Tensor.empty(x.shape, 'f32', 'layerNorm');
+  const stats = Tensor.empty([rows, 2], 'f32', 'layerNorm stats');
+  if (rows > 0) run('forward', [x, weight, bias, y, stats], grid1d(rows, wg));
+
+  return record(y, 'layerNorm', [x, weight, bias], (g, pending) => {
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(x.shape, 'f32', 'layerNorm dx');
+      if (rows > 0) run('backward', [x, weight, g, stats, dx], grid1d(rows, wg));
+    }
+    // One chunk: its column sums are the gradients themselves, written straight into their homes.
+    const single = chunks === 1;
+    const partShape = single ? [D] : [chunks, D];
+    const dwPart = (single && pending.home(1)) || Tensor.empty(partShape, 'f32', 'layerNorm dweight');
+    const dbPart = (single && pending.home(2)) || Tensor.empty(partShape, 'f32', 'layerNorm dbias');
+    run('param_partials', [x, g, stats, dwPart, dbPart], [Math.ceil(D / width / wg), chunks]);
+    if (single) return [dx, dwPart, dbPart];
+    const [dweight, dbias] = [sum(dwPart, 0), sum(dbPart, 0)];
+    dwPart.release();
+    dbPart.release();
+    return [dx, dweight, dbias];
+  });
+}
