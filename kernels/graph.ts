@@ -9,6 +9,8 @@ import { Tensor } from '../engine/tensor.js';
 import { keep } from '../engine/context.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { composedSource, kernelSource } from '../engine/kernel.js';
+import { vectorPrelude, widthOf } from './vector-prelude.js';
 
 interface Csr {
   offsets: Tensor;
@@ -56,9 +58,16 @@ function csr(node: Uint32Array, n: number): Csr {
 }
 
 let dummy: Tensor | null = null;
+/** Bound where a term is absent: one vec4, the least an array<V> binding may hold. */
 function placeholder(): Tensor {
-  if (!dummy || dummy.released) dummy = keep(Tensor.from(new Float32Array(1), [1]));
+  if (!dummy || dummy.released) dummy = keep(Tensor.from(new Float32Array(4), [4]));
   return dummy;
+}
+
+/** graph.wgsl walking C channels as V's, and C in V's. */
+function kernelFor(C: number): { code: string; cv: number } {
+  const width = widthOf(C);
+  return { code: composedSource(`graph ${width}`, () => vectorPrelude(width) + kernelSource('graph.wgsl')), cv: C / width };
 }
 
 function check3(op: string, t: Tensor, B: number, n: number, C: number, what: string): void {
@@ -83,9 +92,10 @@ export function edgeGather(g: FixedGraph, xs: Tensor, xd: Tensor | null, xe: Ten
   const out = Tensor.empty([B, E, C], 'f32', 'edge_gather');
   const ctx = `${op} ${shapeStr(xs.shape)} → ${shapeStr(out.shape)}`;
   if (out.size > 0) {
+    const { code, cv } = kernelFor(C);
     launch({
-      file: 'graph.wgsl', entry: 'edge_gather', args: [xs, xd ?? placeholder(), xe ?? placeholder(), g.src, g.dst, out],
-      params: [B, E, 0, C, g.numSrc, g.numDst, flags, 0], workgroups: grid1d(out.size), context: ctx,
+      file: 'graph.wgsl', entry: 'edge_gather', code, args: [xs, xd ?? placeholder(), xe ?? placeholder(), g.src, g.dst, out],
+      params: [B, E, 0, cv, g.numSrc, g.numDst, flags, 0], workgroups: grid1d(B * E * cv), context: ctx,
     });
   }
   const inputs = [xs, ...(xd ? [xd] : []), ...(xe ? [xe] : [])];
@@ -104,9 +114,10 @@ function reduceEdges(x: Tensor, g: FixedGraph, side: 'src' | 'dst', mean: boolea
   const n = side === 'src' ? g.numSrc : g.numDst;
   const out = Tensor.empty([B, n, C], 'f32', mean ? 'scatter_mean' : 'scatter_sum');
   if (out.size > 0) {
+    const { code, cv } = kernelFor(C);
     launch({
-      file: 'graph.wgsl', entry: 'reduce', args: [x, out, c.offsets, c.list], params: [B, E, n, C, 0, 0, mean ? 4 : 0, 0],
-      workgroups: grid1d(out.size), context: `scatter ${mean ? 'mean' : 'sum'}(${g.name}) ${shapeStr(x.shape)} onto ${side} ${n}`,
+      file: 'graph.wgsl', entry: 'reduce', code, args: [x, out, c.offsets, c.list], params: [B, E, n, cv, 0, 0, mean ? 4 : 0, 0],
+      workgroups: grid1d(B * n * cv), context: `scatter ${mean ? 'mean' : 'sum'}(${g.name}) ${shapeStr(x.shape)} onto ${side} ${n}`,
     });
   }
   return out;
@@ -129,9 +140,10 @@ export function scatterEdges(x: Tensor, g: FixedGraph, side: 'src' | 'dst', redu
     const n = side === 'src' ? g.numSrc : g.numDst;
     const dx = Tensor.empty(x.shape, 'f32', `${op} dx`);
     if (dx.size > 0) {
+      const { code, cv } = kernelFor(C);
       launch({
-        file: 'graph.wgsl', entry: 'spread', args: [grad, dx, c.offsets, side === 'src' ? g.src : g.dst], params: [B, E, n, C, 0, 0, mean ? 4 : 0, 0],
-        workgroups: grid1d(dx.size), context: `${op} backward`,
+        file: 'graph.wgsl', entry: 'spread', code, args: [grad, dx, c.offsets, side === 'src' ? g.src : g.dst], params: [B, E, n, cv, 0, 0, mean ? 4 : 0, 0],
+        workgroups: grid1d(B * E * cv), context: `${op} backward`,
       });
     }
     return [dx];

@@ -1,13 +1,15 @@
 // Message passing over a fixed bipartite edge list (graph.ts): node features gathered onto edges
 // (the first layer of a per-edge MLP on [src, dst, edge]) and edge features reduced onto nodes
 // (sum or mean). Every reduction walks a CSR list built on the CPU in ascending edge order: no float
-// atomics, bitwise reproducible.
+// atomics, bitwise reproducible. Channels are walked as V (vec4f where C % 4 = 0, else f32; the
+// prelude the launcher puts in front defines it): an invocation's index arithmetic and edge-list
+// reads then serve four channels.
 
 struct Params {
   b: u32,
   e: u32,      // edges
   n: u32,      // nodes of the reduced side (csr rows)
-  c: u32,      // channels
+  c: u32,      // channels, in V's
   ns: u32,     // source-side nodes
   nd: u32,     // destination-side nodes
   flags: u32,  // bit 0: a destination term, bit 1: an edge term, bit 2: mean (divide by degree)
@@ -15,12 +17,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read> xd: array<f32>;
-@group(0) @binding(3) var<storage, read> xe: array<f32>;
+@group(0) @binding(1) var<storage, read> xs: array<V>;
+@group(0) @binding(2) var<storage, read> xd: array<V>;
+@group(0) @binding(3) var<storage, read> xe: array<V>;
 @group(0) @binding(4) var<storage, read> src: array<u32>;
 @group(0) @binding(5) var<storage, read> dst: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<V>;
 @group(0) @binding(7) var<storage, read> offsets: array<u32>;
 @group(0) @binding(8) var<storage, read> list: array<u32>;
 @group(0) @binding(9) var<storage, read> node: array<u32>;
@@ -53,7 +55,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let b = t / (p.c * p.n);
   let lo = offsets[n];
   let hi = offsets[n + 1u];
-  var acc = 0.0;
+  var acc = V(0.0);
   for (var k = lo; k < hi; k++) { acc += xs[(b * p.e + list[k]) * p.c + c]; }
   if ((p.flags & 4u) != 0u && hi > lo) { acc = acc / f32(hi - lo); }
   out[t] = acc;

@@ -11,12 +11,7 @@ import { device } from '../engine/context.js';
 import { composedSource, kernelSource } from '../engine/kernel.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { sum } from './reduce.js';
-
-// Rows as 4-value vectors where they split into them, else one value at a time.
-const PRELUDE = {
-  4: 'alias V = vec4f;\nfn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }\n',
-  1: 'alias V = f32;\nfn hsum(v: V) -> f32 { return v; }\n',
-} as const;
+import { vectorPrelude, widthOf } from './vector-prelude.js';
 
 /** Invocations per workgroup: one row each (a CPU adapter runs a workgroup on one thread, in SIMD rows of 8). */
 const WG = { gpu: 64, cpu: 8 } as const;
@@ -35,8 +30,8 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): 
     if (t.size !== D) throw new Error(`${context}: ${name} ${t.describe()} must hold ${D} values, one per value of the last axis`);
   }
   const rows = x.size / D;
-  const width = D % 4 === 0 ? 4 : 1;
-  const code = composedSource(`layer-norm ${width}`, () => PRELUDE[width] + kernelSource('layer-norm.wgsl'));
+  const width = widthOf(D);
+  const code = composedSource(`layer-norm ${width}`, () => vectorPrelude(width) + kernelSource('layer-norm.wgsl'));
   const chunks = Math.max(1, Math.ceil(rows / CHUNK_ROWS));
   const params = [rows, D / width, D, f32bits(eps), CHUNK_ROWS];
   const wg = WG[device().kernelProfile];

@@ -9,6 +9,7 @@ import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch } from '../engine/launch.js';
 import { operandSource } from './operand.js';
 import { imageChunks, chunkedWeightGrad } from './chunked-grads.js';
+import { vectorPrelude, widthOf } from './vector-prelude.js';
 
 /** A 1×1 stride-1 unpadded convolution: images, channels, groups, positions per plane. */
 export interface PointwiseShape {
@@ -21,18 +22,17 @@ export interface PointwiseShape {
 }
 
 // Planes as 4-position vectors where they split into them, else one position per lane.
-const VECTOR_PRELUDE = {
-  4: 'alias V = vec4f;\nfn opv(x: V) -> V { return opnd4(x); }\nfn hsum(v: V) -> f32 { return (v.x + v.y) + (v.z + v.w); }\nfn vdot(a: V, b: V) -> f32 { return dot(a, b); }\n',
-  1: 'alias V = f32;\nfn opv(x: V) -> V { return opnd(x); }\nfn hsum(v: V) -> f32 { return v; }\nfn vdot(a: V, b: V) -> f32 { return a * b; }\n',
+const OPERAND_PRELUDE = {
+  4: 'fn opv(x: V) -> V { return opnd4(x); }\nfn vdot(a: V, b: V) -> f32 { return dot(a, b); }\n',
+  1: 'fn opv(x: V) -> V { return opnd(x); }\nfn vdot(a: V, b: V) -> f32 { return a * b; }\n',
 } as const;
 
 /** The kernel for SG lanes, planes of V = `width` positions and TN dw columns per lane, per operand precision. */
 function source(sg: number, width: 1 | 4, tn = 1): string {
   return composedSource(`pointwise-subgroup ${sg} ${width} ${tn} ${operandPrecision()}`, () =>
-    'enable subgroups;\n' + operandSource(VECTOR_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn })));
+    'enable subgroups;\n' + operandSource(vectorPrelude(width) + OPERAND_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn })));
 }
 
-const widthOf = (S: number): 1 | 4 => (S % 4 === 0 ? 4 : 1);
 
 // Bound where an entry point's binding has no tensor: one for operands, another for outputs (a
 // buffer may not be bound for writing and for reading in one dispatch).
