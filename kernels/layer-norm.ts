@@ -18,9 +18,20 @@ const WG = { gpu: 64, cpu: 8 } as const;
 /** Rows per chunk of the dweight/dbias column sums. */
 const CHUNK_ROWS = 256;
 
-/** torch.nn.functional.layer_norm(x, [D], weight, bias, eps) over x's last axis D; weight and bias are [D]. */
-export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): Tensor {
-  const context = `layerNorm x ${shapeStr(x.shape)}`;
+export interface LayerNormOptions {
+  /** Default 1e-5. */
+  eps?: number;
+  /** Normalise relu(x), the ReLU applied as x is read (no pass, no tensor of its own). Default false. */
+  relu?: boolean;
+}
+
+/**
+ * torch.nn.functional.layer_norm(x, [D], weight, bias, eps) over x's last axis D (of relu(x) with
+ * `relu`); weight and bias are [D].
+ */
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, o: LayerNormOptions = {}): Tensor {
+  const eps = o.eps ?? 1e-5;
+  const context = `layerNorm${o.relu ? '(relu)' : ''} x ${shapeStr(x.shape)}`;
   const D = x.shape[x.rank - 1] ?? 0;
   for (const [name, t] of [['x', x], ['weight', weight], ['bias', bias]] as const) {
     if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
@@ -36,7 +47,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): 
   const params = [rows, D / width, D, f32bits(eps), CHUNK_ROWS];
   const wg = WG[device().kernelProfile];
   const run = (entry: string, args: Tensor[], workgroups: [number, number?]) =>
-    launch({ file: 'layer-norm.wgsl', entry, code, constants: { WG: wg }, args, params, workgroups, context: `${context} (${entry})` });
+    launch({ file: 'layer-norm.wgsl', entry, code, constants: { WG: wg, RELU: +!!o.relu }, args, params, workgroups, context: `${context} (${entry})` });
 
   const y = Tensor.empty(x.shape, 'f32', 'layerNorm');
   const stats = Tensor.empty([rows, 2], 'f32', 'layerNorm stats');

@@ -1,11 +1,12 @@
 // LayerNorm over the last axis (kernels/layer-norm.ts): y = (x − mean)·rstd·weight + bias for each
-// row of D values, rstd = 1/√(var + eps) with the biased variance, as torch.nn.functional.layer_norm.
+// row of D values, rstd = 1/√(var + eps) with the biased variance, as torch.nn.functional.layer_norm;
+// with RELU, of relu(x), applied as x is read (the MLPs' Linear → ReLU → LayerNorm: no ReLU pass).
 // One invocation per row: the rows are short (GM-MLIC's 64 to 256 values) and stay in cache across
 // a row's passes. Rows are walked as V: vec4f where D % 4 = 0, else f32 (the prelude the launcher
 // puts in front defines V and hsum()), since a CPU adapter loads lane by lane and a vec4 moves four
 // values per load.
 //   forward         y, and (mean, rstd) per row for backward
-//   backward        dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·weight
+//   backward        dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·weight (× [x > 0] with RELU)
 //   param_partials  Σ dy·x̂ (dweight) and Σ dy (dbias) per column over one chunk of rows
 
 struct Params {
@@ -28,6 +29,13 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dbias: array<V>;    // [chunks, D]
 
 override WG: u32 = 64u;
+override RELU: bool = false;
+
+// The normalised input: x, or relu(x).
+fn xin(i: u32) -> V {
+  if (RELU) { return max(xv[i], V(0.0)); }
+  return xv[i];
+}
 
 fn row_of(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
@@ -39,15 +47,15 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   if (r >= p.rows) { return; }
   let base = r * p.dv;
   var s = 0.0;
-  for (var j = 0u; j < p.dv; j++) { s += hsum(xv[base + j]); }
+  for (var j = 0u; j < p.dv; j++) { s += hsum(xin(base + j)); }
   let mean = s / f32(p.d);
   var q = 0.0;
   for (var j = 0u; j < p.dv; j++) {
-    let c = xv[base + j] - mean;
+    let c = xin(base + j) - mean;
     q += hsum(c * c);
   }
   let rstd = inverseSqrt(q / f32(p.d) + p.eps);
-  for (var j = 0u; j < p.dv; j++) { out[base + j] = (xv[base + j] - mean) * rstd * weight[j] + bias[j]; }
+  for (var j = 0u; j < p.dv; j++) { out[base + j] = (xin(base + j) - mean) * rstd * weight[j] + bias[j]; }
   stats_out[r] = vec2f(mean, rstd);
 }
 
@@ -62,13 +70,14 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   for (var j = 0u; j < p.dv; j++) {
     let g = gy[base + j] * weight[j];
     sum_g += hsum(g);
-    sum_gx += hsum(g * (xv[base + j] - st.x) * st.y);
+    sum_gx += hsum(g * (xin(base + j) - st.x) * st.y);
   }
   let mean_g = sum_g / f32(p.d);
   let mean_gx = sum_gx / f32(p.d);
   for (var j = 0u; j < p.dv; j++) {
-    let xhat = (xv[base + j] - st.x) * st.y;
-    out[base + j] = st.y * (gy[base + j] * weight[j] - mean_g - xhat * mean_gx);
+    let xhat = (xin(base + j) - st.x) * st.y;
+    let dx = st.y * (gy[base + j] * weight[j] - mean_g - xhat * mean_gx);
+    if (RELU) { out[base + j] = select(V(0.0), dx, xv[base + j] > V(0.0)); } else { out[base + j] = dx; }
   }
 }
 
@@ -85,7 +94,7 @@ fn param_partials(@builtin(global_invocation_id) gid: vec3u) {
   for (var r = begin; r < end; r++) {
     let st = stats[r];
     let g = gy[r * p.dv + j];
-    dw += g * (xv[r * p.dv + j] - st.x) * st.y;
+    dw += g * (xin(r * p.dv + j) - st.x) * st.y;
     db += g;
   }
   dweight[c * p.dv + j] = dw;

@@ -13,6 +13,7 @@
 import { Tensor, F, device } from '../kernels/index.js';
 import { FixedGraph } from '../kernels/graph.js';
 import { Layer, Linear, parameterTensor, uniform } from './layers.js';
+import { captured } from './module.js';
 import { VigTrunk } from './pyramid-vig.js';
 import { GkgnetBackbone } from './gkgnet.js';
 import { tinyGkgnetConfig } from './factory.js';
@@ -145,7 +146,11 @@ export class LayerNorm extends Layer {
     this.bias = this.addParam('bias', parameterTensor([dim], { value: 0 }));
   }
   forward(x: Tensor): Tensor {
-    return F.layerNorm(x, this.weight, this.bias, this.eps);
+    return F.layerNorm(x, this.weight, this.bias, { eps: this.eps });
+  }
+  /** call(relu(x)), the ReLU applied inside the LayerNorm's own passes. */
+  callRelu(x: Tensor): Tensor {
+    return captured(this, F.layerNorm(x, this.weight, this.bias, { eps: this.eps, relu: true }));
   }
 }
 
@@ -186,7 +191,7 @@ export class GraphMlp extends Layer {
     return F.reshape(y, [...lead, w.shape[0]]);
   }
   private tail(h: Tensor): Tensor {
-    return this.ln2.call(F.relu(this.fc2.call(this.ln1.call(F.relu(h)))));
+    return this.ln2.callRelu(this.fc2.call(this.ln1.callRelu(h)));
   }
   /** Plain MLP on x [..., inSrc]. */
   forward(x: Tensor): Tensor {

@@ -1,6 +1,7 @@
 // F.layerNorm (kernels/layer-norm.ts) against a float64 LayerNorm: the output and the gradients of
 // x, weight and bias, on rows of 4-value vectors and of single values, with the column sums of
-// dweight/dbias in one chunk of rows and in several, under both kernel profiles.
+// dweight/dbias in one chunk of rows and in several, with and without the ReLU on its input, under
+// both kernel profiles.
 import { it, beforeAll, expect } from 'vitest';
 import { init, F, type Tensor } from '../kernels/index.js';
 import { randArr, runGrad, expectClose, forEachKernelProfile } from './ref.js';
@@ -9,8 +10,9 @@ beforeAll(async () => {
   await init();
 });
 
-/** y, and for d loss / d y = w: dx, dweight, dbias, in float64. */
-function layerNormRef(x: Float32Array, g: Float32Array, b: Float32Array, w: Float32Array, D: number, eps: number) {
+/** y, and for d loss / d y = w: dx, dweight, dbias, in float64; with `relu`, of relu(x). */
+function layerNormRef(x0: Float32Array, g: Float32Array, b: Float32Array, w: Float32Array, D: number, eps: number, relu = false) {
+  const x = relu ? x0.map((v) => Math.max(v, 0)) : x0;
   const rows = x.length / D;
   const y = new Float64Array(x.length);
   const dx = new Float64Array(x.length);
@@ -30,7 +32,7 @@ function layerNormRef(x: Float32Array, g: Float32Array, b: Float32Array, w: Floa
     const meanGx = gh.reduce((a, c, j) => a + c * xhat[j], 0) / D;
     for (let j = 0; j < D; j++) {
       y[o + j] = xhat[j] * g[j] + b[j];
-      dx[o + j] = rstd * (gh[j] - meanG - xhat[j] * meanGx);
+      dx[o + j] = relu && !(x0[o + j] > 0) ? 0 : rstd * (gh[j] - meanG - xhat[j] * meanGx);
       dg[j] += w[o + j] * xhat[j];
       db[j] += w[o + j];
     }
@@ -49,15 +51,15 @@ forEachKernelProfile((p) => `F.layerNorm (${p} kernels)`, () => {
     [[600, 3], 'rows of 3 values, three chunks'],
     [[4, 1], 'rows of one value'],
   ];
-  it.each(CASES)('%j (%s): output and the gradients of x, weight and bias', async (shape) => {
+  it.each(CASES.flatMap(([shape, what]) => [false, true].map((relu) => [shape, what, relu] as const)))('%j (%s), relu %s: output and the gradients of x, weight and bias', async (shape, _what, relu) => {
     const D = shape[shape.length - 1];
     const n = shape.reduce((a, c) => a * c, 1);
     // An offset per row, so that the mean matters.
     const x = randArr(shape, 3).map((v, i) => v * 2 + ((Math.floor(i / D) % 5) - 2));
     const g = randArr([D], 4, 0.5, 1.5);
     const b = randArr([D], 5);
-    const run = await runGrad([{ data: x, shape }, { data: g, shape: [D] }, { data: b, shape: [D] }], (xt: Tensor, gt: Tensor, bt: Tensor) => F.layerNorm(xt, gt, bt, 1e-5), 9);
-    const ref = layerNormRef(x, g, b, run.w, D, 1e-5);
+    const run = await runGrad([{ data: x, shape }, { data: g, shape: [D] }, { data: b, shape: [D] }], (xt: Tensor, gt: Tensor, bt: Tensor) => F.layerNorm(xt, gt, bt, { eps: 1e-5, relu }), 9);
+    const ref = layerNormRef(x, g, b, run.w, D, 1e-5, relu);
     expect(run.shape).toEqual(shape);
     expectClose(run.out, ref.y, TOL, 'y');
     // dx sums D products per value; dweight and dbias sum over every row.
