@@ -85,6 +85,17 @@ async function run(batches: number[], replay: StepReplay, mixed = false): Promis
   return out;
 }
 
+/** The evaluation scores of one batch through `evalReplay` and the normal path. */
+async function evalBothWays(evalReplay: EvalReplay, model: ReturnType<typeof buildModel>, images: Float32Array, shape: number[]) {
+  const scores = noGrad(() => evalReplay.run(model, images, shape, LABELS));
+  const got = await scores.toArray();
+  scores.release();
+  beginScope();
+  const want = await noGrad(() => F.sigmoid(model.forward(Tensor.from(images, shape)))).toArray();
+  endScope();
+  return { got, want };
+}
+
 function expectBitIdentical(a: RunResult, b: RunResult): void {
   const bits = (v: Float32Array | Int32Array) => new Uint32Array(v.buffer, v.byteOffset, v.length);
   expect([...a.params.keys()]).toEqual([...b.params.keys()]);
@@ -231,14 +242,8 @@ describe('step replay', () => {
         weight.write(Float32Array.from({ length: weight.size }, () => data.normal() * 0.1));
         runningVar.write(Float32Array.from({ length: runningVar.size }, () => 0.5 + data.uniform()));
       }
-      const shape = [B, 3, SIZE, SIZE];
       const images = Float32Array.from({ length: B * 3 * SIZE * SIZE }, () => data.normal());
-      const scores = noGrad(() => evalReplay.run(model, images, shape, LABELS));
-      const got = await scores.toArray();
-      scores.release();
-      beginScope();
-      const want = await noGrad(() => F.sigmoid(model.forward(Tensor.from(images, shape)))).toArray();
-      endScope();
+      const { got, want } = await evalBothWays(evalReplay, model, images, [B, 3, SIZE, SIZE]);
       expect(bits(got), `batch ${i}`).toEqual(bits(want));
     }
     expect(evalReplay.counts.replayed).toBe(3);
@@ -256,12 +261,7 @@ describe('step replay', () => {
     // Three batches whose images have no boxes (the whole image each time), then one that has them.
     for (const path of ['b.jpg', 'c.jpg', 'd.jpg', 'a.jpg']) {
       model.setImages([path]);
-      const scores = noGrad(() => evalReplay.run(model, images, shape, LABELS));
-      const got = await scores.toArray();
-      scores.release();
-      beginScope();
-      const want = await noGrad(() => F.sigmoid(model.forward(Tensor.from(images, shape)))).toArray();
-      endScope();
+      const { got, want } = await evalBothWays(evalReplay, model, images, shape);
       expect([...got], path).toEqual([...want]);
     }
     expect(evalReplay.counts.replayed).toBe(0);
