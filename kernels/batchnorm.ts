@@ -91,14 +91,15 @@ export function batchNorm2d(
     else run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], constants);
   } else {
     if (o.training) {
+      // Chunk summaries, then each chunk merges its channel's and normalises itself.
       const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
       run('stats_partial', [x, part], [chunks, C]);
-      run('stats_final', [part, runningMean, runningVar, stats], [C]);
+      run('normalize_chunk', [x, weight, bias, part, runningMean, runningVar, stats, y], [chunks, C], { GELU: +gelu });
       part.release();
     } else {
       run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
+      if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
     }
-    if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
   }
 
   return record(y, 'batchnorm', [x, weight, bias], (g, pending) => {
@@ -111,17 +112,17 @@ export function batchNorm2d(
       else run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], constants);
       return [dx, dweight, dbias];
     }
+    // Chunk sums, then each chunk adds its channel's and writes its dx (grad_final alone without dx).
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
-    const coef = Tensor.empty([C, 4], 'f32', 'batchnorm dx coefficients');
     run('grad_partial', [x, g, weight, bias, stats, part], [chunks, C], { GELU: +gelu });
-    run('grad_final', [weight, stats, part, dweight, dbias, coef], [C], { TRAIN: +o.training });
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      if (x.size > 0) elementwise('grad_input', [x, g, weight, bias, stats, coef, dx]);
+      run('grad_chunk', [x, g, weight, bias, stats, part, dx, dweight, dbias], [chunks, C], { GELU: +gelu, TRAIN: +o.training });
+    } else {
+      run('grad_final', [part, dweight, dbias], [C]);
     }
     part.release();
-    coef.release();
     return [dx, dweight, dbias];
   });
 }

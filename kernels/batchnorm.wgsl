@@ -10,7 +10,7 @@
 // (no E[x²] − E[x]² cancellation).
 
 override GELU: bool = false;    // the output is gelu(bn(x)); backward recomputes the pre-activation
-override TRAIN: bool = true;    // grad_final: batch statistics (full gradient) vs running ones (affine)
+override TRAIN: bool = true;    // backward: batch statistics (full gradient) vs running ones (affine)
 
 struct Params {
   c: u32,
@@ -30,7 +30,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<vec2f>;      // (mean, 1/√(var + eps)) per channel
 @group(0) @binding(6) var<storage, read> part_in: array<vec4f>;
-@group(0) @binding(7) var<storage, read> coef: array<vec4f>;       // dx = α·gz + β·x̂ + γ per channel
 @group(0) @binding(8) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(10) var<storage, read_write> part_out: array<vec4f>;
@@ -38,7 +37,6 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> out: array<f32>;
 @group(0) @binding(13) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbias: array<f32>;
-@group(0) @binding(15) var<storage, read_write> coef_out: array<vec4f>;
 // The same x, gy and out as whole vec4s (the *4 kernels, planes of a multiple of 4 values): a CPU
 // adapter loads and stores lane by lane, and a vec4 moves 4 values per lane loop (bench/RESULTS.md).
 @group(0) @binding(16) var<storage, read> x4: array<vec4f>;
@@ -174,14 +172,27 @@ fn finish_stats(c: u32, r: vec4f) {
   running_var[c] = (1.0 - m) * running_var[c] + m * (r.z / (n - 1.0));
 }
 
+// stats_final and normalize in one dispatch: every workgroup of channel wg.y merges the chunk
+// summaries in stats_final's order (the first also writes the statistics and updates the running
+// ones), then normalises chunk wg.x. The same values as the two passes, one dispatch fewer.
 @compute @workgroup_size(WG)
-fn stats_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.x;
+fn normalize_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.y;
   var acc = vec4f(0.0);
   for (var k = t; k < p.chunks; k += WG) { acc = merge(acc, part_in[c * p.chunks + k]); }
   red[t] = acc;
   let r = tree_merge(t);
-  if (t == 0u) { finish_stats(c, r); }
+  if (wg.x == 0u && t == 0u) { finish_stats(c, r); }
+  let st = vec2f(r.y, inverseSqrt(r.z / r.x + p.eps));
+  let wb = affine(c);
+  let begin = wg.x * p.chunk;
+  let end = min(p.n, begin + p.chunk);
+  var k = cursor(begin + t);
+  for (var j = begin + t; j < end; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    out[a] = normalized(wb, st, xv[a]);
+  }
 }
 
 // Eval mode: the running statistics, in the same (mean, 1/√(var + eps)) form.
@@ -296,17 +307,41 @@ fn dx_coefficients(c: u32, r: vec4f) -> vec4f {
   return vec4f(alpha, 0.0, 0.0, 0.0);
 }
 
-@compute @workgroup_size(WG)
-fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.x;
+// Channel c's (Σ gz, Σ gz·x̂) from its chunks' sums, added in a fixed order; in the `owner`
+// workgroup, thread 0 stores them as dbias and dweight.
+fn channel_grad_sums(c: u32, t: u32, owner: bool) -> vec4f {
   var acc = vec4f(0.0);
   for (var k = t; k < p.chunks; k += WG) { acc += part_in[c * p.chunks + k]; }
   red[t] = acc;
   let r = tree_sum(t);
-  if (t == 0u) {
+  if (owner && t == 0u) {
     dbias[c] = r.x;
     dweight[c] = r.y;
-    coef_out[c] = dx_coefficients(c, r);
+  }
+  return r;
+}
+
+// dweight and dbias only (x needs no gradient).
+@compute @workgroup_size(WG)
+fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  channel_grad_sums(wg.x, t, true);
+}
+
+// grad_final and grad_input in one dispatch: every workgroup of channel wg.y adds the chunk sums in
+// grad_final's order (the first also writes dweight and dbias), then writes dx over chunk wg.x.
+@compute @workgroup_size(WG)
+fn grad_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let c = wg.y;
+  let coefs = dx_coefficients(c, channel_grad_sums(c, t, wg.x == 0u));
+  let st = stats[c];
+  let wb = affine(c);
+  let begin = wg.x * p.chunk;
+  let end = min(p.n, begin + p.chunk);
+  var k = cursor(begin + t);
+  for (var j = begin + t; j < end; j += WG) {
+    let a = at(c, k);
+    advance(&k);
+    out[a] = dx_value(wb, st, coefs, xv[a], gy[a]);
   }
 }
 
@@ -328,19 +363,6 @@ fn dx_of(k: vec4f, xhat: f32, gz: f32) -> f32 {
 fn dx_value(wb: vec2f, st: vec2f, k: vec4f, v: f32, g: f32) -> f32 {
   let xhat = (v - st.x) * st.y;
   return dx_of(k, xhat, grad_z(wb, xhat, g));
-}
-
-@compute @workgroup_size(WG)
-fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i0 = (gid.x + gid.y * nwg.x * WG) * PER;
-  if (i0 >= p.total) { return; }
-  var e = element(i0);
-  for (var q = 0u; q < PER; q++) {
-    let i = i0 + q;
-    if (i >= p.total) { return; }
-    out[i] = dx_value(affine(e.c), stats[e.c], coef[e.c], xv[i], gy[i]);
-    next(&e);
-  }
 }
 
 // Channel wg.x in one workgroup: dweight, dbias and dx (which must be wanted: it is always written).
