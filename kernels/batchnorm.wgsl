@@ -172,9 +172,9 @@ fn finish_stats(c: u32, r: vec4f) {
   running_var[c] = (1.0 - m) * running_var[c] + m * (r.z / (n - 1.0));
 }
 
-// stats_final and normalize in one dispatch: every workgroup of channel wg.y merges the chunk
-// summaries in stats_final's order (the first also writes the statistics and updates the running
-// ones), then normalises chunk wg.x. The same values as the two passes, one dispatch fewer.
+// Train mode, after stats_partial: every workgroup of channel wg.y merges the channel's chunk
+// summaries in a fixed order (the first also writes the statistics and updates the running ones),
+// then normalises chunk wg.x. A pass that only merged would cost a dispatch of its own.
 @compute @workgroup_size(WG)
 fn normalize_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.y;
@@ -327,8 +327,8 @@ fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   channel_grad_sums(wg.x, t, true);
 }
 
-// grad_final and grad_input in one dispatch: every workgroup of channel wg.y adds the chunk sums in
-// grad_final's order (the first also writes dweight and dbias), then writes dx over chunk wg.x.
+// After grad_partial: every workgroup of channel wg.y adds the channel's chunk sums in a fixed order
+// (the first also writes dweight and dbias), then writes dx over chunk wg.x.
 @compute @workgroup_size(WG)
 fn grad_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.y;
