@@ -145,12 +145,13 @@ interface Plan {
   splits: number;
 }
 
-function plan(mode: Mode, g: Geometry, tile?: TileConfig): Plan {
+/** `withDb`: the weight gradient's GEMM with db's column of ones (conv2d.wgsl). */
+function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan {
   const khw = g.kh * g.kw;
   const [M, N, K] =
     mode === Mode.Forward ? [g.Cout / g.groups, g.B * g.Ho * g.Wo, (g.Cin / g.groups) * khw]
     : mode === Mode.InputGrad ? [g.Cin / g.groups, g.B * g.H * g.W, (g.Cout / g.groups) * khw]
-    : [g.Cout / g.groups, (g.Cin / g.groups) * khw, g.B * g.Ho * g.Wo];
+    : [g.Cout / g.groups, (g.Cin / g.groups) * khw + (withDb ? 1 : 0), g.B * g.Ho * g.Wo];
   const t = tile ?? pickTile(M, N);
   const mTiles = Math.ceil(M / t.BM);
   const nTiles = Math.ceil(N / t.BN);
@@ -164,16 +165,23 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig): Plan {
   return { M, N, K, tile: t, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
 }
 
+/** Where the weight gradient's chunks go in `out`: values per chunk, and where db starts in one (with db's column). */
+interface DwLayout {
+  stride: number;
+  dbOffset: number;
+}
+
 /** One launch of conv2d.wgsl: C = A·B (+ addend, dx only) for every group (and K chunk), written into `out`. */
-function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null): void {
+function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
   noBias ??= keep(Tensor.from([0], [1]));
+  const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
     file: 'conv2d.wgsl',
     code: tiledSource('conv2d.wgsl', pl.tile),
     constants: { KH: g.kh, KW: g.kw },
     args: [a, b, bias ?? noBias, out, addend ?? noBias],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
-      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode, addend ? 1 : 0],
+      g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode, addend ? 1 : 0, nW, dw?.stride ?? g.Cout * nW, dw?.dbOffset ?? 0],
     workgroups: [...grid1d(pl.nTiles, 1), pl.mTiles * g.groups * pl.splits],
     context: `${g.context} (${['forward', 'input gradient', 'weight gradient'][mode]})`,
   });
@@ -192,17 +200,35 @@ function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, pending: PendingGrad
   return dx;
 }
 
-/** dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order. */
-function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, tile?: TileConfig): Tensor {
+/**
+ * dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order.
+ * With `biasGrad`, db = Σ dy comes out of the same GEMM (a column of ones in B) and the same sum:
+ * each chunk's dw, padded to an aligned offset, then its db.
+ */
+function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, biasGrad: boolean, tile?: TileConfig): [Tensor, Tensor | null] {
   const wshape = [g.Cout, g.Cin / g.groups, g.kh, g.kw];
+  const wsize = wshape.reduce((a, b) => a * b, 1);
+  if (biasGrad && wsize > 0 && dy.size > 0) {
+    const pl = plan(Mode.WeightGrad, g, tile, true);
+    const align = device().limits.minStorageBufferOffsetAlignment / 4;
+    const dbOffset = Math.ceil(wsize / align) * align;
+    const partial = Tensor.empty([pl.splits, dbOffset + g.Cout], 'f32', 'conv2d dw and db');
+    gemm(Mode.WeightGrad, g, pl, dy, x, null, partial, null, { stride: dbOffset + g.Cout, dbOffset });
+    const both = pl.splits === 1 ? partial : sum(partial, 0);
+    const grads: [Tensor, Tensor] = [both.viewAt(0, wshape), both.viewAt(dbOffset * 4, [g.Cout])];
+    if (both !== partial) both.release();
+    partial.release();
+    return grads;
+  }
   const pl = plan(Mode.WeightGrad, g, tile);
+  const db = biasGrad ? sum(dy, [0, 2, 3]) : null;
   const partial = (pl.splits === 1 && pending.home(1)) || Tensor.empty(pl.splits === 1 ? wshape : [pl.splits, ...wshape], 'f32', 'conv2d dw');
-  if (partial.size === 0) return partial;
+  if (partial.size === 0) return [partial, db];
   gemm(Mode.WeightGrad, g, pl, dy, x, null, partial);
-  if (pl.splits === 1) return partial;
+  if (pl.splits === 1) return [partial, db];
   const dw = sum(partial, 0);
   partial.release();
-  return dw;
+  return [dw, db];
 }
 
 // ---------------------------------------------------------------- 1×1 convs on CPU adapters
@@ -447,11 +473,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   const impl = pickImpl(g, o);
   if (impl === 'gemm') {
     const y = forward(x, weight, b, g, o.tile);
-    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => [
-      x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null,
-      weight.requiresGrad ? weightGrad(dy, x, g, pending, o.tile) : null,
-      b?.requiresGrad ? sum(dy, [0, 2, 3]) : null,
-    ]);
+    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
+      const dx = x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null;
+      const biasGrad = !!b?.requiresGrad;
+      if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
+      return [dx, ...weightGrad(dy, x, g, pending, biasGrad, o.tile)];
+    });
   }
   // pointwise, subgroup and direct: empty tensors took the gemm branch above.
   const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');

@@ -6,7 +6,9 @@
 //   1 dx       dx[b, ci, iy, ix]:  M = Cin/g,  N = B·H·W,   K = Cout/g·kh·kw; A = weightᵀ, B = dy taps
 //   2 dw       dw[co, ci, ky, kx]: M = Cout/g, N = Cin/g·kh·kw, K = B·Ho·Wo; A = dy, B = x patchesᵀ
 // Mode 2 splits K into chunks (wg.z) and writes one partial dw per chunk; the launcher sums them in
-// a fixed order. The kernel size is an override constant so that the index arithmetic folds: for
+// a fixed order. With a bias, mode 2's B has one more column, all ones, past the n_w weight columns:
+// C[m, n_w] = Σ_k dy[m, k] is db, stored after the chunk's dw (at db_offset in a row of
+// split_stride), so that one sum over the chunks gives both. The kernel size is an override constant so that the index arithmetic folds: for
 // 1×1 convolutions (every fc1/fc2/FFN) the gather reduces to plain strided reads. Mode, stride,
 // padding and bias are uniforms (their branches are uniform, hence cheap), so that one pipeline per
 // kernel size and tile serves all three GEMMs: fewer shader compiles. Edges are masked.
@@ -46,6 +48,9 @@ struct Params {
   has_bias: u32,  // forward only
   mode: u32,      // 0 forward, 1 dx, 2 dw
   has_addend: u32,  // dx only: add `addend` (x's gradient from its other uses) into the result
+  n_w: u32,          // dw: weight columns (N, or N − 1 with db's column of ones)
+  split_stride: u32, // dw: values per chunk in C
+  db_offset: u32,    // dw: where a chunk's db starts, within its split_stride
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -119,8 +124,14 @@ fn load_b(g: u32, k: u32, n: u32) -> f32 {
   switch p.mode {
     case 0u: { return x_tap(g, k, n); }
     case 1u: { return dy_tap_at(g, k, split_pos(n, p.h, p.w)); }
-    default: { return x_tap(g, n, k); }
+    default: { return dw_b(g, n, split_pos(k, p.ho, p.wo)); }
   }
+}
+
+// Mode 2's B[k = q, n]: the x patch value, or 1 in db's column.
+fn dw_b(g: u32, n: u32, q: Pos) -> f32 {
+  if (n >= p.n_w) { return 1.0; }
+  return x_tap_at(g, n, q);
 }
 
 // Mode 1's output index of (group g, input channel m, flat input position n).
@@ -137,8 +148,9 @@ fn store(g: u32, split: u32, m: u32, n: u32, v: f32) {
     }
     case 1u: { C[dx_index(g, m, n)] = v; }
     default: {
-      // partial dw of chunk `split`, laid out as the weight [Cout, Cin/g, kh, kw]
-      C[(split * p.cout + g * p.cout_g + m) * p.N + n] = v;
+      // chunk `split`'s partial dw, laid out as the weight [Cout, Cin/g, kh, kw], then its db
+      let row = g * p.cout_g + m;
+      if (n < p.n_w) { C[split * p.split_stride + row * p.n_w + n] = v; } else { C[split * p.split_stride + p.db_offset + row] = v; }
     }
   }
 }
@@ -188,7 +200,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let nn = e / BK;
         let n = n0 + nn;
         var v = 0.0;
-        if (n < p.N && k < p.K) { v = x_tap_at(g, n, q); }
+        if (n < p.N && k < p.K) { v = dw_b(g, n, q); }
         Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(v);
       }
     } else {
