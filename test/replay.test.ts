@@ -87,9 +87,7 @@ async function run(batches: number[], replay: StepReplay, mixed = false): Promis
 
 /** The evaluation scores of one batch through `evalReplay` and the normal path. */
 async function evalBothWays(evalReplay: EvalReplay, model: ReturnType<typeof buildModel>, images: Float32Array, shape: number[]) {
-  const scores = noGrad(() => evalReplay.run(model, images, shape, LABELS));
-  const got = await scores.toArray();
-  scores.release();
+  const got = await evalReplay.scores(model, images, shape, LABELS);
   beginScope();
   const want = await noGrad(() => F.sigmoid(model.forward(Tensor.from(images, shape)))).toArray();
   endScope();

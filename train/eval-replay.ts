@@ -1,6 +1,6 @@
 // The evaluation forward of eval, the trainer's validation and predict: sigmoid(model(images)),
 // recorded once per batch shape and replayed (engine/replay.ts).
-import { Tensor, F, keep, StepReplay } from '../kernels/index.js';
+import { Tensor, F, keep, noGrad, StepReplay } from '../kernels/index.js';
 import type { MultiLabelModel } from '../models/factory.js';
 
 /** The step's slot input for F.storeAt: the scores always go to the start of the kept tensor. */
@@ -14,7 +14,7 @@ const FIRST_SLOT = new Uint32Array(1);
  */
 export class EvalReplay {
   private readonly replay = new StepReplay({ warmup: 1 });
-  private scores: Tensor | null = null;
+  private kept: Tensor | null = null;
 
   /** Batches run the normal way, recorded and replayed so far. */
   get counts(): Readonly<StepReplay['counts']> {
@@ -24,11 +24,11 @@ export class EvalReplay {
   /** sigmoid(model(images)) as [B, numLabels]; valid until the next run() or release(). */
   run(model: MultiLabelModel, images: Float32Array, shape: number[], numLabels: number): Tensor {
     const size = shape[0] * numLabels;
-    if (!this.scores || this.scores.size < size) {
-      this.scores?.release();
-      this.scores = keep(Tensor.empty([size], 'f32', 'eval scores'));
+    if (!this.kept || this.kept.size < size) {
+      this.kept?.release();
+      this.kept = keep(Tensor.empty([size], 'f32', 'eval scores'));
     }
-    const scores = this.scores;
+    const scores = this.kept;
     this.replay.run([{ data: images, shape }, { data: FIRST_SLOT, shape: [1] }], ([x, s]) => {
       const out = scores.viewAt(0, [size]);
       F.storeAt(out, F.sigmoid(model.forward(x)), s);
@@ -37,9 +37,37 @@ export class EvalReplay {
     return scores.viewAt(0, [shape[0], numLabels]);
   }
 
+  /** run()'s scores read back; the read is submitted with the batch, so the next can be encoded meanwhile. */
+  scores(model: MultiLabelModel, images: Float32Array, shape: number[], numLabels: number): Promise<Float32Array> {
+    const out = noGrad(() => this.run(model, images, shape, numLabels));
+    const read = out.toArray();
+    out.release();
+    return read;
+  }
+
   release(): void {
     this.replay.release();
-    this.scores?.release();
-    this.scores = null;
+    this.kept?.release();
+    this.kept = null;
+  }
+}
+
+/**
+ * Batches consumed in order with one in flight: add() waits for the previous batch's `use` before
+ * chaining this one's, so batch i+1 is loaded and encoded while the device computes batch i.
+ */
+export class InOrder {
+  private last: Promise<void> = Promise.resolve();
+
+  async add<T>(read: Promise<T>, use: (value: T) => void): Promise<void> {
+    await this.last;
+    this.last = read.then(use);
+    // Awaited by the next add() or by done(); until then a failed read must not count as unhandled.
+    this.last.catch(() => {});
+  }
+
+  /** Waits for the last batch's `use`. */
+  done(): Promise<void> {
+    return this.last;
   }
 }

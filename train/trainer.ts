@@ -8,7 +8,7 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { init, device, Tensor, Rng, F, backward, keep, noGrad, StepReplay } from '../kernels/index.js';
+import { init, device, Tensor, Rng, F, backward, keep, StepReplay } from '../kernels/index.js';
 import { buildModel, type MultiLabelModel } from '../models/factory.js';
 import { loadPretrainedFile } from './pretrained-file.js';
 import { gkgnetLoss } from '../models/losses.js';
@@ -26,7 +26,7 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, checkpointEpoch, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
-import { EvalReplay } from './eval-replay.js';
+import { EvalReplay, InOrder } from './eval-replay.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from './tune-cache.js';
 import { writeFileAtomic, removeStaleTemps } from './atomic.js';
 import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
@@ -122,23 +122,15 @@ export async function evaluate(model: MultiLabelModel, loader: BatchLoader, size
   const acc = new MetricAccumulator(numLabels);
   const region = asRegionModel(model);
   const forward = replay ?? new EvalReplay();
-  // One batch in flight: batch i+1 is loaded and encoded while the device computes batch i, whose
-  // scores are awaited only then (the read is submitted with the batch, in queue order).
-  let previous: Promise<void> | null = null;
+  const batches = new InOrder();
   try {
     for await (const batch of loader.epoch(0)) {
       const B = batch.indices.length;
       if (region && samples) region.setImages(batch.indices.map((i) => samples[i].path));
-      const out = noGrad(() => forward.run(model, batch.images, [B, 3, size, size], numLabels));
-      const scores = out.toArray();
-      out.release();
       const labels = Int8Array.from(batch.labels);
-      await previous;
-      previous = scores.then((p) => acc.add(p, labels, B));
-      // Awaited on the next turn; until then a failed read must not count as an unhandled rejection.
-      previous.catch(() => {});
+      await batches.add(forward.scores(model, batch.images, [B, 3, size, size], numLabels), (p) => acc.add(p, labels, B));
     }
-    await previous;
+    await batches.done();
   } finally {
     if (!replay) forward.release();
   }

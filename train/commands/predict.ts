@@ -55,7 +55,7 @@ export const command = defineCommand({
       for (const e of errors) io.stderr(`${prog}: ${e.image}: ${e.error}\n`);
       return 2;
     }
-    const { init, noGrad } = await import('../../kernels/index.js');
+    const { init } = await import('../../kernels/index.js');
     await init({ adapter: adapterOf(flags, prog), backend: flags.backend });
     const { loadSample } = await import('../data/image.js');
     const { PRESET_AUGMENT } = await import('../data/transforms.js');
@@ -64,10 +64,9 @@ export const command = defineCommand({
     const { useBoxFile } = await import('../inference.js');
     await useBoxFile(m, flags.boxes, images);
     const results: { image: string; labels: { label: string; probability: number }[] }[] = [];
-    const { EvalReplay } = await import('../eval-replay.js');
+    const { EvalReplay, InOrder } = await import('../eval-replay.js');
     const forward = new EvalReplay();
-    // One image in flight: the next is decoded and encoded while the device computes this one.
-    let previous: Promise<void> | null = null;
+    const predictions = new InOrder();
     try {
       for (const path of images) {
         let pixels: Float32Array;
@@ -78,21 +77,15 @@ export const command = defineCommand({
           continue;
         }
         m.region?.setImages([path]);
-        const out = noGrad(() => forward.run(m.model, pixels, [1, 3, m.size, m.size], m.classes.length));
-        const scores = out.toArray();
-        out.release();
-        await previous;
-        previous = scores.then((p) => {
+        await predictions.add(forward.scores(m.model, pixels, [1, 3, m.size, m.size], m.classes.length), (p) => {
           const labels = m.classes
             .map((label, i) => ({ label, probability: p[i] }))
             .filter((l) => l.probability >= flags.threshold)
             .sort((a, b) => b.probability - a.probability);
           results.push({ image: path, labels });
         });
-        // Awaited on the next turn; until then a failed read must not count as an unhandled rejection.
-        previous.catch(() => {});
       }
-      await previous;
+      await predictions.done();
     } finally {
       forward.release();
       m.model.release();
