@@ -104,15 +104,21 @@ function ensureAdapter() {
 // or with --clean (npm pack) by tsc, which also writes the .d.ts types the package ships. Then
 // the shipped label embeddings (models/label-embeddings/*.json) beside the JS. The WGSL is inside
 // dist/kernels/sources.js.
-function newestMtime(dir, exts) {
-  let t = 0;
-  if (!existsSync(dir)) return t;
+
+// One walk of the source folders: the newest mtime of the files that make the build, and the
+// TypeScript sources (declaration files aside), each of which must have its .js in dist/.
+const BUILD_INPUTS = ['.ts', '.wgsl', '.json', '.html', '.css'];
+function scanSources(dir, found = { newest: 0, typescript: [] }) {
+  if (!existsSync(dir)) return found;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestMtime(p, exts));
-    else if (exts.some((x) => e.name.endsWith(x))) t = Math.max(t, statSync(p).mtimeMs);
+    if (e.isDirectory()) scanSources(p, found);
+    else if (BUILD_INPUTS.some((x) => e.name.endsWith(x))) {
+      found.newest = Math.max(found.newest, statSync(p).mtimeMs);
+      if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) found.typescript.push(p);
+    }
   }
-  return t;
+  return found;
 }
 
 function copyAssets(dir, ext) {
@@ -125,17 +131,6 @@ function copyAssets(dir, ext) {
       copyFileSync(p, out);
     }
   }
-}
-
-/** The TypeScript sources under `dir` (declaration files aside). */
-function typescriptSources(dir, out = []) {
-  if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) typescriptSources(p, out);
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
 }
 
 const outputOf = (source) => join(root, 'dist', relative(root, source)).replace(/\.ts$/, '.js');
@@ -156,9 +151,9 @@ async function ensureBuild() {
   // --clean (npm pack): build from nothing, so no output of a since-removed source is shipped.
   if (args.has('--clean')) rmSync(join(root, 'dist'), { recursive: true, force: true });
   const stamp = join(root, 'dist', '.webvig-build');
-  const dirs = ['engine', 'kernels', 'models', 'train', 'bench', 'web'].map((d) => join(root, d));
-  const newest = Math.max(...dirs.map((d) => newestMtime(d, ['.ts', '.wgsl', '.json', '.html', '.css'])), statSync(join(root, 'tsconfig.json')).mtimeMs);
-  const sources = dirs.flatMap((d) => typescriptSources(d));
+  const found = { newest: statSync(join(root, 'tsconfig.json')).mtimeMs, typescript: [] };
+  for (const d of ['engine', 'kernels', 'models', 'train', 'bench', 'web']) scanSources(join(root, d), found);
+  const { newest, typescript: sources } = found;
   const missing = sources.find((f) => !existsSync(outputOf(f)));
   if (!missing && existsSync(stamp) && statSync(stamp).mtimeMs >= newest) return;
   if (missing && existsSync(stamp)) log(`dist/ lacks the output of ${relative(root, missing)}`);
