@@ -22,7 +22,8 @@ async function decode(path: string): Promise<Decoded> {
   if (hit) return hit;
   // sRGB output turns grey, grey+alpha and CMYK sources into 3 uint8 channels.
   const d = await sharp(path).autoOrient().toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  if (decodedBytes + d.data.length <= DECODED_CACHE_BYTES) {
+  // Two batches may decode one file at once: count it once.
+  if (!decodedCache.has(path) && decodedBytes + d.data.length <= DECODED_CACHE_BYTES) {
     decodedCache.set(path, d);
     decodedBytes += d.data.length;
   }
