@@ -33,7 +33,6 @@ function source(sg: number, width: 1 | 4, tn = 1): string {
     'enable subgroups;\n' + operandSource(vectorPrelude(width) + OPERAND_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn })));
 }
 
-
 // Bound where an entry point's binding has no tensor: one for operands, another for outputs (a
 // buffer may not be bound for writing and for reading in one dispatch).
 let noOperand: Tensor | undefined;

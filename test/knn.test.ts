@@ -170,14 +170,14 @@ const cases: Case[] = [
 
 async function expectCase(c: Case, i: number) {
   const { ref, idx } = await runCase(c, 100 + 7 * i);
-    const rows = c.B * c.G * c.N;
-    const skipped = ref.fragileSet.reduce((a, b) => a + b, 0);
-    expect(skipped, 'too many fragile rows for a meaningful test').toBeLessThanOrEqual(rows / 10);
-    expect(setMismatches(idx, ref.idx, c.k, ref.fragileSet)).toEqual([]);
-    expect(orderMismatches(idx, ref.idx, c.k, ref.fragileOrder)).toBe(0);
-    if (c.self) {
-      for (let r = 0; r < rows; r++) expect(idx[r * c.k], `row ${r}: self is neighbour 0`).toBe(r % c.N);
-    }
+  const rows = c.B * c.G * c.N;
+  const skipped = ref.fragileSet.reduce((a, b) => a + b, 0);
+  expect(skipped, 'too many fragile rows for a meaningful test').toBeLessThanOrEqual(rows / 10);
+  expect(setMismatches(idx, ref.idx, c.k, ref.fragileSet)).toEqual([]);
+  expect(orderMismatches(idx, ref.idx, c.k, ref.fragileOrder)).toBe(0);
+  if (c.self) {
+    for (let r = 0; r < rows; r++) expect(idx[r * c.k], `row ${r}: self is neighbour 0`).toBe(r % c.N);
+  }
 }
 
 forEachKernelProfile((profile) => `dilatedKnn vs float64 reference (${profile} kernels)`, () => {
