@@ -148,10 +148,10 @@ export class Module {
   /** All tensors by official name: parameters, buffers and extra state, read back to the CPU. */
   async stateDict(): Promise<Map<string, StateEntry>> {
     const out = new Map<string, StateEntry>();
-    for (const [n, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
-      const data = t.dtype === 'f32' ? await t.toArray() : await t.toInt32Array();
-      out.set(n, { shape: [...t.shape], data });
-    }
+    const tensors = [...this.namedParameters(), ...this.namedBuffers()];
+    // All read-backs in flight at once: one wait for the queue instead of one per tensor.
+    const data = await Promise.all(tensors.map(([, t]) => (t.dtype === 'f32' ? t.toArray() : t.toInt32Array())));
+    tensors.forEach(([n, t], i) => out.set(n, { shape: [...t.shape], data: data[i] }));
     for (const [prefix, m] of this.namedModules()) {
       for (const [k, v] of m.extraState()) out.set(prefix + k, { shape: [], data: Int32Array.of(v) });
     }

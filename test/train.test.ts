@@ -1,7 +1,7 @@
 // The training loop end to end on a small generated set: it learns, its outputs, exact resume, NaN handling, and a
 // kill -9 in the middle of training leaving a loadable checkpoint.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { mkdtempSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, statSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -109,6 +109,20 @@ describe('training', () => {
     // An absurd learning rate blows the weights up within a step or two.
     await expect(train(config(out, { resume: out, lr: 1e30 }), quiet)).rejects.toThrow(/loss became (NaN|-?Infinity) at step \d+ .*Last good checkpoint: .*last\.safetensors.*learning rate/s);
     expect(readFileSync(join(out, 'last.safetensors')).equals(before)).toBe(true);
+  });
+
+  it('an epoch-end write that fails stops the run at the next epoch, naming the file; the files before it are on disk', async () => {
+    const out = join(root, 'write-fails');
+    await train(config(out, { stopAfter: 1 }), quiet);
+    // A non-empty folder where curves.png goes: the atomic rename over it fails.
+    rmSync(join(out, 'curves.png'));
+    mkdirSync(join(out, 'curves.png', 'x'), { recursive: true });
+    await expect(train(config(out, { resume: out, epochs: 3 }), quiet)).rejects.toThrow(/curves\.png/);
+    // Epoch 2's set was written up to curves.png; epoch 3 trained but wrote nothing of its own.
+    const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((r) => r.epoch)).toEqual([1, 2]);
+    expect((await loadCheckpoint(join(out, 'last.safetensors'))).meta?.epoch).toBe(2);
+    expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).val_map.final_epoch).toBe(2);
   });
 
   it('kill -9 while training leaves a checkpoint that loads and resumes', async () => {

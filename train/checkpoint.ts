@@ -14,10 +14,11 @@ export interface CheckpointMeta {
   [key: string]: unknown;
 }
 
-export async function saveCheckpoint(path: string, model: Module, optimizerState: Map<string, StateEntry>, meta: CheckpointMeta): Promise<void> {
-  const model_ = await model.stateDict();
+/** `model` is a Module or a state it returned earlier (a snapshot, e.g. to write behind later steps). */
+export async function saveCheckpoint(path: string, model: Module | Map<string, StateEntry>, optimizerState: Map<string, StateEntry>, meta: CheckpointMeta): Promise<void> {
+  const modelState = model instanceof Map ? model : await model.stateDict();
   const tensors: TensorToWrite[] = [];
-  for (const [name, e] of model_) {
+  for (const [name, e] of modelState) {
     tensors.push({ name, shape: e.shape, data: e.data, dtype: e.data instanceof Int32Array ? 'I64' : 'F32' });
   }
   for (const [name, e] of optimizerState) tensors.push({ name: OPTIMIZER_PREFIX + name, shape: e.shape, data: e.data, dtype: e.data instanceof Int32Array ? 'I32' : 'F32' });
