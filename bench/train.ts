@@ -1,6 +1,6 @@
-// `--suite train`: one training step per model, as train/trainer.ts encodes it — forward, GKGNet loss
-// (LS-BCE + 10·ASL), backward, AdamW with global-norm clipping at 5.0 (no decay on 1-D parameters),
-// zero_grad — on a fixed random batch that stays on the GPU (no data loading). Hyperparameters and
+// `--suite train`: one training step per model, as train/trainer.ts encodes it — forward, the model's
+// loss (GKGNet's LS-BCE + 10·ASL; a region model's own: models/factory.ts trainingLossFor), backward,
+// AdamW with global-norm clipping at 5.0 (no decay on 1-D parameters), zero_grad — on a fixed random batch that stays on the GPU (no data loading). Hyperparameters and
 // drop path come from the preset that trains that size (train/presets.ts); 80 labels (COCO).
 // The step runs through StepReplay as in the trainer: after one warm-up step it is recorded twice
 // and then replayed (engine/replay.ts); WEBVIG_REPLAY=0 times the normal path instead.
@@ -22,11 +22,11 @@ import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
 import { StepReplay } from '../engine/replay.js';
 import { backward } from '../kernels/backward.js';
-import { gkgnetLoss } from '../models/losses.js';
+import { asRegionModel } from '../models/gm-mlic.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
-import { buildModel, MODEL_NAMES, inputSizeProblem, isCpuModel } from '../models/factory.js';
+import { buildModel, trainingLossFor, MODEL_NAMES, inputSizeProblem, isCpuModel } from '../models/factory.js';
 import { UsageError, PROGRAM } from '../train/args.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from '../train/tune-cache.js';
 import type { BenchSize, Family } from './common.js';
@@ -80,6 +80,16 @@ const COUNTERS = {
   replayed_per_step: 'replays',
 } as const;
 
+/** `n` normalised boxes (x0, y0, x1, y1), each at least a tenth of the image on a side. */
+function randomBoxes(rng: Rng, n: number): Float32Array {
+  const out = new Float32Array(4 * n);
+  for (let i = 0; i < n; i++) {
+    const [x0, y0] = [rng.uniform() * 0.9, rng.uniform() * 0.9];
+    out.set([x0, y0, x0 + 0.1 + rng.uniform() * (0.9 - x0), y0 + 0.1 + rng.uniform() * (0.9 - y0)], 4 * i);
+  }
+  return out;
+}
+
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const mid = s.length >> 1;
@@ -108,10 +118,19 @@ export const bench: Family = async (ctx) => {
     const x = Tensor.randn([B, 3, size, size], 1);
     const rng = new Rng(2);
     const target = Tensor.from(Float32Array.from({ length: B * LABELS }, () => (rng.uniform() < 0.05 ? 1 : 0)), [B, LABELS]);
+    // A `-boxes` region model reads its instances from a box file: four seeded boxes per image. Its
+    // ROI plan is made on the CPU per batch, so its steps run the normal way (replayed_per_step 0).
+    const region = asRegionModel(model);
+    if (region?.spec.source === 'boxes') {
+      const names = Array.from({ length: B }, (_, b) => `bench-image-${b}`);
+      region.setBoxTable(new Map(names.map((n) => [n, randomBoxes(rng, 4)])));
+      region.setImages(names);
+    }
+    const lossOf = trainingLossFor(model);
     const replay = new StepReplay({ warmup: 1 });
     const step = () =>
       replay.run([], () => {
-        const { loss } = gkgnetLoss(model.forward(x), target);
+        const { loss } = lossOf(model.forward(x), target);
         backward(loss, scaler?.seed(loss.shape));
         opt.step({ maxGradNorm: p.maxGradNorm });
         opt.zeroGrad();

@@ -10,7 +10,8 @@ import { MlVig, mlVigConfig, type MlVigConfig } from './ml-vig.js';
 import { VigMlGcn, GkgnetMlGcn, MlVigMlGcn, type LabelEmbeddings, type AdjacencyMode } from './ml-gcn.js';
 import type { Module } from './module.js';
 import { REGION_MODEL_NAMES, parseRegionModel, regionTrunkBase } from './region-names.js';
-import { GmMlic } from './gm-mlic.js';
+import { GmMlic, asRegionModel } from './gm-mlic.js';
+import { gkgnetLoss } from './losses.js';
 import { IaGcn } from './ia-gcn.js';
 import type { BoxTable } from './regions.js';
 
@@ -129,6 +130,12 @@ export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
     case 'vig':
       return gcn ? new VigMlGcn({ ...b.config, numLabels: S }, head) : new PyramidVig({ ...b.config, numClasses: S });
   }
+}
+
+/** The loss a model trains with: a region model's own (GM-MLIC, IA-GCN), else GKGNet's (LS-BCE + 10·ASL). */
+export function trainingLossFor(model: Module): (logits: Tensor, target: Tensor) => { loss: Tensor } {
+  const region = asRegionModel(model);
+  return region ? (logits, target) => region.trainingLoss(logits, target) : gkgnetLoss;
 }
 
 /** Trainable and frozen (relative_pos) parameter counts, as the spec's tables count them. */

@@ -1,12 +1,14 @@
 // The kernel families conv, knn, maxrel, bn, adamw and the train suite, run in-process at the tiny
 // size: result shapes, rates recomputed from the documented work formulas, the train suite's JSON
 // contract and its per-step counters after warm-up.
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, vi } from 'vitest';
 import { init, device } from '../kernels/index.js';
 import { runSuite } from '../bench/run.js';
 import { gkgnetShapes } from '../bench/adamw.js';
 import type { BenchResult } from '../bench/common.js';
 import { main } from '../train/cli.js';
+import { IaGcn } from '../models/ia-gcn.js';
+import { GmMlic } from '../models/gm-mlic.js';
 
 beforeAll(async () => {
   await init();
@@ -179,6 +181,19 @@ describe('train suite', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(msg);
       expect(r.stdout).toBe('');
+    }
+  });
+
+  it('a region model steps with its own training loss; a -boxes one gets boxes per image and runs the normal way', async () => {
+    const spies = [vi.spyOn(IaGcn.prototype, 'trainingLoss'), vi.spyOn(GmMlic.prototype, 'trainingLoss')];
+    try {
+      const one = async (trainCase: string) => (await runSuite({ suite: 'train', size: 'tiny', trainCase, warmup: 1, iters: 1, log: () => {} })).results[0];
+      expect(await one('ia-gcn-gkgnet-tiny-boxes@64:2')).toMatchObject({ name: 'ia-gcn-gkgnet-tiny-boxes@64', replayed_per_step: 0 });
+      expect(spies[0]).toHaveBeenCalled();
+      expect(await one('gm-mlic-gkgnet-tiny-grid@64:2')).toMatchObject({ name: 'gm-mlic-gkgnet-tiny-grid@64', replayed_per_step: 1 });
+      expect(spies[1]).toHaveBeenCalled();
+    } finally {
+      for (const s of spies) s.mockRestore();
     }
   });
 });
