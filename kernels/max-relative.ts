@@ -8,8 +8,6 @@ import { inverseIndexRows } from './gather.js';
 
 /** Invocations per workgroup of the CPU-adapter entries (a workgroup is one thread there). */
 const LANES = 8;
-/** backward_y_lanes's channels per thread (max-relative.wgsl's CH). */
-const LANE_CHANNELS = 8;
 
 /**
  * R[b, c, n] = max_t (y[b, c, idx[b·G + g(c), n, t]] − x[b, c, n]), g(c) = ⌊c / (C/G)⌋:
@@ -78,23 +76,20 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
     }
     let gy: Tensor | null = null;
     if (y.requiresGrad) {
-      // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
-      // slots serves them all; each channel then keeps the slots that won its max.
-      const rows = idx.view([B * groups, N * k]);
-      const inv = inverseIndexRows(rows, M);
-      rows.release();
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
-      const args = [g, arg, inv.offsets, inv.list, gy];
-      // CPU adapters, groups of CH channels or more: a thread per (image, group, CH channels, source)
-      // reads each list entry once (GKGNet-T's shapes: 1.2–1.8× for forward + backward).
-      if (gy.size > 0 && device().kernelProfile === 'cpu' && C / groups >= LANE_CHANNELS) {
-        const threads = B * groups * Math.ceil(C / groups / LANE_CHANNELS) * M;
-        kernel('backward_y_lanes', args, grid1d(threads, LANES), { WG: LANES }, `${ctx} backward`);
+      if (gy.size > 0 && device().kernelProfile === 'cpu') {
+        // CPU adapters: a thread per (b, c) row adds each node's gradient at its winner, in node order.
+        kernel('backward_y_rows', [idx, g, arg, gy], grid1d(B * C, LANES), { WG: LANES }, `${ctx} backward`);
       } else if (gy.size > 0) {
-        kernel('backward_y', args, grid1d(gy.size), {}, `${ctx} backward`);
+        // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
+        // slots serves them all; each channel then keeps the slots that won its max.
+        const rows = idx.view([B * groups, N * k]);
+        const inv = inverseIndexRows(rows, M);
+        rows.release();
+        kernel('backward_y', [g, arg, inv.offsets, inv.list, gy], grid1d(gy.size), {}, `${ctx} backward`);
+        inv.offsets.release();
+        inv.list.release();
       }
-      inv.offsets.release();
-      inv.list.release();
     }
     return [gx, gy];
   });

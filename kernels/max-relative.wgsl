@@ -11,7 +11,7 @@ override INTERLEAVE: bool = false;
 // instead of by a uniform (a hardware division per lane on CPU adapters, which do not vectorise
 // it; bench/RESULTS.md), and forward_lanes keeps a node's candidates in a private array.
 const K: u32 = {{K}}u;
-// Invocations per workgroup of forward_lanes: 8 on CPU adapters (a workgroup is one thread there).
+// Invocations per workgroup of the CPU-adapter entries: 8 (a workgroup is one thread there).
 override WG: u32 = 8u;
 
 struct Params {
@@ -175,37 +175,24 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   dy[t] = acc;
 }
 
-// Channels per thread of backward_y_lanes.
-const CH: u32 = 8u;
-
-// backward_y for CPU adapters: one thread per (b, group, chunk of CH channels, m) reads each slot of
-// the source's list once for the chunk's channels, where backward_y reads it per channel. Each
-// channel's sum runs over the same slots in the same order: bitwise the same dy.
+// backward_y for CPU adapters, which load every value lane by lane: one thread per (b, c) row walks
+// the nodes n in order and adds grad[b, c, n] into dy at the neighbour that won n's max, so it
+// touches each winner once where backward_y tests all K slots that point at a source (and needs no
+// inverse index). Each dy[b, c, m] sums the same terms in the same (ascending n) order: bitwise the
+// same dy. The row is the thread's own, so its read-modify-writes need no atomics.
 @compute @workgroup_size(WG)
-fn backward_y_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * WG;   // ((b·G + g)·chunks + chunk)·M + m
-  let cg = p.c / p.g;
-  let chunks = (cg + CH - 1u) / CH;
-  if (t >= p.b * p.g * chunks * p.m) { return; }
-  let rc = t / p.m;
-  let m = t - rc * p.m;
-  let row = rc / chunks;
-  let c0 = (rc - row * chunks) * CH;
-  let nc = min(CH, cg - c0);
-  let bc0 = row * cg + c0;                    // b·C + c of the chunk's first channel
-  let seg = row * (p.m + 1u) + m;             // offsets are [rows, M + 1]
-  let row_first = row * p.n * K;
-  var acc = array<f32, CH>();
-  for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
-    let slot = list[e] - row_first;
-    let n = slot / K;
-    let j = slot - n * K;
-    for (var ci = 0u; ci < nc; ci++) {
-      let bc = bc0 + ci;
-      if (arg_r[bc * p.n + n] == j) { acc[ci] += grad[rel_index(bc, n)]; }
-    }
+fn backward_y_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let bc = gid.x + gid.y * nwg.x * WG;   // b·C + c
+  if (bc >= p.b * p.c) { return; }
+  let dy_row = bc * p.m;
+  for (var m = 0u; m < p.m; m++) { dy[dy_row + m] = 0.0; }
+  let idx_row = row_of(bc) * p.n;
+  for (var n = 0u; n < p.n; n++) {
+    let j = arg_r[bc * p.n + n];
+    if (j >= K) { continue; }   // a bad index: no gradient
+    let m = u32(idx[(idx_row + n) * K + j]);
+    if (m < p.m) { dy[dy_row + m] += grad[rel_index(bc, n)]; }
   }
-  for (var ci = 0u; ci < nc; ci++) { dy[(bc0 + ci) * p.m + m] = acc[ci]; }
 }
 
 // dx = −dR, plus the gradient of x's own copy when interleaved.

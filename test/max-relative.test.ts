@@ -4,6 +4,7 @@ import { init, Tensor, tidy, backward } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { maxRelative, maxRelativeInterleaved } from '../kernels/max-relative.js';
 import { rng, rand, avgPoolRef, forEachKernelProfile } from './ref.js';
+import { device } from '../engine/context.js';
 
 beforeAll(async () => {
   await init();
@@ -94,7 +95,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile`, () => {
       ['G = 1, N and M odd', { B: 2, C: 5, N: 37, M: 13, G: 1, k: 4 }],
       ['G = 2, query set ≠ source set', { B: 3, C: 8, N: 20, M: 144, G: 2, k: 9 }],
       ['G = 4, k = 1, size-1 batch', { B: 1, C: 12, N: 300, M: 7, G: 4, k: 1 }],
-      ['G = 2, 11 channels per group (cpu: a chunk of 8 and one of 3)', { B: 2, C: 22, N: 30, M: 17, G: 2, k: 5 }],
+      ['G = 2, 11 channels per group, B·C not a multiple of 8 (cpu: a partly filled last workgroup)', { B: 1, C: 22, N: 30, M: 17, G: 2, k: 5 }],
     ];
     it.each(cases)('%s', async (_, c) => {
       const { x, y, idx } = randomInputs(c, 1);
@@ -242,5 +243,25 @@ describe('maxRelative with given choices', () => {
     const bad = Tensor.from(new Int32Array(slot.length).fill(c.k), [c.B, c.C, c.N]);
     expect((await maxRelative(xt, yt, it, c.G, bad).toArray()).every(Number.isNaN)).toBe(true);
     expect(() => maxRelative(xt, yt, it, c.G, Tensor.empty([c.B, c.C, c.N]))).toThrow(/choice must be i32\/u32/);
+  });
+});
+
+describe('maxRelative across kernel profiles', () => {
+  it("the cpu profile's row walk gives the gpu profile's dy bit for bit (the same terms in the same order)", async () => {
+    // Many slots per source, so the summation order shows in the bits; B·C = 36 is not a multiple of 8.
+    const c: Case = { B: 2, C: 18, N: 400, M: 6, G: 3, k: 9 };
+    const { x, y, idx } = randomInputs(c, 51);
+    const g = rand(c.B * c.C * c.N, 54);
+    const saved = device().kernelProfile;
+    const dy: Uint32Array[] = [];
+    try {
+      for (const profile of ['gpu', 'cpu'] as const) {
+        device().kernelProfile = profile;
+        dy.push(new Uint32Array((await runGpu(x, y, idx, g, c)).dy.buffer));
+      }
+    } finally {
+      device().kernelProfile = saved;
+    }
+    expect(dy[1]).toEqual(dy[0]);
   });
 });
