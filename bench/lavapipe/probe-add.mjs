@@ -1,5 +1,5 @@
 // The add microbenchmark: engine add of two n-float tensors (and a broadcast row add), GPU timestamps.
-import { init } from '../../dist/engine/context.js';
+import { init } from '../../dist/kernels/index.js';
 import { timeGpu } from '../../dist/engine/timing.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 import { add, gelu } from '../../dist/kernels/elementwise.js';

@@ -1,5 +1,5 @@
 // Wall time of the first conv2d forward+backward per kernel size (dominated by shader compilation).
-import { init, device, tidy } from '../../dist/engine/context.js';
+import { init, device, tidy } from '../../dist/kernels/index.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 import { conv2d } from '../../dist/kernels/conv2d.js';
 import { backward } from '../../dist/kernels/backward.js';

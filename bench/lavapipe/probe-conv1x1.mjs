@@ -1,5 +1,5 @@
 // 1×1 conv (the tiny model's shapes): implicit-GEMM conv2d vs batched matmul, GPU timestamps.
-import { init, device, noGrad } from '../../dist/engine/context.js';
+import { init, device, noGrad } from '../../dist/kernels/index.js';
 import { timeGpu } from '../../dist/engine/timing.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 import { conv2d } from '../../dist/kernels/conv2d.js';

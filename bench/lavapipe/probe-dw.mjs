@@ -1,6 +1,6 @@
 // 1×1 conv weight gradient kernel alone on the tiny model's shapes: GPU time per dispatch (profiler
 // timestamps), min and median over repetitions (the machine is shared: min is the robust one).
-import { init, device, tidy } from '../../dist/engine/context.js';
+import { init, device, tidy } from '../../dist/kernels/index.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 import { conv2d } from '../../dist/kernels/conv2d.js';
 import { backward } from '../../dist/kernels/backward.js';

@@ -1,5 +1,5 @@
 // Where the generic elementwise kernel's time goes on this adapter: variants of the index math, n = 65536.
-import { init, device } from '../../dist/engine/context.js';
+import { init, device } from '../../dist/kernels/index.js';
 import { timeGpu } from '../../dist/engine/timing.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 const dev = await init();

@@ -1,5 +1,5 @@
 // Probe: where does a memory-bound dispatch's time go on this adapter? GPU timestamps, medians.
-import { init, device, tidy } from '../../dist/engine/context.js';
+import { init, device, tidy } from '../../dist/kernels/index.js';
 import { timeGpu } from '../../dist/engine/timing.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 import { add } from '../../dist/kernels/elementwise.js';

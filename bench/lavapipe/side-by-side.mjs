@@ -1,5 +1,5 @@
 // webvig's side of bench/pytorch/cpu_side_by_side.py (same cases; GPU timestamps; ms, median and min).
-import { init, noGrad } from '../../dist/engine/context.js';
+import { init, noGrad } from '../../dist/kernels/index.js';
 import { timeGpu } from '../../dist/engine/timing.js';
 import { Tensor } from '../../dist/engine/tensor.js';
 import { add } from '../../dist/kernels/elementwise.js';
