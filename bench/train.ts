@@ -26,7 +26,7 @@ import { asRegionModel } from '../models/gm-mlic.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 import { PRESETS } from '../train/presets.js';
-import { buildModel, trainingLossFor, MODEL_NAMES, inputSizeProblem, isCpuModel } from '../models/factory.js';
+import { buildModel, trainingLossFor, MODEL_NAMES, modelNamesSummary, inputSizeProblem, isCpuModel } from '../models/factory.js';
 import { UsageError, PROGRAM } from '../train/args.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from '../train/tune-cache.js';
 import type { BenchSize, Family } from './common.js';
@@ -60,7 +60,7 @@ export function parseTrainCase(spec: string): TrainCase {
   const m = /^([a-z0-9-]+)@(\d+):(\d+)$/.exec(spec);
   if (!m) throw new UsageError(`${prog}: --case ${spec}: expected MODEL@SIZE:BATCH, e.g. gkgnet-t@224:4`);
   const [, model, size, batch] = m;
-  if (!MODEL_NAMES.includes(model)) throw new UsageError(`${prog}: --case ${spec}: unknown model ${model}; models: ${MODEL_NAMES.join(', ')}`);
+  if (!MODEL_NAMES.includes(model)) throw new UsageError(`${prog}: --case ${spec}: unknown model ${model}; models: ${modelNamesSummary()}`);
   const problem = inputSizeProblem(model, +size);
   if (problem) throw new UsageError(`${prog}: --case ${spec}: size ${size} ${problem}`);
   if (+batch < 1) throw new UsageError(`${prog}: --case ${spec}: the batch must be at least 1`);

@@ -9,7 +9,7 @@ import { PyramidVig, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 import { MlVig, mlVigConfig, type MlVigConfig } from './ml-vig.js';
 import { VigMlGcn, GkgnetMlGcn, MlVigMlGcn, type LabelEmbeddings, type AdjacencyMode } from './ml-gcn.js';
 import type { Module } from './module.js';
-import { REGION_MODEL_NAMES, parseRegionModel, regionTrunkBase } from './region-names.js';
+import { REGION_MODEL_NAMES, REGION_FAMILIES, REGION_TRUNKS, parseRegionModel, regionTrunkBase } from './region-names.js';
 import { GmMlic, asRegionModel } from './gm-mlic.js';
 import { gkgnetLoss } from './losses.js';
 import { IaGcn } from './ia-gcn.js';
@@ -77,6 +77,26 @@ export type ModelName = (typeof GRAPH_NAMES)[number];
 /** Every model name; the region models (IA-GCN, GM-MLIC: models/regions.ts) after the others. */
 export const MODEL_NAMES: readonly string[] = [...GRAPH_NAMES, ...REGION_MODEL_NAMES];
 
+/** Names that share a family prefix in one word: gkgnet-tiny|mini|t. */
+function compactNames(names: readonly string[]): string {
+  const byFamily = new Map<string, string[]>();
+  for (const n of names) {
+    const cut = n.indexOf('-');
+    const family = n.slice(0, cut);
+    byFamily.set(family, [...(byFamily.get(family) ?? []), n.slice(cut + 1)]);
+  }
+  return [...byFamily].map(([family, variants]) => `${family}-${variants.join('|')}`).join(', ');
+}
+
+/** MODEL_NAMES in one line, for --help and errors: the families and their variants. */
+export function modelNamesSummary(): string {
+  const trunks = REGION_TRUNKS.filter((t) => t !== '');
+  return (
+    `${compactNames(BASE_NAMES)}, each also as NAME-mlgcn; ` +
+    `${REGION_FAMILIES.join('|')} with an optional -TRUNK (${compactNames(trunks)}) then an optional -grid|-boxes`
+  );
+}
+
 type BaseConfig = { family: 'gkgnet'; config: GkgnetConfig } | { family: 'vig'; config: VigConfig } | { family: 'mlvig'; config: MlVigConfig };
 
 function baseConfig(name: BaseName, size: number, numLabels: number, dropPath: number): BaseConfig {
@@ -116,7 +136,7 @@ export function buildModel(name: string, o: BuildOptions): MultiLabelModel {
   }
   const gcn = name.endsWith('-mlgcn');
   const base = (gcn ? name.slice(0, -'-mlgcn'.length) : name) as BaseName;
-  if (!BASE_NAMES.includes(base)) throw new Error(`unknown model "${name}"; models: ${MODEL_NAMES.join(', ')}`);
+  if (!BASE_NAMES.includes(base)) throw new Error(`unknown model "${name}"; models: ${modelNamesSummary()}`);
   seedInit(o.seed ?? 0);
   const S = o.numLabels;
   const b = baseConfig(base, o.size, S, o.dropPath ?? 0);

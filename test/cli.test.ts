@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { init, device, F } from '../kernels/index.js';
 import { parseArgs, formatHelp, defineCommand, UsageError, type CommandSpec } from '../train/args.js';
 import { main, COMMANDS } from '../train/cli.js';
+import { MODEL_NAMES, modelNamesSummary } from '../models/factory.js';
 
 const spec = defineCommand({
   name: 'train',
@@ -83,6 +84,30 @@ describe('args parser', () => {
     expect(parseArgs(spec, ['--data', dir]).flags.data).toBe(dir);
     // A path that need not exist is taken as given.
     expect(parseArgs(spec, ['--out', missing]).flags.out).toBe(missing);
+  });
+
+  it('a long list of choices: --help and errors name it by its summary, and a typo gets the closest choice', () => {
+    const models = defineCommand({
+      name: 'train',
+      summary: 's',
+      flags: { model: { type: 'string', choices: MODEL_NAMES, choicesSummary: { placeholder: 'name', text: modelNamesSummary() }, help: 'model' } },
+      run: async () => 0,
+    });
+    const help = formatHelp(models);
+    expect(help).toContain('--model <name>');
+    expect(help).not.toContain('gm-mlic-gkgnet-b-boxes');
+    expect(usageError(models, ['--model', 'gkgnet-x']).message).toBe(`webvig train: --model must be one of ${modelNamesSummary()}, got 'gkgnet-x' (did you mean gkgnet-t?)`);
+    expect(parseArgs(models, ['--model', 'gm-mlic-vig-s-boxes']).flags.model).toBe('gm-mlic-vig-s-boxes');
+    // The summary describes exactly MODEL_NAMES: expand it and compare.
+    const [graph, region] = modelNamesSummary().split('; ');
+    const expand = (list: string) => list.split(', ').flatMap((w) => {
+      const cut = w.indexOf('-');
+      return w.slice(cut + 1).split('|').map((v) => `${w.slice(0, cut)}-${v}`);
+    });
+    const bases = expand(graph.replace(', each also as NAME-mlgcn', ''));
+    const m = /^(\S+) with an optional -TRUNK \((.+)\) then an optional -grid\|-boxes$/.exec(region)!;
+    const regions = m[1].split('|').flatMap((f) => ['', ...expand(m[2])].flatMap((t) => ['', '-grid', '-boxes'].map((src) => `${f}${t && `-${t}`}${src}`)));
+    expect([...bases, ...bases.map((b) => `${b}-mlgcn`), ...regions].sort()).toEqual([...MODEL_NAMES].sort());
   });
 
   it('handles positionals, -- and required flags', () => {

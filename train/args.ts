@@ -33,6 +33,8 @@ export interface FlagSpec {
   max?: number;
   /** string: the accepted values (listed in --help). */
   choices?: readonly string[];
+  /** How --help and errors name a long list of choices (e.g. the model names in one line), with its placeholder. */
+  choicesSummary?: { placeholder: string; text: string };
   /** path: the file or directory must exist. */
   mustExist?: boolean;
   /** The flag must be given (when it has no default). */
@@ -181,6 +183,7 @@ function isNumber(s: string): boolean {
 }
 
 function describeType(f: FlagSpec): string {
+  if (f.choicesSummary) return `one of ${f.choicesSummary.text}`;
   if (f.choices) return `one of ${f.choices.join(', ')}`;
   if (f.type === 'number') return f.integer ? 'an integer' : 'a number';
   return f.type === 'path' ? 'a path' : 'a string';
@@ -196,7 +199,10 @@ function convert(name: string, f: FlagSpec, raw: string, fail: (msg: string) => 
     return v;
   }
   if (raw === '') fail(`--${name} needs a non-empty value (${describeType(f)})`);
-  if (f.choices && !f.choices.includes(raw)) fail(`--${name} must be one of ${f.choices.join(', ')}, got '${raw}'`);
+  if (f.choices && !f.choices.includes(raw)) {
+    const near = closest(raw, f.choices);
+    fail(`--${name} must be ${describeType(f)}, got '${raw}'${near ? ` (did you mean ${near}?)` : ''}`);
+  }
   if (f.type === 'path' && f.mustExist && !existsSync(raw)) fail(`--${name}: no such file or directory: ${raw}`);
   return raw;
 }
@@ -240,7 +246,7 @@ export function formatHelp(spec: CommandSpec): string {
   ].filter(Boolean);
   const rows: [string, string][] = [];
   for (const [key, f] of Object.entries(spec.flags)) {
-    const value = f.type === 'boolean' ? '' : f.choices ? ` <${f.choices.join('|')}>` : ` <${f.type}>`;
+    const value = f.type === 'boolean' ? '' : f.choicesSummary ? ` <${f.choicesSummary.placeholder}>` : f.choices ? ` <${f.choices.join('|')}>` : ` <${f.type}>`;
     const dflt =
       f.default !== undefined
         ? ` (default: ${JSON.stringify(f.default)})`
@@ -251,7 +257,8 @@ export function formatHelp(spec: CommandSpec): string {
             : /\(default/.test(f.help)
               ? ''
               : ' (default: none)';
-    rows.push([`--${kebab(key)}${value}`, `${f.help}${f.mustExist ? ' (must exist)' : ''}${dflt}`]);
+    const choices = f.choicesSummary ? `; one of ${f.choicesSummary.text}` : '';
+    rows.push([`--${kebab(key)}${value}`, `${f.help}${choices}${f.mustExist ? ' (must exist)' : ''}${dflt}`]);
   }
   rows.push(['-h, --help', 'show this help']);
   // Labels longer than the column (a long list of choices) put their help on the next line.

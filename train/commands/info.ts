@@ -2,15 +2,13 @@
 // kernels, the buffer pool's counters, and what the adapter offers for reduced precision and tensor
 // cores with and without the Dawn toggles that unlock them (engine/precision.ts). Also the device flags and the device description that
 // other GPU commands share (bench prints deviceReport() at the top of its JSON).
-//
-// Models hook: `--model NAME --size N` goes in `flags` below; in run(), after the device report,
-// build the model under noGrad and set `report.model` (parameter count, FLOPs per image,
-// activation memory) — the JSON and text printers below already print any `model` section.
+// `--model NAME --size N --labels S` also builds that model and reports its parameter counts.
 import { init } from '../../engine/context.js';
 import type { Device, MemoryStats } from '../../engine/device.js';
 import { precisionReport, type PrecisionReport, type PrecisionSupport } from '../../engine/precision.js';
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 import { fixedSubgroupSize } from '../../kernels/subgroups.js';
+import { buildModel, parameterCounts, MODEL_NAMES, modelNamesSummary } from '../../models/factory.js';
 
 /** --adapter (alias --device) / --backend, for every command that opens the device; read --adapter with adapterOf. */
 export const DEVICE_FLAGS = {
@@ -155,7 +153,7 @@ export const command = defineCommand({
   summary: 'Print the WebGPU adapter, backend, features, key limits, reduced-precision / tensor-core support and buffer-pool statistics.',
   flags: {
     json: { type: 'boolean', help: 'print one JSON object instead of text' },
-    model: { type: 'string', help: 'also build this model and report its parameter counts (see MODEL_NAMES in models/factory.ts: gkgnet-t|s|b, vig-ti|s|m|b, mlvig-s, *-tiny, *-mlgcn)' },
+    model: { type: 'string', choices: MODEL_NAMES, choicesSummary: { placeholder: 'name', text: modelNamesSummary() }, help: 'also build this model and report its parameter counts' },
     size: { type: 'number', integer: true, min: 32, default: 224, help: 'input side for --model' },
     labels: { type: 'number', integer: true, min: 1, default: 80, help: 'labels (classes) for --model; ViG ImageNet head: 1000' },
     ...DEVICE_FLAGS,
@@ -170,7 +168,6 @@ export const command = defineCommand({
       runtime: { node: process.version, platform: process.platform, arch: process.arch },
     };
     if (flags.model) {
-      const { buildModel, parameterCounts } = await import('../../models/factory.js');
       const m = buildModel(flags.model, { size: flags.size, numLabels: flags.labels });
       const c = parameterCounts(m);
       report.model = { name: flags.model, size: flags.size, labels: flags.labels, trainable_params: c.trainable, frozen_relative_pos: c.frozen };

@@ -7,7 +7,7 @@ import { DEVICE_FLAGS, adapterOf } from './info.js';
 import { PRESETS, presetFor } from '../presets.js';
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { PRESET_AUGMENT } from '../data/transforms.js';
-import { MODEL_NAMES, inputSizeProblem } from '../../models/factory.js';
+import { MODEL_NAMES, modelNamesSummary, inputSizeProblem } from '../../models/factory.js';
 import { ADJACENCY_MODES, type AdjacencyMode } from '../../models/ml-gcn.js';
 import { parseRegionModel } from '../../models/region-names.js';
 import type { TrainConfig } from '../trainer.js';
@@ -129,7 +129,7 @@ export const command = defineCommand({
   flags: {
     data: DATA_FLAG,
     preset: { type: 'string', choices: Object.keys(PRESETS), help: 'training recipe (default: tiny)' },
-    model: { type: 'string', choices: MODEL_NAMES, help: "model (default: the preset's)" },
+    model: { type: 'string', choices: MODEL_NAMES, choicesSummary: { placeholder: 'name', text: modelNamesSummary() }, help: "model (default: the preset's)" },
     epochs: { type: 'number', integer: true, min: 1, help: "epochs (default: the preset's)" },
     batch: { type: 'number', integer: true, min: 1, help: "batch size (default: the preset's)" },
     lr: { type: 'number', min: 0, help: "peak learning rate (default: the preset's)" },
