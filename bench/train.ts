@@ -14,7 +14,9 @@
 //   dispatches_per_step, submits_per_step, allocations_per_step, bind_groups_per_step,
 //   host_ms_per_step, pipelines_per_step (pipelines created), bytes_per_step (storage bytes bound by
 //   the dispatches, each binding once per dispatch, plus 2× the bytes copied), peak_gpu_bytes (the
-//   buffer pool's high-water mark: live + pooled bytes, over the case), replayed_per_step (share of
+//   buffer pool's high-water mark: live + pooled bytes, over the case; PyTorch's max_memory_reserved
+//   is its counterpart), peak_live_bytes (the most bytes live tensors held at once, in the pool's
+//   size classes; PyTorch's max_memory_allocated is its counterpart), replayed_per_step (share of
 //   the timed steps that were replays), adapter (the device, in words), precision (--precision: with
 //   'mixed' the step is trainer's mixed one, loss scaling included), method }.
 import { device } from '../engine/context.js';
@@ -165,6 +167,7 @@ export const bench: Family = async (ctx) => {
     for (const k of Object.keys(COUNTERS)) extra[k] = (after[k] - before[k]) / ctx.iters;
     extra.host_ms_per_step = median(host);
     extra.peak_gpu_bytes = dev.pool.peakBytes;
+    extra.peak_live_bytes = dev.pool.peakLiveBytes;
     extra.adapter = dev.describe();
     ctx.record({ name: `${name}@${size}`, shape: [B, 3, size, size], extra }, t, t.method);
     replay.release();

@@ -30,6 +30,8 @@ export class BufferPool {
   allocations = 0;
   /** High-water mark of the bytes the pool holds (live + pooled) since creation or resetPeak(). */
   peakBytes = 0;
+  /** High-water mark of the live bytes alone (what tensors hold at once, in size classes), likewise. */
+  peakLiveBytes = 0;
   /** Incremented by trim(): buffers of an older generation may have been destroyed. */
   generation = 0;
   onDestroy: ((b: PooledBuffer) => void) | null = null;
@@ -54,6 +56,7 @@ export class BufferPool {
     }
     pb.free = false;
     this.liveBytes += capacity;
+    this.peakLiveBytes = Math.max(this.peakLiveBytes, this.liveBytes);
     return pb;
   }
 
@@ -94,5 +97,6 @@ export class BufferPool {
   /** Start a new high-water mark from what the pool holds now. */
   resetPeak(): void {
     this.peakBytes = this.liveBytes + this.pooledBytes;
+    this.peakLiveBytes = this.liveBytes;
   }
 }

@@ -18,7 +18,7 @@ const NEW_FAMILIES = ['conv', 'knn', 'maxrel', 'bn', 'adamw'];
 const BASE_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'gflops', 'gbps', 'precision', 'method'];
 const TRAIN_KEYS = [
   'suite', 'name', 'shape', 'ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'submits_per_step', 'allocations_per_step', 'bind_groups_per_step',
-  'host_ms_per_step', 'pipelines_per_step', 'bytes_per_step', 'peak_gpu_bytes', 'replayed_per_step', 'adapter', 'precision', 'method',
+  'host_ms_per_step', 'pipelines_per_step', 'bytes_per_step', 'peak_gpu_bytes', 'peak_live_bytes', 'replayed_per_step', 'adapter', 'precision', 'method',
 ];
 
 const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
@@ -149,6 +149,8 @@ describe('train suite', () => {
     expect(r.pipelines_per_step).toBe(0);
     expect(Number.isInteger(r.bytes_per_step) && r.bytes_per_step % 4 === 0).toBe(true);
     expect(r.peak_gpu_bytes).toBeGreaterThan(r.bytes_per_step / r.dispatches_per_step);
+    expect(r.peak_live_bytes).toBeGreaterThan(0);
+    expect(r.peak_live_bytes).toBeLessThanOrEqual(r.peak_gpu_bytes);
     expect(typeof r.adapter === 'string' && r.adapter.length > 0).toBe(true);
     expect(r.adapter).toContain(report.device.adapter.vendor);
   });

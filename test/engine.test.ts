@@ -36,6 +36,21 @@ describe('buffer pool', () => {
     d.release();
   });
 
+  it('peaks: the pool high-water mark counts pooled buffers too, the live one only what tensors hold', () => {
+    const pool = device().pool;
+    pool.resetPeak();
+    const [live0, pooled0] = [pool.liveBytes, pool.pooledBytes];
+    expect([pool.peakLiveBytes, pool.peakBytes]).toEqual([live0, live0 + pooled0]);
+    // Two new size classes, one after the other: the second is allocated while the first sits in the pool.
+    const big = 1 << 26;
+    Tensor.empty([big / 4]).release();
+    const b = Tensor.empty([(big * 2) / 4]);
+    expect(pool.peakLiveBytes).toBe(live0 + sizeClass(big * 2));
+    expect(pool.peakBytes).toBe(live0 + pooled0 + sizeClass(big) + sizeClass(big * 2));
+    b.release();
+    pool.trim();
+  });
+
   it('memoryStats has every field, as numbers that move with the work done', async () => {
     const s0 = stats();
     for (const k of ['liveBytes', 'pooledBytes', 'allocations', 'submits', 'dispatches', 'pipelinesCreated', 'bindGroupsCreated', 'uniformBuffersCreated'] as const) {

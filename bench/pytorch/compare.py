@@ -42,8 +42,11 @@ def main() -> None:
                 row[f'webvig_{k}'], row[f'pytorch_{k}'] = r[k], t[k]
         if 'fused_bytes' in r and 'peak_bytes' in t:
             row['webvig_fused_bytes'], row['pytorch_peak_bytes'] = r['fused_bytes'], t['peak_bytes']
-        if 'peak_gpu_bytes' in r and 'peak_bytes' in t:
-            row['webvig_peak_bytes'], row['pytorch_peak_bytes'] = r['peak_gpu_bytes'], t['peak_bytes']
+        # Live tensors' high-water mark against max_memory_allocated, the pool's against max_memory_reserved.
+        if 'peak_live_bytes' in r and 'peak_bytes' in t:
+            row['webvig_peak_bytes'], row['pytorch_peak_bytes'] = r['peak_live_bytes'], t['peak_bytes']
+        if 'peak_gpu_bytes' in r and 'peak_reserved_bytes' in t:
+            row['webvig_pool_peak_bytes'], row['pytorch_reserved_peak_bytes'] = r['peak_gpu_bytes'], t['peak_reserved_bytes']
         rows.append(row)
     unmatched += [f"pytorch only: {name} {list(shape)}" for name, shape in torch_rows]
 
@@ -59,6 +62,8 @@ def main() -> None:
             notes.append(f"MB: {row['webvig_fused_bytes'] / 2**20:.1f} fused vs {row['pytorch_peak_bytes'] / 2**20:.1f} peak")
         if 'webvig_peak_bytes' in row:
             notes.append(f"peak MB: {row['webvig_peak_bytes'] / 2**20:.1f} vs {row['pytorch_peak_bytes'] / 2**20:.1f}")
+        if 'webvig_pool_peak_bytes' in row:
+            notes.append(f"reserved MB: {row['webvig_pool_peak_bytes'] / 2**20:.1f} vs {row['pytorch_reserved_peak_bytes'] / 2**20:.1f}")
         print(f"{row['name']:20s} {str(row['shape']):30s} {row['webvig_ms']:10.4g} {row['pytorch_ms']:10.4g} {row['speed']:7.3f}  {'; '.join(notes)}")
     for u in unmatched:
         print(u, file=sys.stderr)

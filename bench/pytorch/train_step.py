@@ -138,6 +138,7 @@ def main() -> None:
                'images_per_s': batch * 1000 / ms, 'method': 'wallclock'}
         if cuda:
             row['peak_bytes'] = torch.cuda.max_memory_allocated()
+            row['peak_reserved_bytes'] = torch.cuda.max_memory_reserved()
         results.append(row)
         print(f'{case:16s} {ms:10.2f} ms  {batch * 1000 / ms:8.1f} img/s', file=sys.stderr)
         del model, opt, params, x, y
