@@ -29,6 +29,7 @@ import { EvalReplay, InOrder } from './eval-replay.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from './tune-cache.js';
 import { writeFileAtomic, removeStaleTemps } from './atomic.js';
 import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
+import { BackgroundWrites } from './background-writes.js';
 import { UsageError } from './args.js';
 import { createProgress, progressIsQuiet } from './progress.js';
 import { autoEpochs, type TrainPreset } from './presets.js';
@@ -163,6 +164,7 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
 
 async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
   const lock = await lockRunDir(cfg.out, flag, log);
+  const writes = new BackgroundWrites();
   try {
     if (!cfg.resume) {
       const present = runFilesIn(cfg.out);
@@ -178,8 +180,10 @@ async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: Grad
     }
     const stale = await removeStaleTemps(cfg.out);
     if (stale.length > 0) log(`note: removed ${stale.length} temporary file(s) left by an interrupted write in ${cfg.out}: ${stale.join(', ')}`);
-    return await trainLocked(cfg, log, scaler);
+    return await trainLocked(cfg, log, scaler, writes);
   } finally {
+    // Never release the folder (or return) with a file still being written.
+    await writes.settled();
     await lock.release();
   }
 }
@@ -209,7 +213,7 @@ async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[]
   return now;
 }
 
-async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
+async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined, writes: BackgroundWrites): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
   log(`device: ${dev.describe()}${scaler ? '; --precision mixed: f16 matmul/conv operands, f32 sums and weights, dynamic loss scaling' : ''}`);
   const tuning = autotuneEnabled();
@@ -345,112 +349,101 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
   // Written after the checkpoints it names, so it never points at a file not yet on disk.
   const writeSummary = async (summary: Summary) =>
     writeFileAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify({ [metric]: { best: summary.best, best_epoch: summary.best_epoch, final: summary.final, final_epoch: summary.final_epoch }, epochs: summary.epochs, out: cfg.out }, null, 2)}\n`);
-  // An epoch's files are written behind the next epoch's steps (the writes mostly wait on fsync).
-  // `written` settles when the newest epoch's set is on disk; each epoch waits for the previous set
-  // before starting its own, so sets land in order and a failed write stops the run at the next
-  // epoch's end. The run never leaves (or releases its folder lock) with a write in flight.
-  let written: Promise<void> = Promise.resolve();
-  try {
-    for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
-      // ---- train one epoch
-      model.train();
-      const t0 = performance.now();
-      const bar = createProgress(iters * cfg.batch, { label: `epoch ${epoch + 1}/${epochs}` });
-      let lossSum = 0;
-      let lossCount = 0;
-      let inRing = 0;
-      let images = 0;
-      const drainRing = async () => {
-        const values = (await ring.toArray()).subarray(0, inRing);
-        for (let i = 0; i < values.length; i++) {
-          if (!Number.isFinite(values[i])) {
-            const at = step - inRing + i;
-            await written.catch(() => {});
-            throw new Error(
-              `loss became ${values[i]} at step ${at} (epoch ${epoch + 1}); training stopped. ` +
-                `Last good checkpoint: ${existsSync(join(cfg.out, 'last.safetensors')) ? join(cfg.out, 'last.safetensors') : 'none yet'}. ` +
-                `Likely cause: the learning rate (${opt.lr.toExponential(2)}) is too high for this model/batch, or a corrupt input.`,
-            );
-          }
-          lossSum += values[i];
+  for (let epoch = startEpoch; epoch < lastEpoch; epoch++) {
+    // ---- train one epoch
+    model.train();
+    const t0 = performance.now();
+    const bar = createProgress(iters * cfg.batch, { label: `epoch ${epoch + 1}/${epochs}` });
+    let lossSum = 0;
+    let lossCount = 0;
+    let inRing = 0;
+    let images = 0;
+    const drainRing = async () => {
+      const values = (await ring.toArray()).subarray(0, inRing);
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i])) {
+          const at = step - inRing + i;
+          await writes.settled();
+          throw new Error(
+            `loss became ${values[i]} at step ${at} (epoch ${epoch + 1}); training stopped. ` +
+              `Last good checkpoint: ${existsSync(join(cfg.out, 'last.safetensors')) ? join(cfg.out, 'last.safetensors') : 'none yet'}. ` +
+              `Likely cause: the learning rate (${opt.lr.toExponential(2)}) is too high for this model/batch, or a corrupt input.`,
+          );
         }
-        lossCount += values.length;
-        inRing = 0;
-      };
-      for await (const batch of trainLoader.epoch(epoch)) {
-        const B = batch.indices.length;
-        opt.lr = learningRate(sched, step);
-        slot[0] = inRing++;
-        // Everything that changes per step enters as an input or through a producer (engine/replay.ts).
-        const inputs = [
-          { data: batch.images, shape: [B, 3, cfg.size, cfg.size] },
-          { data: lossTargets(batch.labels), shape: [B, S] },
-          { data: slot, shape: [1] },
-        ];
-        // Region models with per-image boxes plan their ROIs on the CPU from the batch's paths.
-        region?.setImages(batch.indices.map((i) => data.train[i].path));
-        replay.run(inputs, ([x, t, s]) => {
-          const { loss } = lossOf(model.forward(x), t);
-          // Mixed precision: backward starts from the loss scale (on the GPU) instead of 1.
-          backward(loss, scaler?.seed(loss.shape));
-          opt.step({ maxGradNorm: cfg.maxGradNorm });
-          opt.zeroGrad();
-          F.storeAt(ring, loss, s);
-        });
-        // Shapes met for the first time (first step, a last smaller batch) are timed before the next step.
-        if (tuning) await tuneNewShapes();
-        step++;
-        images += B;
-        if (inRing === cfg.logEvery) {
-          await drainRing();
-          bar.tick(cfg.logEvery * cfg.batch, { loss: (lossSum / lossCount).toFixed(4), lr: opt.lr.toExponential(2) });
-        }
+        lossSum += values[i];
       }
-      if (inRing > 0) await drainRing();
-      await device().sync();
-      const seconds = (performance.now() - t0) / 1000;
-      bar.stop();
-
-      // ---- evaluate
-      const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult, data.val, evalReplay);
-      const row: EpochRow = {
-        epoch: epoch + 1, step, lr: opt.lr, train_loss: lossSum / Math.max(1, lossCount),
-        val_map: ev.mAP, cf1: ev.CF1, of1: ev.OF1, images_per_s: images / seconds, seconds,
-      };
-      history.push(row);
-      log(
-        `epoch ${row.epoch}/${epochs}  loss ${row.train_loss.toFixed(4)}  ${metric === 'test_map' ? 'test' : 'val'} mAP ${(row.val_map * 100).toFixed(2)}  ` +
-          `CF1 ${(row.cf1 * 100).toFixed(2)}  OF1 ${(row.of1 * 100).toFixed(2)}  ${row.images_per_s.toFixed(1)} img/s  ${seconds.toFixed(1)} s`,
-      );
-      // ---- checkpoints (atomic), then the files that refer to them: metrics, summary, curves.
-      // best.safetensors before last.safetensors, whose metadata names the best epoch; a crash
-      // between any two writes leaves a folder whose files agree (resume reconciles the rest).
-      const improved = row.val_map > best.map;
-      if (improved) best = { map: row.val_map, epoch: row.epoch };
-      const meta: CheckpointMeta = {
-        epoch: epoch + 1, step, rng: dropPathRng.getState(), history: [...history], best,
-        model: cfg.model, size: cfg.size, classes: data.classes, ...(cfg.boxes ? { boxes: cfg.boxes } : {}), preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
-      };
-      // Snapshots taken now: the writes below run while the next epoch changes the weights.
-      const [modelState, optState] = await Promise.all([model.stateDict(), opt.stateDict()]);
-      const summary = summarize();
-      const curves = history.map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valMap: r.val_map }));
-      await written;
-      written = (async () => {
-        if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), modelState, optState, meta);
-        await saveCheckpoint(join(cfg.out, 'last.safetensors'), modelState, optState, meta);
-        await appendFile(join(cfg.out, 'metrics.jsonl'), `${JSON.stringify(row)}\n`).catch((e: Error) => {
-          throw new Error(`cannot write ${join(cfg.out, 'metrics.jsonl')}: ${e.message}`, { cause: e });
-        });
-        await writeSummary(summary);
-        await renderCurves(curves, join(cfg.out, 'curves.png'));
-      })();
-      written.catch(() => {}); // handled where it is awaited
+      lossCount += values.length;
+      inRing = 0;
+    };
+    for await (const batch of trainLoader.epoch(epoch)) {
+      const B = batch.indices.length;
+      opt.lr = learningRate(sched, step);
+      slot[0] = inRing++;
+      // Everything that changes per step enters as an input or through a producer (engine/replay.ts).
+      const inputs = [
+        { data: batch.images, shape: [B, 3, cfg.size, cfg.size] },
+        { data: lossTargets(batch.labels), shape: [B, S] },
+        { data: slot, shape: [1] },
+      ];
+      // Region models with per-image boxes plan their ROIs on the CPU from the batch's paths.
+      region?.setImages(batch.indices.map((i) => data.train[i].path));
+      replay.run(inputs, ([x, t, s]) => {
+        const { loss } = lossOf(model.forward(x), t);
+        // Mixed precision: backward starts from the loss scale (on the GPU) instead of 1.
+        backward(loss, scaler?.seed(loss.shape));
+        opt.step({ maxGradNorm: cfg.maxGradNorm });
+        opt.zeroGrad();
+        F.storeAt(ring, loss, s);
+      });
+      // Shapes met for the first time (first step, a last smaller batch) are timed before the next step.
+      if (tuning) await tuneNewShapes();
+      step++;
+      images += B;
+      if (inRing === cfg.logEvery) {
+        await drainRing();
+        bar.tick(cfg.logEvery * cfg.batch, { loss: (lossSum / lossCount).toFixed(4), lr: opt.lr.toExponential(2) });
+      }
     }
-    await written;
-  } finally {
-    await written.catch(() => {});
+    if (inRing > 0) await drainRing();
+    await device().sync();
+    const seconds = (performance.now() - t0) / 1000;
+    bar.stop();
+
+    // ---- evaluate
+    const ev = await evaluate(model, valLoader, cfg.size, S, data.hasDifficult, data.val, evalReplay);
+    const row: EpochRow = {
+      epoch: epoch + 1, step, lr: opt.lr, train_loss: lossSum / Math.max(1, lossCount),
+      val_map: ev.mAP, cf1: ev.CF1, of1: ev.OF1, images_per_s: images / seconds, seconds,
+    };
+    history.push(row);
+    log(
+      `epoch ${row.epoch}/${epochs}  loss ${row.train_loss.toFixed(4)}  ${metric === 'test_map' ? 'test' : 'val'} mAP ${(row.val_map * 100).toFixed(2)}  ` +
+        `CF1 ${(row.cf1 * 100).toFixed(2)}  OF1 ${(row.of1 * 100).toFixed(2)}  ${row.images_per_s.toFixed(1)} img/s  ${seconds.toFixed(1)} s`,
+    );
+    // ---- checkpoints (atomic), then the files that refer to them: metrics, summary, curves.
+    // best.safetensors before last.safetensors, whose metadata names the best epoch; a crash
+    // between any two writes leaves a folder whose files agree (resume reconciles the rest).
+    const improved = row.val_map > best.map;
+    if (improved) best = { map: row.val_map, epoch: row.epoch };
+    const meta: CheckpointMeta = {
+      epoch: epoch + 1, step, rng: dropPathRng.getState(), history: [...history], best,
+      model: cfg.model, size: cfg.size, classes: data.classes, ...(cfg.boxes ? { boxes: cfg.boxes } : {}), preset: cfg.preset, seed: cfg.seed, synthetic: cfg.synthetic,
+    };
+    // Snapshots taken now: the files are written while the next epoch changes the weights.
+    const [modelState, optState] = await Promise.all([model.stateDict(), opt.stateDict()]);
+    const summary = summarize();
+    const curves = history.map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valMap: r.val_map }));
+    await writes.add(async () => {
+      if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), modelState, optState, meta);
+      await saveCheckpoint(join(cfg.out, 'last.safetensors'), modelState, optState, meta);
+      await appendFile(join(cfg.out, 'metrics.jsonl'), `${JSON.stringify(row)}\n`).catch((e: Error) => {
+        throw new Error(`cannot write ${join(cfg.out, 'metrics.jsonl')}: ${e.message}`, { cause: e });
+      });
+      await writeSummary(summary);
+      await renderCurves(curves, join(cfg.out, 'curves.png'));
+    });
   }
+  await writes.drained();
   await Promise.all([trainLoader.close(), valLoader.close()]);
   replay.release();
   evalReplay.release();
