@@ -1,7 +1,8 @@
 // Grouped max-relative aggregation (MRConv): R[b,c,n] = max_t (y[b,c,idx[row,n,t]] − x[b,c,n]),
 // row = b·G + c / CG, with the first maximising t kept for the backward pass. The gradient to y is
-// a gather over an inverse index of idx (CSR built on the GPU, sources in ascending order), so it
-// sums in a fixed order: no float atomics, bitwise reproducible.
+// a gather over an inverse index of idx (CSR built on the GPU, sources in ascending order), or on
+// CPU adapters a walk of each (b, c) row in node order: either way each sum runs in a fixed order,
+// with no float atomics, bitwise reproducible and the same in both.
 // INTERLEAVE: out is MRConv's interleave [B, 2C, N] (channel 2c = x[c], 2c + 1 = R[c]) written in the
 // same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
 
