@@ -12,7 +12,7 @@ export {
 export {
   asymmetricLossMmcls, labelSmoothBce, gkgnetLoss, asymmetricLossAlibaba, asymmetricLossOptimized, bceWithLogits,
 } from './losses.js';
-export { buildModel, parameterCounts, MODEL_NAMES, type ModelName, type BuildOptions, type MultiLabelModel } from './factory.js';
+export { buildModel, trainingLossFor, parameterCounts, MODEL_NAMES, modelNamesSummary, type ModelName, type BuildOptions, type MultiLabelModel } from './factory.js';
 export { loadPretrainedBackbone, type PretrainedResult } from './pretrained.js';
 export { relativePosTable } from './relative-pos.js';
 export { GmMlic, GnBlock, weightedBce, asRegionModel, type RegionModel, type RegionModelOptions } from './gm-mlic.js';
