@@ -1,7 +1,8 @@
 // `--suite train`: one training step per model, as train/trainer.ts encodes it — forward, the model's
 // loss (GKGNet's LS-BCE + 10·ASL; a region model's own: models/factory.ts trainingLossFor), backward,
-// AdamW with global-norm clipping at 5.0 (no decay on 1-D parameters), zero_grad — on a fixed random batch that stays on the GPU (no data loading). Hyperparameters and
-// drop path come from the preset that trains that size (train/presets.ts); 80 labels (COCO).
+// AdamW with global-norm clipping at 5.0 (no decay on 1-D parameters), zero_grad — on a fixed random
+// batch that stays on the GPU (no data loading). Hyperparameters and drop path come from the preset
+// that trains that size (train/presets.ts); 80 labels (COCO).
 // The step runs through StepReplay as in the trainer: after one warm-up step it is recorded twice
 // and then replayed (engine/replay.ts); WEBVIG_REPLAY=0 times the normal path instead.
 // Each sample is the wall clock of encoding one step, submitting it and `await device().sync()`
