@@ -508,14 +508,27 @@ export class Device {
 
   /** GPU → CPU read of `bytes` bytes; submits pending work and waits for it. */
   async read(src: PooledBuffer, bytes: number, srcOffset = 0): Promise<ArrayBuffer> {
+    return (await this.readMany([{ src, bytes, srcOffset }]))[0];
+  }
+
+  /** Several GPU → CPU reads through one staging buffer: one submit and one wait for them all. */
+  async readMany(parts: readonly { src: PooledBuffer; bytes: number; srcOffset: number }[]): Promise<ArrayBuffer[]> {
     this.recorder?.abort('a read-back inside the step');
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.pool.acquire(size, MAP_READ_USAGE, 'readback');
+    const at: number[] = [];
+    let size = 0;
+    for (const p of parts) {
+      at.push(size);
+      size += Math.ceil(p.bytes / 4) * 4;
+    }
+    const staging = this.pool.acquire(Math.max(4, size), MAP_READ_USAGE, 'readback');
     try {
-      this.copy(src, srcOffset, staging, 0, size);
+      parts.forEach((p, i) => {
+        if (p.bytes > 0) this.copy(p.src, p.srcOffset, staging, at[i], Math.ceil(p.bytes / 4) * 4);
+      });
       this.flush();
-      await staging.buffer.mapAsync(1 /* READ */, 0, size);
-      const out = staging.buffer.getMappedRange(0, size).slice(0, bytes);
+      await staging.buffer.mapAsync(1 /* READ */, 0, Math.max(4, size));
+      const mapped = staging.buffer.getMappedRange(0, Math.max(4, size));
+      const out = parts.map((p, i) => mapped.slice(at[i], at[i] + p.bytes));
       staging.buffer.unmap();
       await this.checkErrors();
       return out;

@@ -210,6 +210,13 @@ export class Tensor implements BufferArg {
     return Float32Array.from(this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf));
   }
 
+  /** Copy several tensors' values to the CPU with one wait: f32 as Float32Array, integers as Int32Array. */
+  static async readAll(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
+    for (const t of tensors) t.assertAlive('readAll');
+    const bufs = await device().readMany(tensors.map((t) => ({ src: t.pooled, bytes: t.bytes, srcOffset: t.offset })));
+    return bufs.map((b, i) => (tensors[i].dtype === 'f32' ? new Float32Array(b) : new Int32Array(b)));
+  }
+
   /** Copy an integer tensor's values to the CPU. */
   async toInt32Array(): Promise<Int32Array> {
     this.assertAlive('toInt32Array');

@@ -149,8 +149,8 @@ export class Module {
   async stateDict(): Promise<Map<string, StateEntry>> {
     const out = new Map<string, StateEntry>();
     const tensors = [...this.namedParameters(), ...this.namedBuffers()];
-    // All read-backs in flight at once: one wait for the queue instead of one per tensor.
-    const data = await Promise.all(tensors.map(([, t]) => (t.dtype === 'f32' ? t.toArray() : t.toInt32Array())));
+    // One staging buffer and one wait for all of them, instead of a read-back per tensor.
+    const data = await Tensor.readAll(tensors.map(([, t]) => t));
     tensors.forEach(([n, t], i) => out.set(n, { shape: [...t.shape], data: data[i] }));
     for (const [prefix, m] of this.namedModules()) {
       for (const [k, v] of m.extraState()) out.set(prefix + k, { shape: [], data: Int32Array.of(v) });

@@ -69,6 +69,27 @@ describe('buffer pool', () => {
   });
 });
 
+describe('read-back', () => {
+  it('Tensor.readAll reads several tensors in one wait: f32 and integers, views at an offset, sizes not a multiple of 4 bytes apart', async () => {
+    const f = Tensor.from([1.5, -2, 3.25], [3]);
+    const i = Tensor.from(Int32Array.of(7, -8, 9, 10, 11), [5]);
+    const base = Tensor.from(Float32Array.from({ length: 128 }, (_, k) => k), [128]);
+    const view = base.viewAt(256, [5]);
+    const empty = Tensor.empty([0]);
+    const submits = stats().submits;
+    const [a, b, c, d] = await Tensor.readAll([f, i, view, empty]);
+    expect(stats().submits).toBe(submits + 1);
+    expect(a).toBeInstanceOf(Float32Array);
+    expect(Array.from(a)).toEqual([1.5, -2, 3.25]);
+    expect(b).toBeInstanceOf(Int32Array);
+    expect(Array.from(b)).toEqual([7, -8, 9, 10, 11]);
+    expect(Array.from(c)).toEqual([64, 65, 66, 67, 68]);
+    expect(d.length).toBe(0);
+    for (const t of [f, i, base, view, empty]) t.release();
+    await expect(Tensor.readAll([f])).rejects.toThrow(/readAll/);
+  });
+});
+
 describe('scopes and views', () => {
   it('tidy releases intermediates and keeps returned tensors (also inside arrays, objects, Maps)', async () => {
     const live0 = stats().liveBytes;
