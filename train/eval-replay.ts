@@ -51,23 +51,3 @@ export class EvalReplay {
     this.kept = null;
   }
 }
-
-/**
- * Batches consumed in order with one in flight: add() waits for the previous batch's `use` before
- * chaining this one's, so batch i+1 is loaded and encoded while the device computes batch i.
- */
-export class InOrder {
-  private last: Promise<void> = Promise.resolve();
-
-  async add<T>(read: Promise<T>, use: (value: T) => void): Promise<void> {
-    await this.last;
-    this.last = read.then(use);
-    // Awaited by the next add() or by done(); until then a failed read must not count as unhandled.
-    this.last.catch(() => {});
-  }
-
-  /** Waits for the last batch's `use`. */
-  done(): Promise<void> {
-    return this.last;
-  }
-}

@@ -25,11 +25,11 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricAccumulator } from './metrics.js';
 import { saveCheckpoint, loadCheckpoint, checkpointEpoch, type CheckpointMeta } from './checkpoint.js';
 import { renderCurves } from './plot.js';
-import { EvalReplay, InOrder } from './eval-replay.js';
+import { EvalReplay } from './eval-replay.js';
+import { InOrder } from './in-order.js';
 import { autotuneEnabled, useTuneCache, tuneNewShapes } from './tune-cache.js';
 import { writeFileAtomic, removeStaleTemps } from './atomic.js';
 import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
-import { BackgroundWrites } from './background-writes.js';
 import { UsageError } from './args.js';
 import { createProgress, progressIsQuiet } from './progress.js';
 import { autoEpochs, type TrainPreset } from './presets.js';
@@ -164,7 +164,8 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
 
 async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
   const lock = await lockRunDir(cfg.out, flag, log);
-  const writes = new BackgroundWrites();
+  // An epoch's files are written while the next epoch trains (the writes mostly wait on fsync).
+  const writes = new InOrder();
   try {
     if (!cfg.resume) {
       const present = runFilesIn(cfg.out);
@@ -213,7 +214,7 @@ async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[]
   return now;
 }
 
-async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined, writes: BackgroundWrites): Promise<Summary> {
+async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined, writes: InOrder): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
   log(`device: ${dev.describe()}${scaler ? '; --precision mixed: f16 matmul/conv operands, f32 sums and weights, dynamic loss scaling' : ''}`);
   const tuning = autotuneEnabled();
@@ -433,7 +434,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
     const [modelState, optState] = await Promise.all([model.stateDict(), opt.stateDict()]);
     const summary = summarize();
     const curves = history.map((r) => ({ epoch: r.epoch, trainLoss: r.train_loss, valMap: r.val_map }));
-    await writes.add(async () => {
+    await writes.next(async () => {
       if (improved) await saveCheckpoint(join(cfg.out, 'best.safetensors'), modelState, optState, meta);
       await saveCheckpoint(join(cfg.out, 'last.safetensors'), modelState, optState, meta);
       await appendFile(join(cfg.out, 'metrics.jsonl'), `${JSON.stringify(row)}\n`).catch((e: Error) => {
@@ -443,7 +444,7 @@ async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | unde
       await renderCurves(curves, join(cfg.out, 'curves.png'));
     });
   }
-  await writes.drained();
+  await writes.done();
   await Promise.all([trainLoader.close(), valLoader.close()]);
   replay.release();
   evalReplay.release();

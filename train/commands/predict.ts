@@ -64,7 +64,8 @@ export const command = defineCommand({
     const { useBoxFile } = await import('../inference.js');
     await useBoxFile(m, flags.boxes, images);
     const results: { image: string; labels: { label: string; probability: number }[] }[] = [];
-    const { EvalReplay, InOrder } = await import('../eval-replay.js');
+    const { EvalReplay } = await import('../eval-replay.js');
+    const { InOrder } = await import('../in-order.js');
     const forward = new EvalReplay();
     const predictions = new InOrder();
     try {
