@@ -10,7 +10,7 @@ import { record } from '../engine/autograd.js';
 import { device } from '../engine/context.js';
 import { composedSource, kernelSource } from '../engine/kernel.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
-import { sum } from './reduce.js';
+import { chunkedWeightGrad } from './chunked-grads.js';
 import { vectorPrelude, widthOf } from './vector-prelude.js';
 
 /** Invocations per workgroup: one row each (a CPU adapter runs a workgroup on one thread, in SIMD rows of 8). */
@@ -59,16 +59,8 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, o: LayerNormO
       dx = Tensor.empty(x.shape, 'f32', 'layerNorm dx');
       if (rows > 0) run('backward', [x, weight, g, stats, dx], grid1d(rows, wg));
     }
-    // One chunk: its column sums are the gradients themselves, written straight into their homes.
-    const single = chunks === 1;
-    const partShape = single ? [D] : [chunks, D];
-    const dwPart = (single && pending.home(1)) || Tensor.empty(partShape, 'f32', 'layerNorm dweight');
-    const dbPart = (single && pending.home(2)) || Tensor.empty(partShape, 'f32', 'layerNorm dbias');
-    run('param_partials', [x, g, stats, dwPart, dbPart], [Math.ceil(D / width / wg), chunks]);
-    if (single) return [dx, dwPart, dbPart];
-    const [dweight, dbias] = [sum(dwPart, 0), sum(dbPart, 0)];
-    dwPart.release();
-    dbPart.release();
+    const [dweight, dbias] = chunkedWeightGrad([D], true, chunks, pending, (dw, db) =>
+      run('param_partials', [x, g, stats, dw, db!], [Math.ceil(D / width / wg), chunks]), 'layerNorm');
     return [dx, dweight, dbias];
   });
 }
