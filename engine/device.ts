@@ -514,20 +514,22 @@ export class Device {
   /** Several GPU → CPU reads through one staging buffer: one submit and one wait for them all. */
   async readMany(parts: readonly { src: PooledBuffer; bytes: number; srcOffset: number }[]): Promise<ArrayBuffer[]> {
     this.recorder?.abort('a read-back inside the step');
+    // Each part at a multiple of 4 bytes (copies move whole words); a mapping needs at least one.
     const at: number[] = [];
     let size = 0;
     for (const p of parts) {
       at.push(size);
       size += Math.ceil(p.bytes / 4) * 4;
     }
-    const staging = this.pool.acquire(Math.max(4, size), MAP_READ_USAGE, 'readback');
+    size = Math.max(4, size);
+    const staging = this.pool.acquire(size, MAP_READ_USAGE, 'readback');
     try {
       parts.forEach((p, i) => {
         if (p.bytes > 0) this.copy(p.src, p.srcOffset, staging, at[i], Math.ceil(p.bytes / 4) * 4);
       });
       this.flush();
-      await staging.buffer.mapAsync(1 /* READ */, 0, Math.max(4, size));
-      const mapped = staging.buffer.getMappedRange(0, Math.max(4, size));
+      await staging.buffer.mapAsync(1 /* READ */, 0, size);
+      const mapped = staging.buffer.getMappedRange(0, size);
       const out = parts.map((p, i) => mapped.slice(at[i], at[i] + p.bytes));
       staging.buffer.unmap();
       await this.checkErrors();

@@ -8,8 +8,9 @@
 // Mode 2 splits K into chunks (wg.z) and writes one partial dw per chunk; the launcher sums them in
 // a fixed order. With a bias, mode 2's B has one more column, all ones, past the n_w weight columns:
 // C[m, n_w] = Σ_k dy[m, k] is db, stored after the chunk's dw (at db_offset in a row of
-// split_stride), so that one sum over the chunks gives both. The kernel size is an override constant so that the index arithmetic folds: for
-// 1×1 convolutions (every fc1/fc2/FFN) the gather reduces to plain strided reads. Mode, stride,
+// split_stride), so that one sum over the chunks gives both. The kernel size is an override
+// constant so that the index arithmetic folds: for 1×1 convolutions (every fc1/fc2/FFN) the gather
+// reduces to plain strided reads. Mode, stride,
 // padding and bias are uniforms (their branches are uniform, hence cheap), so that one pipeline per
 // kernel size and tile serves all three GEMMs: fewer shader compiles. Edges are masked.
 
