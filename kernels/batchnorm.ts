@@ -10,7 +10,7 @@
 // for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { device, isGradEnabled } from '../engine/context.js';
+import { device, isGradEnabled, keep } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 
 export interface BatchNormOptions {
@@ -22,6 +22,16 @@ export interface BatchNormOptions {
   eps?: number;
   /** 'gelu': return gelu(bn(x)) in one pass (exact erf GELU). Default 'none'. */
   activation?: 'none' | 'gelu';
+  /**
+   * A residual block's input, shaped as x: return residual + bn(x) (after the activation, if any)
+   * in the same pass, as a following add would. Its gradient is the output's.
+   */
+  residual?: Tensor;
+  /**
+   * With `residual`: one factor per image (B values, e.g. drop path's [B, 1, 1, 1] mask) that
+   * scales bn(x) before the add, as addcmul(residual, bn(x), scale) would. A constant: no gradient.
+   */
+  branchScale?: Tensor;
 }
 
 /**
@@ -40,6 +50,8 @@ const CHANNEL_WG = { gpu: 256, cpu: 8 } as const;
 const MIN_CHUNK = 2048;
 /** … and at most this many chunks per channel (beyond that, chunks grow). */
 const MAX_CHUNKS = 64;
+/** Bound in place of an absent residual or branch scale (one vec4). */
+let unused: Tensor | null = null;
 
 /**
  * y = (x − mean) / √(var + eps) · weight + bias per channel of axis 1 (then GELU when asked), as
@@ -62,6 +74,8 @@ export function batchNorm2d(
   const [B, C] = x.shape;
   const S = x.shape.slice(2).reduce((a, b) => a * b, 1);
   checkPerChannel(context, args, x, C, 'channel');
+  const { residual, branchScale } = o;
+  checkResidual(context, x, residual, branchScale);
   const n = B * S;
   if (o.training && n < 2) {
     throw new Error(`${context}: training needs more than 1 value per channel (B·spatial = ${n})`);
@@ -73,8 +87,14 @@ export function batchNorm2d(
   const chunks = Math.max(1, Math.ceil(n / chunk));
   const params = [C, S, n, chunks, chunk, x.size, f32bits(eps), f32bits(momentum)];
   const { WG, PER } = SHAPE[device().kernelProfile];
+  // The residual's and the scale's bindings are declared by every entry that may use them: unused,
+  // they bind a placeholder (never read then).
+  const scaled = { RESIDUAL: +!!residual, SCALED: +!!branchScale };
+  unused ??= keep(Tensor.from([0, 0, 0, 0], [4]));
+  const scale = branchScale ?? unused;
+  const res = residual ?? unused;
   const run = (entry: string, a: Tensor[], workgroups: [number, number?], constants: Record<string, number> = {}) =>
-    launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...constants }, args: a, params, workgroups, context: `${context} (${entry})` });
+    launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...scaled, ...constants }, args: a, params, workgroups, context: `${context} (${entry})` });
   const elementwise = (entry: string, a: Tensor[]) => run(entry, a, grid1d(Math.ceil(x.size / PER), WG), { PER, GELU: +gelu });
 
   // One workgroup per channel does a channel's reduction and elementwise pass in one dispatch; the
@@ -87,43 +107,44 @@ export function batchNorm2d(
   if (C === 0) return y;
   if (o.training && perChannel) {
     const constants = { GELU: +gelu, WG: CHANNEL_WG[device().kernelProfile] };
-    if (vec4) run('train_forward4', [weight, bias, runningMean, runningVar, stats, x, y], [C], constants);
-    else run('train_forward', [x, weight, bias, runningMean, runningVar, stats, y], [C], constants);
+    if (vec4) run('train_forward4', [weight, bias, scale, runningMean, runningVar, stats, x, y, res], [C], constants);
+    else run('train_forward', [x, weight, bias, scale, runningMean, runningVar, stats, y, res], [C], constants);
   } else {
     if (o.training) {
       // Chunk summaries, then each chunk merges its channel's and normalises itself.
       const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
       run('stats_partial', [x, part], [chunks, C]);
-      run('normalize_chunk', [x, weight, bias, part, runningMean, runningVar, stats, y], [chunks, C], { GELU: +gelu });
+      run('normalize_chunk', [x, weight, bias, part, scale, runningMean, runningVar, stats, y, res], [chunks, C], { GELU: +gelu });
       part.release();
     } else {
       run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
-      if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, y]);
+      if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, scale, y, res]);
     }
   }
 
-  return record(y, 'batchnorm', [x, weight, bias], (g, pending) => {
+  const inputs = residual ? [x, weight, bias, residual] : [x, weight, bias];
+  return record(y, 'batchnorm', inputs, (g, pending) => {
     const dweight = pending.home(1) ?? Tensor.empty([C], 'f32', 'batchnorm dweight');
     const dbias = pending.home(2) ?? Tensor.empty([C], 'f32', 'batchnorm dbias');
     if (perChannel && x.requiresGrad) {
       const dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
       const constants = { GELU: +gelu, TRAIN: +o.training, WG: CHANNEL_WG[device().kernelProfile] };
-      if (vec4) run('grad_fused4', [weight, bias, stats, dweight, dbias, x, g, dx], [C], constants);
-      else run('grad_fused', [x, g, weight, bias, stats, dx, dweight, dbias], [C], constants);
-      return [dx, dweight, dbias];
+      if (vec4) run('grad_fused4', [weight, bias, stats, scale, dweight, dbias, x, g, dx], [C], constants);
+      else run('grad_fused', [x, g, weight, bias, stats, scale, dx, dweight, dbias], [C], constants);
+      return residual ? [dx, dweight, dbias, g] : [dx, dweight, dbias];
     }
     // Chunk sums, then each chunk adds its channel's and writes its dx (grad_final alone without dx).
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
-    run('grad_partial', [x, g, weight, bias, stats, part], [chunks, C], { GELU: +gelu });
+    run('grad_partial', [x, g, weight, bias, stats, scale, part], [chunks, C], { GELU: +gelu });
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      run('grad_chunk', [x, g, weight, bias, stats, part, dx, dweight, dbias], [chunks, C], { GELU: +gelu, TRAIN: +o.training });
+      run('grad_chunk', [x, g, weight, bias, stats, part, scale, dx, dweight, dbias], [chunks, C], { GELU: +gelu, TRAIN: +o.training });
     } else {
       run('grad_final', [part, dweight, dbias], [C]);
     }
     part.release();
-    return [dx, dweight, dbias];
+    return residual ? [dx, dweight, dbias, g] : [dx, dweight, dbias];
   });
 }
 
@@ -158,6 +179,19 @@ export function foldBatchNorm(
     });
   }
   return [weight, bias];
+}
+
+/** The residual shaped as x; the branch scale one value per image, with a residual, and constant. */
+function checkResidual(context: string, x: Tensor, residual?: Tensor, branchScale?: Tensor): void {
+  if (residual) {
+    checkF32(context, { residual });
+    if (residual.shape.join() !== x.shape.join()) throw new Error(`${context}: residual ${shapeStr(residual.shape)} must have x's shape`);
+  }
+  if (!branchScale) return;
+  checkF32(context, { branchScale });
+  if (!residual) throw new Error(`${context}: branchScale scales the branch added to a residual; pass residual too`);
+  if (branchScale.size !== x.shape[0]) throw new Error(`${context}: branchScale ${shapeStr(branchScale.shape)} must hold one value per image (${x.shape[0]})`);
+  if (branchScale.requiresGrad) throw new Error(`${context}: branchScale ${shapeStr(branchScale.shape)} is a constant here; it must not require grad`);
 }
 
 /** Every operand alive and f32. */

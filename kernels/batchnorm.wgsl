@@ -8,9 +8,15 @@
 // pass. Every combination happens in a fixed order (per-thread strided loops, then a tree), so the
 // results are bitwise deterministic. Statistics use Welford per thread and Chan's pairwise merge
 // (no E[x²] − E[x]² cancellation).
+// With RESIDUAL the forward adds the block's residual to its output, y = residual + scale_b·bn(x),
+// where scale_b is image b's drop-path factor (SCALED; else 1): the sum a separate add (or addcmul)
+// would make from bn's output, without that output ever being stored. Backward then sees
+// gy·scale_b (the residual's own gradient is gy itself, which needs no pass).
 
 override GELU: bool = false;    // the output is gelu(bn(x)); backward recomputes the pre-activation
 override TRAIN: bool = true;    // backward: batch statistics (full gradient) vs running ones (affine)
+override RESIDUAL: bool = false; // forward: out = residual + scale_b·bn(x)
+override SCALED: bool = false;   // the branch scaled per image (drop path): forward and backward
 
 struct Params {
   c: u32,
@@ -30,6 +36,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<vec2f>;      // (mean, 1/√(var + eps)) per channel
 @group(0) @binding(6) var<storage, read> part_in: array<vec4f>;
+@group(0) @binding(7) var<storage, read> branch_scale: array<f32>; // per image (SCALED)
 @group(0) @binding(8) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(10) var<storage, read_write> part_out: array<vec4f>;
@@ -37,11 +44,13 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> out: array<f32>;
 @group(0) @binding(13) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(15) var<storage, read> residual: array<f32>;
 // The same x, gy and out as whole vec4s (the *4 kernels, planes of a multiple of 4 values): a CPU
 // adapter loads and stores lane by lane, and a vec4 moves 4 values per lane loop (bench/RESULTS.md).
 @group(0) @binding(16) var<storage, read> x4: array<vec4f>;
 @group(0) @binding(17) var<storage, read> gy4: array<vec4f>;
 @group(0) @binding(18) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(19) var<storage, read> residual4: array<vec4f>;
 
 // Invocations per workgroup (a power of two) and values per invocation of the elementwise passes:
 // 256 and 1 on GPUs; CPU adapters take fewer, fuller invocations (a barrier there is a coroutine
@@ -116,11 +125,29 @@ fn grad_z(wb: vec2f, xhat: f32, g: f32) -> f32 {
   return g * gelu_grad(z);
 }
 
-// Channel of flat element i of x, stepped to i + 1 without dividing: (channel, position in plane).
-struct Element { c: u32, s: u32 }
+// Image b's branch factor: its drop-path scale, or 1 (a product with 1 is exact).
+fn scale_of(b: u32) -> f32 {
+  if (SCALED) { return branch_scale[b]; }
+  return 1.0;
+}
+
+// The forward's stored value at flat index a of image b from the branch's value v: residual + v·scale
+// (as addcmul computes it), or v alone.
+fn with_residual(v: f32, b: u32, a: u32) -> f32 {
+  if (RESIDUAL) { return residual[a] + v * scale_of(b); }
+  return v;
+}
+
+fn with_residual4(v: vec4f, b: u32, a: u32) -> vec4f {
+  if (RESIDUAL) { return residual4[a] + v * scale_of(b); }
+  return v;
+}
+
+// Flat element i of x, stepped to i + 1 without dividing: (image, channel, position in plane).
+struct Element { b: u32, c: u32, s: u32 }
 
 fn element(i: u32) -> Element {
-  return Element((i / p.s) % p.c, i % p.s);
+  return Element(i / (p.s * p.c), (i / p.s) % p.c, i % p.s);
 }
 
 fn next(e: ptr<function, Element>) {
@@ -128,7 +155,10 @@ fn next(e: ptr<function, Element>) {
   if ((*e).s == p.s) {
     (*e).s = 0u;
     (*e).c += 1u;
-    if ((*e).c == p.c) { (*e).c = 0u; }
+    if ((*e).c == p.c) {
+      (*e).c = 0u;
+      (*e).b += 1u;
+    }
   }
 }
 
@@ -190,8 +220,8 @@ fn normalize_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
+    out[a] = with_residual(normalized(wb, st, xv[a]), k.b, a);
     advance(&k);
-    out[a] = normalized(wb, st, xv[a]);
   }
 }
 
@@ -217,7 +247,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    out[i] = normalized(affine(e.c), stats[e.c], xv[i]);
+    out[i] = with_residual(normalized(affine(e.c), stats[e.c], xv[i]), e.b, i);
     next(&e);
   }
 }
@@ -240,8 +270,8 @@ fn train_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
+    out[a] = with_residual(normalized(wb, st, xv[a]), k.b, a);
     advance(&k);
-    out[a] = normalized(wb, st, xv[a]);
   }
 }
 
@@ -263,9 +293,9 @@ fn train_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);
-    advance(&k);
     let v = x4[a];
-    out4[a] = vec4f(normalized(wb, st, v.x), normalized(wb, st, v.y), normalized(wb, st, v.z), normalized(wb, st, v.w));
+    out4[a] = with_residual4(vec4f(normalized(wb, st, v.x), normalized(wb, st, v.y), normalized(wb, st, v.z), normalized(wb, st, v.w)), k.b, a);
+    advance(&k);
   }
 }
 
@@ -278,9 +308,9 @@ fn grad_sums(c: u32, st: vec2f, begin: u32, end: u32, t: u32) -> vec4f {
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
-    advance(&k);
     let xhat = (xv[a] - st.x) * st.y;
-    let gz = grad_z(wb, xhat, gy[a]);
+    let gz = grad_z(wb, xhat, gy[a] * scale_of(k.b));
+    advance(&k);
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
   return acc;
@@ -340,8 +370,8 @@ fn grad_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
+    out[a] = dx_value(wb, st, coefs, xv[a], gy[a] * scale_of(k.b));
     advance(&k);
-    out[a] = dx_value(wb, st, coefs, xv[a], gy[a]);
   }
 }
 
@@ -377,9 +407,9 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
-    advance(&k);
     let xhat = (xv[a] - st.x) * st.y;
-    let gz = grad_z(wb, xhat, gy[a]);
+    let gz = grad_z(wb, xhat, gy[a] * scale_of(k.b));
+    advance(&k);
     if (GELU) { out[a] = gz; }
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
@@ -388,9 +418,9 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
-    advance(&k);
     let xhat = (xv[a] - st.x) * st.y;
-    var gz = gy[a];
+    var gz = gy[a] * scale_of(k.b);
+    advance(&k);
     if (GELU) { gz = out[a]; }
     out[a] = dx_of(coefs, xhat, gz);
   }
@@ -407,9 +437,9 @@ fn grad_fused4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   var k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);
-    advance(&k);
     let xhat = (x4[a] - st.x) * st.y;
-    let g = gy4[a];
+    let g = gy4[a] * scale_of(k.b);
+    advance(&k);
     let gz = vec4f(grad_z(wb, xhat.x, g.x), grad_z(wb, xhat.y, g.y), grad_z(wb, xhat.z, g.z), grad_z(wb, xhat.w, g.w));
     if (GELU) { out4[a] = gz; }
     acc += vec4f(dot(gz, vec4f(1.0)), dot(gz, xhat), 0.0, 0.0);
@@ -419,9 +449,9 @@ fn grad_fused4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);
-    advance(&k);
     let xhat = (x4[a] - st.x) * st.y;
-    var gz = gy4[a];
+    var gz = gy4[a] * scale_of(k.b);
+    advance(&k);
     if (GELU) { gz = out4[a]; }
     out4[a] = coefs.x * gz + coefs.y * xhat + coefs.z;
   }

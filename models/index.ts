@@ -1,6 +1,6 @@
 // The `webvig/models` entry: modules with official parameter names, the models, their losses.
 export { Module, type StateEntry, type LoadResult, type ForwardTracer } from './module.js';
-export { Conv2d, BatchNorm2d, Linear, Embedding, GELU, Identity, Sequential, ModuleList, dropPath, residualDropPath } from './layers.js';
+export { Conv2d, BatchNorm2d, Linear, Embedding, GELU, Identity, Sequential, ModuleList, dropPath, residualDropPath, residualBranch } from './layers.js';
 export { DilatedKnnGraph, GraphConv, Grapher, FFN, Stem, Downsample, GrapherLabel, vigBlock } from './vig-blocks.js';
 export { PyramidVig, VigTrunk, VIG_VARIANTS, type VigConfig } from './pyramid-vig.js';
 export { Gkgnet, GkgnetBackbone, LabelQueryHead, gkgnetConfig, type GkgnetConfig } from './gkgnet.js';

@@ -96,7 +96,11 @@ export class BatchNorm2d extends Layer {
   forwardGelu(x: Tensor): Tensor {
     return this.normalize(x, 'gelu');
   }
-  private normalize(x: Tensor, activation: 'none' | 'gelu'): Tensor {
+  /** residual + mask·forward(x) in one pass (mask: drop path's, or null); forward's output is never materialised. */
+  forwardResidual(x: Tensor, residual: Tensor, mask: Tensor | null): Tensor {
+    return this.normalize(x, 'none', { residual, branchScale: mask ?? undefined });
+  }
+  private normalize(x: Tensor, activation: 'none' | 'gelu', add: { residual?: Tensor; branchScale?: Tensor } = {}): Tensor {
     // perStep: a replayed training step (engine/replay.ts) counts the batch too.
     if (this.training) perStep(this.countBatch);
     return F.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, {
@@ -104,6 +108,7 @@ export class BatchNorm2d extends Layer {
       momentum: this.momentum,
       eps: this.eps,
       activation,
+      ...add,
     });
   }
   protected override extraState(): Map<string, number> {
@@ -171,7 +176,8 @@ export class Identity extends Layer {
  * nn.Sequential: children named 0, 1, 2, … A BatchNorm2d followed by a GELU runs as one fused pass
  * (a tracer sees the GELU's output, not the BN's). After eval({ foldBatchNorm: true }), a Conv2d
  * followed by a BatchNorm2d runs as one convolution when no gradient is recorded (a tracer sees the
- * BN's output, not the conv's), unless a GELU follows the BN (BN + GELU stay one pass).
+ * BN's output, not the conv's), unless a GELU follows the BN (BN + GELU stay one pass) or the BN adds
+ * a residual (callResidual).
  */
 export class Sequential extends Layer {
   readonly layers: Layer[];
@@ -188,6 +194,18 @@ export class Sequential extends Layer {
     const last = this.layers[this.layers.length - 1];
     if (!(last instanceof BatchNorm2d)) return F.gelu(this.call(x));
     return last.forwardGelu(this.through(x, this.layers.length - 1));
+  }
+  /**
+   * residual + dropPath(call(x)): with drop path's per-sample `mask` (null: none). When the last
+   * layer is a BatchNorm2d, it adds the residual in its own pass (neither its output nor this
+   * module's is materialised, and a tracer sees neither: with a tracer the sum is made afterwards).
+   * Such a BN is not folded into its convolution: the add would cost the pass the fold saves.
+   */
+  callResidual(x: Tensor, residual: Tensor, mask: Tensor | null): Tensor {
+    const n = this.layers.length;
+    const last = this.layers[n - 1];
+    if (!(last instanceof BatchNorm2d) || this.tracer) return addBranch(residual, this.call(x), mask);
+    return last.forwardResidual(this.through(x, n - 1), residual, mask);
   }
   /**
    * Whether layers i and i + 1 (of [0, end)) run as one convolution with folded BatchNorm weights. A
@@ -226,18 +244,30 @@ export function parameterTensor(shape: number[], init: { value?: number; std?: n
 
 /** timm DropPath: each sample's residual branch scaled by Bernoulli(1−p)/(1−p) in training. */
 export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng | null): Tensor {
-  if (!training || p <= 0) return x;
-  return F.mul(x, dropPathMask(x, p, rng));
+  const mask = dropPathMask(x, p, training, rng);
+  return mask ? F.mul(x, mask) : x;
 }
 
 /** x + dropPath(y): a residual and its branch in one pass (addcmul with the per-sample mask). */
 export function residualDropPath(x: Tensor, y: Tensor, p: number, training: boolean, rng: Rng | null): Tensor {
-  if (!training || p <= 0) return F.add(x, y);
-  return F.addcmul(x, y, dropPathMask(y, p, rng));
+  return addBranch(x, y, dropPathMask(y, p, training, rng));
 }
 
-/** Per sample of x, 0 (dropped, with probability p) or 1 / (1 − p), shaped [B, 1, …] to broadcast. */
-function dropPathMask(x: Tensor, p: number, rng: Rng | null): Tensor {
+/** x + branch(input) with drop path: the branch a Sequential, which adds the residual itself where it can (Sequential.callResidual). */
+export function residualBranch(x: Tensor, branch: Sequential, input: Tensor, p: number, training: boolean, rng: Rng | null): Tensor {
+  return branch.callResidual(input, x, dropPathMask(x, p, training, rng));
+}
+
+function addBranch(x: Tensor, y: Tensor, mask: Tensor | null): Tensor {
+  return mask ? F.addcmul(x, y, mask) : F.add(x, y);
+}
+
+/**
+ * Per sample of x, 0 (dropped, with probability p) or 1 / (1 − p), shaped [B, 1, …] to broadcast;
+ * null outside training or at p = 0 (the identity).
+ */
+function dropPathMask(x: Tensor, p: number, training: boolean, rng: Rng | null): Tensor | null {
+  if (!training || p <= 0) return null;
   if (!rng) throw new Error(`drop path ${p} in training mode needs a generator: call model.setGenerator(new Rng(seed)) first`);
   const B = x.shape[0];
   const keepProb = 1 - p;

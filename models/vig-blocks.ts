@@ -2,7 +2,7 @@
 // official module tree so parameter names match: Grapher, FFN, Stem, Downsample, GrapherLabel.
 import { Tensor, F, keep } from '../kernels/index.js';
 import { Module, captured, capturedAs } from './module.js';
-import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, residualDropPath } from './layers.js';
+import { Layer, Conv2d, BatchNorm2d, GELU, Sequential, residualBranch } from './layers.js';
 import { relativePosTable } from './relative-pos.js';
 
 const convBn = (cin: number, cout: number, groups = 1) => new Sequential(new Conv2d(cin, cout, 1, { groups }), new BatchNorm2d(cout));
@@ -95,8 +95,7 @@ export class Grapher extends Layer {
       throw new Error(`Grapher ${this.path}: built for ${this.relativePos.shape[1]} nodes, got a ${H}×${W} map (build the model for this input size)`);
     }
     const g = this.graphConv.forward(h, this.relativePos ?? undefined);
-    const y = this.fc2.call(g);
-    return residualDropPath(x, y, this.dropPathRate, this.training, this.generator);
+    return residualBranch(x, this.fc2, g, this.dropPathRate, this.training, this.generator);
   }
 }
 
@@ -121,8 +120,7 @@ export class FFN extends Layer {
     this.fc2 = this.addChild('fc2', convBn(hidden, channels));
   }
   forward(x: Tensor): Tensor {
-    const y = this.fc2.call(this.fc1.callGelu(x));
-    return residualDropPath(x, y, this.dropPathRate, this.training, this.generator);
+    return residualBranch(x, this.fc2, this.fc1.callGelu(x), this.dropPathRate, this.training, this.generator);
   }
 }
 
@@ -187,7 +185,7 @@ export class GrapherLabel extends Module {
     const q = F.reshape(l0, [B, C, S]);
     const p = F.reshape(patches, [B, C, -1]);
     const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, p, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
-    const l1 = residualDropPath(l, this.fc2.call(g), this.dropPathRate, this.training, this.generator);
+    const l1 = residualBranch(l, this.fc2, g, this.dropPathRate, this.training, this.generator);
     const l2 = this.ffn.call(l1);
     return capturedAs(this, F.reshape(l2, [B, C, S]), (t) => F.transpose(t, 1, 2));
   }

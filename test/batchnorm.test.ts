@@ -33,6 +33,8 @@ const geluGrad = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2)) + (z * Math.exp(
 
 interface BnRef {
   y: Float64Array;
+  /** The gradient reaching the residual (with o.residual): gy itself. */
+  dres: Float64Array;
   dx: Float64Array;
   dw: Float64Array;
   db: Float64Array;
@@ -40,10 +42,13 @@ interface BnRef {
   runVar: Float64Array;
 }
 
-/** Float64 BatchNorm over axis 1 of [B, C, S], its analytic gradients and the running-stat update. */
+/**
+ * Float64 BatchNorm over axis 1 of [B, C, S], its analytic gradients and the running-stat update;
+ * with o.residual, y = residual + scale[b]·bn(x) (scale: o.scale per image, else 1).
+ */
 function reference(
   shape: number[], x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>, rm: ArrayLike<number>, rv: ArrayLike<number>,
-  gy: ArrayLike<number>, o: { training: boolean; act: boolean; momentum?: number; eps?: number },
+  gy: ArrayLike<number>, o: { training: boolean; act: boolean; momentum?: number; eps?: number; residual?: ArrayLike<number>; scale?: ArrayLike<number> },
 ): BnRef {
   const [B, C] = shape;
   const S = shape.slice(2).reduce((a, v) => a * v, 1);
@@ -51,8 +56,10 @@ function reference(
   const eps = o.eps ?? 1e-5;
   const m = o.momentum ?? 0.1;
   const at = (c: number, j: number) => (Math.floor(j / S) * C + c) * S + (j % S);
+  const image = (i: number) => Math.floor(i / (C * S));
+  const scale = (i: number) => (o.scale ? o.scale[image(i)] : 1);
   const out: BnRef = {
-    y: new Float64Array(x.length), dx: new Float64Array(x.length), dw: new Float64Array(C), db: new Float64Array(C),
+    y: new Float64Array(x.length), dres: Float64Array.from(gy), dx: new Float64Array(x.length), dw: new Float64Array(C), db: new Float64Array(C),
     runMean: Float64Array.from(rm), runVar: Float64Array.from(rv),
   };
   for (let c = 0; c < C; c++) {
@@ -75,8 +82,10 @@ function reference(
       const i = at(c, j);
       xhat[j] = (x[i] - mean) * inv;
       const z = xhat[j] * w[c] + b[c];
-      out.y[i] = o.act ? gelu(z) : z;
-      gz[j] = o.act ? gy[i] * geluGrad(z) : gy[i];
+      const branch = o.act ? gelu(z) : z;
+      out.y[i] = o.residual ? o.residual[i] + scale(i) * branch : branch;
+      const g = gy[i] * scale(i);
+      gz[j] = o.act ? g * geluGrad(z) : g;
       out.db[c] += gz[j];
       out.dw[c] += gz[j] * xhat[j];
     }
@@ -95,6 +104,9 @@ interface Case {
   act?: boolean;
   /** x is a constant: only dweight and dbias are computed. */
   constantX?: boolean;
+  /** y = residual + bn(x), the residual requiring grad; `scaled`: bn(x) times a per-image factor (some 0). */
+  residual?: boolean;
+  scaled?: boolean;
   /** x = offset + scale·U(−1, 1) */
   offset: number;
   scale: number;
@@ -110,19 +122,29 @@ async function check(k: Case) {
   const rmv = rand(C, k.seed + 3, -0.5, 0.5);
   const rvv = rand(C, k.seed + 4, 0.5, 2);
   const gv = rand(size, k.seed + 5);
-  const ref = reference(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act });
+  const resv = k.residual ? rand(size, k.seed + 6) : undefined;
+  const sv = k.scaled ? Array.from({ length: k.shape[0] }, (_, i) => (i % 3 === 1 ? 0 : 1 / 0.9)) : undefined;
+  const ref = reference(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act, residual: resv, scale: sv });
 
   const x = k.constantX ? Tensor.from(xv, k.shape) : Tensor.from(xv, k.shape).param();
   const w = Tensor.from(wv, [C]).param();
   const b = Tensor.from(bv, [C]).param();
   const rm = Tensor.from(rmv, [C]);
   const rv = Tensor.from(rvv, [C]);
+  const res = resv ? Tensor.from(resv, k.shape).param() : undefined;
+  const scale = sv ? Tensor.from(sv, [k.shape[0], ...k.shape.slice(1).map(() => 1)]) : undefined;
   const y = tidy(() => {
-    const out = F.batchNorm2d(x, w, b, rm, rv, { training: k.training, activation: k.act ? 'gelu' : 'none' });
+    const out = F.batchNorm2d(x, w, b, rm, rv, { training: k.training, activation: k.act ? 'gelu' : 'none', residual: res, branchScale: scale });
     backward(out, Tensor.from(gv, k.shape));
     return out;
   });
   expect(maxRelErr(await y.toArray(), ref.y)).toBeLessThan(1e-5);
+  if (res) {
+    expect(maxRelErr(await res.grad!.toArray(), ref.dres)).toBe(0);
+    res.grad!.release();
+    res.release();
+  }
+  scale?.release();
   if (k.constantX) expect(x.grad).toBeNull();
   else expect(maxRelErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-4);
   expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
@@ -158,6 +180,21 @@ forEachKernelProfile((profile) => `${profile} kernel profile: batchNorm2d vs flo
   it('train, x without a gradient (dweight and dbias only)', async () => {
     await check({ shape: [2, 3, 5, 7], training: true, act: true, constantX: true, offset: 0, scale: 1, seed: 12 });
   });
+  it('train with the residual added (and drop path\'s per-image scale), one and several chunks per channel, vec4 and odd planes', async () => {
+    await check({ shape: [3, 4, 4, 4], training: true, residual: true, offset: 0.1, scale: 1, seed: 15 });
+    await check({ shape: [4, 3, 4, 4], training: true, residual: true, scaled: true, offset: 0.1, scale: 1, seed: 16 });
+    await check({ shape: [5, 3, 3, 3], training: true, residual: true, scaled: true, offset: 0, scale: 1, seed: 17 });
+    await check({ shape: [3, 2, 49, 50], training: true, residual: true, scaled: true, offset: 2, scale: 1, seed: 18 });
+    await check({ shape: [4, 3, 3, 3], training: true, residual: true, scaled: true, act: true, offset: 0, scale: 1, seed: 19 });
+  });
+  it('train with the residual and scale, x without a gradient', async () => {
+    await check({ shape: [3, 2, 49, 50], training: true, residual: true, scaled: true, constantX: true, offset: 0, scale: 1, seed: 20 });
+    await check({ shape: [4, 3, 4, 4], training: true, residual: true, scaled: true, constantX: true, offset: 0, scale: 1, seed: 21 });
+  });
+  it('eval with the residual added (and a per-image scale)', async () => {
+    await check({ shape: [2, 3, 5, 7], training: false, residual: true, offset: 0.2, scale: 1, seed: 22 });
+    await check({ shape: [3, 3, 5, 7], training: false, residual: true, scaled: true, offset: 0.2, scale: 1, seed: 23 });
+  });
   it('eval (running statistics; running statistics unchanged)', async () => {
     await check({ shape: [2, 3, 5, 7], training: false, offset: 0.2, scale: 1, seed: 5 });
   });
@@ -189,6 +226,14 @@ forEachKernelProfile((profile) => `${profile} kernel profile: batchNorm2d vs flo
 });
 
 describe('batchNorm2d properties', () => {
+  it('names a residual or branch scale that does not fit x', () => {
+    const x = Tensor.from(rand(2 * 3 * 4, 40), [2, 3, 4, 1]);
+    const c = () => Tensor.from([1, 1, 1], [3]);
+    const bn = (o: { residual?: Tensor; branchScale?: Tensor }) => F.batchNorm2d(x, c(), c(), c(), c(), { training: true, ...o });
+    expect(() => bn({ residual: Tensor.from(rand(24, 41), [2, 3, 2, 2]) })).toThrow('batchnorm x [2,3,4,1]: residual [2,3,2,2] must have x\'s shape');
+    expect(() => bn({ branchScale: Tensor.from([1, 0], [2, 1, 1, 1]) })).toThrow('batchnorm x [2,3,4,1]: branchScale scales the branch added to a residual; pass residual too');
+    expect(() => bn({ residual: Tensor.from(rand(24, 42), [2, 3, 4, 1]), branchScale: Tensor.from([1, 0, 1], [3]) })).toThrow('batchnorm x [2,3,4,1]: branchScale [3] must hold one value per image (2)');
+  });
   it('is bitwise deterministic (several chunks per channel)', async () => {
     const shape = [2, 2, 48, 48];
     const run = async () => {
