@@ -1,6 +1,7 @@
 // The few lines every kernel launcher shares: find the cached pipeline, pack params, dispatch.
-import { device } from './context.js';
+import { device, keep } from './context.js';
 import type { BufferArg } from './device.js';
+import { Tensor } from './tensor.js';
 
 export interface Launch {
   /** Kernel file under kernels/ and its entry point. */
@@ -23,6 +24,26 @@ export function launch(l: Launch): void {
   const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, l.code);
   const params = l.params ? (l.params instanceof Uint32Array ? l.params : Uint32Array.from(l.params)) : null;
   dev.dispatch(p, l.args, params, l.workgroups, l.context);
+}
+
+let unusedIn: Tensor | null = null;
+let unusedOut: Tensor | null = null;
+
+/**
+ * What to bind for an operand a kernel declares but this launch does not read (a flag or an override
+ * constant switches its use off): one vec4 of zeros, the least any array binding may hold, shared,
+ * counting next to no bytes. Read-only bindings only: a buffer may not be bound for reading and for
+ * writing in one dispatch.
+ */
+export function unusedOperand(): Tensor {
+  if (!unusedIn || unusedIn.released) unusedIn = keep(Tensor.from([0, 0, 0, 0], [4]));
+  return unusedIn;
+}
+
+/** The same for an output binding that this launch does not write (at most one per dispatch). */
+export function unusedOutput(): Tensor {
+  if (!unusedOut || unusedOut.released) unusedOut = keep(Tensor.from([0, 0, 0, 0], [4]));
+  return unusedOut;
 }
 
 const f32 = new Float32Array(1);

@@ -12,7 +12,7 @@
 // chunk → slot table finds a thread's parameter in O(1); the padding stays zero.
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
-import { launch, f32bits, grid1d } from '../engine/launch.js';
+import { launch, f32bits, grid1d, unusedOperand } from '../engine/launch.js';
 import type { BufferArg } from '../engine/device.js';
 import { fillInto } from './fill.js';
 import type { GradScaler } from './grad-scaler.js';
@@ -26,7 +26,6 @@ export const ADAMW_CHUNK = 1024;
 const CPU_WG = { norm: 8, update: 64 } as const;
 /** Tensors per flat-gather.wgsl dispatch (its source bindings). */
 const GATHER = 8;
-let noSource: Tensor | null = null;
 
 export interface FlatSlot {
   bucket: number;
@@ -144,10 +143,9 @@ export class FlatGrads {
         params[5 + 4 * k] = this.slots[i].offset - first;
         most = Math.max(most, this.slots[i].size);
       });
-      noSource ??= keep(Tensor.empty([1], 'f32', 'flat-gather placeholder'));
       launch({
         file: 'flat-gather.wgsl',
-        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => noSource!), dst],
+        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => unusedOperand()), dst],
         params,
         workgroups: [Math.ceil(most / 256), batch.length],
         context: `gather ${batch.length} tensors into flat bucket ${b}`,

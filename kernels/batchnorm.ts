@@ -10,8 +10,8 @@
 // for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { device, isGradEnabled, keep } from '../engine/context.js';
-import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+import { device, isGradEnabled } from '../engine/context.js';
+import { launch, f32bits, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 
 export interface BatchNormOptions {
   /** Batch statistics + running-statistics update (true) or running statistics (false). */
@@ -50,8 +50,6 @@ const CHANNEL_WG = { gpu: 256, cpu: 8 } as const;
 const MIN_CHUNK = 2048;
 /** … and at most this many chunks per channel (beyond that, chunks grow). */
 const MAX_CHUNKS = 64;
-/** Bound in place of an absent residual or branch scale (one vec4). */
-let unused: Tensor | null = null;
 
 /**
  * y = (x − mean) / √(var + eps) · weight + bias per channel of axis 1 (then GELU when asked), as
@@ -90,9 +88,8 @@ export function batchNorm2d(
   // The residual's and the scale's bindings are declared by every entry that may use them: unused,
   // they bind a placeholder (never read then).
   const scaled = { RESIDUAL: +!!residual, SCALED: +!!branchScale };
-  unused ??= keep(Tensor.from([0, 0, 0, 0], [4]));
-  const scale = branchScale ?? unused;
-  const res = residual ?? unused;
+  const scale = branchScale ?? unusedOperand();
+  const res = residual ?? unusedOperand();
   const run = (entry: string, a: Tensor[], workgroups: [number, number?], constants: Record<string, number> = {}) =>
     launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...scaled, ...constants }, args: a, params, workgroups, context: `${context} (${entry})` });
   const elementwise = (entry: string, a: Tensor[]) => run(entry, a, grid1d(Math.ceil(x.size / PER), WG), { PER, GELU: +gelu });

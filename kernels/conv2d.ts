@@ -4,9 +4,9 @@
 // 'cpu' kernel profile runs 1×1 convs on pointwise.wgsl and the others on direct.wgsl instead.
 import { Tensor } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
-import { keep, device, operandPrecision } from '../engine/context.js';
+import { device, operandPrecision } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
-import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
@@ -120,10 +120,6 @@ function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptio
   return { B, Cin, H, W, Cout, kh, kw, Ho, Wo, sh, sw, ph, pw, groups, context };
 }
 
-let noBias: Tensor | null = null;
-/** Bound in place of db when a weight-gradient launch computes none. */
-let noBiasGrad: Tensor | null = null;
-
 /** conv2d.wgsl's p.mode: which of the three GEMMs a launch computes. */
 const Mode = { Forward: 0, InputGrad: 1, WeightGrad: 2 } as const;
 type Mode = (typeof Mode)[keyof typeof Mode];
@@ -173,13 +169,12 @@ interface DwLayout {
 
 /** One launch of conv2d.wgsl: C = A·B (+ addend, dx only) for every group (and K chunk), written into `out`. */
 function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
-  noBias ??= keep(Tensor.from([0], [1]));
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
     file: 'conv2d.wgsl',
     code: tiledSource('conv2d.wgsl', pl.tile),
     constants: { KH: g.kh, KW: g.kw },
-    args: [a, b, bias ?? noBias, out, addend ?? noBias],
+    args: [a, b, bias ?? unusedOperand(), out, addend ?? unusedOperand()],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
       g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode, addend ? 1 : 0, nW, dw?.stride ?? g.Cout * nW, dw?.dbOffset ?? 0],
     workgroups: [...grid1d(pl.nTiles, 1), pl.mTiles * g.groups * pl.splits],
@@ -280,7 +275,6 @@ function lanes(n: number): number {
 
 /** forward (a = weight, b = x) or dx (a = weight read transposed, b = dy; + addend when given); the block tuned unless forced. */
 function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null, forced?: PointwiseBlock): void {
-  noBias ??= keep(Tensor.from([0], [1]));
   const S = g.H * g.W;
   const [M, K] = dx ? [g.Cin / g.groups, g.Cout / g.groups] : [g.Cout / g.groups, g.Cin / g.groups];
   const blk = forced ?? tuned('pointwise.wgsl:gemm', `${dx ? 'dx' : 'fwd'} B${g.B} M${M} K${K} S${S} g${g.groups}${bias ? ' bias' : ''} ${operandPrecision()}`, POINTWISE_BLOCKS.gemm, (v) =>
@@ -292,7 +286,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
     entry: 'gemm',
     code: operandSource(kernelSource('pointwise.wgsl', { TM: blk.TM, TN: 1, WG })),
     constants: { TRANS_A: dx ? 1 : 0, ADDEND: addend ? 1 : 0 },
-    args: [a, b, bias ?? noBias, out, addend ?? noBias],
+    args: [a, b, bias ?? unusedOperand(), out, addend ?? unusedOperand()],
     params: [M, K, S, g.groups, M * K, (dx ? g.Cout : g.Cin) * S, (dx ? g.Cin : g.Cout) * S, bias ? 1 : 0, 0, 0, 0, 0],
     workgroups: [Math.ceil(S / 4 / WG), Math.ceil(M / blk.TM), g.B * g.groups],
     context: `${g.context} (${dx ? 'input gradient' : 'forward'}, pointwise)`,
@@ -304,7 +298,7 @@ function pointwiseGemm(dx: boolean, g: Geometry, a: Tensor, b: Tensor, bias: Ten
  * channel from the same reads; image chunks summed in a fixed order.
  */
 function pointwiseWeightGrad(g: Geometry, dy: Tensor, x: Tensor, biasGrad: boolean, pending: PendingGrads, forced?: PointwiseBlock): [Tensor, Tensor | null] {
-  const noDb = (noBiasGrad ??= keep(Tensor.empty([1], 'f32', 'conv2d no db')));
+  const noDb = unusedOutput();
   const S = g.H * g.W;
   const [M, N] = [g.Cout / g.groups, g.Cin / g.groups];
   const blk = forced ?? tuned('pointwise.wgsl:weight_grad', `B${g.B} M${M} N${N} S${S} g${g.groups}${biasGrad ? ' bias' : ''} ${operandPrecision()}`, POINTWISE_BLOCKS.dw, (v) =>
@@ -387,14 +381,13 @@ function quads(B: number, rows: number, cols: number): number {
 }
 
 function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): void {
-  noBias ??= keep(Tensor.from([0], [1]));
   const n = quads(g.B, g.Ho, g.Wo);
   const { TM, WG, shuffle } = directBlock(g.Cout / g.groups, n);
   launch({
     file: 'direct.wgsl',
     entry: 'forward',
     code: directSource(g, WG, TM, shuffle),
-    args: [weight, x, bias ?? noBias, y],
+    args: [weight, x, bias ?? unusedOperand(), y],
     params: directParams(g, bias !== null),
     workgroups: [...grid1d(n, WG), Math.ceil(g.Cout / g.groups / TM) * g.groups],
     context: `${g.context} (forward, direct)`,
@@ -406,7 +399,6 @@ function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | nu
  * the largest; + addend when given.
  */
 function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor, addend: Tensor | null): void {
-  noBias ??= keep(Tensor.from([0], [1]));
   const n = quads(g.B, Math.ceil(g.H / g.sh), Math.ceil(g.W / g.sw));
   const { TM, WG, shuffle } = directBlock(g.Cin / g.groups, n);
   launch({
@@ -414,7 +406,7 @@ function directInputGrad(g: Geometry, dy: Tensor, weight: Tensor, dx: Tensor, ad
     entry: 'input_grad',
     code: directSource(g, WG, TM, shuffle),
     constants: { ADDEND: addend ? 1 : 0 },
-    args: [weight, dy, dx, addend ?? noBias],
+    args: [weight, dy, dx, addend ?? unusedOperand()],
     params: directParams(g, false),
     workgroups: [...grid1d(n, WG), Math.ceil(g.Cin / g.groups / TM) * g.groups * g.sh * g.sw],
     context: `${g.context} (input gradient, direct)`,

@@ -8,7 +8,7 @@
 import { Tensor } from '../engine/tensor.js';
 import { keep } from '../engine/context.js';
 import { record } from '../engine/autograd.js';
-import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { launch, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { composedSource, kernelSource } from '../engine/kernel.js';
 import { vectorPrelude, widthOf } from './vector-prelude.js';
 
@@ -57,13 +57,6 @@ function csr(node: Uint32Array, n: number): Csr {
   return { offsets: keep(Tensor.from(offsets, [n + 1], 'u32')), list: keep(Tensor.from(list, [node.length], 'u32')), degree };
 }
 
-let dummy: Tensor | null = null;
-/** Bound where a term is absent: one vec4, the least an array<V> binding may hold. */
-function placeholder(): Tensor {
-  if (!dummy || dummy.released) dummy = keep(Tensor.from(new Float32Array(4), [4]));
-  return dummy;
-}
-
 /** graph.wgsl walking C channels as V's, and C in V's. */
 function kernelFor(C: number): { code: string; cv: number } {
   const width = widthOf(C);
@@ -94,7 +87,7 @@ export function edgeGather(g: FixedGraph, xs: Tensor, xd: Tensor | null, xe: Ten
   if (out.size > 0) {
     const { code, cv } = kernelFor(C);
     launch({
-      file: 'graph.wgsl', entry: 'edge_gather', code, args: [xs, xd ?? placeholder(), xe ?? placeholder(), g.src, g.dst, out],
+      file: 'graph.wgsl', entry: 'edge_gather', code, args: [xs, xd ?? unusedOperand(), xe ?? unusedOperand(), g.src, g.dst, out],
       params: [B, E, 0, cv, g.numSrc, g.numDst, flags, 0], workgroups: grid1d(B * E * cv), context: ctx,
     });
   }

@@ -2,10 +2,10 @@
 // On CPU adapters with subgroups of 8, wide channel groups compute their inner products as one
 // matrix product first (pointwise-subgroup.wgsl) and select from it.
 import { Tensor } from '../engine/tensor.js';
-import { device, keep } from '../engine/context.js';
+import { device } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { fixedSubgroupSize } from './subgroups.js';
-import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { launch, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { shuffleGemmLaunch } from './pointwise-subgroup.js';
 
 export interface DilatedKnnOptions {
@@ -68,7 +68,6 @@ function knnSource(KD: number, shuffle: boolean): string {
     (shuffle ? 'enable subgroups;\n' : '') + SOURCE_READS[shuffle ? 'shuffle' : 'load'] + kernelSource('knn.wgsl', { KD }));
 }
 
-let noPos: Tensor | null = null;
 
 /**
  * For each query node, the indices of its k nearest source nodes after dilation:
@@ -137,8 +136,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const sp = selfGraph ? qp : prepare(source, M);
 
   // One vec4 (a binding of vec4s needs 16 bytes) when there is no pos.
-  noPos ??= keep(Tensor.from([0, 0, 0, 0], [4]));
-  const pos = relativePos ?? noPos;
+  const pos = relativePos ?? unusedOperand();
   const [gx, gy] = grid1d(rows * blocks * perGroup, perGroup);
   const lanes = entry === 'knn_lanes';
   const shuffle = lanes && fixedSubgroupSize() === LANES_SOURCES;

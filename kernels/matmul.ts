@@ -2,10 +2,10 @@
 // Shapes: op(A) [..., M, K] · op(B) [..., K, N] → [..., M, N]; a batch of 1 is shared (broadcast).
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { isGradEnabled, keep } from '../engine/context.js';
+import { isGradEnabled } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { operandSource } from './operand.js';
-import { launch, shapeStr } from '../engine/launch.js';
+import { launch, shapeStr, unusedOperand } from '../engine/launch.js';
 import { sum } from './reduce.js';
 import { relu, gelu } from './elementwise.js';
 import { device } from '../engine/context.js';
@@ -51,7 +51,6 @@ export function tiledSource(file: string, t: TileConfig): string {
   return operandSource(kernelSource(file, { ...t }));
 }
 
-let noBias: Tensor | null = null;
 
 function dims(a: Tensor, b: Tensor, o: MatmulOptions) {
   const op = 'matmul';
@@ -129,13 +128,12 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   }
   if (out.size === 0) return out;
   if (shuffleMatmul(a, b, o, d, biasBatch, out)) return out;
-  noBias ??= keep(Tensor.from([0], [1]));
   const t = o.tile ?? pickTile(M, N);
   launch({
     file: 'matmul.wgsl',
     code: tiledSource('matmul.wgsl', t),
     constants: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, BIAS: mode, ACT: { none: 0, relu: 1, gelu: 2 }[o.activation ?? 'none'] },
-    args: [a, b, o.bias ?? noBias, out],
+    args: [a, b, o.bias ?? unusedOperand(), out],
     params: [M, N, K, na === 1 ? 0 : M * K, nb === 1 ? 0 : K * N, M * N, biasBatch, 0],
     workgroups: [Math.ceil(N / t.BN), Math.ceil(M / t.BM), batch],
     context: `matmul ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''}`,

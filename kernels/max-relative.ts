@@ -1,7 +1,7 @@
 // Grouped max-relative aggregation of ViG's MRConv (kernel: max-relative.wgsl).
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { launch, grid1d, shapeStr } from '../engine/launch.js';
+import { launch, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { device } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { inverseIndexRows } from './gather.js';
@@ -68,12 +68,7 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
     else if (device().kernelProfile === 'cpu') kernel('forward_lanes', [x, y, idx, out, arg], grid1d(B * groups * N, LANES), { WG: LANES });
     else kernel('forward', [x, y, idx, out, arg], grid1d(arg.size));
   }
-  record(out, 'max_relative', [x, y], (g) => {
-    let gx: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = Tensor.empty(x.shape, 'f32', 'max_relative dx');
-      if (gx.size > 0) kernel('backward_x', [g, gx], grid1d(gx.size), {}, `${ctx} backward`);
-    }
+  record(out, 'max_relative', [x, y], (g, pending) => {
     let gy: Tensor | null = null;
     if (y.requiresGrad) {
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
@@ -91,7 +86,15 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
         inv.list.release();
       }
     }
-    return [gx, gy];
+    if (!x.requiresGrad) return [null, gy];
+    // x's gradient from its other uses is added in backward_x's store: y's own when y is x (a graph
+    // over the nodes themselves), else what the autograd walk has so far.
+    const addend = x === y ? gy : pending.take(0);
+    const gx = Tensor.empty(x.shape, 'f32', 'max_relative dx');
+    if (gx.size > 0) kernel('backward_x', [g, gx, addend ?? unusedOperand()], grid1d(gx.size), { ADDEND: +!!addend }, `${ctx} backward`);
+    if (x !== y) return [gx, gy];
+    gy?.release();
+    return [gx, null];
   });
   if (!out.node) arg.release();
   return out;

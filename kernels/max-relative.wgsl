@@ -7,6 +7,7 @@
 // same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
 
 override INTERLEAVE: bool = false;
+override ADDEND: bool = false;   // backward_x adds `addend` (shaped as dx) in its store
 // The neighbours per node (idx's last axis, = p.k), a template constant (one source per k): so that
 // backward_y splits a slot into (node, neighbour) by a constant divisor (a multiply and a shift)
 // instead of by a uniform (a hardware division per lane on CPU adapters, which do not vectorise
@@ -39,6 +40,7 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(12) var<storage, read> choice: array<u32>;
 @group(0) @binding(13) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(14) var<storage, read> addend: array<f32>;
 
 fn linear(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -196,7 +198,8 @@ fn backward_y_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   }
 }
 
-// dx = −dR, plus the gradient of x's own copy when interleaved.
+// dx = −dR, plus the gradient of x's own copy when interleaved (plus `addend`: x's gradient from
+// its other uses, e.g. as y).
 @compute @workgroup_size(256)
 fn backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear(gid, nwg);
@@ -204,9 +207,8 @@ fn backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let bc = t / p.n;
   let n = t - bc * p.n;
   let r = grad[rel_index(bc, n)];
-  if (INTERLEAVE) {
-    dx[t] = grad[centre_index(bc, n)] - r;
-  } else {
-    dx[t] = -r;
-  }
+  var v = -r;
+  if (INTERLEAVE) { v = grad[centre_index(bc, n)] - r; }
+  if (ADDEND) { v += addend[t]; }
+  dx[t] = v;
 }

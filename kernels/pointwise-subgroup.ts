@@ -4,9 +4,9 @@
 // (kernels/matmul.ts) and the KNN's inner products (kernels/knn.ts) there.
 import { Tensor } from '../engine/tensor.js';
 import type { PendingGrads } from '../engine/autograd.js';
-import { keep, operandPrecision } from '../engine/context.js';
+import { operandPrecision } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
-import { launch } from '../engine/launch.js';
+import { launch, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { operandSource } from './operand.js';
 import { imageChunks, chunkedWeightGrad } from './chunked-grads.js';
 import { vectorPrelude, widthOf } from './vector-prelude.js';
@@ -33,12 +33,6 @@ function source(sg: number, width: 1 | 4, tn = 1): string {
     'enable subgroups;\n' + operandSource(vectorPrelude(width) + OPERAND_PRELUDE[width] + kernelSource('pointwise-subgroup.wgsl', { SG: sg, TN: tn })));
 }
 
-// Bound where an entry point's binding has no tensor: one for operands, another for outputs (a
-// buffer may not be bound for writing and for reading in one dispatch).
-let noOperand: Tensor | undefined;
-let noOutput: Tensor | undefined;
-const none = () => (noOperand ??= keep(Tensor.from([0, 0, 0, 0], [4])));
-const nowhere = () => (noOutput ??= keep(Tensor.from([0, 0, 0, 0], [4])));
 
 /**
  * gemm: out[b, g·M + m, s] = Σ_k op(w)[g](m, k) · x[b, g·K + k, s] (+ bias[g·M + m]) (+ addend), for
@@ -64,7 +58,7 @@ export function shuffleGemmLaunch(s: ShuffleGemmShape, sg: number, w: Tensor, x:
     entry: 'gemm',
     code: source(sg, width),
     constants: { TRANS_A: +s.transA, ADDEND: +!!addend },
-    args: [w, x, bias ?? none(), out, addend ?? none()],
+    args: [w, x, bias ?? unusedOperand(), out, addend ?? unusedOperand()],
     params: [s.M, s.K, SV, s.groups, s.groups * s.K * SV, s.groups * s.M * SV, planes, bias ? 1 : 0],
     workgroups: [Math.ceil(planes / sg), Math.ceil(s.M / sg), s.groups],
     context: s.context,
@@ -108,7 +102,7 @@ export function shuffleDotLaunch(s: ShuffleDotShape, sg: number, dy: Tensor, x: 
     entry: 'weight_grad',
     code: source(sg, width, tn),
     constants: { BIAS_GRAD: +s.biasGrad, BIAS_ADD: { none: 0, col: 1, row: 2 }[s.biasAdd] },
-    args: [x, bias ?? none(), dy, out, db ?? nowhere()],
+    args: [x, bias ?? unusedOperand(), dy, out, db ?? unusedOutput()],
     params: [s.M, s.N, SV, s.groups, s.groups * s.N * SV, s.groups * s.M * SV, s.perChunk, s.images],
     workgroups: [Math.ceil(s.N / (tn * sg)), Math.ceil(s.M / sg), s.splits * s.groups],
     context: s.context,

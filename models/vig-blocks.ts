@@ -46,9 +46,10 @@ export class GraphConv extends Module {
   /** x: B×C×H×W (queries, after fc1); sources are x pooled by r, or x itself. */
   forward(x: Tensor, relativePos?: Tensor): Tensor {
     const [B, C, H, W] = x.shape;
-    const y = this.r > 1 ? F.avgPool2d(x, this.r) : x;
     const q = F.reshape(x, [B, C, H * W]);
-    const s = F.reshape(y, [B, C, -1]);
+    // Without pooling the sources are the queries themselves: one tensor, whose two gradients the
+    // aggregation's backward then sums in its own pass.
+    const s = this.r > 1 ? F.reshape(F.avgPool2d(x, this.r), [B, C, -1]) : q;
     const out = this.aggregate(q, s, this.knn.run(q, s, relativePos));
     return captured(this, F.reshape(out, [B, 2 * C, H, W]));
   }
