@@ -12,6 +12,7 @@ const LANES = 8;
 /**
  * R[b, c, n] = max_t (y[b, c, idx[b·G + g(c), n, t]] − x[b, c, n]), g(c) = ⌊c / (C/G)⌋:
  * x [B, C, N] centres, y [B, C, M] sources, idx i32 [B·G, N, k] (e.g. from dilatedKnn) → [B, C, N].
+ * x and y may also be maps, [B, C, H, W] (nodes in row-major order), without a reshape.
  * The gradient goes to the first maximising neighbour (and −grad to the centre); idx gets none.
  * An index outside [0, M) yields NaN (indices made on the GPU are not checked on the CPU).
  *
@@ -35,11 +36,14 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
   const ctx = `maxRelative${interleave ? 'Interleaved' : ''} x ${shapeStr(x.shape)} y ${shapeStr(y.shape)} idx ${shapeStr(idx.shape)} groups ${groups}`;
   for (const [name, t] of [['x', x], ['y', y]] as const) {
     t.assertAlive(ctx);
-    if (t.rank !== 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes], got ${t.describe()}`);
+    if (t.rank < 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes] (or [B, C, H, W], …), got ${t.describe()}`);
   }
   idx.assertAlive(ctx);
-  const [B, C, N] = x.shape;
-  const M = y.shape[2];
+  // Nodes may span several trailing axes (a B×C×H×W map): no reshape, so that gradients meet the
+  // tensor itself, where other uses' gradients may be added in the same pass.
+  const [B, C] = x.shape;
+  const N = x.size / (B * C) || 0;
+  const M = y.size / (B * C) || 0;
   if (y.shape[0] !== B || y.shape[1] !== C) throw new Error(`${ctx}: y must have x's batch and channels [${B}, ${C}, M]`);
   if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) {
     throw new Error(`${ctx}: groups must be a positive divisor of the ${C} channels`);
@@ -72,23 +76,27 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
     let gy: Tensor | null = null;
     if (y.requiresGrad) {
       gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
+      // y's gradient from its other uses so far is added in the kernel's store.
+      const pendingY = pending.take(1);
+      const withY = (args: Tensor[]) => [...args, pendingY ?? unusedOperand()];
+      const addY = { ADDEND: +!!pendingY };
       if (gy.size > 0 && device().kernelProfile === 'cpu') {
         // CPU adapters: a thread per (b, c) row adds each node's gradient at its winner, in node order.
-        kernel('backward_y_rows', [idx, g, arg, gy], grid1d(B * C, LANES), { WG: LANES }, `${ctx} backward`);
+        kernel('backward_y_rows', withY([idx, g, arg, gy]), grid1d(B * C, LANES), { WG: LANES, ...addY }, `${ctx} backward`);
       } else if (gy.size > 0) {
         // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
         // slots serves them all; each channel then keeps the slots that won its max.
         const rows = idx.view([B * groups, N * k]);
         const inv = inverseIndexRows(rows, M);
         rows.release();
-        kernel('backward_y', [g, arg, inv.offsets, inv.list, gy], grid1d(gy.size), {}, `${ctx} backward`);
+        kernel('backward_y', withY([g, arg, inv.offsets, inv.list, gy]), grid1d(gy.size), addY, `${ctx} backward`);
         inv.offsets.release();
         inv.list.release();
       }
     }
     if (!x.requiresGrad) return [null, gy];
-    // x's gradient from its other uses is added in backward_x's store: y's own when y is x (a graph
-    // over the nodes themselves), else what the autograd walk has so far.
+    // x's gradient from its other uses is added in backward_x's store: y's own (with y's other ones)
+    // when y is x (a graph over the nodes themselves), else what the autograd walk has so far.
     const addend = x === y ? gy : pending.take(0);
     const gx = Tensor.empty(x.shape, 'f32', 'max_relative dx');
     if (gx.size > 0) kernel('backward_x', [g, gx, addend ?? unusedOperand()], grid1d(gx.size), { ADDEND: +!!addend }, `${ctx} backward`);

@@ -7,7 +7,7 @@
 // same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
 
 override INTERLEAVE: bool = false;
-override ADDEND: bool = false;   // backward_x adds `addend` (shaped as dx) in its store
+override ADDEND: bool = false;   // backward_x / backward_y add `addend` (shaped as dx / dy): the input's other gradient
 // The neighbours per node (idx's last axis, = p.k), a template constant (one source per k): so that
 // backward_y splits a slot into (node, neighbour) by a constant divisor (a multiply and a shift)
 // instead of by a uniform (a hardware division per lane on CPU adapters, which do not vectorise
@@ -160,7 +160,7 @@ fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 }
 
 // dy[b, c, m] = Σ grad[b, c, n] over the (n, t) slots of row(b, c) that point at m and won the max
-// for channel c, in ascending slot order.
+// for channel c, in ascending slot order (+ addend).
 @compute @workgroup_size(256)
 fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = linear(gid, nwg);
@@ -175,6 +175,7 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     let n = slot / K;
     if (arg_r[bc * p.n + n] == slot - n * K) { acc += grad[rel_index(bc, n)]; }
   }
+  if (ADDEND) { acc += addend[t]; }
   dy[t] = acc;
 }
 
@@ -195,6 +196,9 @@ fn backward_y_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
     if (j >= K) { continue; }   // a bad index: no gradient
     let m = u32(idx[(idx_row + n) * K + j]);
     if (m < p.m) { dy[dy_row + m] += grad[rel_index(bc, n)]; }
+  }
+  if (ADDEND) {
+    for (var m = 0u; m < p.m; m++) { dy[dy_row + m] += addend[dy_row + m]; }
   }
 }
 

@@ -2,7 +2,7 @@
 // pooling [B, C, H, W] → [B, C].
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
+import { launch, f32bits, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { reshape } from './shape.js';
 
 /** Mean over kh×kw windows tiling H×W exactly; returns [B, C, H/kh, W/kw]. */
@@ -16,10 +16,15 @@ function pool(op: string, x: Tensor, kh: number, kw: number): Tensor {
   if (y.size > 0) {
     launch({ file: 'pool.wgsl', entry: 'forward', args: [x, y], params, workgroups: grid1d(y.size), context });
   }
-  return record(y, op, [x], (g) => {
+  return record(y, op, [x], (g, pending) => {
     const dx = Tensor.empty(x.shape, 'f32', `${op} dx`);
+    // x's gradient from its other uses (e.g. as a graph's queries) is added in the same pass.
+    const addend = pending.take(0);
     if (dx.size > 0) {
-      launch({ file: 'pool.wgsl', entry: 'backward', args: [g, dx], params, workgroups: grid1d(dx.size), context: `${context} (backward)` });
+      launch({
+        file: 'pool.wgsl', entry: 'backward', constants: { ADDEND: +!!addend }, args: [g, dx, addend ?? unusedOperand()], params,
+        workgroups: grid1d(dx.size), context: `${context} (backward)`,
+      });
     }
     return [dx];
   });

@@ -16,6 +16,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+
+override ADDEND: bool = false;  // backward adds `addend` (x's gradient from its other uses) in its store
 
 const WG: u32 = 256u;
 
@@ -42,5 +45,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let plane = i / (p.h * p.w);
   let iy = (i / p.w) % p.h;
   let ix = i % p.w;
-  dst[i] = src[(plane * p.ho + iy / p.kh) * p.wo + ix / p.kw] * p.scale;
+  var v = src[(plane * p.ho + iy / p.kh) * p.wo + ix / p.kw] * p.scale;
+  if (ADDEND) { v += addend[i]; }
+  dst[i] = v;
 }

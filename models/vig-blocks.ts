@@ -46,17 +46,22 @@ export class GraphConv extends Module {
   /** x: B×C×H×W (queries, after fc1); sources are x pooled by r, or x itself. */
   forward(x: Tensor, relativePos?: Tensor): Tensor {
     const [B, C, H, W] = x.shape;
-    const q = F.reshape(x, [B, C, H * W]);
     // Without pooling the sources are the queries themselves: one tensor, whose two gradients the
-    // aggregation's backward then sums in its own pass.
-    const s = this.r > 1 ? F.reshape(F.avgPool2d(x, this.r), [B, C, -1]) : q;
-    const out = this.aggregate(q, s, this.knn.run(q, s, relativePos));
+    // aggregation's backward sums in its own pass (and the pool's backward adds the queries' one).
+    const y = this.r > 1 ? F.avgPool2d(x, this.r) : x;
+    const idx = this.knn.run(F.reshape(x, [B, C, H * W]), F.reshape(y, [B, C, -1]), relativePos);
+    const out = this.aggregate(x, y, idx);
     return captured(this, F.reshape(out, [B, 2 * C, H, W]));
   }
-  /** Max-relative aggregation and the MRConv update on node tensors q: B×C×N, s: B×C×M. */
+  /**
+   * Max-relative aggregation and the MRConv update on node tensors q: B×C×N, s: B×C×M, or maps
+   * B×C×H×W of them (passed as they are, so that their gradients meet the tensors' other ones).
+   */
   aggregate(q: Tensor, s: Tensor, idx: Tensor): Tensor {
-    const [B, C, N] = q.shape;
-    const choice = this.tracer?.maxRelative?.(`${this.path}.gconv`, q, s, idx) ?? undefined;
+    const [B, C] = q.shape;
+    const N = idx.shape[1];
+    const nodes = (t: Tensor) => F.reshape(t, [B, C, -1]);
+    const choice = this.tracer?.maxRelative?.(`${this.path}.gconv`, nodes(q), nodes(s), idx) ?? undefined;
     // Interleave [q, rel] → channel 2c = q[c], 2c+1 = rel[c] (cat on a new axis, then flatten),
     // written by the aggregation itself.
     const z = F.reshape(F.maxRelativeInterleaved(q, s, idx, this.groups, choice), [B, 2 * C, N, 1]);
@@ -185,7 +190,7 @@ export class GrapherLabel extends Module {
     const l0 = this.fc1.call(l);
     const q = F.reshape(l0, [B, C, S]);
     const p = F.reshape(patches, [B, C, -1]);
-    const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, p, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
+    const g = captured(this.graphConv, F.reshape(this.graphConv.aggregate(q, patches, this.graphConv.knn.run(q, p)), [B, 2 * C, S, 1]));
     const l1 = residualBranch(l, this.fc2, g, this.dropPathRate, this.training, this.generator);
     const l2 = this.ffn.call(l1);
     return capturedAs(this, F.reshape(l2, [B, C, S]), (t) => F.transpose(t, 1, 2));

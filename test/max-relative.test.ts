@@ -262,6 +262,42 @@ forEachKernelProfile((profile) => `${profile} kernel profile: maxRelativeInterle
   });
 });
 
+// Maps as nodes ([B, C, H, W], no reshape), with other uses of both: their gradients reach the kernels
+// as addends (the walk meets those uses first), dx and dy as the float64 reference plus them.
+forEachKernelProfile((profile) => `${profile} kernel profile: maxRelativeInterleaved on maps whose other gradients it adds`, () => {
+  it('x [2, 6, 4, 5] and y [2, 6, 2, 5]: dx + 3 and dy + 2, each in its own kernel', async () => {
+    const c: Case = { B: 2, C: 6, N: 20, M: 10, G: 2, k: 3 };
+    const { x, y, idx } = randomInputs(c, 81);
+    const g = rand(2 * c.B * c.C * c.N, 84);
+    const at = (i: number, half: 0 | 1) => (2 * Math.floor(i / c.N) + half) * c.N + (i % c.N);
+    const odd = Float32Array.from({ length: x.length }, (_, i) => g[at(i, 1)]);
+    const ref = maxRelativeRef(x, y, idx, odd, c.B, c.C, c.N, c.M, c.G, c.k);
+    const xt = Tensor.from(x, [c.B, c.C, 4, 5]).param();
+    const yt = Tensor.from(y, [c.B, c.C, 2, 5]).param();
+    const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
+    const out = maxRelativeInterleaved(xt, yt, it, c.G);
+    expect(out.shape).toEqual([c.B, 2 * c.C, c.N]);
+    const other = (t: Tensor, v: number) => F.sum(F.mul(t, Tensor.from([v], [1])));
+    const loss = F.add(F.add(F.sum(F.mul(out, Tensor.from(g, out.shape))), other(xt, 3)), other(yt, 2));
+    const dev = device();
+    const dispatch = dev.dispatch.bind(dev);
+    const labels: string[] = [];
+    dev.dispatch = (p, ...rest) => (labels.push(p.label), dispatch(p, ...rest));
+    try {
+      backward(loss);
+    } finally {
+      dev.dispatch = dispatch;
+    }
+    expect(labels.filter((l) => /backward_[xy]/.test(l)).every((l) => l.includes('ADDEND=1'))).toBe(true);
+    // No add pass for x or y (OP 0 of the elementwise kernels).
+    expect(labels.filter((l) => /binary4?\{.*\bOP=0[,}]/.test(l))).toEqual([]);
+    const wantDx = Float64Array.from({ length: x.length }, (_, i) => g[at(i, 0)] - g[at(i, 1)] + 3);
+    expect(maxRelErr(await xt.grad!.toArray(), wantDx)).toBeLessThanOrEqual(1e-6);
+    expect(maxRelErr(await yt.grad!.toArray(), ref.dy.map((v) => v + 2))).toBeLessThanOrEqual(1e-6);
+    for (const t of [xt, yt, it, out, loss, xt.grad, yt.grad]) t?.release();
+  });
+});
+
 // ------------------------------------------------------------------ injected choices (parity with a reference's argmax)
 
 describe('maxRelative with given choices', () => {
