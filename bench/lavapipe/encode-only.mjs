@@ -22,7 +22,7 @@ const GiB = (b) => +(b / 2 ** 30).toFixed(3);
 for (const r of rep.results) {
   console.log(JSON.stringify({
     case: `${r.name}:${r.shape[0]}`, kernels: dev.kernelProfile, dispatches_per_step: r.dispatches_per_step, replayed_per_step: r.replayed_per_step,
-    host_encode_ms_per_step: +r.host_ms_per_step.toFixed(2), peak_live_GiB: GiB(r.peak_live_bytes), peak_pool_GiB: GiB(r.peak_gpu_bytes),
+    host_encode_ms_per_step: +r.host_ms_per_step.toFixed(2), bytes_per_step_GiB: GiB(r.bytes_per_step), peak_live_GiB: GiB(r.peak_live_bytes), peak_pool_GiB: GiB(r.peak_gpu_bytes),
   }));
 }
 process.exit(0);
