@@ -1,15 +1,31 @@
 // Reverse-mode autograd as a tape: each op that sees an input requiring grad records a node with
 // its inputs and a backward rule (written beside the op's forward kernel). backward() walks a
-// topological order of the nodes and accumulates gradients; that is all there is to it. The two
-// kernels the walk itself needs (an add to accumulate, ones to seed) are given to it, so the engine
-// depends on no kernel file: kernels/ops.ts binds them and exports the `backward` users call.
+// topological order of the nodes and accumulates gradients; that is all there is to it. The
+// kernels the walk itself needs (an add to accumulate, ones to seed, the split sums below) are given
+// to it, so the engine depends on no kernel file: kernels/backward.ts binds them and exports the
+// `backward` users call.
 import { isGradEnabled, noGrad, keep } from './context.js';
 import type { Tensor, Shape } from './tensor.js';
 
-/** The arithmetic the tape walk needs: accumulate two gradients, and the seed gradient of a scalar. */
+/** A gradient home's value as the sum of a split reduction's chunks: dst = Σ_c src[c·stride …], c in order. */
+export interface ChunkSum {
+  src: Tensor;
+  chunks: number;
+  /** Values from one chunk's start to the next's. */
+  stride: number;
+  dst: Tensor;
+}
+
+/**
+ * The arithmetic the tape walk needs: accumulate two gradients, the seed gradient of a scalar, and
+ * the deferred chunk sums, `sumBatch` at a time (what one dispatch makes: the partials wait for
+ * no more than that, so they add little to the peak memory).
+ */
 export interface GradArithmetic {
   add(a: Tensor, b: Tensor): Tensor;
   ones(shape: Shape): Tensor;
+  sumChunks(sums: readonly ChunkSum[]): void;
+  sumBatch: number;
 }
 
 /**
@@ -28,6 +44,12 @@ export interface PendingGrads {
    * as input i's gradient. Null otherwise.
    */
   home(i: number): Tensor | null;
+  /**
+   * Fill `s.dst` (a home this rule took, which it returns as the gradient) with the sum of `s.src`'s
+   * chunks before backward() returns, batched with the walk's other such sums. The walk owns
+   * `s.src` from here (it releases it); nothing reads the home before the sum.
+   */
+  sumLater(s: ChunkSum): void;
 }
 
 export interface GradNode {
@@ -102,6 +124,18 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
   noGrad(() => {
     // Every gradient in `grads` is owned here (the caller's `grad` enters as a view of it).
     const grads = new Map<Tensor, Tensor>([[root, grad ? grad.view(root.shape) : arith.ones(root.shape)]]);
+    const later: ChunkSum[] = [];
+    const settle = () => {
+      if (!later.length) return;
+      arith.sumChunks(later);
+      for (const s of later) s.src.release();
+      later.length = 0;
+    };
+    // Before anything reads a gradient whose sum is still due (a parameter used twice), make the sums.
+    const ready = (t: Tensor) => {
+      if (later.some((s) => s.dst === t)) settle();
+      return t;
+    };
     for (const t of order) {
       const g = grads.get(t);
       if (!g) continue;
@@ -109,7 +143,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
       const node = t.node;
       if (!node) {
         if (t.grad) {
-          const acc = add(t.grad, g);
+          const acc = add(t.grad, ready(g));
           t.grad.release();
           g.release();
           t.grad = keep(acc);
@@ -126,7 +160,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
           const prev = grads.get(x);
           if (!prev || !x.requiresGrad || [...taken.values()].includes(prev)) return null;
           taken.set(i, prev);
-          return prev;
+          return ready(prev);
         },
         home: (i) => {
           const x = node.inputs[i];
@@ -135,6 +169,11 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
           const h = x.gradHome();
           homes.set(i, h);
           return h;
+        },
+        sumLater: (s) => {
+          if (![...homes.values()].includes(s.dst)) throw new Error(`backward of ${node.op}: sumLater into ${s.dst.describe()}, which is not a gradient home the rule took`);
+          later.push(s);
+          if (later.length >= arith.sumBatch) settle();
         },
       });
       for (const [i, h] of homes) {
@@ -164,7 +203,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         }
         const prev = grads.get(x);
         if (prev) {
-          grads.set(x, add(prev, gi));
+          grads.set(x, add(ready(prev), ready(gi)));
           prev.release();
           gi.release();
         } else {
@@ -175,6 +214,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
       t.node = null;
       freed.add(t);
     }
+    settle();
   });
 }
 

@@ -4,6 +4,6 @@ export { Device, REDUCED_PRECISION_TOGGLES, type DeviceOptions, type MemoryStats
 export { precisionReport, probePrecision, type PrecisionReport, type PrecisionSupport, type SubgroupMatrixConfig } from './precision.js';
 export { Tensor, numel, type DType, type Shape } from './tensor.js';
 export { Rng } from './rng.js';
-export { backwardWith, detach, record, type GradNode, type GradArithmetic, type PendingGrads } from './autograd.js';
+export { backwardWith, detach, record, type GradNode, type GradArithmetic, type PendingGrads, type ChunkSum } from './autograd.js';
 export { setKernelSourceProvider, registerKernelSources } from './kernel.js';
 export { StepReplay, Recording, perStep, type StepInput, type StepMode, type StepReplayOptions } from './replay.js';

@@ -2,9 +2,10 @@
 // gradient reduction over any number of parameters in a fixed, small number of dispatches.
 //
 // The parameters live in the flat buffers (FusedAdamW.adopt: the parameter arena, each parameter a
-// view bound at its slot's offset), so the update works in place. Gradients come out of backward as
-// separate tensors: a step gathers them into the flat gradient buffer (flat-gather.wgsl, 8 per
-// dispatch, in the step's compute pass), dispatches the norm partials and the update once per
+// view bound at its slot's offset), so the update works in place. Most gradients come out of
+// backward in their slots of the flat gradient buffer (their homes; split weight gradients are
+// summed into them with flat-gather.wgsl at the end of backward); a step gathers the others in (8
+// per dispatch, in the step's compute pass), dispatches the norm partials and the update once per
 // bucket plus one final norm (3 dispatches when everything fits one binding, the usual case).
 // Parameters that could not move (another view shares their storage) are gathered in and copied
 // back out each step.
@@ -12,9 +13,9 @@
 // chunk → slot table finds a thread's parameter in O(1); the padding stays zero.
 import { Tensor } from '../engine/tensor.js';
 import { device, keep } from '../engine/context.js';
-import { launch, f32bits, grid1d, unusedOperand } from '../engine/launch.js';
-import type { BufferArg } from '../engine/device.js';
+import { launch, f32bits, grid1d } from '../engine/launch.js';
 import { fillInto } from './fill.js';
+import { gather, gatherFits, type GatherItem } from './flat-gather.js';
 import type { GradScaler } from './grad-scaler.js';
 
 /** Elements per chunk; must match CHUNK in adamw.wgsl. */
@@ -24,8 +25,6 @@ export const ADAMW_CHUNK = 1024;
  * tree level is a coroutine switch per SIMD row there) and of the update.
  */
 const CPU_WG = { norm: 8, update: 64 } as const;
-/** Tensors per flat-gather.wgsl dispatch (its source bindings). */
-const GATHER = 8;
 
 export interface FlatSlot {
   bucket: number;
@@ -110,62 +109,23 @@ export class FlatGrads {
 
   /**
    * Copy each non-null tensor into its slot of `flats`: up to GATHER tensors of one bucket per
-   * dispatch of flat-gather.wgsl (one compute pass, a few dispatches instead of one buffer copy per
-   * parameter); a tensor too large for one dispatch row is copied with a buffer copy.
+   * dispatch of flat-gather.wgsl (kernels/flat-gather.ts); a tensor too large for one dispatch row
+   * is copied with a buffer copy.
    */
   protected copyIn(tensors: (Tensor | null)[], flats: Tensor[]): void {
-    const dev = device();
-    // The kernel binds GATHER sources and the destination; below that limit every tensor is copied.
-    const maxRow = dev.limits.maxStorageBuffersPerShaderStage > GATHER ? dev.limits.maxComputeWorkgroupsPerDimension * 256 : 0;
-    let batch: number[] = [];
-    const flush = () => {
-      if (!batch.length) return;
-      const b = this.slots[batch[0]].bucket;
-      const srcs = batch.map((i) => tensors[i]!);
-      // Bind only the span of the flat buffer the batch fills (slots start on CHUNK boundaries, so
-      // the offset is aligned); unused sources bind a 1-element placeholder.
-      const first = this.slots[batch[0]].offset;
-      const last = this.slots[batch[batch.length - 1]];
-      const span = last.offset + last.size - first;
-      const flat = flats[b];
-      const dst: BufferArg = {
-        pooled: flat.pooled,
-        bytes: span * 4,
-        byteOffset: flat.byteOffset + first * 4,
-        describe: () => `${flat.describe()} [${first}, ${first + span})`,
-        assertAlive: (op: string) => flat.assertAlive(op),
-      };
-      const params = new Uint32Array(4 + 4 * GATHER);
-      params[0] = batch.length;
-      let most = 0;
-      batch.forEach((i, k) => {
-        params[4 + 4 * k] = this.slots[i].size;
-        params[5 + 4 * k] = this.slots[i].offset - first;
-        most = Math.max(most, this.slots[i].size);
-      });
-      launch({
-        file: 'flat-gather.wgsl',
-        args: [...srcs, ...Array.from({ length: GATHER - srcs.length }, () => unusedOperand()), dst],
-        params,
-        workgroups: [Math.ceil(most / 256), batch.length],
-        context: `gather ${batch.length} tensors into flat bucket ${b}`,
-      });
-      batch = [];
-    };
+    const items: GatherItem[] = [];
     tensors.forEach((t, i) => {
       const s = this.slots[i];
       if (!t || s.size === 0) return;
       this.checkSlot(t, i);
+      const flat = flats[s.bucket];
+      const byteOffset = flat.byteOffset + s.offset * 4;
       // Already in its slot (a gradient that backward wrote into its home).
-      if (t.pooled === flats[s.bucket].pooled && t.byteOffset === flats[s.bucket].byteOffset + s.offset * 4) return;
-      if (s.size > maxRow) {
-        dev.copy(t.pooled, t.byteOffset, flats[s.bucket].pooled, s.offset * 4, s.size * 4);
-        return;
-      }
-      if (batch.length === GATHER || (batch.length && this.slots[batch[0]].bucket !== s.bucket)) flush();
-      batch.push(i);
+      if (t.pooled === flat.pooled && t.byteOffset === byteOffset) return;
+      if (gatherFits(s.size)) items.push({ src: t, chunks: 1, stride: s.size, n: s.size, dst: flat.pooled, byteOffset, owner: flat });
+      else device().copy(t.pooled, t.byteOffset, flat.pooled, byteOffset, s.size * 4);
     });
-    flush();
+    gather(items, 'gather into the flat buffers');
   }
 
   protected copyOut(flats: Tensor[], tensors: (Tensor | null)[]): void {

@@ -5,6 +5,7 @@
 import { Tensor } from '../engine/tensor.js';
 import type { PendingGrads } from '../engine/autograd.js';
 import { sum } from './reduce.js';
+import { gatherFits } from './flat-gather.js';
 
 /** Images per chunk and the number of chunks for `tiles` workgroups per chunk and about `target` workgroups in all. */
 export function imageChunks(B: number, tiles: number, target: number): { perChunk: number; splits: number } {
@@ -25,8 +26,22 @@ export function chunkedWeightGrad(
   const dbPartial = biasGrad ? (splits === 1 && pending.home(2)) || Tensor.empty(splits === 1 ? [Cout] : [splits, Cout], 'f32', `${op} db`) : null;
   run(partial, dbPartial);
   if (splits === 1) return [partial, dbPartial];
-  const [dw, db] = [sum(partial, 0), dbPartial && sum(dbPartial, 0)];
+  return [sumChunks(partial, splits, pending, 1), dbPartial && sumChunks(dbPartial, splits, pending, 2)];
+}
+
+/**
+ * Σ over the `chunks` rows of `partial` (which it takes over): into input i's gradient home when
+ * it has one, with the walk's other deferred sums (PendingGrads.sumLater: a few dispatches for all
+ * of them, and no gather into the optimizer's buffer later); else a sum of its own.
+ */
+export function sumChunks(partial: Tensor, chunks: number, pending: PendingGrads, i: number): Tensor {
+  const n = partial.size / chunks;
+  const home = gatherFits(n) ? pending.home(i) : null;
+  if (home) {
+    pending.sumLater({ src: partial, chunks, stride: n, dst: home });
+    return home;
+  }
+  const total = sum(partial, 0);
   partial.release();
-  dbPartial?.release();
-  return [dw, db];
+  return total;
 }

@@ -13,7 +13,8 @@ import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned } from './autotune.js';
 import { shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
-import { imageChunks, chunkedWeightGrad } from './chunked-grads.js';
+import { imageChunks, chunkedWeightGrad, sumChunks } from './chunked-grads.js';
+import { gatherFits } from './flat-gather.js';
 import { fixedSubgroupSize } from './subgroups.js';
 
 export interface Conv2dOptions {
@@ -46,7 +47,13 @@ export interface PointwiseBlock {
 /** Inputs for an autotuning trial: zeros, since only the speed counts (and uninitialised memory may hold denormals). */
 const scratch = zeros;
 /** A trial's gradients go nowhere else. */
-const NO_PENDING: PendingGrads = { take: () => null, home: () => null };
+const NO_PENDING: PendingGrads = {
+  take: () => null,
+  home: () => null,
+  sumLater: () => {
+    throw new Error('an autotuning trial has no gradient homes');
+  },
+};
 
 /** Everything the three GEMMs need to know about one convolution. */
 interface Geometry {
@@ -196,7 +203,8 @@ function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, pending: PendingGrad
 }
 
 /**
- * dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order.
+ * dW sums over B·Ho·Wo: K is split into chunks whose partial sums are then added in a fixed order
+ * (into the gradient homes with the walk's other such sums, when the parameters have homes).
  * With `biasGrad`, db = Σ dy comes out of the same GEMM (a column of ones in B) and the same sum:
  * each chunk's dw, padded to an aligned offset, then its db.
  */
@@ -207,11 +215,23 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, b
     const pl = plan(Mode.WeightGrad, g, tile, true);
     const align = device().limits.minStorageBufferOffsetAlignment / 4;
     const dbOffset = Math.ceil(wsize / align) * align;
-    const partial = Tensor.empty([pl.splits, dbOffset + g.Cout], 'f32', 'conv2d dw and db');
-    gemm(Mode.WeightGrad, g, pl, dy, x, null, partial, null, { stride: dbOffset + g.Cout, dbOffset });
-    const both = pl.splits === 1 ? partial : sum(partial, 0);
-    const grads: [Tensor, Tensor] = [both.viewAt(0, wshape), both.viewAt(dbOffset * 4, [g.Cout])];
-    if (both !== partial) both.release();
+    const stride = dbOffset + g.Cout;
+    const partial = Tensor.empty([pl.splits, stride], 'f32', 'conv2d dw and db');
+    gemm(Mode.WeightGrad, g, pl, dy, x, null, partial, null, { stride, dbOffset });
+    let both = pl.splits === 1 ? partial : null;
+    // dw (input 1) at offset 0 of each chunk, db (input 2) at dbOffset.
+    const part = (offset: number, shape: number[], i: number): Tensor => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const home = !both && gatherFits(n) ? pending.home(i) : null;
+      if (home) {
+        pending.sumLater({ src: partial.viewAt(offset * 4, [(pl.splits - 1) * stride + n]), chunks: pl.splits, stride, dst: home });
+        return home;
+      }
+      both ??= sum(partial, 0);
+      return both.viewAt(offset * 4, shape);
+    };
+    const grads: [Tensor, Tensor] = [part(0, wshape, 1), part(dbOffset, [g.Cout], 2)];
+    if (both && both !== partial) both.release();
     partial.release();
     return grads;
   }
@@ -221,9 +241,7 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, b
   if (partial.size === 0) return [partial, db];
   gemm(Mode.WeightGrad, g, pl, dy, x, null, partial);
   if (pl.splits === 1) return [partial, db];
-  const dw = sum(partial, 0);
-  partial.release();
-  return [dw, db];
+  return [sumChunks(partial, pl.splits, pending, 1), db];
 }
 
 // ---------------------------------------------------------------- 1×1 convs on CPU adapters

@@ -367,6 +367,62 @@ forEachKernelProfile((profile) => `AdamW (${profile} kernels)`, () => {
     homes.values.forEach((v, i) => expect(bits(v)).toEqual(bits(gathered.values[i])));
   });
 
+  it('split weight gradients: the chunk sums go straight into the homes, in a few gathers, bit-identical to summing and gathering them', async () => {
+    // x [4, 8, 16, 16]: K = B·H·W = 1024 splits the GPU GEMM's dw; 4 images split the CPU kernels' dw
+    // into image chunks. A 1×1 conv with bias (dw and db from one partial), a 3×3 without, then one
+    // weight used twice (its second gradient is added to the first, which must be summed by then).
+    const run = async (arena: boolean) => {
+      const rnd = new Rng(11);
+      const data = (n: number) => Float32Array.from({ length: n }, () => rnd.normal() * 0.2);
+      const w1 = Tensor.from(data(16 * 8), [16, 8, 1, 1]).param('w1');
+      const b1 = Tensor.from(data(16), [16]).param('b1');
+      const w2 = Tensor.from(data(8 * 16 * 9), [8, 16, 3, 3]).param('w2');
+      const w3 = Tensor.from(data(8 * 8), [8, 8, 1, 1]).param('w3');
+      const x = keep(Tensor.from(data(4 * 8 * 256), [4, 8, 16, 16]));
+      const r = keep(Tensor.from(data(4 * 8 * 256), [4, 8, 16, 16]));
+      const params = [w1, b1, w2, w3];
+      const opt = new AdamW(params, { lr: 1e-2, arena });
+      // The pipelines of step 1's backward.
+      const labels: string[] = [];
+      const pass = (watch = false) =>
+        tidy(() => {
+          const h = F.conv2d(F.conv2d(x, w1, b1), w2, null, { padding: 1 });
+          const loss = F.sum(F.mul(F.conv2d(F.conv2d(h, w3), w3), r));
+          const dev = device();
+          const dispatch = dev.dispatch.bind(dev);
+          if (watch) dev.dispatch = (p, ...rest) => (labels.push(p.label), dispatch(p, ...rest));
+          try {
+            backward(loss);
+          } finally {
+            dev.dispatch = dispatch;
+          }
+        });
+      let homed = false;
+      for (let step = 1; step <= 3; step++) {
+        pass(step === 1);
+        if (step === 1) homed = [b1, w2].every((p) => p.grad!.pooled === w1.grad!.pooled);
+        // Step 2 accumulates a second pass into gradients that exist (no homes then).
+        if (step === 2) pass();
+        opt.step({ maxGradNorm: 1 });
+        opt.zeroGrad();
+      }
+      const values = await Promise.all(params.map((p) => p.toArray()));
+      opt.release();
+      for (const t of [...params, x, r]) t.release();
+      return { values, homed, labels };
+    };
+    const homes = await run(true);
+    const gathered = await run(false);
+    expect(homes.homed).toBe(true);
+    // The split sums ran as gathers into the homes: one reduction kernel is left, for w3's second
+    // gradient (its home was taken by the first).
+    expect(gathered.labels.filter((l) => l.startsWith('reduce.wgsl')).length).toBeGreaterThan(3);
+    expect(homes.labels.filter((l) => l.startsWith('reduce.wgsl')).length).toBe(1);
+    expect(homes.labels.some((l) => l.startsWith('flat-gather.wgsl'))).toBe(true);
+    const bits = (v: Float32Array) => [...new Uint32Array(v.buffer, v.byteOffset, v.length)];
+    homes.values.forEach((v, i) => expect(bits(v)).toEqual(bits(gathered.values[i])));
+  });
+
   it('rejects bad arguments with the parameter at fault', () => {
     const a = Tensor.from([1, 2], [2]).param('a');
     const b = Tensor.from([1], [1]).param('a');
