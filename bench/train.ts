@@ -14,7 +14,8 @@
 // Result: { name: '<model>@<size>', shape: [B, 3, S, S], ms, minMs, images_per_s,
 //   dispatches_per_step, submits_per_step, allocations_per_step, bind_groups_per_step,
 //   host_ms_per_step, pipelines_per_step (pipelines created), bytes_per_step (storage bytes bound by
-//   the dispatches, each binding once per dispatch, plus 2× the bytes copied), peak_gpu_bytes (the
+//   the dispatches, each binding once per dispatch — a span binding whose slots a kernel fills
+//   counts the slots — plus 2× the bytes copied), peak_gpu_bytes (the
 //   buffer pool's high-water mark: live + pooled bytes, over the case; PyTorch's max_memory_reserved
 //   is its counterpart), peak_live_bytes (the most bytes live tensors held at once, in the pool's
 //   size classes; PyTorch's max_memory_allocated is its counterpart), replayed_per_step (share of

@@ -149,6 +149,8 @@ export interface BufferArg {
   /** For error messages: what the argument is ("x [2,3] f32"). */
   describe(): string;
   assertAlive(op: string): void;
+  /** The bytes the kernel touches, where that is less than the binding (a span of slots it fills). */
+  touched?: number;
 }
 
 export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
@@ -383,7 +385,7 @@ export class Device {
     let bytes = 0;
     for (const a of args) {
       this.pending.add(a.pooled.buffer);
-      bytes += bindSize(a.bytes);
+      bytes += a.touched ?? bindSize(a.bytes);
     }
     if (this.recorder) this.recorder.dispatch(p, bg, x, y, z, args.map((a) => a.pooled), bytes);
     this.pendingLabels.push(context);

@@ -56,6 +56,8 @@ function launchBatch(batch: GatherItem[], context: string): void {
     byteOffset: first.byteOffset,
     describe: () => `${first.owner.describe()} bytes [${first.byteOffset}, ${first.byteOffset + bytes})`,
     assertAlive: (op: string) => first.owner.assertAlive(op),
+    // The slots, not the span between them (which may hold other parameters' gradients).
+    touched: batch.reduce((s, it) => s + it.n * 4, 0),
   };
   const params = new Uint32Array(4 + 4 * GATHER);
   params[0] = batch.length;
@@ -66,9 +68,15 @@ function launchBatch(batch: GatherItem[], context: string): void {
   });
   launch({
     file: 'flat-gather.wgsl',
-    args: [...batch.map((it) => it.src), ...Array.from({ length: GATHER - batch.length }, unusedOperand), dst],
+    args: [...batch.map(source), ...Array.from({ length: GATHER - batch.length }, unusedOperand), dst],
     params,
     workgroups: [Math.ceil(most / 256), batch.length],
     context: `${context} (${batch.length} tensors)`,
   });
+}
+
+/** An item's source as bound: the kernel reads n values of each chunk, not the rows' gaps. */
+function source(it: GatherItem): BufferArg {
+  const t = it.src;
+  return { pooled: t.pooled, bytes: t.bytes, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op), touched: it.chunks * it.n * 4 };
 }
