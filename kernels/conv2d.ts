@@ -35,6 +35,11 @@ export interface Conv2dOptions {
   impl?: 'gemm' | 'pointwise' | 'subgroup' | 'direct';
   /** Force pointwise.wgsl's register blocks instead of the tuned ones (tests, benchmarks). */
   pointwise?: { gemm?: PointwiseBlock; dw?: PointwiseBlock };
+  /**
+   * A tensor shaped as the output, added in the kernel's store (a block's residual):
+   * y = conv2d(x) + bias + residual, without an add pass. Its gradient is the output's.
+   */
+  residual?: Tensor;
 }
 
 /** pointwise.wgsl's register block: rows of C per invocation and lanes (gemm), or the TM×TN block of dw per workgroup. */
@@ -174,7 +179,7 @@ interface DwLayout {
   dbOffset: number;
 }
 
-/** One launch of conv2d.wgsl: C = A·B (+ addend, dx only) for every group (and K chunk), written into `out`. */
+/** One launch of conv2d.wgsl: C = A·B (+ addend: forward and dx) for every group (and K chunk), written into `out`. */
 function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
@@ -189,9 +194,9 @@ function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Ten
   });
 }
 
-function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, tile?: TileConfig): Tensor {
+function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, residual: Tensor | null, tile?: TileConfig): Tensor {
   const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
-  if (y.size > 0) gemm(Mode.Forward, g, plan(Mode.Forward, g, tile), weight, x, bias, y);
+  if (y.size > 0) gemm(Mode.Forward, g, plan(Mode.Forward, g, tile), weight, x, bias, y, residual);
   return y;
 }
 
@@ -398,14 +403,15 @@ function quads(B: number, rows: number, cols: number): number {
   return B * rows * Math.ceil(cols / 4);
 }
 
-function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor): void {
+function directForward(g: Geometry, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor, residual: Tensor | null): void {
   const n = quads(g.B, g.Ho, g.Wo);
   const { TM, WG, shuffle } = directBlock(g.Cout / g.groups, n);
   launch({
     file: 'direct.wgsl',
     entry: 'forward',
     code: directSource(g, WG, TM, shuffle),
-    args: [weight, x, bias ?? unusedOperand(), y],
+    constants: { ADDEND: residual ? 1 : 0 },
+    args: [weight, x, bias ?? unusedOperand(), y, residual ?? unusedOperand()],
     params: directParams(g, bias !== null),
     workgroups: [...grid1d(n, WG), Math.ceil(g.Cout / g.groups / TM) * g.groups],
     context: `${g.context} (forward, direct)`,
@@ -480,24 +486,30 @@ function directWeightGradShuffled(g: Geometry, sg: number, dy: Tensor, x: Tensor
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
   const g = geometry(x, weight, b, o);
+  const residual = o.residual ?? null;
+  if (residual) checkResidual(g, residual);
   const impl = pickImpl(g, o);
+  // The rules give [dx, dw, db]; the residual's gradient is the output's (the walk owns each use as a view).
+  const inputs = [x, weight, ...(b ? [b] : []), ...(residual ? [residual] : [])];
+  const withResidual = (grads: (Tensor | null)[], dy: Tensor) => (residual ? [grads[0], grads[1], ...(b ? [grads[2]] : []), dy] : grads);
   if (impl === 'gemm') {
-    const y = forward(x, weight, b, g, o.tile);
-    return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
+    const y = forward(x, weight, b, g, residual, o.tile);
+    return record(y, 'conv2d', inputs, (dy, pending) => {
       const dx = x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null;
       const biasGrad = !!b?.requiresGrad;
-      if (!weight.requiresGrad) return [dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null];
-      return [dx, ...weightGrad(dy, x, g, pending, biasGrad, o.tile)];
+      if (!weight.requiresGrad) return withResidual([dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null], dy);
+      return withResidual([dx, ...weightGrad(dy, x, g, pending, biasGrad, o.tile)], dy);
     });
   }
   // pointwise, subgroup and direct: empty tensors took the gemm branch above.
   const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
   const shape = { ...g, S: g.H * g.W };
   const sg = impl === 'subgroup' ? fixedSubgroupSize()! : 0;
-  if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y, null, o.pointwise?.gemm);
-  else if (impl === 'subgroup') shuffleGemm(false, shape, sg, weight, x, b, y, null);
-  else directForward(g, x, weight, b, y);
-  return record(y, 'conv2d', b ? [x, weight, b] : [x, weight], (dy, pending) => {
+  if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y, residual, o.pointwise?.gemm);
+  else if (impl === 'subgroup') shuffleGemm(false, shape, sg, weight, x, b, y, residual);
+  else directForward(g, x, weight, b, y, residual);
+  return record(y, 'conv2d', inputs, (dy, pending) => withResidual(convBackward(dy, pending), dy));
+  function convBackward(dy: Tensor, pending: PendingGrads): (Tensor | null)[] {
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
@@ -511,5 +523,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
     if (impl === 'pointwise') return [dx, ...pointwiseWeightGrad(g, dy, x, biasGrad, pending, o.pointwise?.dw)];
     if (impl === 'subgroup') return [dx, ...shuffleWeightGrad(shape, sg, dy, x, biasGrad, pending)];
     return [dx, directWeightGrad(g, dy, x, pending), biasGrad ? sum(dy, [0, 2, 3]) : null];
-  });
+  }
+}
+
+/** The residual added in the store: shaped as the output, f32. */
+function checkResidual(g: Geometry, residual: Tensor): void {
+  residual.assertAlive(g.context);
+  const want = [g.B, g.Cout, g.Ho, g.Wo];
+  if (residual.dtype !== 'f32' || residual.shape.join() !== want.join()) {
+    throw new Error(`${g.context}: residual ${shapeStr(residual.shape)} ${residual.dtype} must be f32 ${shapeStr(want)} (the output's shape)`);
+  }
 }

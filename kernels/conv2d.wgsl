@@ -48,7 +48,7 @@ struct Params {
   pw: u32,
   has_bias: u32,  // forward only
   mode: u32,      // 0 forward, 1 dx, 2 dw
-  has_addend: u32,  // dx only: add `addend` (x's gradient from its other uses) into the result
+  has_addend: u32,  // forward and dx: add `addend`, shaped as the result (a residual; x's gradient from its other uses)
   n_w: u32,          // dw: weight columns (N, or N − 1 with db's column of ones)
   split_stride: u32, // dw: values per chunk in C
   db_offset: u32,    // dw: where a chunk's db starts, within its split_stride
@@ -136,18 +136,19 @@ fn dw_b(g: u32, n: u32, q: Pos) -> f32 {
 }
 
 // Mode 1's output index of (group g, input channel m, flat input position n).
-fn dx_index(g: u32, m: u32, n: u32) -> u32 {
+// Where output (g, m, n) of the forward (y) or dx lies in its tensor.
+fn out_index(g: u32, m: u32, n: u32) -> u32 {
+  if (p.mode == 0u) {
+    let hw = p.ho * p.wo;
+    return ((n / hw) * p.cout + g * p.cout_g + m) * hw + n % hw;
+  }
   let hw = p.h * p.w;
   return ((n / hw) * p.cin + g * p.cin_g + m) * hw + n % hw;
 }
 
 fn store(g: u32, split: u32, m: u32, n: u32, v: f32) {
   switch p.mode {
-    case 0u: {
-      let hw = p.ho * p.wo;
-      C[((n / hw) * p.cout + g * p.cout_g + m) * hw + n % hw] = v;
-    }
-    case 1u: { C[dx_index(g, m, n)] = v; }
+    case 0u, 1u: { C[out_index(g, m, n)] = v; }
     default: {
       // chunk `split`'s partial dw, laid out as the weight [Cout, Cin/g, kh, kw], then its db
       let row = g * p.cout_g + m;
@@ -242,7 +243,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (n >= p.N) { break; }
       var v = acc[i * (TN / 4u) + j / 4u][j % 4u];
       if (p.has_bias != 0u) { v += bias[g * p.cout_g + m]; }
-      if (p.has_addend != 0u) { v += addend[dx_index(g, m, n)]; }
+      if (p.has_addend != 0u) { v += addend[out_index(g, m, n)]; }
       store(g, split, m, n, v);
     }
   }

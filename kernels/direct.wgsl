@@ -16,8 +16,8 @@
 // i's reach every lane by shuffles from lane i: a CPU adapter loads even a lane-uniform address lane
 // by lane, so that is KW loads per kernel row instead of TM·KW. With subgroups the weight gradient is
 // direct-dw-subgroup.wgsl's, appended to this file. weight_grad may split the images into wg.z chunks whose
-// partial sums the launcher adds in a fixed order. input_grad may add a tensor shaped as dx (x's
-// gradient from its other uses, e.g. a residual) in its store, saving an add pass. Operands pass
+// partial sums the launcher adds in a fixed order. forward may add a tensor shaped as y (a residual),
+// input_grad one shaped as dx (x's gradient from its other uses), in the store, saving an add pass. Operands pass
 // through opnd() (kernels/operand.ts: f16 rounding under --precision mixed); sums stay f32.
 
 const TM: u32 = {{TM}}u;   // output channels (forward, weight_grad) or input channels (input_grad) per workgroup
@@ -34,7 +34,7 @@ const TY: u32 = (KH + SH - 1u) / SH;
 const TX: u32 = (KW + SW - 1u) / SW;
 const DW: u32 = TX + 3u;
 
-override ADDEND: bool = false;  // input_grad adds `addend` (shaped as dx) to its result
+override ADDEND: bool = false;  // forward / input_grad add `addend` (shaped as y / dx) to their result
 
 struct Params {
   cin: u32,
@@ -140,7 +140,10 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
     var r = acc[i];
     if (p.has_bias != 0u) { r += vec4f(bias[g * p.cout_g + m]); }
     for (var j = 0u; j < 4u; j++) {
-      if (q.x0 + j < p.wo) { C[y_base + m * p.ho * p.wo + j] = r[j]; }
+      let c = y_base + m * p.ho * p.wo + j;
+      if (q.x0 + j < p.wo) {
+        if (ADDEND) { C[c] = r[j] + addend[c]; } else { C[c] = r[j]; }
+      }
     }
   }
 }

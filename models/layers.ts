@@ -57,19 +57,23 @@ export class Conv2d extends Layer {
   forward(x: Tensor): Tensor {
     return this.convolve(x, this.weight, this.bias);
   }
-  /** bn(forward(x)) with bn in eval mode, as one convolution with folded weights (inference only). */
-  forwardFolded(x: Tensor, bn: BatchNorm2d): Tensor {
+  /**
+   * bn(forward(x)) with bn in eval mode, as one convolution with folded weights (inference only);
+   * plus `residual` in the convolution's store when given.
+   */
+  forwardFolded(x: Tensor, bn: BatchNorm2d, residual?: Tensor): Tensor {
     const [weight, bias] = F.foldBatchNorm(this.weight, this.bias, bn);
-    const y = this.convolve(x, weight, bias);
+    const y = this.convolve(x, weight, bias, residual);
     weight.release();
     bias.release();
     return y;
   }
-  private convolve(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  private convolve(x: Tensor, weight: Tensor, bias: Tensor | null, residual?: Tensor): Tensor {
     return F.conv2d(x, weight, bias ?? undefined, {
       stride: this.opts.stride ?? 1,
       padding: this.opts.padding ?? 0,
       groups: this.opts.groups ?? 1,
+      residual,
     });
   }
 }
@@ -176,8 +180,7 @@ export class Identity extends Layer {
  * nn.Sequential: children named 0, 1, 2, … A BatchNorm2d followed by a GELU runs as one fused pass
  * (a tracer sees the GELU's output, not the BN's). After eval({ foldBatchNorm: true }), a Conv2d
  * followed by a BatchNorm2d runs as one convolution when no gradient is recorded (a tracer sees the
- * BN's output, not the conv's), unless a GELU follows the BN (BN + GELU stay one pass) or the BN adds
- * a residual (callResidual).
+ * BN's output, not the conv's), unless a GELU follows the BN (BN + GELU stay one pass).
  */
 export class Sequential extends Layer {
   readonly layers: Layer[];
@@ -198,13 +201,14 @@ export class Sequential extends Layer {
   /**
    * residual + dropPath(call(x)): with drop path's per-sample `mask` (null: none). When the last
    * layer is a BatchNorm2d, it adds the residual in its own pass (neither its output nor this
-   * module's is materialised, and a tracer sees neither: with a tracer the sum is made afterwards).
-   * Such a BN is not folded into its convolution: the add would cost the pass the fold saves.
+   * module's is materialised, and a tracer sees neither: with a tracer the sum is made afterwards);
+   * when that BN folds into its convolution, the convolution adds it in its store.
    */
   callResidual(x: Tensor, residual: Tensor, mask: Tensor | null): Tensor {
     const n = this.layers.length;
     const last = this.layers[n - 1];
     if (!(last instanceof BatchNorm2d) || this.tracer) return addBranch(residual, this.call(x), mask);
+    if (!mask && this.folds(n - 2, n)) return (this.layers[n - 2] as Conv2d).forwardFolded(this.through(x, n - 2), last, residual);
     return last.forwardResidual(this.through(x, n - 1), residual, mask);
   }
   /**

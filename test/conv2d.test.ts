@@ -1,6 +1,6 @@
 // conv2d forward and gradients against the float64 CPU reference in test/ref.ts, plus a fixture check.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { init, Tensor, F, backward, tidy, device } from '../kernels/index.js';
+import { init, Tensor, F, backward, tidy, device, keep } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { rng, maxRelErr, forEachKernelProfile, conv2dRef as reference, convOutSize as outSize, type ConvCase as Case } from './ref.js';
 
@@ -190,6 +190,64 @@ describe('conv2d dx with a pending gradient of x', () => {
       t.grad?.release();
       t.release();
     }
+  });
+});
+
+describe('conv2d with a residual added in its store', () => {
+  const cases: [string, Case][] = [
+    ['gemm 3×3 stride 2 pad 1', { ...base, stride: 2, B: 2, Cin: 4, H: 7, W: 6, Cout: 5 }],
+    ['pointwise 1×1 grouped', { ...base, kh: 1, kw: 1, pad: 0, B: 2, Cin: 6, H: 7, W: 5, Cout: 6, groups: 2 }],
+    ['subgroup 1×1, planes of 4-position vectors', { ...base, kh: 1, kw: 1, pad: 0, B: 3, Cin: 5, H: 4, W: 5, Cout: 7 }],
+    ['direct 3×3 stride 2 pad 1', { ...base, stride: 2, B: 2, Cin: 4, H: 7, W: 6, Cout: 5 }],
+  ];
+  it.each(cases)('%s: y = conv(x) + b + r in one pass, r\'s gradient the output\'s', async (name, c) => {
+    const impl = name.split(' ')[0] as 'gemm' | 'pointwise' | 'subgroup' | 'direct';
+    const Ho = Math.floor((c.H + 2 * c.pad - c.kh) / c.stride) + 1;
+    const Wo = Math.floor((c.W + 2 * c.pad - c.kw) / c.stride) + 1;
+    const xs = [c.B, c.Cin, c.H, c.W];
+    const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
+    const ys = [c.B, c.Cout, Ho, Wo];
+    const xv = rand(xs.reduce((a, b) => a * b), 71);
+    const wv = rand(ws.reduce((a, b) => a * b), 72);
+    const bv = rand(c.Cout, 73);
+    const rv = rand(ys.reduce((a, b) => a * b), 74);
+    const gv = rand(rv.length, 75);
+    const ref = reference(c, xv, wv, bv, gv);
+    const [x, w, b, r] = [Tensor.from(xv, xs).param('x'), Tensor.from(wv, ws).param('w'), Tensor.from(bv, [c.Cout]).param('b'), Tensor.from(rv, ys).param('r')];
+    const dev = device();
+    const labels: string[] = [];
+    const orig = dev.dispatch;
+    dev.dispatch = function (p, args, params, wg, ctx) {
+      labels.push(p.label);
+      return orig.call(this, p, args, params, wg, ctx);
+    };
+    let y: Float32Array;
+    try {
+      y = await tidy(() => {
+        const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, impl, residual: r });
+        backward(out, Tensor.from(gv, ys));
+        return keep(out);
+      }).toArray();
+    } finally {
+      dev.dispatch = orig;
+    }
+    expect(labels.filter((l) => l.startsWith('elementwise'))).toEqual([]);
+    expect(maxRelErr(y, ref.y.map((v, i) => v + rv[i]))).toBeLessThan(1e-5);
+    expect(maxRelErr(await r.grad!.toArray(), Float64Array.from(gv))).toBe(0);
+    expect(maxRelErr(await x.grad!.toArray(), ref.dx)).toBeLessThan(1e-5);
+    expect(maxRelErr(await w.grad!.toArray(), ref.dw)).toBeLessThan(1e-4);
+    expect(maxRelErr(await b.grad!.toArray(), ref.db)).toBeLessThan(1e-4);
+    for (const t of [x, w, b, r]) {
+      t.grad?.release();
+      t.release();
+    }
+  });
+  it('names a residual of the wrong shape', () => {
+    const x = Tensor.from(new Float32Array(50), [1, 2, 5, 5]);
+    const w = Tensor.from(new Float32Array(54), [3, 2, 3, 3]);
+    const r = Tensor.from(new Float32Array(75), [1, 3, 5, 5]);
+    expect(() => F.conv2d(x, w, null, { stride: 2, padding: 1, residual: r })).toThrow('residual [1,3,5,5] f32 must be f32 [1,3,3,3] (the output\'s shape)');
+    for (const t of [x, w, r]) t.release();
   });
 });
 
