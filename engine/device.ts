@@ -8,6 +8,7 @@ import { resolveGpu, envVar } from './gpu.js';
 import { BufferPool, type PooledBuffer } from './pool.js';
 import { reflectKernel, hash, type KernelInfo } from './kernel.js';
 import { Profiler } from './profiler.js';
+import { quietly } from './quiet-wait.js';
 
 export interface DeviceOptions {
   /** Adapter name substring (vendor, architecture, device or description); env WEBVIG_ADAPTER. */
@@ -530,7 +531,7 @@ export class Device {
         if (p.bytes > 0) this.copy(p.src, p.srcOffset, staging, at[i], Math.ceil(p.bytes / 4) * 4);
       });
       this.flush();
-      await staging.buffer.mapAsync(1 /* READ */, 0, size);
+      await this.quietly(staging.buffer.mapAsync(1 /* READ */, 0, size));
       const mapped = staging.buffer.getMappedRange(0, size);
       const out = parts.map((p, i) => mapped.slice(at[i], at[i] + p.bytes));
       staging.buffer.unmap();
@@ -548,8 +549,13 @@ export class Device {
   /** Wait for all submitted work; throw the first GPU error seen since the last check. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.quietly(this.device.queue.onSubmittedWorkDone());
     await this.checkErrors();
+  }
+
+  /** A wait for the GPU that leaves the CPU to it (engine/quiet-wait.ts): Dawn's Node binding polls while awaited. */
+  quietly<T>(p: Promise<T>): Promise<T> {
+    return quietly(p, this.origin.startsWith('dawn'));
   }
 
   async checkErrors(): Promise<void> {

@@ -89,7 +89,7 @@ async function timestampSamples(dev: Device, run: () => void, iters: number): Pr
     enc.resolveQuerySet(querySet, 0, 2 * iters, resolved, 0);
     enc.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
     gpu.queue.submit([enc.finish()]);
-    await staging.mapAsync(1 /* GPUMapMode.READ */);
+    await dev.quietly(staging.mapAsync(1 /* GPUMapMode.READ */));
     const t = new BigUint64Array(staging.getMappedRange().slice(0));
     staging.unmap();
     await dev.checkErrors();
