@@ -263,7 +263,7 @@ export class Device {
   enableProfiler(options: { bySite?: boolean } = {}): Profiler {
     if (!this.features.has('timestamp-query')) throw new Error(`profiling needs the timestamp-query feature, which ${this.describe()} lacks`);
     const bySite = options.bySite ?? false;
-    if (this.profiler?.bySite !== bySite) this.profiler = new Profiler(this.device, bySite);
+    if (this.profiler?.bySite !== bySite) this.profiler = new Profiler(this.device, bySite, (p) => this.quietly(p));
     return this.profiler;
   }
 
