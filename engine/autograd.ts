@@ -143,7 +143,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
       const node = t.node;
       if (!node) {
         if (t.grad) {
-          const acc = add(t.grad, ready(g));
+          const acc = add(t.grad, g);
           t.grad.release();
           g.release();
           t.grad = keep(acc);

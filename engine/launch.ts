@@ -26,24 +26,27 @@ export function launch(l: Launch): void {
   dev.dispatch(p, l.args, params, l.workgroups, l.context);
 }
 
-let unusedIn: Tensor | null = null;
-let unusedOut: Tensor | null = null;
+/** The two placeholders: one for read-only bindings, one for outputs. */
+const unused: { in: Tensor | null; out: Tensor | null } = { in: null, out: null };
+
+/** One vec4 of zeros, the least any array binding may hold; made again if it was released. */
+function placeholder(which: 'in' | 'out'): Tensor {
+  const t = unused[which];
+  return t && !t.released ? t : (unused[which] = keep(Tensor.from([0, 0, 0, 0], [4])));
+}
 
 /**
  * What to bind for an operand a kernel declares but this launch does not read (a flag or an override
- * constant switches its use off): one vec4 of zeros, the least any array binding may hold, shared,
- * counting next to no bytes. Read-only bindings only: a buffer may not be bound for reading and for
- * writing in one dispatch.
+ * constant switches its use off): shared, counting next to no bytes. Read-only bindings only: a
+ * buffer may not be bound for reading and for writing in one dispatch.
  */
 export function unusedOperand(): Tensor {
-  if (!unusedIn || unusedIn.released) unusedIn = keep(Tensor.from([0, 0, 0, 0], [4]));
-  return unusedIn;
+  return placeholder('in');
 }
 
 /** The same for an output binding that this launch does not write (at most one per dispatch). */
 export function unusedOutput(): Tensor {
-  if (!unusedOut || unusedOut.released) unusedOut = keep(Tensor.from([0, 0, 0, 0], [4]));
-  return unusedOut;
+  return placeholder('out');
 }
 
 const f32 = new Float32Array(1);

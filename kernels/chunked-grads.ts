@@ -31,17 +31,24 @@ export function chunkedWeightGrad(
 
 /**
  * Σ over the `chunks` rows of `partial` (which it takes over): into input i's gradient home when
- * it has one, with the walk's other deferred sums (PendingGrads.sumLater: a few dispatches for all
- * of them, and no gather into the optimizer's buffer later); else a sum of its own.
+ * it has one (sumIntoHome); else a sum of its own.
  */
 export function sumChunks(partial: Tensor, chunks: number, pending: PendingGrads, i: number): Tensor {
-  const n = partial.size / chunks;
-  const home = gatherFits(n) ? pending.home(i) : null;
-  if (home) {
-    pending.sumLater({ src: partial, chunks, stride: n, dst: home });
-    return home;
-  }
+  const home = sumIntoHome(partial, chunks, partial.size / chunks, partial.size / chunks, pending, i);
+  if (home) return home;
   const total = sum(partial, 0);
   partial.release();
   return total;
+}
+
+/**
+ * Input i's gradient home, to be filled with the sum of `src`'s `chunks` rows of `n` values,
+ * `stride` apart, with the walk's other deferred sums (PendingGrads.sumLater: a few dispatches for
+ * all of them, and no gather into the optimizer's buffer later); it takes `src` over. Null, and
+ * `src` left alone, when the input has no home or the sum does not fit a gather.
+ */
+export function sumIntoHome(src: Tensor, chunks: number, stride: number, n: number, pending: PendingGrads, i: number): Tensor | null {
+  const home = gatherFits(n) ? pending.home(i) : null;
+  if (home) pending.sumLater({ src, chunks, stride, dst: home });
+  return home;
 }

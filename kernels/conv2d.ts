@@ -13,8 +13,7 @@ import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned } from './autotune.js';
 import { shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
-import { imageChunks, chunkedWeightGrad, sumChunks } from './chunked-grads.js';
-import { gatherFits } from './flat-gather.js';
+import { imageChunks, chunkedWeightGrad, sumChunks, sumIntoHome } from './chunked-grads.js';
 import { fixedSubgroupSize } from './subgroups.js';
 
 export interface Conv2dOptions {
@@ -227,10 +226,11 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry, pending: PendingGrads, b
     // dw (input 1) at offset 0 of each chunk, db (input 2) at dbOffset.
     const part = (offset: number, shape: number[], i: number): Tensor => {
       const n = shape.reduce((a, b) => a * b, 1);
-      const home = !both && gatherFits(n) ? pending.home(i) : null;
-      if (home) {
-        pending.sumLater({ src: partial.viewAt(offset * 4, [(pl.splits - 1) * stride + n]), chunks: pl.splits, stride, dst: home });
-        return home;
+      if (!both) {
+        const src = partial.viewAt(offset * 4, [(pl.splits - 1) * stride + n]);
+        const home = sumIntoHome(src, pl.splits, stride, n, pending, i);
+        if (home) return home;
+        src.release();
       }
       both ??= sum(partial, 0);
       return both.viewAt(offset * 4, shape);

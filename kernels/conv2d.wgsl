@@ -135,7 +135,6 @@ fn dw_b(g: u32, n: u32, q: Pos) -> f32 {
   return x_tap_at(g, n, q);
 }
 
-// Mode 1's output index of (group g, input channel m, flat input position n).
 // Where output (g, m, n) of the forward (y) or dx lies in its tensor.
 fn out_index(g: u32, m: u32, n: u32) -> u32 {
   if (p.mode == 0u) {
