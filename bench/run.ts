@@ -96,7 +96,9 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   const config = { size: o.size ?? 'small', warmup: o.warmup ?? 3, iters: o.iters ?? 10, timer: o.timer ?? 'auto' };
   const precision = o.precision ?? 'fp32';
   const dev = await init();
-  usePrecision(precision, dev, `${PROGRAM} bench`);
+  const log = o.log ?? ((m: string) => void process.stderr.write(`${m}\n`));
+  const tiles = await usePrecision(precision, dev, `${PROGRAM} bench`);
+  if (precision === 'mixed') log(`mixed precision: f16 convolution operands on ${tiles}`);
   const results: BenchResult[] = [];
   const ctx: BenchContext = {
     suite: o.suite,
@@ -127,7 +129,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
       const t = await timeGpu(fn, { warmup: config.warmup, iters: config.iters, method: config.timer });
       return ctx.record(c, t, t.method);
     },
-    log: o.log ?? ((m) => void process.stderr.write(`${m}\n`)),
+    log,
   };
   try {
     for (const name of names) {

@@ -20,7 +20,8 @@
 //   is its counterpart), peak_live_bytes (the most bytes live tensors held at once, in the pool's
 //   size classes; PyTorch's max_memory_allocated is its counterpart), replayed_per_step (share of
 //   the timed steps that were replays), adapter (the device, in words), precision (--precision: with
-//   'mixed' the step is trainer's mixed one, loss scaling included), method }.
+//   'mixed' the step is trainer's mixed one, loss scaling included), matrix_tiles (the convolutions'
+//   subgroup-matrix shape, e.g. '16×16×16 matrix tiles', or 'none': register tiles), method }.
 import { device } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
@@ -29,6 +30,7 @@ import { backward } from '../kernels/backward.js';
 import { asRegionModel } from '../models/gm-mlic.js';
 import { AdamW, decayGroups } from '../train/optim.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
+import { matrixTiles, matrixName } from '../kernels/matrix-tiles.js';
 import { PRESETS } from '../train/presets.js';
 import { buildModel, trainingLossFor, MODEL_NAMES, modelNamesSummary, inputSizeProblem, isCpuModel } from '../models/factory.js';
 import { UsageError, PROGRAM } from '../train/args.js';
@@ -171,6 +173,9 @@ export const bench: Family = async (ctx) => {
     extra.peak_gpu_bytes = dev.pool.peakBytes;
     extra.peak_live_bytes = dev.pool.peakLiveBytes;
     extra.adapter = dev.describe();
+    // What the convolutions' GEMMs ran on: subgroup matrices (tensor cores) or register tiles.
+    const matrix = matrixTiles();
+    extra.matrix_tiles = matrix ? matrixName(matrix) : 'none';
     ctx.record({ name: `${name}@${size}`, shape: [B, 3, size, size], extra }, t, t.method);
     replay.release();
     opt.release();

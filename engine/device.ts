@@ -284,14 +284,17 @@ export class Device {
 
   // ---------------------------------------------------------------- pipelines
 
-  /** Get (or create once) the pipeline for a kernel with the given override constants. */
-  pipeline(file: string, entry = 'main', constants: Record<string, number> = {}, code?: string): Pipeline {
+  /**
+   * Get (or create once) the pipeline for a kernel with the given override constants. `bindingsFrom`:
+   * WGSL with the same bindings as `code` to reflect them from, where wgsl_reflect cannot parse `code`.
+   */
+  pipeline(file: string, entry = 'main', constants: Record<string, number> = {}, code?: string, bindingsFrom?: string): Pipeline {
     const ckeys = Object.keys(constants).sort();
     const key = `${file}#${entry}#${code ? hash(code) : ''}#${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
     const hit = this.pipelines.get(key);
     if (hit) return hit;
     this.assertUsable();
-    const info = reflectKernel(file, entry, code);
+    const info = bindingsFrom && code ? { ...reflectKernel(file, entry, bindingsFrom), code } : reflectKernel(file, entry, code);
     const label = `${file}:${entry}${ckeys.length ? `{${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}}` : ''}`;
     const layout = this.device.createBindGroupLayout({
       label,

@@ -10,6 +10,11 @@ export interface Launch {
   constants?: Record<string, number>;
   /** Generated WGSL instead of the file's text (small templates); cached by content. */
   code?: string;
+  /**
+   * WGSL with the same bindings as `code`, for wgsl_reflect where `code` holds syntax it cannot
+   * parse (subgroup-matrix types).
+   */
+  bindingsFrom?: string;
   /** Storage buffers in binding order. */
   args: BufferArg[];
   /** The uniform params struct as 32-bit words (use f32bits() for floats). */
@@ -21,7 +26,7 @@ export interface Launch {
 
 export function launch(l: Launch): void {
   const dev = device();
-  const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, l.code);
+  const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, l.code, l.bindingsFrom);
   const params = l.params ? (l.params instanceof Uint32Array ? l.params : Uint32Array.from(l.params)) : null;
   dev.dispatch(p, l.args, params, l.workgroups, l.context);
 }

@@ -47,7 +47,8 @@ export interface PrecisionReport {
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null);
 
-function configsOf(info: GPUAdapterInfo): SubgroupMatrixConfig[] {
+/** The adapter's subgroup-matrix shapes (empty without chromium-experimental-subgroup-matrix). */
+export function subgroupMatrixConfigs(info: GPUAdapterInfo): SubgroupMatrixConfig[] {
   const raw = (info as GPUAdapterInfo & { subgroupMatrixConfigs?: unknown }).subgroupMatrixConfigs;
   if (!raw || typeof (raw as Iterable<unknown>)[Symbol.iterator] !== 'function') return [];
   return [...(raw as Iterable<Record<string, unknown>>)].map((c) => ({
@@ -84,7 +85,7 @@ export async function probePrecision(
     for (const f of PRECISION_FEATURES) out.features[f] = adapter.features.has(f);
     out.subgroupMinSize = num(info.subgroupMinSize);
     out.subgroupMaxSize = num(info.subgroupMaxSize);
-    out.subgroupMatrixConfigs = configsOf(info);
+    out.subgroupMatrixConfigs = subgroupMatrixConfigs(info);
     const requiredFeatures = PRECISION_FEATURES.filter((f) => out.features[f]) as GPUFeatureName[];
     try {
       const device = await adapter.requestDevice({ requiredFeatures });

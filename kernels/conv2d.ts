@@ -8,6 +8,7 @@ import { device, operandPrecision } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
+import { matrixTiles, matrixSource, matrixName, matrixTile, fitsTile, type MatrixTiles } from './matrix-tiles.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
@@ -145,12 +146,17 @@ interface Plan {
   N: number;
   K: number;
   tile: TileConfig;
+  /** Subgroup-matrix tiles (tile is then matrixTile()), or null for register tiles. */
+  matrix: MatrixTiles | null;
   mTiles: number;
   nTiles: number;
   /** K per chunk (a multiple of BK) and the number of chunks (> 1 only for the weight gradient). */
   chunk: number;
   splits: number;
 }
+
+/** Fewest GEMM rows (output channels per group, or input channels for dx) that take matrix tiles. */
+const MATRIX_MIN_M = 48;
 
 /** `withDb`: the weight gradient's GEMM with db's column of ones (conv2d.wgsl). */
 function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan {
@@ -159,7 +165,12 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan 
     mode === Mode.Forward ? [g.Cout / g.groups, g.B * g.Ho * g.Wo, (g.Cin / g.groups) * khw]
     : mode === Mode.InputGrad ? [g.Cin / g.groups, g.B * g.H * g.W, (g.Cout / g.groups) * khw]
     : [g.Cout / g.groups, (g.Cin / g.groups) * khw + (withDb ? 1 : 0), g.B * g.Ho * g.Wo];
-  const t = tile ?? pickTile(M, N);
+  // Matrix tiles where the adapter has them and the GEMM fills most of their 64×64 tile; a tile
+  // the caller forces is a register tile.
+  const offered = tile ? null : matrixTiles();
+  const mt = matrixTile();
+  const matrix = offered && M >= MATRIX_MIN_M && N >= mt.BN && fitsTile(offered, mt) ? offered : null;
+  const t = matrix ? mt : (tile ?? pickTile(M, N));
   const mTiles = Math.ceil(M / t.BM);
   const nTiles = Math.ceil(N / t.BN);
   let splits = 1;
@@ -169,7 +180,7 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan 
     splits = Math.max(1, Math.min(want, Math.floor(K / DW_MIN_CHUNK)));
   }
   const chunk = Math.max(1, Math.ceil(K / splits / t.BK)) * t.BK;
-  return { M, N, K, tile: t, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
+  return { M, N, K, tile: t, matrix, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
 }
 
 /** Where the weight gradient's chunks go in `out`: values per chunk, and where db starts in one (with db's column). */
@@ -183,13 +194,15 @@ function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Ten
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
     file: 'conv2d.wgsl',
-    code: tiledSource('conv2d.wgsl', pl.tile),
+    code: pl.matrix ? matrixSource('conv2d.wgsl', pl.tile, pl.matrix) : tiledSource('conv2d.wgsl', pl.tile),
+    // wgsl_reflect cannot parse subgroup-matrix types; the register kernel declares the same bindings.
+    bindingsFrom: pl.matrix && !pl.matrix.emulated ? tiledSource('conv2d.wgsl', pl.tile) : undefined,
     constants: { KH: g.kh, KW: g.kw },
     args: [a, b, bias ?? unusedOperand(), out, addend ?? unusedOperand()],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
       g.sh, g.sw, g.ph, g.pw, bias ? 1 : 0, mode, addend ? 1 : 0, nW, dw?.stride ?? g.Cout * nW, dw?.dbOffset ?? 0],
     workgroups: [...grid1d(pl.nTiles, 1), pl.mTiles * g.groups * pl.splits],
-    context: `${g.context} (${['forward', 'input gradient', 'weight gradient'][mode]})`,
+    context: `${g.context} (${['forward', 'input gradient', 'weight gradient'][mode]}${pl.matrix ? `, ${matrixName(pl.matrix)}` : ''})`,
   });
 }
 

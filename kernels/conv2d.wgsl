@@ -61,7 +61,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 @group(0) @binding(5) var<storage, read> addend: array<f32>;
 
-//!include tile.wgsl
+// The tile arithmetic (As, Bs, Acc, Subgroup, stage_a/stage_b, multiply, finish) comes
+// from tile.wgsl (registers) or tile-matrix.wgsl (subgroup matrices), put in front by the launcher.
 
 // A flat output (or input) position split into (image, row, column): the one index division the
 // staging loops would otherwise repeat per tile element. A thread's column of the B tile is the same
@@ -156,9 +157,26 @@ fn store(g: u32, split: u32, m: u32, n: u32, v: f32) {
   }
 }
 
-@compute @workgroup_size(WX, WY)
+// Where this workgroup's tile lies: group, K chunk (mode 2), first row and column of C.
+struct TileAt { g: u32, split: u32, m0: u32, n0: u32 }
+
+// C's value at (m0 + mm, n0 + nn) of the tile, its sum done: bias, addend, store (edges masked).
+fn emit(at: TileAt, mm: u32, nn: u32, sum: f32) {
+  let m = at.m0 + mm;
+  let n = at.n0 + nn;
+  if (m >= p.M || n >= p.N) { return; }
+  var v = sum;
+  if (p.has_bias != 0u) { v += bias[at.g * p.cout_g + m]; }
+  if (p.has_addend != 0u) { v += addend[out_index(at.g, m, n)]; }
+  store(at.g, at.split, m, n, v);
+}
+
+// One dimension of THREADS invocations (subgroup matrices need whole subgroups along x); thread
+// (lid.x, lid.y) of the TM×TN blocks is tid = lid.x + lid.y·WX, as a WX×WY workgroup would number it.
+@compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) tid: u32) {
+        @builtin(local_invocation_index) tid: u32, sub: Subgroup) {
+  let lid = vec2u(tid % WX, tid / WX);
   // N tiles fill x (folded into y past the per-dimension limit); z = (chunk, group, M tile).
   let n_tile = wg.x + wg.y * nwg.x;
   if (n_tile >= p.n_tiles) { return; }
@@ -195,20 +213,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let m = m0 + mm;
         var v = 0.0;
         if (m < p.M && k < p.K) { v = A[dy_base + m * hw]; }
-        As[(kk * BM + mm) / 4u][mm % 4u] = opnd_t(v);
+        stage_a(kk * BM + mm, v);
       }
       for (var e = tid; e < BK * BN; e += THREADS) {
         let nn = e / BK;
         let n = n0 + nn;
         var v = 0.0;
         if (n < p.N && k < p.K) { v = dw_b(g, n, q); }
-        Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(v);
+        stage_b(kk * BN + nn, v);
       }
     } else {
       for (var e = tid; e < BM * BK; e += THREADS) {
         let mm = e / BK;
         let kk = e % BK;
-        As[(kk * BM + mm) / 4u][mm % 4u] = opnd_t(load_a(g, m0 + mm, k0 + kk));
+        stage_a(kk * BM + mm, load_a(g, m0 + mm, k0 + kk));
       }
       if (hoisted) {
         let nn = tid % BN;
@@ -219,31 +237,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
           if (k < p.K && own_n < p.N) {
             if (p.mode == 0u) { v = x_tap_at(g, k, own); } else { v = dy_tap_at(g, k, own); }
           }
-          Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(v);
+          stage_b(kk * BN + nn, v);
         }
       } else {
         for (var e = tid; e < BK * BN; e += THREADS) {
           var nn: u32; var kk: u32;
           if (p.mode == 2u) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
-          Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(load_b(g, k0 + kk, n0 + nn));
+          stage_b(kk * BN + nn, load_b(g, k0 + kk, n0 + nn));
         }
       }
     }
     workgroupBarrier();
-    multiply_tiles(lid, &acc);
+    multiply(lid, sub, &acc);
     workgroupBarrier();
   }
-
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + lid.y * TM + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid.x * TN + j;
-      if (n >= p.N) { break; }
-      var v = acc[i * (TN / 4u) + j / 4u][j % 4u];
-      if (p.has_bias != 0u) { v += bias[g * p.cout_g + m]; }
-      if (p.has_addend != 0u) { v += addend[out_index(g, m, n)]; }
-      store(g, split, m, n, v);
-    }
-  }
+  finish(lid, sub, &acc, TileAt(g, split, m0, n0));
 }

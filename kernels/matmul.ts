@@ -2,8 +2,8 @@
 // Shapes: op(A) [..., M, K] · op(B) [..., K, N] → [..., M, N]; a batch of 1 is shared (broadcast).
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { isGradEnabled } from '../engine/context.js';
-import { kernelSource } from '../engine/kernel.js';
+import { isGradEnabled, operandPrecision } from '../engine/context.js';
+import { kernelSource, composedSource } from '../engine/kernel.js';
 import { operandSource } from './operand.js';
 import { launch, shapeStr, unusedOperand } from '../engine/launch.js';
 import { sum } from './reduce.js';
@@ -44,13 +44,14 @@ function pickTile(M: number, N: number): TileConfig {
 }
 
 /**
- * A register-tiled kernel file (matmul.wgsl, conv2d.wgsl) with its {{BM}}… tile constants filled in
- * and the current operand precision (kernels/operand.ts).
+ * A GEMM kernel file written against tile.wgsl's interface (matmul.wgsl, conv2d.wgsl) on register
+ * tiles of `t`, with its {{BM}}… tile constants filled in, at the current operand precision
+ * (kernels/operand.ts).
  */
 export function tiledSource(file: string, t: TileConfig): string {
-  return operandSource(kernelSource(file, { ...t }));
+  return composedSource(`${file} registers ${t.BM} ${t.BN} ${t.BK} ${t.TM} ${t.TN} ${operandPrecision()}`, () =>
+    operandSource(kernelSource('tile.wgsl') + kernelSource(file, { ...t })));
 }
-
 
 function dims(a: Tensor, b: Tensor, o: MatmulOptions) {
   const op = 'matmul';

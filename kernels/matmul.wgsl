@@ -35,7 +35,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
-//!include tile.wgsl
+// The tile arithmetic (tile.wgsl) is put in front by the launcher (kernels/matmul.ts).
 
 fn load_a(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
@@ -60,9 +60,21 @@ fn epilogue(v: f32, bias_base: u32, m: u32, n: u32) -> f32 {
   return y;
 }
 
-@compute @workgroup_size(WX, WY)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) tid: u32) {
+// Where this workgroup's tile lies: batch, first row and column of C.
+struct TileAt { batch: u32, m0: u32, n0: u32 }
+
+// C's value at (m0 + mm, n0 + nn) of the tile, its sum done: epilogue and store (edges masked).
+fn emit(at: TileAt, mm: u32, nn: u32, sum: f32) {
+  let m = at.m0 + mm;
+  let n = at.n0 + nn;
+  if (m >= p.M || n >= p.N) { return; }
+  C[at.batch * p.batch_c + m * p.N + n] = epilogue(sum, at.batch * p.batch_bias, m, n);
+}
+
+// Thread (lid.x, lid.y) of the TM×TN blocks is tid = lid.x + lid.y·WX (see conv2d.wgsl).
+@compute @workgroup_size(THREADS)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) tid: u32, sub: Subgroup) {
+  let lid = vec2u(tid % WX, tid / WX);
   let batch = wg.z;
   let m0 = wg.y * BM;
   let n0 = wg.x * BN;
@@ -76,27 +88,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     for (var e = tid; e < BM * BK; e += THREADS) {
       var mm: u32; var kk: u32;
       if (TRANS_A) { kk = e / BM; mm = e % BM; } else { mm = e / BK; kk = e % BK; }
-      As[(kk * BM + mm) / 4u][mm % 4u] = opnd_t(load_a(a_base, m0 + mm, k0 + kk));
+      stage_a(kk * BM + mm, load_a(a_base, m0 + mm, k0 + kk));
     }
     for (var e = tid; e < BK * BN; e += THREADS) {
       var nn: u32; var kk: u32;
       if (TRANS_B) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
-      Bs[(kk * BN + nn) / 4u][nn % 4u] = opnd_t(load_b(b_base, k0 + kk, n0 + nn));
+      stage_b(kk * BN + nn, load_b(b_base, k0 + kk, n0 + nn));
     }
     workgroupBarrier();
-    multiply_tiles(lid, &acc);
+    multiply(lid, sub, &acc);
     workgroupBarrier();
   }
-
-  let c_base = batch * p.batch_c;
-  let bias_base = batch * p.batch_bias;
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + lid.y * TM + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid.x * TN + j;
-      if (n >= p.N) { break; }
-      C[c_base + m * p.N + n] = epilogue(acc[i * (TN / 4u) + j / 4u][j % 4u], bias_base, m, n);
-    }
-  }
+  finish(lid, sub, &acc, TileAt(batch, m0, n0));
 }

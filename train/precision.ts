@@ -4,6 +4,7 @@
 // the trainer and the train bench make one per run).
 import type { Device } from '../engine/device.js';
 import { setOperandPrecision } from '../engine/context.js';
+import { verifyMatrixTiles, matrixTiles, matrixName } from '../kernels/matrix-tiles.js';
 import { UsageError } from './args.js';
 
 export const PRECISIONS = ['fp32', 'mixed'] as const;
@@ -27,12 +28,18 @@ export function mixedPrecisionProblem(features: ReadonlySet<string>, adapter: st
 /**
  * Switch the matmul/conv kernels to `precision` (undo with resetPrecision()); refuses (UsageError,
  * exit 2) --precision mixed on an adapter without shader-f16. A mixed run also needs a GradScaler.
+ * Under mixed, the convolutions take the adapter's subgroup matrices (tensor cores) once they have
+ * matched the register tiles here (kernels/matrix-tiles.ts). Returns what the convolutions' GEMMs
+ * run on, for the log.
  */
-export function usePrecision(precision: Precision, dev: Device, prog: string): void {
-  if (precision === 'fp32') return;
+export async function usePrecision(precision: Precision, dev: Device, prog: string): Promise<string> {
+  if (precision === 'fp32') return 'register tiles';
   const problem = mixedPrecisionProblem(dev.features, dev.describe());
   if (problem) throw new UsageError(`${prog}: ${problem}`);
   setOperandPrecision('f16');
+  const why = await verifyMatrixTiles();
+  const m = matrixTiles();
+  return m ? matrixName(m) : `register tiles (${why ?? 'matrix tiles are off'})`;
 }
 
 export function resetPrecision(): void {

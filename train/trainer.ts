@@ -152,7 +152,8 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   const problem = inputSizeProblem(cfg.model, cfg.size);
   if (problem) throw new UsageError(`--size ${cfg.size}: ${problem}`);
   // Before the run folder is touched: an adapter without shader-f16 refuses --precision mixed.
-  usePrecision(cfg.precision ?? 'fp32', await init({ adapter: cfg.adapter, backend: cfg.backend }), 'webvig train');
+  const tiles = await usePrecision(cfg.precision ?? 'fp32', await init({ adapter: cfg.adapter, backend: cfg.backend }), 'webvig train');
+  if (cfg.precision === 'mixed') log(`mixed precision: f16 convolution operands on ${tiles}`);
   const scaler = cfg.precision === 'mixed' ? new GradScaler() : undefined;
   try {
     return await trainInDir(cfg, flag, log, scaler);

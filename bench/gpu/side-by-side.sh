@@ -76,9 +76,11 @@ if [[ -z ${SMOKE:-} ]]; then
   run 90 "pytorch train amp" "$raw/torch-train-amp.json" "${torch[@]}" "${vig[@]}" "${torch_cases[@]}" "${steps[@]}" --amp
 fi
 
-# 3. --precision mixed (f16 operands; Dawn offers shader-f16 on NVIDIA only with the toggle) against AMP.
+# 3. --precision mixed (f16 operands; Dawn offers shader-f16 on NVIDIA only with the first toggle, and
+#    subgroup matrices, i.e. tensor cores, only with the second) against AMP. The bench checks the
+#    matrix tiles against the register tiles first; its matrix_tiles field says what the convs ran on.
 c=${train_cases[0]}
-WEBVIG_DAWN_TOGGLES=vulkan_enable_f16_on_nvidia run 150 "webvig train $c mixed" "$raw/webvig-train-mixed-$c.json" \
+WEBVIG_DAWN_TOGGLES=$toggles run 150 "webvig train $c mixed" "$raw/webvig-train-mixed-$c.json" \
   "${webvig[@]}" bench --suite train --case "$c" --precision mixed "${steps[@]}" --json
 
 # 4. Kernels: SGEMM against cuBLAS, the fused KNN against the dense distance matrix + topk.
@@ -147,6 +149,8 @@ for ours in sorted(n for n in loaded if n.startswith('webvig-train-mixed-')):
     tables['train'].append(f'## {case}: webvig --precision mixed vs PyTorch AMP\n{table}')
     row = speed(rows, case.split(':')[0])
     target(f'{case.split(":")[0]} mixed speed vs PyTorch AMP', row and row['speed'], 1.0)
+    ran = [r.get('matrix_tiles', '?') for r in loaded[ours].get('results', [])]
+    targets.append(f'{case} mixed: convolution GEMMs on {", ".join(ran) or "?"} (log.txt says why, if none)')
 rows, table = compare('webvig-kernels', ['torch-matmul', 'torch-knn'])
 tables['kernels'].append(table)
 for r in rows or []:

@@ -9,6 +9,7 @@ import { precisionReport, type PrecisionReport, type PrecisionSupport } from '..
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 import { fixedSubgroupSize } from '../../kernels/subgroups.js';
 import { buildModel, parameterCounts, MODEL_NAMES, modelNamesSummary } from '../../models/factory.js';
+import { usePrecision, resetPrecision, mixedPrecisionProblem } from '../precision.js';
 
 /** --adapter (alias --device) / --backend, for every command that opens the device; read --adapter with adapterOf. */
 export const DEVICE_FLAGS = {
@@ -55,6 +56,8 @@ export interface InfoReport extends DeviceReport {
   memory: MemoryStats;
   /** shader-f16, subgroups and subgroup matrices (tensor cores), without and with REDUCED_PRECISION_TOGGLES. */
   precision: PrecisionReport;
+  /** What --precision mixed's convolution GEMMs run on here: subgroup-matrix tiles (checked against register tiles) or register tiles, and why. */
+  mixedTiles: string;
   runtime: { node: string; platform: string; arch: string };
   model?: Record<string, unknown>;
 }
@@ -130,6 +133,7 @@ function formatText(r: InfoReport): string {
       ['  matrix configs', configsLine(r.precision.toggled)],
       ['toggles', r.precision.toggled.toggles.join(',')],
       ['f16 tensor cores', yesNo(r.precision.f16TensorCores)],
+      ['mixed conv GEMMs', r.mixedTiles],
       ['enable with', r.precision.enable],
       ...(r.toggles.length ? [['this device opened with', r.toggles.join(',')] as [string, string]] : []),
     ]),
@@ -146,6 +150,16 @@ function formatText(r: InfoReport): string {
   ];
   if (r.model) out.push(section('model', Object.entries(r.model).map(([k, v]) => [k, String(v)])));
   return out.join('\n');
+}
+
+/** What --precision mixed would run the convolutions' GEMMs on (a small convolution is checked where subgroup matrices are offered). */
+async function mixedTiles(dev: Device): Promise<string> {
+  if (mixedPrecisionProblem(dev.features, dev.describe())) return 'none: no shader-f16';
+  try {
+    return await usePrecision('mixed', dev, 'webvig info');
+  } finally {
+    resetPrecision();
+  }
 }
 
 export const command = defineCommand({
@@ -165,6 +179,7 @@ export const command = defineCommand({
       ...deviceReport(dev),
       memory: dev.memoryStats(),
       precision: await precisionReport({ adapter, backend: flags.backend }),
+      mixedTiles: await mixedTiles(dev),
       runtime: { node: process.version, platform: process.platform, arch: process.arch },
     };
     if (flags.model) {

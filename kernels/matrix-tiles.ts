@@ -1,0 +1,253 @@
+// Subgroup-matrix tiles for the convolution GEMMs (conv2d.wgsl with tile-matrix.wgsl): where the
+// adapter offers chromium-experimental-subgroup-matrix (Dawn: with allow_unsafe_apis) for the
+// operand precision's type with f32 results — f16 under --precision mixed, i.e. tensor cores — the
+// BM×BN tile of a GEMM is a set of SM×SN matrix products instead of per-thread register blocks.
+//
+// A matrix op's layout conventions are the driver's, so the tiles are used only after
+// verifyMatrixTiles() has compared a convolution's forward, input and weight gradients computed
+// with them against the register tiles on this device; a failed comparison keeps the register
+// tiles (and says why). The same tiling also runs with plain-WGSL stand-ins for the four matrix
+// operations ('emulate'): that is how adapters without subgroup matrices test it.
+import type { Device } from '../engine/device.js';
+import { device, operandPrecision, beginScope, endScope, type OperandPrecision } from '../engine/context.js';
+import { envVar } from '../engine/gpu.js';
+import { kernelSource, composedSource } from '../engine/kernel.js';
+import { subgroupMatrixConfigs } from '../engine/precision.js';
+import { Tensor } from '../engine/tensor.js';
+import { operandSource } from './operand.js';
+import type { TileConfig } from './matmul.js';
+import { conv2d } from './conv2d.js';
+import { backward } from './backward.js';
+
+/** One matrix multiply's shape (rows M, columns N, depth K) and the subgroup that computes it. */
+export interface MatrixTiles {
+  M: number;
+  N: number;
+  K: number;
+  /** Invocations per subgroup (fixed on the adapters that use real subgroup matrices). */
+  subgroupSize: number;
+  /** Plain-WGSL stand-ins for the builtins. */
+  emulated: boolean;
+}
+
+/**
+ * The workgroup tile that GEMMs take with matrix tiles: 256 invocations, a 64×64 tile of C; 32 deep
+ * with f16 operands, 16 with f32, so that As, Bs and half of C's tile fit 16 KiB.
+ */
+export function matrixTile(precision: OperandPrecision = operandPrecision()): TileConfig {
+  return { BM: 64, BN: 64, BK: precision === 'f16' ? 32 : 16, TM: 4, TN: 4 };
+}
+
+/** 'auto': real subgroup matrices where offered and verified; 'off': never; 'emulate': always, emulated. */
+export type MatrixTilesMode = 'auto' | 'off' | 'emulate';
+const MODES: readonly MatrixTilesMode[] = ['auto', 'off', 'emulate'];
+
+const EMULATED: MatrixTiles = { M: 16, N: 16, K: 16, subgroupSize: 32, emulated: true };
+
+let mode: MatrixTilesMode = modeOf(envVar('WEBVIG_MATRIX_TILES') ?? 'auto', 'WEBVIG_MATRIX_TILES');
+/** Set while verifyMatrixTiles() runs its comparison: the tiles to use ('none': register tiles). */
+let forced: MatrixTiles | 'none' | null = null;
+/** Per device and operand precision: the verification's verdict (null: passed). */
+const verdicts = new WeakMap<Device, Map<OperandPrecision, string | null>>();
+
+function modeOf(v: string, what: string): MatrixTilesMode {
+  if (!MODES.includes(v as MatrixTilesMode)) throw new Error(`${what}=${v}: expected one of ${MODES.join(', ')}`);
+  return v as MatrixTilesMode;
+}
+
+export function setMatrixTilesMode(m: MatrixTilesMode): void {
+  mode = modeOf(m, 'matrix tiles mode');
+}
+
+export function matrixTilesMode(): MatrixTilesMode {
+  return mode;
+}
+
+/** The matrix tiles conv2d's GEMMs use now (current device and operand precision), or null for register tiles. */
+export function matrixTiles(): MatrixTiles | null {
+  if (forced) return forced === 'none' ? null : forced;
+  if (mode === 'off') return null;
+  if (mode === 'emulate') return EMULATED;
+  const dev = device();
+  const offer = offeredMatrixTiles(dev, operandPrecision());
+  return offer && verdicts.get(dev)?.get(operandPrecision()) === null ? offer : null;
+}
+
+/** How launch contexts (errors, profiles) name the tiles: "16×16×16 matrix tiles". */
+export function matrixName(m: MatrixTiles): string {
+  return `${m.M}×${m.N}×${m.K} ${m.emulated ? 'emulated ' : ''}matrix tiles`;
+}
+
+/** Whether `m` can compute `tile`: whole subgroups and matrices, each subgroup's tiles in one row of tiles and half of C's tile, within the workgroup memory. */
+export function fitsTile(m: MatrixTiles, tile: TileConfig, dev: Device = device()): boolean {
+  const threads = (tile.BM / tile.TM) * (tile.BN / tile.TN);
+  const subgroups = threads / m.subgroupSize;
+  const tilesN = tile.BN / m.N;
+  const perSubgroup = ((tile.BM / m.M) * tilesN) / subgroups;
+  const half = tile.BM / 2;
+  const opndBytes = operandPrecision() === 'f16' ? 2 : 4;
+  const workgroupBytes = (tile.BM + tile.BN) * tile.BK * opndBytes + (tile.BM / 2) * tile.BN * 4;
+  return (
+    Number.isInteger(subgroups) && subgroups >= 1 && tile.BM % m.M === 0 && tile.BN % m.N === 0 && tile.BK % m.K === 0 &&
+    Number.isInteger(perSubgroup) && perSubgroup >= 1 && tilesN % perSubgroup === 0 && half % m.M === 0 && half % tile.TM === 0 &&
+    workgroupBytes <= dev.limits.maxComputeWorkgroupStorageSize
+  );
+}
+
+/**
+ * The adapter's matrix shape for operands of `precision` with f32 results, if it offers one that
+ * fits matrixTile() and has a fixed subgroup size (the tiling counts subgroups at compile time).
+ */
+export function offeredMatrixTiles(dev: Device, precision: OperandPrecision): MatrixTiles | null {
+  if (!dev.features.has('chromium-experimental-subgroup-matrix')) return null;
+  const info = dev.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const size = info.subgroupMaxSize;
+  if (!size || info.subgroupMinSize !== size) return null;
+  for (const c of subgroupMatrixConfigs(dev.adapterInfo)) {
+    if (c.componentType !== precision || c.resultComponentType !== 'f32') continue;
+    const m: MatrixTiles = { M: c.M, N: c.N, K: c.K, subgroupSize: size, emulated: false };
+    if (fitsTile(m, matrixTile(precision), dev)) return m;
+  }
+  return null;
+}
+
+// The four operations tile-matrix.wgsl calls, and its Subgroup. Real: the builtins, on the tiles'
+// layouts (A column-major with stride BM, B and C row-major with strides BN); the subgroup is
+// @builtin(subgroup_id), which the uniformity analysis knows to be uniform in its subgroup.
+const REAL_OPS = `
+alias MatrixResult = subgroup_matrix_result<f32, SN, SM>;
+
+struct Subgroup { @builtin(subgroup_id) id: u32 }
+
+fn subgroup_of(sub: Subgroup) -> u32 { return sub.id; }
+
+fn load_left(offset: u32) -> subgroup_matrix_left<opnd_t, SK, SM> {
+  return subgroupMatrixLoad<subgroup_matrix_left<opnd_t, SK, SM>, col_major>(&As, offset, BM);
+}
+
+fn load_right(offset: u32) -> subgroup_matrix_right<opnd_t, SN, SK> {
+  return subgroupMatrixLoad<subgroup_matrix_right<opnd_t, SN, SK>, row_major>(&Bs, offset, BN);
+}
+
+fn multiply_add(l: subgroup_matrix_left<opnd_t, SK, SM>, r: subgroup_matrix_right<opnd_t, SN, SK>, acc: MatrixResult) -> MatrixResult {
+  return subgroupMatrixMultiplyAccumulate(l, r, acc);
+}
+
+fn store_result(offset: u32, acc: MatrixResult) {
+  subgroupMatrixStore<row_major>(&Cs, offset, acc, BN);
+}
+`;
+
+// Emulated: a subgroup is SGS consecutive invocations; an operand stays in workgroup memory (it is
+// read between the same two barriers as the real load), and lane l holds elements l, l + SGS, … of
+// each SM×SN result in row-major order.
+const EMULATED_OPS = `
+const PER_LANE: u32 = SM * SN / SGS;
+alias MatrixResult = array<f32, PER_LANE>;
+struct MatrixAt { offset: u32 }
+
+struct Subgroup { @builtin(local_invocation_id) lid: vec3u }
+
+var<private> lane: u32;
+
+// The workgroup is one-dimensional: lid.x is the invocation's index.
+fn subgroup_of(sub: Subgroup) -> u32 {
+  lane = sub.lid.x % SGS;
+  return sub.lid.x / SGS;
+}
+
+fn load_left(offset: u32) -> MatrixAt { return MatrixAt(offset); }
+fn load_right(offset: u32) -> MatrixAt { return MatrixAt(offset); }
+
+fn multiply_add(l: MatrixAt, r: MatrixAt, acc: MatrixResult) -> MatrixResult {
+  var out = acc;
+  for (var q = 0u; q < PER_LANE; q++) {
+    let e = lane + q * SGS;
+    for (var k = 0u; k < SK; k++) {
+      out[q] += f32(As[l.offset + k * BM + e / SN]) * f32(Bs[r.offset + k * BN + e % SN]);
+    }
+  }
+  return out;
+}
+
+fn store_result(offset: u32, acc: MatrixResult) {
+  for (var q = 0u; q < PER_LANE; q++) {
+    let e = lane + q * SGS;
+    Cs[offset + (e / SN) * BN + e % SN] = acc[q];
+  }
+}
+`;
+
+/** `file` (a GEMM kernel written against tile.wgsl's interface) on matrix tiles `m` with workgroup tile `tile`. */
+export function matrixSource(file: string, tile: TileConfig, m: MatrixTiles): string {
+  const key = `${file} matrix ${m.emulated ? 'emulated' : 'real'} ${m.M}x${m.N}x${m.K}/${m.subgroupSize} ${JSON.stringify(tile)} ${operandPrecision()}`;
+  return composedSource(key, () => {
+    const shape = `const SM: u32 = ${m.M}u;\nconst SN: u32 = ${m.N}u;\nconst SK: u32 = ${m.K}u;\nconst SGS: u32 = ${m.subgroupSize}u;\n`;
+    const body = shape + (m.emulated ? EMULATED_OPS : REAL_OPS) + kernelSource('tile-matrix.wgsl') + kernelSource(file, { ...tile });
+    return (m.emulated ? '' : 'enable chromium_experimental_subgroup_matrix;\n') + operandSource(body);
+  });
+}
+
+/**
+ * Compare, on the current device at the current operand precision, a convolution's three GEMMs
+ * computed with the offered matrix tiles against the register tiles; from then on matrixTiles()
+ * returns them if they agreed. Returns null when they agreed, else why they are not used (not
+ * offered, or the comparison failed). Once per device and precision; later calls return the verdict.
+ */
+export async function verifyMatrixTiles(): Promise<string | null> {
+  const dev = device();
+  const precision = operandPrecision();
+  let byPrecision = verdicts.get(dev);
+  if (!byPrecision) verdicts.set(dev, (byPrecision = new Map()));
+  const known = byPrecision.get(precision);
+  if (known !== undefined) return known;
+  const offer = offeredMatrixTiles(dev, precision);
+  let verdict: string | null;
+  if (!offer) {
+    verdict = `${dev.describe()} offers no ${precision} subgroup-matrix shape with f32 results that fits a 64×64 tile (with a fixed subgroup size)`;
+  } else {
+    const register = await convolutionResults(null);
+    const matrix = await convolutionResults(offer);
+    verdict = compareGradients(register, matrix, `${offer.M}×${offer.N}×${offer.K} ${precision} subgroup matrices`);
+  }
+  byPrecision.set(precision, verdict);
+  return verdict;
+}
+
+/** A 3×3 convolution's output, input gradient and weight gradient, with matrix tiles `m` or (null) register tiles. */
+async function convolutionResults(m: MatrixTiles | null): Promise<Float32Array[]> {
+  forced = m ?? 'none';
+  beginScope();
+  try {
+    const x = Tensor.randn([2, 96, 9, 9], 1).param('x');
+    const w = Tensor.randn([80, 96, 3, 3], 2).param('w');
+    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm' });
+    backward(y, Tensor.randn(y.shape, 3));
+    const grads = [x.grad!, w.grad!];
+    const out = (await Tensor.readAll([y, ...grads])) as Float32Array[];
+    for (const gr of grads) gr.release();
+    return out;
+  } finally {
+    endScope();
+    forced = null;
+  }
+}
+
+function compareGradients(ref: Float32Array[], got: Float32Array[], what: string): string | null {
+  const names = ['output', 'input gradient', 'weight gradient'];
+  for (let t = 0; t < ref.length; t++) {
+    let scale = 0;
+    let worst = 0;
+    for (let i = 0; i < ref[t].length; i++) {
+      scale = Math.max(scale, Math.abs(ref[t][i]));
+      const d = Math.abs(ref[t][i] - got[t][i]);
+      worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
+    }
+    // Both use the same rounded operands and f32 sums, in other orders: they agree to about 1e-6.
+    if (worst > 1e-3 * Math.max(1, scale)) {
+      return `${what} gave a convolution ${names[t]} that differs from the register tiles' by ${worst.toPrecision(3)} (values up to ${scale.toPrecision(3)}): not used`;
+    }
+  }
+  return null;
+}
+

@@ -1,0 +1,64 @@
+// A GEMM's BM×BN tile of C from subgroup matrices (tensor cores where the adapter has them), with
+// tile.wgsl's interface (conv2d.wgsl uses it). The A and B tiles are staged as there, k-major, but as scalars (a
+// matrix load reads a strided block of scalars): A[m, k] at As[k·BM + m] is A's column-major
+// layout with stride BM, B[k, n] at Bs[k·BN + n] B's row-major layout with stride BN. Subgroup s
+// owns PER_SG result tiles of SM×SN, side by side in one row of tiles (one left operand serves them
+// all), and adds SK-deep products per step. When the K loop is done the tiles go to workgroup
+// memory (Cs), where every thread reads its TM×TN block for emit(), as from registers.
+//
+// A prelude (kernels/matrix-tiles.ts) defines SM, SN, SK, SGS (invocations per subgroup),
+// Subgroup, subgroup_of(), MatrixResult and the four matrix operations: the adapter's subgroup-
+// matrix builtins, or their plain-WGSL emulation (adapters without them: tests of this file's
+// tiling and indexing).
+
+const SUBGROUPS: u32 = THREADS / SGS;
+const TILES_N: u32 = BN / SN;
+const PER_SG: u32 = (BM / SM) * TILES_N / SUBGROUPS;
+
+var<workgroup> As: array<opnd_t, BM * BK>;
+var<workgroup> Bs: array<opnd_t, BK * BN>;
+var<workgroup> Cs: array<f32, BM * BN / 2u>;
+
+alias Acc = array<MatrixResult, PER_SG>;
+
+fn stage_a(i: u32, v: f32) { As[i] = opnd_t(v); }
+fn stage_b(i: u32, v: f32) { Bs[i] = opnd_t(v); }
+
+// Subgroup s's tile i is tile s·PER_SG + i in row-major order over the TILES_N tiles of a row:
+// its first row and column in C's tile.
+fn tile_row(s: u32) -> u32 { return (s * PER_SG / TILES_N) * SM; }
+fn tile_col(s: u32, i: u32) -> u32 { return ((s * PER_SG + i) % TILES_N) * SN; }
+
+fn multiply(lid: vec2u, sub: Subgroup, acc: ptr<function, Acc>) {
+  let s = subgroup_of(sub);
+  let row = tile_row(s);
+  for (var k = 0u; k < BK; k += SK) {
+    let left = load_left(k * BM + row);
+    for (var i = 0u; i < PER_SG; i++) {
+      (*acc)[i] = multiply_add(left, load_right(k * BN + tile_col(s, i)), (*acc)[i]);
+    }
+  }
+}
+
+// The tiles reach emit() through Cs, half of C's tile at a time (Cs holds BM/2 rows: a whole tile
+// of f32 would not fit the 16 KiB of workgroup memory every adapter has, next to As and Bs): the
+// subgroups whose tiles lie in that half store them, then the threads whose TM×TN blocks lie there
+// emit them.
+const HALF: u32 = BM / 2u;
+
+fn finish(lid: vec2u, sub: Subgroup, acc: ptr<function, Acc>, at: TileAt) {
+  let s = subgroup_of(sub);
+  for (var h = 0u; h < 2u; h++) {
+    if (tile_row(s) / HALF == h) {
+      for (var i = 0u; i < PER_SG; i++) { store_result((tile_row(s) - h * HALF) * BN + tile_col(s, i), (*acc)[i]); }
+    }
+    workgroupBarrier();
+    if (lid.y * TM / HALF == h) {
+      for (var i = 0u; i < TM; i++) {
+        let row = lid.y * TM + i;
+        for (var j = 0u; j < TN; j++) { emit(at, row, lid.x * TN + j, Cs[(row - h * HALF) * BN + lid.x * TN + j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+}

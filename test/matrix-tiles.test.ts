@@ -1,0 +1,178 @@
+// Subgroup-matrix tiles for the convolution GEMMs (kernels/matrix-tiles.ts, tile-matrix.wgsl).
+// - Emulated matrix operations (every adapter): conv2d's forward, dx and dw against the float64
+//   reference, and bit-identical to the register tiles (both add each output's products in k
+//   order into one f32 sum, so any tiling or indexing slip shows).
+// - The real builtins compile, with every shape the tiling accepts, on Dawn's null backend (which
+//   validates WGSL and pipelines for every feature but runs nothing).
+// - verifyMatrixTiles(): the adapter's tiles against the register tiles where it offers them;
+//   elsewhere, the reason it gives.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { init, Tensor, F, backward, tidy, device, setOperandPrecision } from '../kernels/index.js';
+import { Device } from '../engine/device.js';
+import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTile, type MatrixTiles } from '../kernels/matrix-tiles.js';
+import { tiledSource } from '../kernels/matmul.js';
+import { rng, maxRelErr, conv2dRef, convOutSize, f16round, type ConvCase } from './ref.js';
+
+beforeAll(async () => {
+  await init();
+});
+
+afterAll(() => {
+  setMatrixTilesMode('auto');
+  setOperandPrecision('f32');
+});
+
+function rand(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/** conv2d.wgsl's output, dx, dw (and db) for case c, and the contexts of the conv GEMM dispatches. */
+async function run(c: ConvCase, withBias: boolean, seed: number, residual: boolean) {
+  const [Ho, Wo] = convOutSize(c);
+  const xs = [c.B, c.Cin, c.H, c.W];
+  const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
+  const xv = rand(xs.reduce((a, b) => a * b), seed);
+  const wv = rand(ws.reduce((a, b) => a * b), seed + 1);
+  const bv = withBias ? rand(c.Cout, seed + 2) : null;
+  const gv = rand(c.B * c.Cout * Ho * Wo, seed + 3);
+  const rv = residual ? rand(c.B * c.Cout * Ho * Wo, seed + 4) : null;
+  const x = Tensor.from(xv, xs).param('x');
+  const w = Tensor.from(wv, ws).param('w');
+  const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
+  const dev = device();
+  const contexts: string[] = [];
+  const dispatch = dev.dispatch.bind(dev);
+  dev.dispatch = (p, args, params, wg, context) => {
+    if (p.label.startsWith('conv2d.wgsl')) contexts.push(context);
+    dispatch(p, args, params, wg, context);
+  };
+  try {
+    const y = tidy(() => {
+      const r = rv ? Tensor.from(rv, [c.B, c.Cout, Ho, Wo]) : undefined;
+      const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, impl: 'gemm', residual: r });
+      backward(out, Tensor.from(gv, out.shape));
+      return out;
+    });
+    const got = { y: await y.toArray(), dx: await x.grad!.toArray(), dw: await w.grad!.toArray(), db: b ? await b.grad!.toArray() : null };
+    for (const t of [x, w, b, y]) t?.release();
+    for (const t of [x, w, b]) t?.grad?.release();
+    return { got, contexts, inputs: { xv, wv, bv, gv, rv } };
+  } finally {
+    dev.dispatch = dispatch;
+  }
+}
+
+const CASES: [string, ConvCase, boolean, boolean][] = [
+  ['1×1 with bias and a residual, odd plane (edges in N)', { B: 2, Cin: 72, Cout: 80, H: 7, W: 9, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }, true, true],
+  ['3×3 stride 2 pad 1, 2 groups (edges in M, split weight gradient)', { B: 2, Cin: 96, Cout: 112, H: 11, W: 11, kh: 3, kw: 3, stride: 2, pad: 1, groups: 2 }, false, false],
+];
+
+describe('conv2d on emulated subgroup-matrix tiles', () => {
+  for (const [name, c, withBias, residual] of CASES) {
+    it(`${name}: float64 reference, and bit-identical to register tiles`, async () => {
+      setMatrixTilesMode('emulate');
+      const matrix = await run(c, withBias, 11, residual);
+      setMatrixTilesMode('off');
+      const register = await run(c, withBias, 11, residual);
+      setMatrixTilesMode('auto');
+
+      // Every GEMM of this case is large enough for matrix tiles, and said so.
+      expect(matrix.contexts.length).toBeGreaterThanOrEqual(3);
+      for (const ctx of matrix.contexts) expect(ctx).toMatch(/16×16×16 emulated matrix tiles/);
+      for (const ctx of register.contexts) expect(ctx).not.toMatch(/matrix tiles/);
+
+      const { xv, wv, bv, gv, rv } = matrix.inputs;
+      const ref = conv2dRef(c, xv, wv, bv, gv);
+      const y = rv ? ref.y.map((v, i) => v + rv[i]) : ref.y;
+      expect(maxRelErr(matrix.got.y, y)).toBeLessThan(1e-5);
+      expect(maxRelErr(matrix.got.dx, ref.dx)).toBeLessThan(1e-4);
+      expect(maxRelErr(matrix.got.dw, ref.dw)).toBeLessThan(1e-4);
+      if (bv) expect(maxRelErr(matrix.got.db!, ref.db)).toBeLessThan(1e-4);
+      for (const k of ['y', 'dx', 'dw', 'db'] as const) expect(matrix.got[k]).toEqual(register.got[k]);
+    });
+  }
+
+  it('f16 operands (--precision mixed): the reference on f16-rounded operands, bit-identical to register tiles', async () => {
+    const c: ConvCase = { B: 1, Cin: 64, Cout: 64, H: 8, W: 9, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 };
+    setOperandPrecision('f16');
+    try {
+      setMatrixTilesMode('emulate');
+      const matrix = await run(c, false, 5, false);
+      setMatrixTilesMode('off');
+      const register = await run(c, false, 5, false);
+      setMatrixTilesMode('auto');
+      const { xv, wv, gv } = matrix.inputs;
+      const r16 = (a: ArrayLike<number>) => Float64Array.from(a, f16round);
+      // Forward rounds x and w; dx rounds w and dy; dw rounds dy and x.
+      expect(maxRelErr(matrix.got.y, conv2dRef(c, r16(xv), r16(wv), null, gv).y)).toBeLessThan(1e-5);
+      expect(maxRelErr(matrix.got.dx, conv2dRef(c, xv, r16(wv), null, r16(gv)).dx)).toBeLessThan(1e-5);
+      expect(maxRelErr(matrix.got.dw, conv2dRef(c, r16(xv), wv, null, r16(gv)).dw)).toBeLessThan(1e-5);
+      for (const k of ['y', 'dx', 'dw'] as const) expect(matrix.got[k]).toEqual(register.got[k]);
+    } finally {
+      setMatrixTilesMode('auto');
+      setOperandPrecision('f32');
+    }
+  });
+
+  it('GEMMs under 48 rows stay on register tiles', async () => {
+    setMatrixTilesMode('emulate');
+    try {
+      const small = await run({ B: 2, Cin: 16, Cout: 32, H: 8, W: 8, kh: 1, kw: 1, stride: 1, pad: 0, groups: 1 }, false, 3, false);
+      expect(small.contexts.length).toBeGreaterThanOrEqual(3);
+      for (const ctx of small.contexts) expect(ctx).not.toMatch(/matrix tiles/);
+    } finally {
+      setMatrixTilesMode('auto');
+    }
+  });
+});
+
+describe('real subgroup-matrix builtins', () => {
+  // Shapes adapters offer: NVIDIA 16×16×16 (32 lanes), Apple 8×8×8 (32), Intel 8×16×16 (16).
+  const SHAPES: [number, number, number, number, 'f16' | 'f32'][] = [
+    [16, 16, 16, 32, 'f16'],
+    [8, 8, 8, 32, 'f16'],
+    [8, 16, 16, 16, 'f16'],
+    [8, 8, 8, 32, 'f32'],
+  ];
+
+  it('compile into pipelines on the null backend for every offered shape, 1×1 and 3×3', async () => {
+    const nullDev = await Device.create({ backend: 'null', toggles: ['allow_unsafe_apis'] });
+    expect(nullDev.features.has('chromium-experimental-subgroup-matrix')).toBe(true);
+    try {
+      for (const [M, N, K, subgroupSize, type] of SHAPES) {
+        setOperandPrecision(type);
+        const m: MatrixTiles = { M, N, K, subgroupSize, emulated: false };
+        const tile = matrixTile();
+        expect(fitsTile(m, tile, nullDev)).toBe(true);
+        const code = matrixSource('conv2d.wgsl', tile, m);
+        const bindings = tiledSource('conv2d.wgsl', tile);
+        for (const [KH, KW] of [[1, 1], [3, 3]]) nullDev.pipeline('conv2d.wgsl', 'main', { KH, KW }, code, bindings);
+        await expect(nullDev.sync(), `${M}×${N}×${K} ${type}, ${subgroupSize} lanes`).resolves.toBeUndefined();
+      }
+    } finally {
+      setOperandPrecision('f32');
+      nullDev.destroy();
+    }
+  });
+
+  it('verifyMatrixTiles: agree with register tiles where offered, else say why not', async () => {
+    setOperandPrecision('f16');
+    try {
+      const offered = offeredMatrixTiles(device(), 'f16');
+      const verdict = await verifyMatrixTiles();
+      if (offered) {
+        expect(verdict).toBeNull();
+        const c = CASES[0][1];
+        const { got, contexts, inputs } = await run(c, true, 21, false);
+        expect(contexts.every((ctx) => /matrix tiles/.test(ctx))).toBe(true);
+        const r16 = (a: ArrayLike<number>) => Float64Array.from(a, f16round);
+        expect(maxRelErr(got.y, conv2dRef(c, r16(inputs.xv), r16(inputs.wv), inputs.bv, inputs.gv).y)).toBeLessThan(1e-5);
+      } else {
+        expect(verdict).toMatch(/offers no f16 subgroup-matrix shape with f32 results/);
+      }
+    } finally {
+      setOperandPrecision('f32');
+    }
+  });
+});
