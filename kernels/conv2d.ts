@@ -148,6 +148,8 @@ interface Plan {
   tile: TileConfig;
   /** Subgroup-matrix tiles (tile is then matrixTile()), or null for register tiles. */
   matrix: MatrixTiles | null;
+  /** Register tiles the caller did not force: gemm() launches the autotuned one (`tile` until timed). */
+  tunable: boolean;
   mTiles: number;
   nTiles: number;
   /** K per chunk (a multiple of BK) and the number of chunks (> 1 only for the weight gradient). */
@@ -180,7 +182,7 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan 
     splits = Math.max(1, Math.min(want, Math.floor(K / DW_MIN_CHUNK)));
   }
   const chunk = Math.max(1, Math.ceil(K / splits / t.BK)) * t.BK;
-  return { M, N, K, tile: t, matrix, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
+  return { M, N, K, tile: t, matrix, tunable: !tile && !matrix, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
 }
 
 /** Where the weight gradient's chunks go in `out`: values per chunk, and where db starts in one (with db's column). */
@@ -189,8 +191,28 @@ interface DwLayout {
   dbOffset: number;
 }
 
+/**
+ * The register tiles autotuning chooses among: the default first. Every one adds each output's
+ * products in k order and has BK = 16, so that the weight gradient's K chunks (a multiple of BK,
+ * planned with the default tile) are the same whichever runs: the same sums in the same order.
+ */
+const TILE_VARIANTS = new Map<TileConfig, TileConfig[]>(CONV_TILES.map((t) => [t, [t, ...CONV_TILES.filter((u) => u !== t)]]));
+
+/** `pl` on tile t instead. */
+function retiled(pl: Plan, t: TileConfig): Plan {
+  if (pl.chunk % t.BK !== 0) throw new Error(`conv2d: tile ${JSON.stringify(t)} does not divide the K chunk ${pl.chunk}`);
+  return { ...pl, tile: t, tunable: false, mTiles: Math.ceil(pl.M / t.BM), nTiles: Math.ceil(pl.N / t.BN) };
+}
+
 /** One launch of conv2d.wgsl: C = A·B (+ addend: forward and dx) for every group (and K chunk), written into `out`. */
-function gemm(mode: Mode, g: Geometry, pl: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
+function gemm(mode: Mode, g: Geometry, plan: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
+  let pl = plan;
+  const variants = pl.tunable ? TILE_VARIANTS.get(pl.tile) : undefined;
+  if (variants) {
+    const shape = `${['fwd', 'dx', 'dw'][mode]} B${g.B} Cin${g.Cin} ${g.H}x${g.W} Cout${g.Cout} k${g.kh}x${g.kw} s${g.sh}x${g.sw} p${g.ph}x${g.pw} g${g.groups}${bias ? ' bias' : ''}${dw ? ' db' : ''}${addend ? ' addend' : ''} ${operandPrecision()}`;
+    pl = retiled(pl, tuned('conv2d.wgsl', shape, variants, (t) =>
+      gemm(mode, g, retiled(plan, t), scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), addend && scratch(addend.shape), dw)));
+  }
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
     file: 'conv2d.wgsl',

@@ -1,11 +1,12 @@
-// Autotuning of pointwise.wgsl's register blocks: what is timed, what the per-adapter cache file
-// holds, that a cached choice is what runs, and that a corrupt file is ignored with a warning.
+// Autotuning of pointwise.wgsl's register blocks and conv2d.wgsl's register tiles: what is timed,
+// what the per-adapter cache file holds, that a cached choice is what runs (with the same numbers),
+// and that a corrupt file is ignored with a warning.
 // (Each block's numerics against a float64 reference: conv2d.test.ts.)
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { init, Tensor, F, tidy, device, noGrad } from '../kernels/index.js';
+import { init, Tensor, F, tidy, device, noGrad, backward } from '../kernels/index.js';
 import { setOperandPrecision } from '../engine/context.js';
 import { adapterKey, autotune, resetTuning, tuneEntries, tunePending } from '../kernels/autotune.js';
 import { tuneCacheDir, tuneCachePath, useTuneCache } from '../train/tune-cache.js';
@@ -107,6 +108,64 @@ describe('autotune cache', () => {
       setOperandPrecision('f32');
     }
     expect(Object.keys(tuneEntries()).map((k) => k.split('|')[1])).toEqual(['fwd B2 M10 K6 S20 g1 f32', 'fwd B2 M10 K6 S20 g1 f16']);
+  });
+
+  it("GPU profile: conv2d.wgsl's register tile is timed per GEMM and the choice gives the default tile's numbers bit for bit", async () => {
+    const dev = device();
+    const saved = dev.kernelProfile;
+    dev.kernelProfile = 'gpu';
+    // A 3×3 conv with bias: forward, input gradient and weight gradient (+ db, K split in chunks).
+    const run = async (): Promise<{ tiles: string[]; values: Float32Array[] }> => {
+      const tiles: string[] = [];
+      const orig = dev.dispatch;
+      dev.dispatch = function (p, ...rest) {
+        if (p.label.startsWith('conv2d.wgsl')) tiles.push(['BM', 'BN', 'TM', 'TN'].map((k) => new RegExp(`const ${k}: u32 = (\\d+)u;`).exec(p.info.code)![1]).join(' '));
+        return orig.call(this, p, ...rest);
+      };
+      try {
+        const x = Tensor.randn([2, 24, 9, 9], 1).param('x');
+        const w = Tensor.randn([40, 24, 3, 3], 2).param('w');
+        const b = Tensor.randn([40], 3).param('b');
+        const y = tidy(() => {
+          const out = F.conv2d(x, w, b, { padding: 1 });
+          backward(out, Tensor.randn(out.shape, 4));
+          return out;
+        });
+        const values = (await Tensor.readAll([y, x.grad!, w.grad!, b.grad!])) as Float32Array[];
+        for (const t of [y, x, w, b, x.grad, w.grad, b.grad]) t?.release();
+        return { tiles, values };
+      } finally {
+        dev.dispatch = orig;
+      }
+    };
+    try {
+      const before = await run();
+      expect(before.tiles).toHaveLength(3);
+      expect(tunePending(), 'forward, input gradient, weight gradient').toBe(3);
+      expect(await autotune({ iters: 1 })).toBe(3);
+      const keys = Object.keys(tuneEntries());
+      expect(keys.map((k) => k.split('|')[1])).toEqual(['fwd B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 bias f32', 'dx B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 f32', 'dw B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 db f32']);
+      for (const k of keys) expect(k.startsWith('conv2d.wgsl|')).toBe(true);
+      const tileOf = (v: Record<string, number>) => ['BM', 'BN', 'TM', 'TN'].map((f) => v[f]).join(' ');
+      const after = await run();
+      expect(tunePending()).toBe(0);
+      expect(after.tiles).toEqual(Object.values(tuneEntries()).map((v) => tileOf(v as Record<string, number>)));
+      expect(after.values).toEqual(before.values);
+      // Whatever tile a cache names (here the second and the last of each list), the numbers stay.
+      for (const pick of [1, -1]) {
+        const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
+        const entries = Object.fromEntries(keys.map((k) => [k, JSON.parse(k.split('|')[2]).at(pick)]));
+        await writeFile(tuneCachePath(adapterKey(), dir), JSON.stringify({ version: 1, adapter: adapterKey(), entries }));
+        resetTuning();
+        await useTuneCache(() => {}, dir);
+        const cached = await run();
+        expect(cached.tiles).toEqual(keys.map((k) => tileOf(entries[k])));
+        expect(cached.tiles).not.toEqual(before.tiles);
+        expect(cached.values).toEqual(before.values);
+      }
+    } finally {
+      dev.kernelProfile = saved;
+    }
   });
 
   it('lives in $WEBVIG_CACHE_DIR, else $XDG_CACHE_HOME/webvig, else ~/.cache/webvig', () => {
