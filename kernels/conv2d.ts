@@ -8,7 +8,7 @@ import { device, operandPrecision } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
-import { matrixTiles, matrixSource, matrixName, matrixTile, fitsTile, type MatrixTiles } from './matrix-tiles.js';
+import { matrixTiles, matrixSource, matrixName, matrixTile, matrixTileVariants, fitsTile, type MatrixTiles } from './matrix-tiles.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
@@ -148,7 +148,7 @@ interface Plan {
   tile: TileConfig;
   /** Subgroup-matrix tiles (tile is then matrixTile()), or null for register tiles. */
   matrix: MatrixTiles | null;
-  /** Register tiles the caller did not force: gemm() launches the autotuned one (`tile` until timed). */
+  /** A tile the caller did not force: gemm() launches the autotuned one (`tile` until timed). */
   tunable: boolean;
   mTiles: number;
   nTiles: number;
@@ -168,11 +168,12 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan 
     : mode === Mode.InputGrad ? [g.Cin / g.groups, g.B * g.H * g.W, (g.Cout / g.groups) * khw]
     : [g.Cout / g.groups, (g.Cin / g.groups) * khw + (withDb ? 1 : 0), g.B * g.Ho * g.Wo];
   // Matrix tiles where the adapter has them and the GEMM fills most of their 64×64 tile; a tile
-  // the caller forces is a register tile.
-  const offered = tile ? null : matrixTiles();
+  // the caller forces takes them if they fit it.
+  const offered = matrixTiles();
   const mt = matrixTile();
-  const matrix = offered && M >= MATRIX_MIN_M && N >= mt.BN && fitsTile(offered, mt) ? offered : null;
-  const t = matrix ? mt : (tile ?? pickTile(M, N));
+  const fits = tile ? offered && fitsTile(offered, tile) : offered && M >= MATRIX_MIN_M && N >= mt.BN && fitsTile(offered, mt);
+  const matrix = fits ? offered : null;
+  const t = tile ?? (matrix ? mt : pickTile(M, N));
   const mTiles = Math.ceil(M / t.BM);
   const nTiles = Math.ceil(N / t.BN);
   let splits = 1;
@@ -182,7 +183,7 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan 
     splits = Math.max(1, Math.min(want, Math.floor(K / DW_MIN_CHUNK)));
   }
   const chunk = Math.max(1, Math.ceil(K / splits / t.BK)) * t.BK;
-  return { M, N, K, tile: t, matrix, tunable: !tile && !matrix, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
+  return { M, N, K, tile: t, matrix, tunable: !tile, mTiles, nTiles, chunk, splits: Math.max(1, Math.ceil(K / chunk)) };
 }
 
 /** Where the weight gradient's chunks go in `out`: values per chunk, and where db starts in one (with db's column). */
@@ -194,9 +195,21 @@ interface DwLayout {
 /**
  * The register tiles autotuning chooses among: the default first. Every one adds each output's
  * products in k order and has BK = 16, so that the weight gradient's K chunks (a multiple of BK,
- * planned with the default tile) are the same whichever runs: the same sums in the same order.
+ * planned with the default tile) are the same whichever runs: the same sums in the same order. The
+ * matrix tiles' variants (matrixTileVariants()) keep that too: their BK divide the default's.
  */
 const TILE_VARIANTS = new Map<TileConfig, TileConfig[]>(CONV_TILES.map((t) => [t, [t, ...CONV_TILES.filter((u) => u !== t)]]));
+const matrixVariantLists = new Map<string, TileConfig[]>();
+
+/** The tiles `pl` may run on, the default first; one list object per content (autotune keys). */
+function tileVariants(pl: Plan): readonly TileConfig[] {
+  if (!pl.matrix) return TILE_VARIANTS.get(pl.tile) ?? [pl.tile];
+  const m = pl.matrix;
+  const key = `${matrixName(m)}/${m.subgroupSize} ${operandPrecision()}`;
+  let list = matrixVariantLists.get(key);
+  if (!list) matrixVariantLists.set(key, (list = matrixTileVariants().filter((t) => fitsTile(m, t))));
+  return list;
+}
 
 /** `pl` on tile t instead. */
 function retiled(pl: Plan, t: TileConfig): Plan {
@@ -207,9 +220,10 @@ function retiled(pl: Plan, t: TileConfig): Plan {
 /** One launch of conv2d.wgsl: C = A·B (+ addend: forward and dx) for every group (and K chunk), written into `out`. */
 function gemm(mode: Mode, g: Geometry, plan: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
   let pl = plan;
-  const variants = pl.tunable ? TILE_VARIANTS.get(pl.tile) : undefined;
-  if (variants) {
-    const shape = `${['fwd', 'dx', 'dw'][mode]} B${g.B} Cin${g.Cin} ${g.H}x${g.W} Cout${g.Cout} k${g.kh}x${g.kw} s${g.sh}x${g.sw} p${g.ph}x${g.pw} g${g.groups}${bias ? ' bias' : ''}${dw ? ' db' : ''}${addend ? ' addend' : ''} ${operandPrecision()}`;
+  const variants = pl.tunable ? tileVariants(pl) : [];
+  if (variants.length > 1) {
+    const tiles = pl.matrix ? ` ${matrixName(pl.matrix)}` : '';
+    const shape = `${['fwd', 'dx', 'dw'][mode]} B${g.B} Cin${g.Cin} ${g.H}x${g.W} Cout${g.Cout} k${g.kh}x${g.kw} s${g.sh}x${g.sw} p${g.ph}x${g.pw} g${g.groups}${bias ? ' bias' : ''}${dw ? ' db' : ''}${addend ? ' addend' : ''} ${operandPrecision()}${tiles}`;
     pl = retiled(pl, tuned('conv2d.wgsl', shape, variants, (t) =>
       gemm(mode, g, retiled(plan, t), scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), addend && scratch(addend.shape), dw)));
   }

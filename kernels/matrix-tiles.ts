@@ -15,7 +15,7 @@ import { kernelSource, composedSource } from '../engine/kernel.js';
 import { subgroupMatrixConfigs } from '../engine/precision.js';
 import { Tensor } from '../engine/tensor.js';
 import { operandSource } from './operand.js';
-import type { TileConfig } from './matmul.js';
+import { TILES, type TileConfig } from './matmul.js';
 import { conv2d } from './conv2d.js';
 import { backward } from './backward.js';
 
@@ -31,11 +31,28 @@ export interface MatrixTiles {
 }
 
 /**
- * The workgroup tile that GEMMs take with matrix tiles: 256 invocations, a 64×64 tile of C; 32 deep
- * with f16 operands, 16 with f32, so that As, Bs and half of C's tile fit 16 KiB.
+ * The workgroup tiles GEMMs take with matrix tiles, the default first (autotuning times the
+ * others): 256 invocations each, 64×64 and (f16 operands) 128×128 tiles of C. Each fits 16 KiB of
+ * workgroup memory, what every adapter has: As and Bs (BK deep: 32 and 16 with f16 operands, 16
+ * with f32) and C_ROWS rows of C at a time (8 KiB of f32, tile-matrix.wgsl).
  */
+export function matrixTileVariants(precision: OperandPrecision = operandPrecision()): readonly TileConfig[] {
+  return VARIANTS[precision];
+}
+
+const VARIANTS: Record<OperandPrecision, readonly TileConfig[]> = {
+  f16: [{ BM: 64, BN: 64, BK: 32, TM: 4, TN: 4 }, { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 }],
+  f32: [{ BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 }],
+};
+
+/** The default of matrixTileVariants(). */
 export function matrixTile(precision: OperandPrecision = operandPrecision()): TileConfig {
-  return { BM: 64, BN: 64, BK: precision === 'f16' ? 32 : 16, TM: 4, TN: 4 };
+  return VARIANTS[precision][0];
+}
+
+/** Rows of C's tile that pass through workgroup memory at once: 8 KiB of f32. */
+function cRows(tile: TileConfig): number {
+  return 2048 / tile.BN;
 }
 
 /** 'auto': real subgroup matrices where offered and verified; 'off': never; 'emulate': always, emulated. */
@@ -78,25 +95,30 @@ export function matrixName(m: MatrixTiles): string {
   return `${m.M}×${m.N}×${m.K} ${m.emulated ? 'emulated ' : ''}matrix tiles`;
 }
 
-/** Whether `m` can compute `tile`: whole subgroups and matrices, each subgroup's tiles in one row of tiles and half of C's tile, within the workgroup memory. */
+/**
+ * Whether `m` can compute `tile`: whole subgroups and matrices, each subgroup's tiles in one row of
+ * tiles, and C's rows passing through workgroup memory in whole matrices and thread blocks, all
+ * within the adapter's workgroup memory.
+ */
 export function fitsTile(m: MatrixTiles, tile: TileConfig, dev: Device = device()): boolean {
   const threads = (tile.BM / tile.TM) * (tile.BN / tile.TN);
   const subgroups = threads / m.subgroupSize;
   const tilesN = tile.BN / m.N;
   const perSubgroup = ((tile.BM / m.M) * tilesN) / subgroups;
-  const half = tile.BM / 2;
+  const rows = cRows(tile);
   const opndBytes = operandPrecision() === 'f16' ? 2 : 4;
-  const workgroupBytes = (tile.BM + tile.BN) * tile.BK * opndBytes + (tile.BM / 2) * tile.BN * 4;
+  const workgroupBytes = (tile.BM + tile.BN) * tile.BK * opndBytes + rows * tile.BN * 4;
   return (
     Number.isInteger(subgroups) && subgroups >= 1 && tile.BM % m.M === 0 && tile.BN % m.N === 0 && tile.BK % m.K === 0 &&
-    Number.isInteger(perSubgroup) && perSubgroup >= 1 && tilesN % perSubgroup === 0 && half % m.M === 0 && half % tile.TM === 0 &&
+    Number.isInteger(perSubgroup) && perSubgroup >= 1 && tilesN % perSubgroup === 0 &&
+    Number.isInteger(rows) && tile.BM % rows === 0 && rows % m.M === 0 && rows % tile.TM === 0 &&
     workgroupBytes <= dev.limits.maxComputeWorkgroupStorageSize
   );
 }
 
 /**
  * The adapter's matrix shape for operands of `precision` with f32 results, if it offers one that
- * fits matrixTile() and has a fixed subgroup size (the tiling counts subgroups at compile time).
+ * fits the default matrixTile() and has a fixed subgroup size (the tiling counts subgroups at compile time).
  */
 export function offeredMatrixTiles(dev: Device, precision: OperandPrecision): MatrixTiles | null {
   if (!dev.features.has('chromium-experimental-subgroup-matrix')) return null;
@@ -221,7 +243,8 @@ async function convolutionResults(m: MatrixTiles | null): Promise<Float32Array[]
   try {
     const x = Tensor.randn([2, 96, 9, 9], 1).param('x');
     const w = Tensor.randn([80, 96, 3, 3], 2).param('w');
-    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm' });
+    // The register run forces a tile: a shape of its own would wait for autotuning.
+    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm', tile: m ? undefined : TILES.medium });
     backward(y, Tensor.randn(y.shape, 3));
     const grads = [x.grad!, w.grad!];
     const out = (await Tensor.readAll([y, ...grads])) as Float32Array[];

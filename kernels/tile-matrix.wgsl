@@ -17,7 +17,8 @@ const PER_SG: u32 = (BM / SM) * TILES_N / SUBGROUPS;
 
 var<workgroup> As: array<opnd_t, BM * BK>;
 var<workgroup> Bs: array<opnd_t, BK * BN>;
-var<workgroup> Cs: array<f32, BM * BN / 2u>;
+const C_ROWS: u32 = 2048u / BN;
+var<workgroup> Cs: array<f32, C_ROWS * BN>;
 
 alias Acc = array<MatrixResult, PER_SG>;
 
@@ -40,23 +41,21 @@ fn multiply(lid: vec2u, sub: Subgroup, acc: ptr<function, Acc>) {
   }
 }
 
-// The tiles reach emit() through Cs, half of C's tile at a time (Cs holds BM/2 rows: a whole tile
-// of f32 would not fit the 16 KiB of workgroup memory every adapter has, next to As and Bs): the
-// subgroups whose tiles lie in that half store them, then the threads whose TM×TN blocks lie there
-// emit them.
-const HALF: u32 = BM / 2u;
-
+// The tiles reach emit() through Cs, C_ROWS rows of C's tile at a time (8 KiB: a whole tile of f32
+// would not fit the 16 KiB of workgroup memory every adapter has, next to As and Bs): the subgroups
+// whose tiles lie in those rows store them, then the threads whose TM×TN blocks lie there emit them.
 fn finish(lid: vec2u, sub: Subgroup, acc: ptr<function, Acc>, at: TileAt) {
   let s = subgroup_of(sub);
-  for (var h = 0u; h < 2u; h++) {
-    if (tile_row(s) / HALF == h) {
-      for (var i = 0u; i < PER_SG; i++) { store_result((tile_row(s) - h * HALF) * BN + tile_col(s, i), (*acc)[i]); }
+  for (var part = 0u; part < BM / C_ROWS; part++) {
+    let first = part * C_ROWS;
+    if (tile_row(s) / C_ROWS == part) {
+      for (var i = 0u; i < PER_SG; i++) { store_result((tile_row(s) - first) * BN + tile_col(s, i), (*acc)[i]); }
     }
     workgroupBarrier();
-    if (lid.y * TM / HALF == h) {
+    if (lid.y * TM / C_ROWS == part) {
       for (var i = 0u; i < TM; i++) {
         let row = lid.y * TM + i;
-        for (var j = 0u; j < TN; j++) { emit(at, row, lid.x * TN + j, Cs[(row - h * HALF) * BN + lid.x * TN + j]); }
+        for (var j = 0u; j < TN; j++) { emit(at, row, lid.x * TN + j, Cs[(row - first) * BN + lid.x * TN + j]); }
       }
     }
     workgroupBarrier();

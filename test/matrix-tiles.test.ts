@@ -9,7 +9,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device, setOperandPrecision } from '../kernels/index.js';
 import { Device } from '../engine/device.js';
-import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTile, type MatrixTiles } from '../kernels/matrix-tiles.js';
+import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
 import { tiledSource } from '../kernels/matmul.js';
 import { rng, maxRelErr, conv2dRef, convOutSize, f16round, type ConvCase } from './ref.js';
 
@@ -28,7 +28,7 @@ function rand(n: number, seed: number): Float32Array {
 }
 
 /** conv2d.wgsl's output, dx, dw (and db) for case c, and the contexts of the conv GEMM dispatches. */
-async function run(c: ConvCase, withBias: boolean, seed: number, residual: boolean) {
+async function run(c: ConvCase, withBias: boolean, seed: number, residual: boolean, tile?: F.TileConfig) {
   const [Ho, Wo] = convOutSize(c);
   const xs = [c.B, c.Cin, c.H, c.W];
   const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
@@ -50,7 +50,7 @@ async function run(c: ConvCase, withBias: boolean, seed: number, residual: boole
   try {
     const y = tidy(() => {
       const r = rv ? Tensor.from(rv, [c.B, c.Cout, Ho, Wo]) : undefined;
-      const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, impl: 'gemm', residual: r });
+      const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, impl: 'gemm', residual: r, tile });
       backward(out, Tensor.from(gv, out.shape));
       return out;
     });
@@ -115,6 +115,29 @@ describe('conv2d on emulated subgroup-matrix tiles', () => {
     }
   });
 
+  it('the 128×128 tile (autotuning\'s other choice with f16 operands): bit-identical to register tiles of that size', async () => {
+    const c = CASES[0][1];
+    setOperandPrecision('f16');
+    try {
+      const large = matrixTileVariants()[1];
+      expect(large).toEqual(F.TILES.large);
+      setMatrixTilesMode('emulate');
+      const matrix = await run(c, true, 13, false, large);
+      setMatrixTilesMode('off');
+      const register = await run(c, true, 13, false, large);
+      expect(matrix.contexts.length).toBeGreaterThanOrEqual(3);
+      for (const ctx of matrix.contexts) expect(ctx).toMatch(/emulated matrix tiles/);
+      for (const ctx of register.contexts) expect(ctx).not.toMatch(/matrix tiles/);
+      const { xv, wv, bv, gv } = matrix.inputs;
+      const r16 = (a: ArrayLike<number>) => Float64Array.from(a, f16round);
+      expect(maxRelErr(matrix.got.y, conv2dRef(c, r16(xv), r16(wv), bv, gv).y)).toBeLessThan(1e-5);
+      for (const k of ['y', 'dx', 'dw', 'db'] as const) expect(matrix.got[k]).toEqual(register.got[k]);
+    } finally {
+      setMatrixTilesMode('auto');
+      setOperandPrecision('f32');
+    }
+  });
+
   it('GEMMs under 48 rows stay on register tiles', async () => {
     setMatrixTilesMode('emulate');
     try {
@@ -138,18 +161,24 @@ describe('real subgroup-matrix builtins', () => {
 
   it('compile into pipelines on the null backend for every offered shape, 1×1 and 3×3', async () => {
     const nullDev = await Device.create({ backend: 'null', toggles: ['allow_unsafe_apis'] });
+    let compiled = 0;
     expect(nullDev.features.has('chromium-experimental-subgroup-matrix')).toBe(true);
     try {
       for (const [M, N, K, subgroupSize, type] of SHAPES) {
         setOperandPrecision(type);
         const m: MatrixTiles = { M, N, K, subgroupSize, emulated: false };
-        const tile = matrixTile();
-        expect(fitsTile(m, tile, nullDev)).toBe(true);
-        const code = matrixSource('conv2d.wgsl', tile, m);
-        const bindings = tiledSource('conv2d.wgsl', tile);
-        for (const [KH, KW] of [[1, 1], [3, 3]]) nullDev.pipeline('conv2d.wgsl', 'main', { KH, KW }, code, bindings);
-        await expect(nullDev.sync(), `${M}×${N}×${K} ${type}, ${subgroupSize} lanes`).resolves.toBeUndefined();
+        const tiles = matrixTileVariants().filter((t) => fitsTile(m, t, nullDev));
+        expect(tiles[0], 'the default tile fits').toBe(matrixTileVariants()[0]);
+        for (const tile of tiles) {
+          const code = matrixSource('conv2d.wgsl', tile, m);
+          const bindings = tiledSource('conv2d.wgsl', tile);
+          for (const [KH, KW] of [[1, 1], [3, 3]]) nullDev.pipeline('conv2d.wgsl', 'main', { KH, KW }, code, bindings);
+          await expect(nullDev.sync(), `${M}×${N}×${K} ${type}, ${subgroupSize} lanes, ${tile.BM}×${tile.BN} tile`).resolves.toBeUndefined();
+        }
+        compiled += tiles.length;
       }
+      // Both tiles for NVIDIA's and Intel's shapes, the 64×64 one for Apple's.
+      expect(compiled).toBe(6);
     } finally {
       setOperandPrecision('f32');
       nullDev.destroy();
