@@ -59,21 +59,26 @@ function cRows(tile: TileConfig): number {
 export type MatrixTilesMode = 'auto' | 'off' | 'emulate';
 const MODES: readonly MatrixTilesMode[] = ['auto', 'off', 'emulate'];
 
-const EMULATED: MatrixTiles = { M: 16, N: 16, K: 16, subgroupSize: 32, emulated: true };
+/** The emulated shape: square by default; tests also take non-square ones (a swapped M and N shows there). */
+let emulated: MatrixTiles = { M: 16, N: 16, K: 16, subgroupSize: 32, emulated: true };
 
 let mode: MatrixTilesMode = modeOf(envVar('WEBVIG_MATRIX_TILES') ?? 'auto', 'WEBVIG_MATRIX_TILES');
 /** Set while verifyMatrixTiles() runs its comparison: the tiles to use ('none': register tiles). */
 let forced: MatrixTiles | 'none' | null = null;
 /** Per device and operand precision: the verification's verdict (null: passed). */
 const verdicts = new WeakMap<Device, Map<OperandPrecision, string | null>>();
+/** Per device and operand precision: offeredMatrixTiles(), asked at every convolution's plan. */
+const offers = new WeakMap<Device, Map<OperandPrecision, MatrixTiles | null>>();
 
 function modeOf(v: string, what: string): MatrixTilesMode {
   if (!MODES.includes(v as MatrixTilesMode)) throw new Error(`${what}=${v}: expected one of ${MODES.join(', ')}`);
   return v as MatrixTilesMode;
 }
 
-export function setMatrixTilesMode(m: MatrixTilesMode): void {
+/** `shape`: with 'emulate', the matrix shape and subgroup size to emulate (default 16×16×16, 32 lanes). */
+export function setMatrixTilesMode(m: MatrixTilesMode, shape?: Omit<MatrixTiles, 'emulated'>): void {
   mode = modeOf(m, 'matrix tiles mode');
+  emulated = { ...(shape ?? { M: 16, N: 16, K: 16, subgroupSize: 32 }), emulated: true };
 }
 
 export function matrixTilesMode(): MatrixTilesMode {
@@ -84,7 +89,7 @@ export function matrixTilesMode(): MatrixTilesMode {
 export function matrixTiles(): MatrixTiles | null {
   if (forced) return forced === 'none' ? null : forced;
   if (mode === 'off') return null;
-  if (mode === 'emulate') return EMULATED;
+  if (mode === 'emulate') return emulated;
   const dev = device();
   const offer = offeredMatrixTiles(dev, operandPrecision());
   return offer && verdicts.get(dev)?.get(operandPrecision()) === null ? offer : null;
@@ -100,13 +105,13 @@ export function matrixName(m: MatrixTiles): string {
  * tiles, and C's rows passing through workgroup memory in whole matrices and thread blocks, all
  * within the adapter's workgroup memory.
  */
-export function fitsTile(m: MatrixTiles, tile: TileConfig, dev: Device = device()): boolean {
+export function fitsTile(m: MatrixTiles, tile: TileConfig, dev: Device = device(), precision: OperandPrecision = operandPrecision()): boolean {
   const threads = (tile.BM / tile.TM) * (tile.BN / tile.TN);
   const subgroups = threads / m.subgroupSize;
   const tilesN = tile.BN / m.N;
   const perSubgroup = ((tile.BM / m.M) * tilesN) / subgroups;
   const rows = cRows(tile);
-  const opndBytes = operandPrecision() === 'f16' ? 2 : 4;
+  const opndBytes = precision === 'f16' ? 2 : 4;
   const workgroupBytes = (tile.BM + tile.BN) * tile.BK * opndBytes + rows * tile.BN * 4;
   return (
     Number.isInteger(subgroups) && subgroups >= 1 && tile.BM % m.M === 0 && tile.BN % m.N === 0 && tile.BK % m.K === 0 &&
@@ -121,6 +126,14 @@ export function fitsTile(m: MatrixTiles, tile: TileConfig, dev: Device = device(
  * fits the default matrixTile() and has a fixed subgroup size (the tiling counts subgroups at compile time).
  */
 export function offeredMatrixTiles(dev: Device, precision: OperandPrecision): MatrixTiles | null {
+  let byPrecision = offers.get(dev);
+  if (!byPrecision) offers.set(dev, (byPrecision = new Map()));
+  let offer = byPrecision.get(precision);
+  if (offer === undefined) byPrecision.set(precision, (offer = findOffer(dev, precision)));
+  return offer;
+}
+
+function findOffer(dev: Device, precision: OperandPrecision): MatrixTiles | null {
   if (!dev.features.has('chromium-experimental-subgroup-matrix')) return null;
   const info = dev.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
   const size = info.subgroupMaxSize;
@@ -128,7 +141,7 @@ export function offeredMatrixTiles(dev: Device, precision: OperandPrecision): Ma
   for (const c of subgroupMatrixConfigs(dev.adapterInfo)) {
     if (c.componentType !== precision || c.resultComponentType !== 'f32') continue;
     const m: MatrixTiles = { M: c.M, N: c.N, K: c.K, subgroupSize: size, emulated: false };
-    if (fitsTile(m, matrixTile(precision), dev)) return m;
+    if (fitsTile(m, matrixTile(precision), dev, precision)) return m;
   }
   return null;
 }
@@ -212,11 +225,14 @@ export function matrixSource(file: string, tile: TileConfig, m: MatrixTiles): st
 
 /**
  * Compare, on the current device at the current operand precision, a convolution's three GEMMs
- * computed with the offered matrix tiles against the register tiles; from then on matrixTiles()
- * returns them if they agreed. Returns null when they agreed, else why they are not used (not
- * offered, or the comparison failed). Once per device and precision; later calls return the verdict.
+ * computed on every tile the offered matrix tiles fit against the register tiles; from then on
+ * matrixTiles() returns them if they all agreed. Returns null when they agreed, else why they are
+ * not used (off, not offered, a kernel the driver refused, or a comparison that failed). Once per
+ * device and precision; later calls return the verdict. Nothing to check under 'emulate'.
  */
 export async function verifyMatrixTiles(): Promise<string | null> {
+  if (mode === 'off') return 'WEBVIG_MATRIX_TILES=off';
+  if (mode === 'emulate') return null;
   const dev = device();
   const precision = operandPrecision();
   let byPrecision = verdicts.get(dev);
@@ -224,32 +240,43 @@ export async function verifyMatrixTiles(): Promise<string | null> {
   const known = byPrecision.get(precision);
   if (known !== undefined) return known;
   const offer = offeredMatrixTiles(dev, precision);
-  let verdict: string | null;
+  let verdict: string | null = null;
   if (!offer) {
     verdict = `${dev.describe()} offers no ${precision} subgroup-matrix shape with f32 results that fits a 64×64 tile (with a fixed subgroup size)`;
   } else {
-    const register = await convolutionResults(null);
-    const matrix = await convolutionResults(offer);
-    verdict = compareGradients(register, matrix, `${offer.M}×${offer.N}×${offer.K} ${precision} subgroup matrices`);
+    const register = await convolutionResults(null, TILES.medium);
+    for (const tile of matrixTileVariants(precision).filter((t) => fitsTile(offer, t, dev, precision))) {
+      const what = `${matrixName(offer)} (${precision}, ${tile.BM}×${tile.BN} tile)`;
+      try {
+        verdict = compareGradients(register, await convolutionResults(offer, tile), what);
+      } catch (e) {
+        verdict = `${what} failed on ${dev.describe()}: ${(e as Error).message.split('\n')[0]}`;
+      }
+      if (verdict) break;
+    }
   }
   byPrecision.set(precision, verdict);
   return verdict;
 }
 
-/** A 3×3 convolution's output, input gradient and weight gradient, with matrix tiles `m` or (null) register tiles. */
-async function convolutionResults(m: MatrixTiles | null): Promise<Float32Array[]> {
+/**
+ * A 3×3 convolution's output, input gradient and weight gradient on `tile`: matrix tiles `m`, or
+ * (null) register tiles. A forced tile also keeps the shapes from waiting for autotuning.
+ */
+async function convolutionResults(m: MatrixTiles | null, tile: TileConfig): Promise<Float32Array[]> {
   forced = m ?? 'none';
   beginScope();
   try {
     const x = Tensor.randn([2, 96, 9, 9], 1).param('x');
     const w = Tensor.randn([80, 96, 3, 3], 2).param('w');
-    // The register run forces a tile: a shape of its own would wait for autotuning.
-    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm', tile: m ? undefined : TILES.medium });
+    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm', tile });
     backward(y, Tensor.randn(y.shape, 3));
     const grads = [x.grad!, w.grad!];
-    const out = (await Tensor.readAll([y, ...grads])) as Float32Array[];
-    for (const gr of grads) gr.release();
-    return out;
+    try {
+      return (await Tensor.readAll([y, ...grads])) as Float32Array[];
+    } finally {
+      for (const gr of grads) gr.release();
+    }
   } finally {
     endScope();
     forced = null;

@@ -138,6 +138,21 @@ describe('conv2d on emulated subgroup-matrix tiles', () => {
     }
   });
 
+  // Non-square shapes: a swapped M and N (or a wrong lane split) would show here, not with 16×16×16.
+  for (const shape of [{ M: 8, N: 16, K: 16, subgroupSize: 16 }, { M: 16, N: 8, K: 16, subgroupSize: 32 }]) {
+    it(`${shape.M}×${shape.N}×${shape.K} matrices, ${shape.subgroupSize} lanes: bit-identical to register tiles`, async () => {
+      const c = CASES[1][1];
+      setMatrixTilesMode('emulate', shape);
+      const matrix = await run(c, false, 17, false);
+      setMatrixTilesMode('off');
+      const register = await run(c, false, 17, false);
+      setMatrixTilesMode('auto');
+      expect(matrix.contexts.length).toBeGreaterThanOrEqual(3);
+      for (const ctx of matrix.contexts) expect(ctx).toContain(`${shape.M}×${shape.N}×${shape.K} emulated matrix tiles`);
+      for (const k of ['y', 'dx', 'dw'] as const) expect(matrix.got[k]).toEqual(register.got[k]);
+    });
+  }
+
   it('GEMMs under 48 rows stay on register tiles', async () => {
     setMatrixTilesMode('emulate');
     try {
@@ -200,7 +215,10 @@ describe('real subgroup-matrix builtins', () => {
       } else {
         expect(verdict).toMatch(/offers no f16 subgroup-matrix shape with f32 results/);
       }
+      setMatrixTilesMode('off');
+      expect(await verifyMatrixTiles()).toBe('WEBVIG_MATRIX_TILES=off');
     } finally {
+      setMatrixTilesMode('auto');
       setOperandPrecision('f32');
     }
   });
