@@ -9,7 +9,7 @@ import type { Device } from '../engine/device.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
-import { matrixTiles, matrixSource, matrixName, matrixTile, matrixTileVariants, fitsTile, type MatrixTiles } from './matrix-tiles.js';
+import { matrixFor, matrixSource, matrixName, matrixTile, matrixTileVariants, fitsTile, type MatrixTiles } from './matrix-tiles.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
@@ -158,9 +158,6 @@ interface Plan {
   splits: number;
 }
 
-/** Fewest GEMM rows (output channels per group, or input channels for dx) that take matrix tiles. */
-const MATRIX_MIN_M = 48;
-
 /** `withDb`: the weight gradient's GEMM with db's column of ones (conv2d.wgsl). */
 function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan {
   const khw = g.kh * g.kw;
@@ -168,13 +165,8 @@ function plan(mode: Mode, g: Geometry, tile?: TileConfig, withDb = false): Plan 
     mode === Mode.Forward ? [g.Cout / g.groups, g.B * g.Ho * g.Wo, (g.Cin / g.groups) * khw]
     : mode === Mode.InputGrad ? [g.Cin / g.groups, g.B * g.H * g.W, (g.Cout / g.groups) * khw]
     : [g.Cout / g.groups, (g.Cin / g.groups) * khw + (withDb ? 1 : 0), g.B * g.Ho * g.Wo];
-  // Matrix tiles where the adapter has them and the GEMM fills most of their 64×64 tile; a tile
-  // the caller forces takes them if they fit it.
-  const offered = matrixTiles();
-  const mt = matrixTile();
-  const fits = tile ? offered && fitsTile(offered, tile) : offered && M >= MATRIX_MIN_M && N >= mt.BN && fitsTile(offered, mt);
-  const matrix = fits ? offered : null;
-  const t = tile ?? (matrix ? mt : pickTile(M, N));
+  const matrix = matrixFor(M, N, tile);
+  const t = tile ?? (matrix ? matrixTile() : pickTile(M, N));
   const mTiles = Math.ceil(M / t.BM);
   const nTiles = Math.ceil(N / t.BN);
   let splits = 1;

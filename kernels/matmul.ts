@@ -11,6 +11,7 @@ import { relu, gelu } from './elementwise.js';
 import { device } from '../engine/context.js';
 import { fixedSubgroupSize } from './subgroups.js';
 import { shuffleGemmLaunch, shuffleDotLaunch } from './pointwise-subgroup.js';
+import { matrixFor, matrixSource, matrixName, matrixTile } from './matrix-tiles.js';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -129,15 +130,19 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   }
   if (out.size === 0) return out;
   if (shuffleMatmul(a, b, o, d, biasBatch, out)) return out;
-  const t = o.tile ?? pickTile(M, N);
+  // Subgroup-matrix tiles (tensor cores) where the adapter has them (kernels/matrix-tiles.ts).
+  const matrix = matrixFor(M, N, o.tile);
+  const t = o.tile ?? (matrix ? matrixTile() : pickTile(M, N));
   launch({
     file: 'matmul.wgsl',
-    code: tiledSource('matmul.wgsl', t),
+    code: matrix ? matrixSource('matmul.wgsl', t, matrix) : tiledSource('matmul.wgsl', t),
+    // wgsl_reflect cannot parse subgroup-matrix types; the register kernel declares the same bindings.
+    bindingsFrom: matrix && !matrix.emulated ? tiledSource('matmul.wgsl', t) : undefined,
     constants: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, BIAS: mode, ACT: { none: 0, relu: 1, gelu: 2 }[o.activation ?? 'none'] },
     args: [a, b, o.bias ?? unusedOperand(), out],
     params: [M, N, K, na === 1 ? 0 : M * K, nb === 1 ? 0 : K * N, M * N, biasBatch, 0],
     workgroups: [Math.ceil(N / t.BN), Math.ceil(M / t.BM), batch],
-    context: `matmul ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''}`,
+    context: `matmul ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''}${matrix ? `, ${matrixName(matrix)}` : ''}`,
   });
   return out;
 }

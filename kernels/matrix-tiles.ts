@@ -16,8 +16,6 @@ import { subgroupMatrixConfigs } from '../engine/precision.js';
 import { Tensor } from '../engine/tensor.js';
 import { operandSource } from './operand.js';
 import { TILES, type TileConfig } from './matmul.js';
-import { conv2d } from './conv2d.js';
-import { backward } from './backward.js';
 
 /** One matrix multiply's shape (rows M, columns N, depth K) and the subgroup that computes it. */
 export interface MatrixTiles {
@@ -93,6 +91,22 @@ export function matrixTiles(): MatrixTiles | null {
   const dev = device();
   const offer = offeredMatrixTiles(dev, operandPrecision());
   return offer && verdicts.get(dev)?.get(operandPrecision()) === null ? offer : null;
+}
+
+/** Fewest rows (output channels per group, input channels for dx) a GEMM needs to take matrix tiles. */
+const MIN_ROWS = 48;
+
+/**
+ * The matrix tiles a GEMM of M rows and N columns takes now: where matrixTiles() offers them and the
+ * GEMM fills most of their default 64×64 tile; with a `tile` the caller forces, where they fit it.
+ * Null: register tiles.
+ */
+export function matrixFor(M: number, N: number, tile?: TileConfig): MatrixTiles | null {
+  const m = matrixTiles();
+  if (!m) return null;
+  if (tile) return fitsTile(m, tile) ? m : null;
+  const t = matrixTile();
+  return M >= MIN_ROWS && N >= t.BN && fitsTile(m, t) ? m : null;
 }
 
 /** How launch contexts (errors, profiles) name the tiles: "16×16×16 matrix tiles". */
@@ -264,6 +278,8 @@ export async function verifyMatrixTiles(): Promise<string | null> {
  * (null) register tiles. A forced tile also keeps the shapes from waiting for autotuning.
  */
 async function convolutionResults(m: MatrixTiles | null, tile: TileConfig): Promise<Float32Array[]> {
+  // Imported here: matmul.ts and conv2d.ts import this module, so a static import would be a cycle.
+  const [{ conv2d }, { backward }] = await Promise.all([import('./conv2d.js'), import('./backward.js')]);
   forced = m ?? 'none';
   beginScope();
   try {

@@ -11,7 +11,7 @@ import { init, Tensor, F, backward, tidy, device, setOperandPrecision } from '..
 import { Device } from '../engine/device.js';
 import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
 import { tiledSource } from '../kernels/matmul.js';
-import { rng, maxRelErr, conv2dRef, convOutSize, f16round, type ConvCase } from './ref.js';
+import { rng, maxRelErr, conv2dRef, convOutSize, f16round, matmulRef, type ConvCase } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -153,6 +153,45 @@ describe('conv2d on emulated subgroup-matrix tiles', () => {
     });
   }
 
+  it('matmul (the GPU profile\'s tiled kernel): float64 reference and register tiles, transposed operands, a bias, a batch', async () => {
+    const dev = device();
+    const saved = dev.kernelProfile;
+    dev.kernelProfile = 'gpu';
+    try {
+      for (const [M, K, N, batch, transA, transB] of [[80, 40, 72, 1, false, true], [64, 24, 130, 2, true, false]] as const) {
+        const av = rand(batch * M * K, M), bv = rand(batch * K * N, N), biasv = rand(N, 3);
+        const shapeA = transA ? [batch, K, M] : [batch, M, K];
+        const shapeB = transB ? [batch, N, K] : [batch, K, N];
+        const results: Float32Array[] = [];
+        for (const m of ['emulate', 'off'] as const) {
+          setMatrixTilesMode(m);
+          const contexts: string[] = [];
+          const dispatch = dev.dispatch.bind(dev);
+          dev.dispatch = (p, args, params, wg, context) => {
+            if (p.label.startsWith('matmul.wgsl')) contexts.push(context);
+            dispatch(p, args, params, wg, context);
+          };
+          try {
+            const y = tidy(() => F.matmul(Tensor.from(av, shapeA), Tensor.from(bv, shapeB), { transA, transB, bias: Tensor.from(biasv, [N]) }));
+            results.push(await y.toArray());
+            y.release();
+          } finally {
+            dev.dispatch = dispatch;
+          }
+          expect(contexts).toHaveLength(1);
+          if (m === 'emulate') expect(contexts[0]).toMatch(/emulated matrix tiles/);
+          else expect(contexts[0]).not.toMatch(/matrix tiles/);
+        }
+        const ref = matmulRef(av, bv, M, N, K, batch, batch, transA, transB).map((v, i) => v + biasv[i % N]);
+        expect(maxRelErr(results[0], ref)).toBeLessThan(1e-5);
+        expect(results[0]).toEqual(results[1]);
+      }
+    } finally {
+      setMatrixTilesMode('auto');
+      dev.kernelProfile = saved;
+    }
+  });
+
   it('GEMMs under 48 rows stay on register tiles', async () => {
     setMatrixTilesMode('emulate');
     try {
@@ -174,7 +213,13 @@ describe('real subgroup-matrix builtins', () => {
     [8, 8, 8, 32, 'f32'],
   ];
 
-  it('compile into pipelines on the null backend for every offered shape, 1×1 and 3×3', async () => {
+  // conv2d.wgsl with 1×1 and 3×3 kernels; matmul.wgsl plain and with both operands transposed.
+  const KERNELS: [string, Record<string, number>[]][] = [
+    ['conv2d.wgsl', [{ KH: 1, KW: 1 }, { KH: 3, KW: 3 }]],
+    ['matmul.wgsl', [{}, { TRANS_A: 1, TRANS_B: 1, BIAS: 2, ACT: 2 }]],
+  ];
+
+  it('compile into pipelines on the null backend for every offered shape: conv2d and matmul', async () => {
     const nullDev = await Device.create({ backend: 'null', toggles: ['allow_unsafe_apis'] });
     let compiled = 0;
     expect(nullDev.features.has('chromium-experimental-subgroup-matrix')).toBe(true);
@@ -185,15 +230,17 @@ describe('real subgroup-matrix builtins', () => {
         const tiles = matrixTileVariants().filter((t) => fitsTile(m, t, nullDev));
         expect(tiles[0], 'the default tile fits').toBe(matrixTileVariants()[0]);
         for (const tile of tiles) {
-          const code = matrixSource('conv2d.wgsl', tile, m);
-          const bindings = tiledSource('conv2d.wgsl', tile);
-          for (const [KH, KW] of [[1, 1], [3, 3]]) nullDev.pipeline('conv2d.wgsl', 'main', { KH, KW }, code, bindings);
-          await expect(nullDev.sync(), `${M}×${N}×${K} ${type}, ${subgroupSize} lanes, ${tile.BM}×${tile.BN} tile`).resolves.toBeUndefined();
+          for (const [file, variants] of KERNELS) {
+            const code = matrixSource(file, tile, m);
+            const bindings = tiledSource(file, tile);
+            for (const constants of variants) nullDev.pipeline(file, 'main', constants, code, bindings);
+            await expect(nullDev.sync(), `${file}: ${M}×${N}×${K} ${type}, ${subgroupSize} lanes, ${tile.BM}×${tile.BN} tile`).resolves.toBeUndefined();
+            compiled++;
+          }
         }
-        compiled += tiles.length;
       }
-      // Both tiles for NVIDIA's and Intel's shapes, the 64×64 one for Apple's.
-      expect(compiled).toBe(6);
+      // Both tiles for NVIDIA's and Intel's shapes, the 64×64 one for Apple's; both kernels.
+      expect(compiled).toBe(12);
     } finally {
       setOperandPrecision('f32');
       nullDev.destroy();
