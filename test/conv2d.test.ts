@@ -2,7 +2,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, device, keep } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
-import { rng, maxRelErr, forEachKernelProfile, conv2dRef as reference, convOutSize as outSize, type ConvCase as Case } from './ref.js';
+import { rng, maxRelErr, forEachKernelProfile, conv2dRef as reference, convOutSize as outSize, convCaseData, type ConvCase as Case } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -14,13 +14,7 @@ function rand(n: number, seed: number): Float32Array {
 }
 
 async function check(c: Case, withBias: boolean, seed: number, tile?: F.TileConfig, impl?: F.Conv2dOptions['impl'], pointwise?: F.Conv2dOptions['pointwise']) {
-  const [Ho, Wo] = outSize(c);
-  const xs = [c.B, c.Cin, c.H, c.W];
-  const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
-  const xv = rand(xs.reduce((a, b) => a * b), seed);
-  const wv = rand(ws.reduce((a, b) => a * b), seed + 1);
-  const bv = withBias ? rand(c.Cout, seed + 2) : null;
-  const gv = rand(c.B * c.Cout * Ho * Wo, seed + 3);
+  const { Ho, Wo, xs, ws, xv, wv, bv, gv } = convCaseData(c, withBias, seed);
   const ref = reference(c, xv, wv, bv, gv);
 
   const x = Tensor.from(xv, xs).param('x');

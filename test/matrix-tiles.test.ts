@@ -11,7 +11,7 @@ import { init, Tensor, F, backward, tidy, device, setOperandPrecision } from '..
 import { Device } from '../engine/device.js';
 import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
 import { tiledSource } from '../kernels/matmul.js';
-import { rng, maxRelErr, conv2dRef, convOutSize, f16round, matmulRef, type ConvCase } from './ref.js';
+import { rand, maxRelErr, conv2dRef, convCaseData, f16round, matmulRef, type ConvCase } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -22,45 +22,42 @@ afterAll(() => {
   setOperandPrecision('f32');
 });
 
-function rand(n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
-
-/** conv2d.wgsl's output, dx, dw (and db) for case c, and the contexts of the conv GEMM dispatches. */
-async function run(c: ConvCase, withBias: boolean, seed: number, residual: boolean, tile?: F.TileConfig) {
-  const [Ho, Wo] = convOutSize(c);
-  const xs = [c.B, c.Cin, c.H, c.W];
-  const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
-  const xv = rand(xs.reduce((a, b) => a * b), seed);
-  const wv = rand(ws.reduce((a, b) => a * b), seed + 1);
-  const bv = withBias ? rand(c.Cout, seed + 2) : null;
-  const gv = rand(c.B * c.Cout * Ho * Wo, seed + 3);
-  const rv = residual ? rand(c.B * c.Cout * Ho * Wo, seed + 4) : null;
-  const x = Tensor.from(xv, xs).param('x');
-  const w = Tensor.from(wv, ws).param('w');
-  const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
+/** fn's result, and the launch contexts of the dispatches of kernel `file` it made. */
+async function watching<T>(file: string, fn: () => Promise<T>): Promise<{ value: T; contexts: string[] }> {
   const dev = device();
   const contexts: string[] = [];
   const dispatch = dev.dispatch.bind(dev);
   dev.dispatch = (p, args, params, wg, context) => {
-    if (p.label.startsWith('conv2d.wgsl')) contexts.push(context);
+    if (p.label.startsWith(file)) contexts.push(context);
     dispatch(p, args, params, wg, context);
   };
   try {
+    return { value: await fn(), contexts };
+  } finally {
+    dev.dispatch = dispatch;
+  }
+}
+
+/** conv2d.wgsl's output, dx, dw (and db) for case c, and the contexts of the conv GEMM dispatches. */
+async function run(c: ConvCase, withBias: boolean, seed: number, residual: boolean, tile?: F.TileConfig) {
+  const { Ho, Wo, xs, ws, xv, wv, bv, gv } = convCaseData(c, withBias, seed);
+  const rv = residual ? rand(c.B * c.Cout * Ho * Wo, seed + 4) : null;
+  const x = Tensor.from(xv, xs).param('x');
+  const w = Tensor.from(wv, ws).param('w');
+  const b = bv ? Tensor.from(bv, [c.Cout]).param('b') : null;
+  const { value: got, contexts } = await watching('conv2d.wgsl', async () => {
     const y = tidy(() => {
       const r = rv ? Tensor.from(rv, [c.B, c.Cout, Ho, Wo]) : undefined;
       const out = F.conv2d(x, w, b, { stride: c.stride, padding: c.pad, groups: c.groups, impl: 'gemm', residual: r, tile });
       backward(out, Tensor.from(gv, out.shape));
       return out;
     });
-    const got = { y: await y.toArray(), dx: await x.grad!.toArray(), dw: await w.grad!.toArray(), db: b ? await b.grad!.toArray() : null };
+    const values = { y: await y.toArray(), dx: await x.grad!.toArray(), dw: await w.grad!.toArray(), db: b ? await b.grad!.toArray() : null };
     for (const t of [x, w, b, y]) t?.release();
     for (const t of [x, w, b]) t?.grad?.release();
-    return { got, contexts, inputs: { xv, wv, bv, gv, rv } };
-  } finally {
-    dev.dispatch = dispatch;
-  }
+    return values;
+  });
+  return { got, contexts, inputs: { xv, wv, bv, gv, rv } };
 }
 
 const CASES: [string, ConvCase, boolean, boolean][] = [
@@ -165,19 +162,13 @@ describe('conv2d on emulated subgroup-matrix tiles', () => {
         const results: Float32Array[] = [];
         for (const m of ['emulate', 'off'] as const) {
           setMatrixTilesMode(m);
-          const contexts: string[] = [];
-          const dispatch = dev.dispatch.bind(dev);
-          dev.dispatch = (p, args, params, wg, context) => {
-            if (p.label.startsWith('matmul.wgsl')) contexts.push(context);
-            dispatch(p, args, params, wg, context);
-          };
-          try {
+          const { value, contexts } = await watching('matmul.wgsl', async () => {
             const y = tidy(() => F.matmul(Tensor.from(av, shapeA), Tensor.from(bv, shapeB), { transA, transB, bias: Tensor.from(biasv, [N]) }));
-            results.push(await y.toArray());
+            const v = await y.toArray();
             y.release();
-          } finally {
-            dev.dispatch = dispatch;
-          }
+            return v;
+          });
+          results.push(value);
           expect(contexts).toHaveLength(1);
           if (m === 'emulate') expect(contexts[0]).toMatch(/emulated matrix tiles/);
           else expect(contexts[0]).not.toMatch(/matrix tiles/);

@@ -539,6 +539,15 @@ export function convOutSize(c: ConvCase): [number, number] {
   return [Math.floor((c.H + 2 * c.pad - c.kh) / c.stride) + 1, Math.floor((c.W + 2 * c.pad - c.kw) / c.stride) + 1];
 }
 
+/** A convolution case's random inputs in [-1, 1): x, weight, bias (or null) and an output gradient, with their shapes. */
+export function convCaseData(c: ConvCase, withBias: boolean, seed: number) {
+  const [Ho, Wo] = convOutSize(c);
+  const xs = [c.B, c.Cin, c.H, c.W];
+  const ws = [c.Cout, c.Cin / c.groups, c.kh, c.kw];
+  const gv = rand(c.B * c.Cout * Ho * Wo, seed + 3);
+  return { Ho, Wo, xs, ws, xv: rand(numel(xs), seed), wv: rand(numel(ws), seed + 1), bv: withBias ? rand(c.Cout, seed + 2) : null, gv };
+}
+
 /** Direct float64 convolution, and its analytic gradients for an output gradient `gy`. */
 export function conv2dRef(c: ConvCase, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, gy: ArrayLike<number>) {
   const [Ho, Wo] = convOutSize(c);
