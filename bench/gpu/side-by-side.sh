@@ -14,7 +14,7 @@
 # 520), so a slow part costs only its own figures. $OUT gets: summary.txt (each target: measured, met
 # or not), train.txt and kernels.txt (compare.py's tables), info.json (webvig info with the f16 and
 # subgroup-matrix toggles), raw.json (every JSON output, by part), profile.txt (the first case's
-# step, per kernel and call site) and log.txt (stderr, timings).
+# fp32 and mixed steps, per kernel and call site) and log.txt (stderr, timings).
 set -uo pipefail
 OUT=${OUT:?OUT must name the folder for the results}
 mkdir -p "$OUT"
@@ -95,6 +95,12 @@ fi
 c=${train_cases[0]}
 run 90 "webvig profile $c" "$raw/webvig-profile-step.json" \
   bash -c 'WEBVIG_PROFILE=sites "$@" 2> "$0"' "$OUT/profile.txt" "${webvig[@]}" bench --suite train --case "$c" --warmup 1 --iters 1 --json
+
+# 6. The same for its --precision mixed step (the convolutions on tensor-core matrix tiles where the
+#    adapter has them), appended to profile.txt: where the mixed target's time goes.
+run 90 "webvig profile $c mixed" "$raw/webvig-profile-step-mixed.json" \
+  bash -c 'echo "## --precision mixed" >> "$0"; WEBVIG_PROFILE=sites "$@" 2>> "$0"' "$OUT/profile.txt" \
+  env WEBVIG_DAWN_TOGGLES=$toggles "${webvig[@]}" bench --suite train --case "$c" --precision mixed --warmup 1 --iters 1 --json
 
 # Tables, targets and the raw outputs.
 python3 - "$raw" "$OUT" <<'PY' 2>> "$OUT/log.txt"
