@@ -108,6 +108,22 @@ export function reflectKernel(file: string, entry: string, code = kernelSource(f
 
 /** FNV-1a, for cache keys of generated sources. */
 export function hash(s: string): string {
+  let h = hashes.get(s);
+  if (h === undefined) {
+    h = fnv1a(s);
+    // Launchers pass the same (cached) source string each time; a map hit costs what comparing
+    // the string to itself does, while FNV walks all of its characters.
+    if (hashes.size >= MAX_HASHES) hashes.clear();
+    hashes.set(s, h);
+  }
+  return h;
+}
+
+const hashes = new Map<string, string>();
+/** A bound on the memo: sources are a few hundred kinds; more means generated one-offs. */
+const MAX_HASHES = 4096;
+
+function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

@@ -4,6 +4,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, device, Tensor, F, tidy, keep, noGrad, backward, beginScope, endScope, type MemoryStats } from '../kernels/index.js';
 import { launch } from '../engine/launch.js';
+import { hash, kernelSource } from '../engine/kernel.js';
 import { sizeClass } from '../engine/pool.js';
 import {
   randArr, mapRef, reduceRef, maxRef, softmaxRef, permuteMap, indexSelectMap, gatherRef, scatterRef, expectClose, numel, forEachKernelProfile,
@@ -348,5 +349,18 @@ describe('grid folding', () => {
     } finally {
       dev.limits = real;
     }
+  });
+});
+
+describe('source hashes (pipeline cache keys)', () => {
+  it('FNV-1a of the text, the same for equal strings however built, and remembered', () => {
+    // Reference values of 32-bit FNV-1a.
+    expect(hash('')).toBe('811c9dc5');
+    expect(hash('a')).toBe('e40c292c');
+    expect(hash('foobar')).toBe('bf9cf968');
+    const code = kernelSource('tile.wgsl');
+    const copy = [...code].join('');
+    expect(hash(copy)).toBe(hash(code));
+    expect(hash(code + ' ')).not.toBe(hash(code));
   });
 });
