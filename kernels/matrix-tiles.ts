@@ -1,7 +1,8 @@
-// Subgroup-matrix tiles for the convolution GEMMs (conv2d.wgsl with tile-matrix.wgsl): where the
-// adapter offers chromium-experimental-subgroup-matrix (Dawn: with allow_unsafe_apis) for the
-// operand precision's type with f32 results — f16 under --precision mixed, i.e. tensor cores — the
-// BM×BN tile of a GEMM is a set of SM×SN matrix products instead of per-thread register blocks.
+// Subgroup-matrix tiles for the GEMM kernels (conv2d.wgsl and matmul.wgsl with tile-matrix.wgsl):
+// where the adapter offers chromium-experimental-subgroup-matrix (Dawn: with allow_unsafe_apis)
+// for the operand precision's type with f32 results — f16 under --precision mixed, i.e. tensor
+// cores — the BM×BN tile of a GEMM is a set of SM×SN matrix products instead of per-thread
+// register blocks.
 //
 // A matrix op's layout conventions are the driver's, so the tiles are used only after
 // verifyMatrixTiles() has compared a convolution's forward, input and weight gradients computed
@@ -79,11 +80,7 @@ export function setMatrixTilesMode(m: MatrixTilesMode, shape?: Omit<MatrixTiles,
   emulated = { ...(shape ?? { M: 16, N: 16, K: 16, subgroupSize: 32 }), emulated: true };
 }
 
-export function matrixTilesMode(): MatrixTilesMode {
-  return mode;
-}
-
-/** The matrix tiles conv2d's GEMMs use now (current device and operand precision), or null for register tiles. */
+/** The matrix tiles GEMMs use now (current device and operand precision), or null for register tiles. */
 export function matrixTiles(): MatrixTiles | null {
   if (forced) return forced === 'none' ? null : forced;
   if (mode === 'off') return null;

@@ -1,10 +1,11 @@
 // A GEMM's BM×BN tile of C from subgroup matrices (tensor cores where the adapter has them), with
-// tile.wgsl's interface (conv2d.wgsl uses it). The A and B tiles are staged as there, k-major, but as scalars (a
-// matrix load reads a strided block of scalars): A[m, k] at As[k·BM + m] is A's column-major
-// layout with stride BM, B[k, n] at Bs[k·BN + n] B's row-major layout with stride BN. Subgroup s
-// owns PER_SG result tiles of SM×SN, side by side in one row of tiles (one left operand serves them
-// all), and adds SK-deep products per step. When the K loop is done the tiles go to workgroup
-// memory (Cs), where every thread reads its TM×TN block for emit(), as from registers.
+// tile.wgsl's interface (matmul.wgsl and conv2d.wgsl use either). The A and B tiles are staged as
+// there, k-major, but as scalars (a matrix load reads a strided block of scalars): A[m, k] at
+// As[k·BM + m] is A's column-major layout with stride BM, B[k, n] at Bs[k·BN + n] B's row-major
+// layout with stride BN. Subgroup s owns PER_SG result tiles of SM×SN, side by side in one row of
+// tiles (one left operand serves them all), and adds SK-deep products per step. When the K loop is
+// done the tiles go to workgroup memory (Cs), where every thread reads its TM×TN block for emit(),
+// as from registers.
 //
 // A prelude (kernels/matrix-tiles.ts) defines SM, SN, SK, SGS (invocations per subgroup),
 // Subgroup, subgroup_of(), MatrixResult and the four matrix operations: the adapter's subgroup-
