@@ -253,7 +253,7 @@ export async function verifyMatrixTiles(): Promise<string | null> {
   const offer = offeredMatrixTiles(dev, precision);
   let verdict: string | null = null;
   if (!offer) {
-    verdict = `${dev.describe()} offers no ${precision} subgroup-matrix shape with f32 results that fits a 64×64 tile (with a fixed subgroup size)`;
+    verdict = `the adapter offers no ${precision} subgroup-matrix shape with f32 results that fits a 64×64 tile (with a fixed subgroup size)`;
   } else {
     const register = await convolutionResults(null, TILES.medium);
     for (const tile of matrixTileVariants(precision).filter((t) => fitsTile(offer, t, dev, precision))) {

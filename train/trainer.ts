@@ -153,17 +153,17 @@ export async function train(cfg: TrainConfig, log: Log = (l) => process.stdout.w
   if (problem) throw new UsageError(`--size ${cfg.size}: ${problem}`);
   // Before the run folder is touched: an adapter without shader-f16 refuses --precision mixed.
   const tiles = await usePrecision(cfg.precision ?? 'fp32', await init({ adapter: cfg.adapter, backend: cfg.backend }), 'webvig train');
-  if (cfg.precision === 'mixed') log(`mixed precision: f16 convolution operands on ${tiles}`);
   const scaler = cfg.precision === 'mixed' ? new GradScaler() : undefined;
   try {
-    return await trainInDir(cfg, flag, log, scaler);
+    return await trainInDir(cfg, flag, log, scaler, tiles);
   } finally {
     scaler?.release();
     resetPrecision();
   }
 }
 
-async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: GradScaler | undefined): Promise<Summary> {
+/** `tiles`: what the matmul and convolution GEMMs run on (train/precision.ts), for the log. */
+async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: GradScaler | undefined, tiles: string): Promise<Summary> {
   const lock = await lockRunDir(cfg.out, flag, log);
   // An epoch's files are written while the next epoch trains (the writes mostly wait on fsync).
   const writes = new InOrder();
@@ -182,7 +182,7 @@ async function trainInDir(cfg: TrainConfig, flag: string, log: Log, scaler: Grad
     }
     const stale = await removeStaleTemps(cfg.out);
     if (stale.length > 0) log(`note: removed ${stale.length} temporary file(s) left by an interrupted write in ${cfg.out}: ${stale.join(', ')}`);
-    return await trainLocked(cfg, log, scaler, writes);
+    return await trainLocked(cfg, log, scaler, writes, tiles);
   } finally {
     // Never release the folder (or return) with a file still being written.
     await writes.settled();
@@ -215,9 +215,9 @@ async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[]
   return now;
 }
 
-async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined, writes: InOrder): Promise<Summary> {
+async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined, writes: InOrder, tiles: string): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
-  log(`device: ${dev.describe()}${scaler ? '; --precision mixed: f16 matmul/conv operands, f32 sums and weights, dynamic loss scaling' : ''}`);
+  log(`device: ${dev.describe()}${scaler ? `; --precision mixed: f16 matmul/conv operands on ${tiles}, f32 sums and weights, dynamic loss scaling` : ''}`);
   const tuning = autotuneEnabled();
   if (tuning) await useTuneCache((m) => log(`warning: ${m}`));
 
