@@ -186,7 +186,9 @@ fn store_result(offset: u32, acc: MatrixResult) {
 
 // Emulated: a subgroup is SGS consecutive invocations; an operand stays in workgroup memory (it is
 // read between the same two barriers as the real load), and lane l holds elements l, l + SGS, … of
-// each SM×SN result in row-major order.
+// each SM×SN result in row-major order. The loops take their trip counts from a value a compiler
+// cannot fold (C, the kernel's output, is never empty when it runs): lavapipe unrolls loops of
+// constant count, and unrolled, the 128×128 tile's emulation took minutes to compile.
 const EMULATED_OPS = `
 const PER_LANE: u32 = SM * SN / SGS;
 alias MatrixResult = array<f32, PER_LANE>;
@@ -195,10 +197,15 @@ struct MatrixAt { offset: u32 }
 struct Subgroup { @builtin(local_invocation_id) lid: vec3u }
 
 var<private> lane: u32;
+var<private> per_lane: u32;
+var<private> depth: u32;
 
 // The workgroup is one-dimensional: lid.x is the invocation's index.
 fn subgroup_of(sub: Subgroup) -> u32 {
   lane = sub.lid.x % SGS;
+  let one = min(arrayLength(&C), 1u);
+  per_lane = PER_LANE * one;
+  depth = SK * one;
   return sub.lid.x / SGS;
 }
 
@@ -207,9 +214,9 @@ fn load_right(offset: u32) -> MatrixAt { return MatrixAt(offset); }
 
 fn multiply_add(l: MatrixAt, r: MatrixAt, acc: MatrixResult) -> MatrixResult {
   var out = acc;
-  for (var q = 0u; q < PER_LANE; q++) {
+  for (var q = 0u; q < per_lane; q++) {
     let e = lane + q * SGS;
-    for (var k = 0u; k < SK; k++) {
+    for (var k = 0u; k < depth; k++) {
       out[q] += f32(As[l.offset + k * BM + e / SN]) * f32(Bs[r.offset + k * BN + e % SN]);
     }
   }
@@ -217,7 +224,7 @@ fn multiply_add(l: MatrixAt, r: MatrixAt, acc: MatrixResult) -> MatrixResult {
 }
 
 fn store_result(offset: u32, acc: MatrixResult) {
-  for (var q = 0u; q < PER_LANE; q++) {
+  for (var q = 0u; q < per_lane; q++) {
     let e = lane + q * SGS;
     Cs[offset + (e / SN) * BN + e % SN] = acc[q];
   }

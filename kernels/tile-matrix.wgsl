@@ -44,21 +44,27 @@ fn multiply(lid: vec2u, sub: Subgroup, acc: ptr<function, Acc>) {
 
 // The tiles reach emit() through Cs, C_ROWS rows of C's tile at a time (8 KiB: a whole tile of f32
 // would not fit the 16 KiB of workgroup memory every adapter has, next to As and Bs): the subgroups
-// whose tiles lie in those rows store them, then the threads whose TM×TN blocks lie there emit them.
+// whose tiles lie in those rows store them, then the threads whose TM×TN blocks lie there copy them
+// out. Each thread emits its block once, after the last part (a CPU adapter's compiler unrolls
+// these loops: emit() inside them would be inlined once per part).
 fn finish(lid: vec2u, sub: Subgroup, acc: ptr<function, Acc>, at: TileAt) {
   let s = subgroup_of(sub);
+  let own_part = lid.y * TM / C_ROWS;
+  var values: array<f32, TM * TN>;
   for (var part = 0u; part < BM / C_ROWS; part++) {
     let first = part * C_ROWS;
     if (tile_row(s) / C_ROWS == part) {
       for (var i = 0u; i < PER_SG; i++) { store_result((tile_row(s) - first) * BN + tile_col(s, i), (*acc)[i]); }
     }
     workgroupBarrier();
-    if (lid.y * TM / C_ROWS == part) {
+    if (own_part == part) {
       for (var i = 0u; i < TM; i++) {
-        let row = lid.y * TM + i;
-        for (var j = 0u; j < TN; j++) { emit(at, row, lid.x * TN + j, Cs[(row - first) * BN + lid.x * TN + j]); }
+        for (var j = 0u; j < TN; j++) { values[i * TN + j] = Cs[(lid.y * TM + i - first) * BN + lid.x * TN + j]; }
       }
     }
     workgroupBarrier();
+  }
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) { emit(at, lid.y * TM + i, lid.x * TN + j, values[i * TN + j]); }
   }
 }
