@@ -215,14 +215,14 @@ function retiled(pl: Plan, t: TileConfig): Plan {
 }
 
 /** One launch of conv2d.wgsl: C = A·B (+ addend: forward and dx) for every group (and K chunk), written into `out`. */
-function gemm(mode: Mode, g: Geometry, plan: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
-  let pl = plan;
+function gemm(mode: Mode, g: Geometry, planned: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
+  let pl = planned;
   const variants = pl.tunable ? tileVariants(pl) : [];
   if (variants.length > 1) {
     const tiles = pl.matrix ? ` ${matrixName(pl.matrix)}` : '';
     const shape = `${['fwd', 'dx', 'dw'][mode]} B${g.B} Cin${g.Cin} ${g.H}x${g.W} Cout${g.Cout} k${g.kh}x${g.kw} s${g.sh}x${g.sw} p${g.ph}x${g.pw} g${g.groups}${bias ? ' bias' : ''}${dw ? ' db' : ''}${addend ? ' addend' : ''} ${operandPrecision()}${tiles}`;
     pl = retiled(pl, tuned('conv2d.wgsl', shape, variants, (t) =>
-      gemm(mode, g, retiled(plan, t), scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), addend && scratch(addend.shape), dw)));
+      gemm(mode, g, retiled(planned, t), scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), addend && scratch(addend.shape), dw)));
   }
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
