@@ -5,11 +5,10 @@
 import { Tensor } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
 import { device, operandPrecision } from '../engine/context.js';
-import type { Device } from '../engine/device.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
-import { matrixFor, matrixSource, matrixName, matrixTile, matrixTileVariants, fitsTile, type MatrixTiles } from './matrix-tiles.js';
+import { matrixFor, matrixSource, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
@@ -192,20 +191,10 @@ interface DwLayout {
  * matrix tiles' variants (matrixTileVariants()) keep that too: their BK divide the default's.
  */
 const TILE_VARIANTS = new Map<TileConfig, TileConfig[]>(CONV_TILES.map((t) => [t, [t, ...CONV_TILES.filter((u) => u !== t)]]));
-/** Per device (its workgroup memory decides what fits): matrix shape and precision → its tiles. */
-const matrixVariantLists = new WeakMap<Device, Map<string, TileConfig[]>>();
-
 /** The tiles `pl` may run on, the default first; one list object per content (autotune keys). */
 function tileVariants(pl: Plan): readonly TileConfig[] {
-  if (!pl.matrix) return TILE_VARIANTS.get(pl.tile) ?? [pl.tile];
-  const m = pl.matrix;
-  const dev = device();
-  let lists = matrixVariantLists.get(dev);
-  if (!lists) matrixVariantLists.set(dev, (lists = new Map()));
-  const key = `${matrixName(m)}/${m.subgroupSize} ${operandPrecision()}`;
-  let list = lists.get(key);
-  if (!list) lists.set(key, (list = matrixTileVariants().filter((t) => fitsTile(m, t, dev))));
-  return list;
+  if (pl.matrix) return matrixTileChoices(pl.matrix);
+  return TILE_VARIANTS.get(pl.tile) ?? [pl.tile];
 }
 
 /** `pl` on tile t instead. */

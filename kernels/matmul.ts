@@ -11,7 +11,9 @@ import { relu, gelu } from './elementwise.js';
 import { device } from '../engine/context.js';
 import { fixedSubgroupSize } from './subgroups.js';
 import { shuffleGemmLaunch, shuffleDotLaunch } from './pointwise-subgroup.js';
-import { matrixFor, matrixSource, matrixName, matrixTile } from './matrix-tiles.js';
+import { matrixFor, matrixSource, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
+import { tuned } from './autotune.js';
+import { zeros } from './fill.js';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -132,7 +134,25 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   if (shuffleMatmul(a, b, o, d, biasBatch, out)) return out;
   // Subgroup-matrix tiles (tensor cores) where the adapter has them (kernels/matrix-tiles.ts).
   const matrix = matrixFor(M, N, o.tile);
-  const t = o.tile ?? (matrix ? matrixTile() : pickTile(M, N));
+  let t = o.tile ?? (matrix ? matrixTile() : pickTile(M, N));
+  // A tile the caller did not force is autotuned: every tile adds each output's products in k order.
+  const variants = o.tile ? [] : matrix ? matrixTileChoices(matrix) : (TILE_VARIANTS.get(t) ?? []);
+  if (variants.length > 1) {
+    const shape = `${o.transA ? 'Aᵀ' : 'A'}${o.transB ? 'Bᵀ' : 'B'} M${M} N${N} K${K} b${batch}/${na}/${nb} bias${mode}${biasBatch ? 'b' : ''} ${o.activation ?? 'none'} ${operandPrecision()}${matrix ? ` ${matrixName(matrix)}` : ''}`;
+    t = tuned('matmul.wgsl', shape, variants, (v) =>
+      launchTiled(zeros(a.shape), zeros(b.shape), o.bias ? { ...o, bias: zeros(o.bias.shape) } : o, d, zeros(out.shape), biasBatch, v, matrix));
+  }
+  launchTiled(a, b, o, d, out, biasBatch, t, matrix);
+  return out;
+}
+
+/** matmul.wgsl's register tiles, per default tile: the default first (autotuning's choices). */
+const TILE_VARIANTS = new Map<TileConfig, TileConfig[]>(Object.values(TILES).map((t) => [t, [t, ...Object.values(TILES).filter((u) => u !== t)]]));
+
+/** One launch of matmul.wgsl on `t`: register tiles, or matrix tiles `matrix` (which must fit t). */
+function launchTiled(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeof dims>, out: Tensor, biasBatch: number, t: TileConfig, matrix: MatrixTiles | null): void {
+  const { M, N, K, na, nb, batch } = d;
+  const mode = o.bias ? (o.biasMode === 'row' ? 1 : 2) : 0;
   launch({
     file: 'matmul.wgsl',
     code: matrix ? matrixSource('matmul.wgsl', t, matrix) : tiledSource('matmul.wgsl', t),
@@ -144,7 +164,6 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     workgroups: [Math.ceil(N / t.BN), Math.ceil(M / t.BM), batch],
     context: `matmul ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''}${matrix ? `, ${matrixName(matrix)}` : ''}`,
   });
-  return out;
 }
 
 /**

@@ -106,6 +106,23 @@ export function matrixFor(M: number, N: number, tile?: TileConfig): MatrixTiles 
   return M >= MIN_ROWS && N >= t.BN && fitsTile(m, t) ? m : null;
 }
 
+/** Per device (its workgroup memory decides what fits): matrix shape and precision → its tiles. */
+const choices = new WeakMap<Device, Map<string, readonly TileConfig[]>>();
+
+/**
+ * The workgroup tiles matrix tiles `m` can run on this device at the current precision, the default
+ * first: what autotuning chooses among. One list object per content (autotune keys by it).
+ */
+export function matrixTileChoices(m: MatrixTiles): readonly TileConfig[] {
+  const dev = device();
+  let lists = choices.get(dev);
+  if (!lists) choices.set(dev, (lists = new Map()));
+  const key = `${matrixName(m)}/${m.subgroupSize} ${operandPrecision()}`;
+  let list = lists.get(key);
+  if (!list) lists.set(key, (list = matrixTileVariants().filter((t) => fitsTile(m, t, dev))));
+  return list;
+}
+
 /** How launch contexts (errors, profiles) name the tiles: "16×16×16 matrix tiles". */
 export function matrixName(m: MatrixTiles): string {
   return `${m.M}×${m.N}×${m.K} ${m.emulated ? 'emulated ' : ''}matrix tiles`;

@@ -1,6 +1,6 @@
-// Autotuning of pointwise.wgsl's register blocks and conv2d.wgsl's register tiles: what is timed,
-// what the per-adapter cache file holds, that a cached choice is what runs (with the same numbers),
-// and that a corrupt file is ignored with a warning.
+// Autotuning of pointwise.wgsl's register blocks and of conv2d.wgsl's and matmul.wgsl's tiles: what
+// is timed, what the per-adapter cache file holds, that a cached choice is what runs (with the same
+// numbers), and that a corrupt file is ignored with a warning.
 // (Each block's numerics against a float64 reference: conv2d.test.ts.)
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
@@ -162,6 +162,51 @@ describe('autotune cache', () => {
         expect(cached.tiles).toEqual(keys.map((k) => tileOf(entries[k])));
         expect(cached.tiles).not.toEqual(before.tiles);
         expect(cached.values).toEqual(before.values);
+      }
+    } finally {
+      dev.kernelProfile = saved;
+    }
+  });
+
+  it("GPU profile: matmul.wgsl's register tile is timed per shape, and every tile gives the same numbers", async () => {
+    const dev = device();
+    const saved = dev.kernelProfile;
+    dev.kernelProfile = 'gpu';
+    const tileOf = (code: string) => ['BM', 'BN', 'TM', 'TN'].map((k) => new RegExp(`const ${k}: u32 = (\\d+)u;`).exec(code)![1]).join(' ');
+    const run = async (): Promise<{ tiles: string[]; value: Float32Array }> => {
+      const tiles: string[] = [];
+      const orig = dev.dispatch;
+      dev.dispatch = function (p, ...rest) {
+        if (p.label.startsWith('matmul.wgsl')) tiles.push(tileOf(p.info.code));
+        return orig.call(this, p, ...rest);
+      };
+      try {
+        const y = noGrad(() => F.matmul(Tensor.randn([2, 70, 33], 1), Tensor.randn([2, 90, 33], 2), { transB: true, bias: Tensor.randn([90], 3) }));
+        const value = await y.toArray();
+        y.release();
+        return { tiles, value };
+      } finally {
+        dev.dispatch = orig;
+      }
+    };
+    try {
+      const before = await run();
+      expect(before.tiles).toHaveLength(1);
+      expect(tunePending()).toBe(1);
+      expect(await autotune({ iters: 1 })).toBe(1);
+      const [key] = Object.keys(tuneEntries());
+      expect(key).toMatch(/^matmul\.wgsl\|ABᵀ M70 N90 K33 b2\/2\/2 bias2 none f32\|/);
+      const list = JSON.parse(key.split('|')[2]) as Record<string, number>[];
+      expect(list).toHaveLength(3);
+      // Each tile of the list, named by a cache: the same numbers bit for bit.
+      for (const pick of list) {
+        const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
+        await writeFile(tuneCachePath(adapterKey(), dir), JSON.stringify({ version: 1, adapter: adapterKey(), entries: { [key]: pick } }));
+        resetTuning();
+        await useTuneCache(() => {}, dir);
+        const cached = await run();
+        expect(cached.tiles).toEqual([['BM', 'BN', 'TM', 'TN'].map((f) => pick[f]).join(' ')]);
+        expect(cached.value).toEqual(before.value);
       }
     } finally {
       dev.kernelProfile = saved;
