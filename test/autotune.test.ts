@@ -36,6 +36,51 @@ function gemmRows(fn: () => void): number[] {
   return rows;
 }
 
+/** A tile's shape as "BM BN TM TN", from its template values or from a kernel's source. */
+function tileName(v: Record<string, number>): string {
+  return ['BM', 'BN', 'TM', 'TN'].map((k) => v[k]).join(' ');
+}
+
+function tileInCode(code: string): string {
+  return tileName(Object.fromEntries(['BM', 'BN', 'TM', 'TN'].map((k) => [k, Number(new RegExp(`const ${k}: u32 = (\\d+)u;`).exec(code)![1])])));
+}
+
+/** fn's value, and the tile of each dispatch it made of kernel `file`. */
+async function tilesOf<T>(file: string, fn: () => Promise<T>): Promise<{ tiles: string[]; value: T }> {
+  const dev = device();
+  const tiles: string[] = [];
+  const orig = dev.dispatch;
+  dev.dispatch = function (p, ...rest) {
+    if (p.label.startsWith(file)) tiles.push(tileInCode(p.info.code));
+    return orig.call(this, p, ...rest);
+  };
+  try {
+    return { tiles, value: await fn() };
+  } finally {
+    dev.dispatch = orig;
+  }
+}
+
+/** fn under the gpu kernel profile. */
+async function onGpuProfile<T>(fn: () => Promise<T>): Promise<T> {
+  const dev = device();
+  const saved = dev.kernelProfile;
+  dev.kernelProfile = 'gpu';
+  try {
+    return await fn();
+  } finally {
+    dev.kernelProfile = saved;
+  }
+}
+
+/** A fresh process's tuning, as read from a cache file that holds `entries`. */
+async function cacheNaming(entries: Record<string, unknown>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
+  await writeFile(tuneCachePath(adapterKey(), dir), JSON.stringify({ version: 1, adapter: adapterKey(), entries }));
+  resetTuning();
+  await useTuneCache(() => {}, dir);
+}
+
 function conv(): void {
   tidy(() => noGrad(() => F.conv2d(Tensor.randn([2, 6, 5, 4], 1), Tensor.randn([10, 6, 1, 1], 2), null, { impl: 'pointwise' })));
 }
@@ -111,105 +156,63 @@ describe('autotune cache', () => {
   });
 
   it("GPU profile: conv2d.wgsl's register tile is timed per GEMM and the choice gives the default tile's numbers bit for bit", async () => {
-    const dev = device();
-    const saved = dev.kernelProfile;
-    dev.kernelProfile = 'gpu';
     // A 3×3 conv with bias: forward, input gradient and weight gradient (+ db, K split in chunks).
-    const run = async (): Promise<{ tiles: string[]; values: Float32Array[] }> => {
-      const tiles: string[] = [];
-      const orig = dev.dispatch;
-      dev.dispatch = function (p, ...rest) {
-        if (p.label.startsWith('conv2d.wgsl')) tiles.push(['BM', 'BN', 'TM', 'TN'].map((k) => new RegExp(`const ${k}: u32 = (\\d+)u;`).exec(p.info.code)![1]).join(' '));
-        return orig.call(this, p, ...rest);
-      };
-      try {
-        const x = Tensor.randn([2, 24, 9, 9], 1).param('x');
-        const w = Tensor.randn([40, 24, 3, 3], 2).param('w');
-        const b = Tensor.randn([40], 3).param('b');
-        const y = tidy(() => {
-          const out = F.conv2d(x, w, b, { padding: 1 });
-          backward(out, Tensor.randn(out.shape, 4));
-          return out;
-        });
-        const values = (await Tensor.readAll([y, x.grad!, w.grad!, b.grad!])) as Float32Array[];
-        for (const t of [y, x, w, b, x.grad, w.grad, b.grad]) t?.release();
-        return { tiles, values };
-      } finally {
-        dev.dispatch = orig;
-      }
-    };
-    try {
-      const before = await run();
-      expect(before.tiles).toHaveLength(3);
-      expect(tunePending(), 'forward, input gradient, weight gradient').toBe(3);
-      expect(await autotune({ iters: 1 })).toBe(3);
-      const keys = Object.keys(tuneEntries());
-      expect(keys.map((k) => k.split('|')[1])).toEqual(['fwd B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 bias f32', 'dx B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 f32', 'dw B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 db f32']);
-      for (const k of keys) expect(k.startsWith('conv2d.wgsl|')).toBe(true);
-      const tileOf = (v: Record<string, number>) => ['BM', 'BN', 'TM', 'TN'].map((f) => v[f]).join(' ');
-      const after = await run();
-      expect(tunePending()).toBe(0);
-      expect(after.tiles).toEqual(Object.values(tuneEntries()).map((v) => tileOf(v as Record<string, number>)));
-      expect(after.values).toEqual(before.values);
-      // Whatever tile a cache names (here the second and the last of each list), the numbers stay.
-      for (const pick of [1, -1]) {
-        const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
-        const entries = Object.fromEntries(keys.map((k) => [k, JSON.parse(k.split('|')[2]).at(pick)]));
-        await writeFile(tuneCachePath(adapterKey(), dir), JSON.stringify({ version: 1, adapter: adapterKey(), entries }));
-        resetTuning();
-        await useTuneCache(() => {}, dir);
-        const cached = await run();
-        expect(cached.tiles).toEqual(keys.map((k) => tileOf(entries[k])));
-        expect(cached.tiles).not.toEqual(before.tiles);
-        expect(cached.values).toEqual(before.values);
-      }
-    } finally {
-      dev.kernelProfile = saved;
+    const run = () => onGpuProfile(() => tilesOf('conv2d.wgsl', async () => {
+      const x = Tensor.randn([2, 24, 9, 9], 1).param('x');
+      const w = Tensor.randn([40, 24, 3, 3], 2).param('w');
+      const b = Tensor.randn([40], 3).param('b');
+      const y = tidy(() => {
+        const out = F.conv2d(x, w, b, { padding: 1 });
+        backward(out, Tensor.randn(out.shape, 4));
+        return out;
+      });
+      const values = (await Tensor.readAll([y, x.grad!, w.grad!, b.grad!])) as Float32Array[];
+      for (const t of [y, x, w, b, x.grad, w.grad, b.grad]) t?.release();
+      return values;
+    }));
+    const before = await run();
+    expect(before.tiles).toHaveLength(3);
+    expect(tunePending(), 'forward, input gradient, weight gradient').toBe(3);
+    expect(await autotune({ iters: 1 })).toBe(3);
+    const keys = Object.keys(tuneEntries());
+    expect(keys.map((k) => k.split('|')[1])).toEqual(['fwd B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 bias f32', 'dx B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 f32', 'dw B2 Cin24 9x9 Cout40 k3x3 s1x1 p1x1 g1 db f32']);
+    for (const k of keys) expect(k.startsWith('conv2d.wgsl|')).toBe(true);
+    const after = await run();
+    expect(tunePending()).toBe(0);
+    expect(after.tiles).toEqual(Object.values(tuneEntries()).map((v) => tileName(v as Record<string, number>)));
+    expect(after.value).toEqual(before.value);
+    // Whatever tile a cache names (here the second and the last of each list), the numbers stay.
+    for (const pick of [1, -1]) {
+      const entries = Object.fromEntries(keys.map((k) => [k, JSON.parse(k.split('|')[2]).at(pick)]));
+      await cacheNaming(entries);
+      const cached = await run();
+      expect(cached.tiles).toEqual(keys.map((k) => tileName(entries[k])));
+      expect(cached.tiles).not.toEqual(before.tiles);
+      expect(cached.value).toEqual(before.value);
     }
   });
 
   it("GPU profile: matmul.wgsl's register tile is timed per shape, and every tile gives the same numbers", async () => {
-    const dev = device();
-    const saved = dev.kernelProfile;
-    dev.kernelProfile = 'gpu';
-    const tileOf = (code: string) => ['BM', 'BN', 'TM', 'TN'].map((k) => new RegExp(`const ${k}: u32 = (\\d+)u;`).exec(code)![1]).join(' ');
-    const run = async (): Promise<{ tiles: string[]; value: Float32Array }> => {
-      const tiles: string[] = [];
-      const orig = dev.dispatch;
-      dev.dispatch = function (p, ...rest) {
-        if (p.label.startsWith('matmul.wgsl')) tiles.push(tileOf(p.info.code));
-        return orig.call(this, p, ...rest);
-      };
-      try {
-        const y = noGrad(() => F.matmul(Tensor.randn([2, 70, 33], 1), Tensor.randn([2, 90, 33], 2), { transB: true, bias: Tensor.randn([90], 3) }));
-        const value = await y.toArray();
-        y.release();
-        return { tiles, value };
-      } finally {
-        dev.dispatch = orig;
-      }
-    };
-    try {
-      const before = await run();
-      expect(before.tiles).toHaveLength(1);
-      expect(tunePending()).toBe(1);
-      expect(await autotune({ iters: 1 })).toBe(1);
-      const [key] = Object.keys(tuneEntries());
-      expect(key).toMatch(/^matmul\.wgsl\|ABᵀ M70 N90 K33 b2\/2\/2 bias2 none f32\|/);
-      const list = JSON.parse(key.split('|')[2]) as Record<string, number>[];
-      expect(list).toHaveLength(3);
-      // Each tile of the list, named by a cache: the same numbers bit for bit.
-      for (const pick of list) {
-        const dir = await mkdtemp(join(tmpdir(), 'webvig-tune-'));
-        await writeFile(tuneCachePath(adapterKey(), dir), JSON.stringify({ version: 1, adapter: adapterKey(), entries: { [key]: pick } }));
-        resetTuning();
-        await useTuneCache(() => {}, dir);
-        const cached = await run();
-        expect(cached.tiles).toEqual([['BM', 'BN', 'TM', 'TN'].map((f) => pick[f]).join(' ')]);
-        expect(cached.value).toEqual(before.value);
-      }
-    } finally {
-      dev.kernelProfile = saved;
+    const run = () => onGpuProfile(() => tilesOf('matmul.wgsl', async () => {
+      const y = noGrad(() => F.matmul(Tensor.randn([2, 70, 33], 1), Tensor.randn([2, 90, 33], 2), { transB: true, bias: Tensor.randn([90], 3) }));
+      const value = await y.toArray();
+      y.release();
+      return value;
+    }));
+    const before = await run();
+    expect(before.tiles).toHaveLength(1);
+    expect(tunePending()).toBe(1);
+    expect(await autotune({ iters: 1 })).toBe(1);
+    const [key] = Object.keys(tuneEntries());
+    expect(key).toMatch(/^matmul\.wgsl\|ABᵀ M70 N90 K33 b2\/2\/2 bias2 none f32\|/);
+    const list = JSON.parse(key.split('|')[2]) as Record<string, number>[];
+    expect(list).toHaveLength(3);
+    // Each tile of the list, named by a cache: the same numbers bit for bit.
+    for (const pick of list) {
+      await cacheNaming({ [key]: pick });
+      const cached = await run();
+      expect(cached.tiles).toEqual([tileName(pick)]);
+      expect(cached.value).toEqual(before.value);
     }
   });
 
