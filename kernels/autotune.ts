@@ -59,6 +59,14 @@ export function tuned<V extends Variant>(kernel: string, shapeClass: string, var
   return variants[0];
 }
 
+/**
+ * For variants whose default depends on the shape: each member of `list` → the list with that
+ * member first (the default tuned() launches until timed), one array per default (tuned() keys by it).
+ */
+export function choicesByDefault<V>(list: readonly V[]): Map<V, readonly V[]> {
+  return new Map(list.map((v) => [v, [v, ...list.filter((u) => u !== v)]]));
+}
+
 /** Shapes waiting to be timed. */
 export function tunePending(): number {
   return waiting.size;

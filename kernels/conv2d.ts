@@ -7,12 +7,12 @@ import { record, type PendingGrads } from '../engine/autograd.js';
 import { device, operandPrecision } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
-import { TILES, tiledSource, type TileConfig } from './matmul.js';
-import { matrixFor, matrixSource, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
+import { TILES, type TileConfig } from './matmul.js';
+import { matrixFor, gemmKernel, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
 import { operandSource } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
-import { tuned } from './autotune.js';
+import { tuned, choicesByDefault } from './autotune.js';
 import { shuffleGemm, shuffleWeightGrad } from './pointwise-subgroup.js';
 import { imageChunks, chunkedWeightGrad, sumChunks, sumIntoHome } from './chunked-grads.js';
 import { fixedSubgroupSize } from './subgroups.js';
@@ -190,7 +190,7 @@ interface DwLayout {
  * planned with the default tile) are the same whichever runs: the same sums in the same order. The
  * matrix tiles' variants (matrixTileVariants()) keep that too: their BK divide the default's.
  */
-const TILE_VARIANTS = new Map<TileConfig, TileConfig[]>(CONV_TILES.map((t) => [t, [t, ...CONV_TILES.filter((u) => u !== t)]]));
+const TILE_VARIANTS = choicesByDefault(CONV_TILES);
 /** The tiles `pl` may run on, the default first; one list object per content (autotune keys). */
 function tileVariants(pl: Plan): readonly TileConfig[] {
   if (pl.matrix) return matrixTileChoices(pl.matrix);
@@ -216,9 +216,7 @@ function gemm(mode: Mode, g: Geometry, planned: Plan, a: Tensor, b: Tensor, bias
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
     file: 'conv2d.wgsl',
-    code: pl.matrix ? matrixSource('conv2d.wgsl', pl.tile, pl.matrix) : tiledSource('conv2d.wgsl', pl.tile),
-    // wgsl_reflect cannot parse subgroup-matrix types; the register kernel declares the same bindings.
-    bindingsFrom: pl.matrix && !pl.matrix.emulated ? tiledSource('conv2d.wgsl', pl.tile) : undefined,
+    ...gemmKernel('conv2d.wgsl', pl.tile, pl.matrix),
     constants: { KH: g.kh, KW: g.kw },
     args: [a, b, bias ?? unusedOperand(), out, addend ?? unusedOperand()],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,

@@ -11,8 +11,8 @@ import { relu, gelu } from './elementwise.js';
 import { device } from '../engine/context.js';
 import { fixedSubgroupSize } from './subgroups.js';
 import { shuffleGemmLaunch, shuffleDotLaunch } from './pointwise-subgroup.js';
-import { matrixFor, matrixSource, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
-import { tuned } from './autotune.js';
+import { matrixFor, gemmKernel, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
+import { tuned, choicesByDefault } from './autotune.js';
 import { zeros } from './fill.js';
 
 export interface MatmulOptions {
@@ -147,7 +147,7 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
 }
 
 /** matmul.wgsl's register tiles, per default tile: the default first (autotuning's choices). */
-const TILE_VARIANTS = new Map<TileConfig, TileConfig[]>(Object.values(TILES).map((t) => [t, [t, ...Object.values(TILES).filter((u) => u !== t)]]));
+const TILE_VARIANTS = choicesByDefault(Object.values(TILES));
 
 /** One launch of matmul.wgsl on `t`: register tiles, or matrix tiles `matrix` (which must fit t). */
 function launchTiled(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeof dims>, out: Tensor, biasBatch: number, t: TileConfig, matrix: MatrixTiles | null): void {
@@ -155,9 +155,7 @@ function launchTiled(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeo
   const mode = o.bias ? (o.biasMode === 'row' ? 1 : 2) : 0;
   launch({
     file: 'matmul.wgsl',
-    code: matrix ? matrixSource('matmul.wgsl', t, matrix) : tiledSource('matmul.wgsl', t),
-    // wgsl_reflect cannot parse subgroup-matrix types; the register kernel declares the same bindings.
-    bindingsFrom: matrix && !matrix.emulated ? tiledSource('matmul.wgsl', t) : undefined,
+    ...gemmKernel('matmul.wgsl', t, matrix),
     constants: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, BIAS: mode, ACT: { none: 0, relu: 1, gelu: 2 }[o.activation ?? 'none'] },
     args: [a, b, o.bias ?? unusedOperand(), out],
     params: [M, N, K, na === 1 ? 0 : M * K, nb === 1 ? 0 : K * N, M * N, biasBatch, 0],

@@ -16,7 +16,7 @@ import { kernelSource, composedSource } from '../engine/kernel.js';
 import { subgroupMatrixConfigs } from '../engine/precision.js';
 import { Tensor } from '../engine/tensor.js';
 import { operandSource } from './operand.js';
-import { TILES, type TileConfig } from './matmul.js';
+import { TILES, tiledSource, type TileConfig } from './matmul.js';
 
 /** One matrix multiply's shape (rows M, columns N, depth K) and the subgroup that computes it. */
 export interface MatrixTiles {
@@ -256,6 +256,16 @@ export function matrixSource(file: string, tile: TileConfig, m: MatrixTiles): st
     const body = shape + (m.emulated ? EMULATED_OPS : REAL_OPS) + kernelSource('tile-matrix.wgsl') + kernelSource(file, { ...tile });
     return (m.emulated ? '' : 'enable chromium_experimental_subgroup_matrix;\n') + operandSource(body);
   });
+}
+
+/**
+ * A GEMM kernel's `code` and, where wgsl_reflect cannot parse that (the real subgroup-matrix
+ * types), the register kernel to reflect its bindings from (the same): launch()'s two fields for
+ * `file` on `tile`, with matrix tiles `m` or (null) register tiles.
+ */
+export function gemmKernel(file: string, tile: TileConfig, m: MatrixTiles | null): { code: string; bindingsFrom?: string } {
+  if (!m) return { code: tiledSource(file, tile) };
+  return { code: matrixSource(file, tile, m), bindingsFrom: m.emulated ? undefined : tiledSource(file, tile) };
 }
 
 /**
