@@ -5,7 +5,7 @@
 // to it, so the engine depends on no kernel file: kernels/backward.ts binds them and exports the
 // `backward` users call.
 import { isGradEnabled, noGrad, keep } from './context.js';
-import type { Tensor, Shape } from './tensor.js';
+import type { DType, Tensor, Shape } from './tensor.js';
 
 /** A gradient home's value as the sum of a split reduction's chunks: dst = Σ_c src[c·stride …], c in order. */
 export interface ChunkSum {
@@ -23,6 +23,8 @@ export interface ChunkSum {
  */
 export interface GradArithmetic {
   add(a: Tensor, b: Tensor): Tensor;
+  /** A gradient in its tensor's dtype (an f16 activation's gradient is f16, a parameter's f32). */
+  cast(g: Tensor, dtype: DType): Tensor;
   ones(shape: Shape): Tensor;
   sumChunks(sums: readonly ChunkSum[]): void;
   sumBatch: number;
@@ -185,7 +187,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         let gi = inGrads[i];
         const sum = taken.get(i);
         if (sum) {
-          if (!gi || gi.size !== x.size) throw new Error(`backward of ${node.op}: took input ${i}'s pending gradient but returned ${gi?.describe() ?? 'none'}`);
+          if (!gi || gi.size !== x.size || gi.dtype !== x.dtype) throw new Error(`backward of ${node.op}: took input ${i}'s pending gradient but returned ${gi?.describe() ?? 'none'}`);
           owned.add(gi);
           grads.set(x, gi.shape.join() === x.shape.join() ? gi : reshapeOwned(gi, x.shape));
           sum.release();
@@ -200,6 +202,11 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         }
         if (gi.size !== x.size) {
           throw new Error(`backward of ${node.op}: gradient ${gi.describe()} does not match input ${x.describe()}`);
+        }
+        if (gi.dtype !== x.dtype) {
+          const c = arith.cast(gi, x.dtype);
+          gi.release();
+          gi = c;
         }
         const prev = grads.get(x);
         if (prev) {

@@ -63,6 +63,25 @@ export function composedSource(key: string, build: () => string): string {
   return src;
 }
 
+/**
+ * `code` with `alias NAME_t = f32;` (or f16) for each entry of `types`: the element type of a
+ * kernel's float array `NAME`, declared `array<NAME_t>` (or `array<vec4<NAME_t>>`) and read through
+ * f32(…). With f32 everywhere the kernel is the plain f32 one. The aliases go after the last
+ * `enable` directive (directives precede every declaration), and `enable f16;` is added when needed.
+ */
+export function withStorageTypes(code: string, types: Readonly<Record<string, string>>): string {
+  let key = '';
+  for (const name in types) key += `${name}=${types[name]},`;
+  return composedSource(`storage:${hash(code)}:${key}`, () => {
+    let aliases = '';
+    for (const name in types) aliases += `alias ${name}_t = ${types[name]};\n`;
+    let at = 0;
+    for (const m of code.matchAll(/^enable [^;]*;[^\n]*\n/gm)) at = m.index + m[0].length;
+    const enable = key.includes('=f16,') && !/^enable f16;/m.test(code) ? 'enable f16;\n' : '';
+    return enable + code.slice(0, at) + aliases + code.slice(at);
+  });
+}
+
 export type BindingKind = 'uniform' | 'storage' | 'read-only-storage';
 
 export interface BindingInfo {

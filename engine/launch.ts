@@ -1,5 +1,6 @@
 // The few lines every kernel launcher shares: find the cached pipeline, pack params, dispatch.
 import { device, keep } from './context.js';
+import { kernelSource, withStorageTypes } from './kernel.js';
 import type { BufferArg } from './device.js';
 import { Tensor } from './tensor.js';
 
@@ -15,6 +16,11 @@ export interface Launch {
    * parse (subgroup-matrix types).
    */
   bindingsFrom?: string;
+  /**
+   * The element type of each float array the kernel declares as `array<NAME_t>`, by NAME: the
+   * dtype of the tensor bound there ('f32' or 'f16'; see withStorageTypes).
+   */
+  storage?: Readonly<Record<string, string>>;
   /** Storage buffers in binding order. */
   args: BufferArg[];
   /** The uniform params struct as 32-bit words (use f32bits() for floats). */
@@ -26,7 +32,9 @@ export interface Launch {
 
 export function launch(l: Launch): void {
   const dev = device();
-  const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, l.code, l.bindingsFrom);
+  const code = l.storage ? withStorageTypes(l.code ?? kernelSource(l.file), l.storage) : l.code;
+  const from = l.storage && l.bindingsFrom ? withStorageTypes(l.bindingsFrom, l.storage) : l.bindingsFrom;
+  const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, code, from);
   const params = l.params ? (l.params instanceof Uint32Array ? l.params : Uint32Array.from(l.params)) : null;
   dev.dispatch(p, l.args, params, l.workgroups, l.context);
 }

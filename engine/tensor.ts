@@ -6,8 +6,14 @@ import { STORAGE_USAGE, type BufferArg } from './device.js';
 import type { PooledBuffer } from './pool.js';
 import type { GradNode } from './autograd.js';
 import { Rng } from './rng.js';
+import { fromHalfArray, toHalfArray } from './half.js';
 
-export type DType = 'f32' | 'i32' | 'u32';
+/** f16: activations under `--precision mixed` (WGSL f16, 2 bytes); the others take 4 bytes. */
+export type DType = 'f32' | 'f16' | 'i32' | 'u32';
+
+export function dtypeBytes(dt: DType): number {
+  return dt === 'f16' ? 2 : 4;
+}
 export type Shape = readonly number[];
 
 class Storage {
@@ -61,7 +67,7 @@ export class Tensor implements BufferArg {
   /** An uninitialised tensor. */
   static empty(shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
     checkShape(shape, label || 'Tensor.empty');
-    const bytes = Math.max(4, numel(shape) * 4);
+    const bytes = Math.max(4, Math.ceil((numel(shape) * dtypeBytes(dtype)) / 4) * 4);
     return new Tensor([...shape], dtype, new Storage(device().pool.acquire(bytes, STORAGE_USAGE, label)));
   }
 
@@ -129,7 +135,7 @@ export class Tensor implements BufferArg {
   }
 
   get bytes(): number {
-    return this.size * 4;
+    return this.size * dtypeBytes(this.dtype);
   }
 
   describe(): string {
@@ -156,7 +162,7 @@ export class Tensor implements BufferArg {
   viewAt(byteOffset: number, shape: Shape, dtype: DType = this.dtype): Tensor {
     this.assertAlive('viewAt');
     const align = device().limits.minStorageBufferOffsetAlignment;
-    if (byteOffset % align !== 0 || byteOffset < 0 || byteOffset + numel(shape) * 4 > this.bytes) {
+    if (byteOffset % align !== 0 || byteOffset < 0 || byteOffset + numel(shape) * dtypeBytes(dtype) > this.bytes) {
       throw new Error(`viewAt: [${shape.join(',')}] at byte ${byteOffset} does not fit ${this.describe()} at a multiple of ${align}`);
     }
     this.storage!.refs++;
@@ -177,7 +183,8 @@ export class Tensor implements BufferArg {
     }
     const old = this.storage!;
     if (old.refs !== 1) return false;
-    if (this.size > 0) device().copy(old.pooled, this.offset, target.pooled, target.offset, this.bytes);
+    // Copies move whole words; an f16 tensor's buffer always holds its last half word.
+    if (this.size > 0) device().copy(old.pooled, this.offset, target.pooled, target.offset, Math.ceil(this.bytes / 4) * 4);
     target.storage!.refs++;
     this.storage = target.storage;
     this.offset = target.offset;
@@ -205,22 +212,20 @@ export class Tensor implements BufferArg {
   /** Copy the values to the CPU as floats (integer tensors are converted). */
   async toArray(): Promise<Float32Array> {
     this.assertAlive('toArray');
-    const buf = await device().read(this.pooled, this.bytes, this.offset);
-    if (this.dtype === 'f32') return new Float32Array(buf);
-    return Float32Array.from(this.dtype === 'i32' ? new Int32Array(buf) : new Uint32Array(buf));
+    return asFloats(await device().read(this.pooled, this.bytes, this.offset), this.dtype);
   }
 
-  /** Copy several tensors' values to the CPU with one wait: f32 as Float32Array, integers as Int32Array. */
+  /** Copy several tensors' values to the CPU with one wait: f32 and f16 as Float32Array, integers as Int32Array. */
   static async readAll(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
     for (const t of tensors) t.assertAlive('readAll');
     const bufs = await device().readMany(tensors.map((t) => ({ src: t.pooled, bytes: t.bytes, srcOffset: t.offset })));
-    return bufs.map((b, i) => (tensors[i].dtype === 'f32' ? new Float32Array(b) : new Int32Array(b)));
+    return bufs.map((b, i) => (isFloat(tensors[i].dtype) ? asFloats(b, tensors[i].dtype) : new Int32Array(b)));
   }
 
   /** Copy an integer tensor's values to the CPU. */
   async toInt32Array(): Promise<Int32Array> {
     this.assertAlive('toInt32Array');
-    if (this.dtype === 'f32') throw new Error(`toInt32Array: ${this.describe()} is not an integer tensor`);
+    if (isFloat(this.dtype)) throw new Error(`toInt32Array: ${this.describe()} is not an integer tensor`);
     return new Int32Array(await device().read(this.pooled, this.bytes, this.offset));
   }
 
@@ -237,8 +242,19 @@ export class Tensor implements BufferArg {
   }
 }
 
-function toTyped(data: ArrayLike<number>, dt: DType): Float32Array | Int32Array | Uint32Array {
+export function isFloat(dt: DType): boolean {
+  return dt === 'f32' || dt === 'f16';
+}
+
+function asFloats(buf: ArrayBuffer, dt: DType): Float32Array {
+  if (dt === 'f32') return new Float32Array(buf);
+  if (dt === 'f16') return fromHalfArray(new Uint16Array(buf));
+  return Float32Array.from(dt === 'i32' ? new Int32Array(buf) : new Uint32Array(buf));
+}
+
+function toTyped(data: ArrayLike<number>, dt: DType): Float32Array | Uint16Array | Int32Array | Uint32Array {
   if (dt === 'f32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  if (dt === 'f16') return toHalfArray(data);
   if (dt === 'i32') return data instanceof Int32Array ? data : Int32Array.from(data);
   return data instanceof Uint32Array ? data : Uint32Array.from(data);
 }

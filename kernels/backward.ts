@@ -2,12 +2,13 @@
 // gradients and for the split reductions' deferred sums (into gradient homes, 8 per dispatch).
 import { backwardWith, type GradArithmetic } from '../engine/autograd.js';
 import type { Tensor } from '../engine/tensor.js';
-import { add } from './elementwise.js';
+import { add, cast } from './elementwise.js';
 import { full } from './fill.js';
 import { gather, GATHER } from './flat-gather.js';
 
 const arithmetic: GradArithmetic = {
   add,
+  cast,
   ones: (shape) => full(shape, 1),
   sumChunks: (sums) =>
     gather(sums.map((s) => ({ src: s.src, chunks: s.chunks, stride: s.stride, n: s.dst.size, dst: s.dst.pooled, byteOffset: s.dst.byteOffset, owner: s.dst })), 'split sums into gradient homes'),

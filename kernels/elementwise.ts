@@ -1,6 +1,6 @@
 // Elementwise ops with NumPy broadcasting (kernel: elementwise.wgsl). Each public op is its
 // forward launch plus its backward rule; gradients of broadcast operands are summed back to shape.
-import { Tensor, type Shape } from '../engine/tensor.js';
+import { Tensor, type DType, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep } from '../engine/context.js';
 import { device } from '../engine/context.js';
@@ -82,15 +82,29 @@ const BINARY = {
 } as const;
 const TERNARY = { where: 0, addcmul: 1 } as const;
 
-function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], op: string, alpha = 0, beta = 0, target?: Shape): Tensor {
+/**
+ * The output's dtype: that of the largest operands, f32 if they differ. Smaller (broadcast) operands
+ * do not promote: a bias, scale or mask in f32 leaves an f16 activation f16 (autocast keeps such
+ * operands in the activation's type; PyTorch would promote). The first `counted` operands count.
+ */
+function resultType(inputs: Tensor[], counted: number): DType {
+  let size = 0;
+  for (let k = 0; k < counted; k++) size = Math.max(size, inputs[k].size);
+  let dt: DType = 'f16';
+  for (let k = 0; k < counted; k++) if (inputs[k].size === size && inputs[k].dtype === 'f32') dt = 'f32';
+  return dt;
+}
+
+function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], op: string, alpha = 0, beta = 0, target?: Shape, outType?: DType): Tensor {
   for (const t of inputs) {
     t.assertAlive(op);
-    if (t.dtype !== 'f32') throw new Error(`${op}: expects f32 tensors, got ${t.describe()}`);
+    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${op}: expects f32 or f16 tensors, got ${t.describe()}`);
   }
   const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
-  const out = Tensor.empty(shape, 'f32', op);
+  // where's condition (its third operand) takes no part in the output's type
+  const out = Tensor.empty(shape, outType ?? resultType(inputs, code === TERNARY.where && entry === 'ternary' ? 2 : inputs.length), op);
   if (out.size === 0) return out;
-  const cpu = device().kernelProfile === 'cpu';
+  const cpu = device().kernelProfile === 'cpu' && out.dtype === 'f32' && inputs.every((t) => t.dtype === 'f32');
   if (cpu && inputs.every((t) => t.size === out.size || t.size === 1)) {
     vec4Launch(entry, code, inputs, out, op, alpha, beta, null);
     return out;
@@ -106,6 +120,7 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
     file: 'elementwise.wgsl',
     entry,
     constants: { OP: code },
+    storage: { a: inputs[0].dtype, b: inputs[1]?.dtype ?? 'f32', c: inputs[2]?.dtype ?? 'f32', out: out.dtype },
     args: [...inputs, out],
     params: [out.size, c.shape.length, f32bits(alpha), f32bits(beta), ...packDims(c.shape, op), ...s3[0], ...s3[1], ...s3[2]],
     workgroups: grid1d(out.size),
@@ -226,6 +241,13 @@ export function affine(x: Tensor, a: number, b = 0): Tensor {
 
 export function scale(x: Tensor, a: number): Tensor {
   return affine(x, a, 0);
+}
+
+/** `x` as `dtype` (f32 ↔ f16, rounding to nearest even); the gradient goes back in x's dtype. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x;
+  const y = elementwise('unary', UNARY.identity, [x], 'cast', 0, 0, undefined, dtype);
+  return record(y, 'cast', [x], (g) => [cast(g, x.dtype)]);
 }
 
 /** Broadcast `x` to `shape` (a copy; the gradient sums back). */

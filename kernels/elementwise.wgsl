@@ -1,6 +1,7 @@
 // Elementwise ops with NumPy broadcasting. OP selects the function (a switch on an override constant
 // folds away at pipeline creation). Operands are addressed through per-dimension strides, 0 on a
 // broadcast dimension; the launcher merges dimensions first, so the common case is rank 1.
+// Operands and output are f32 or f16 in memory (a_t … out_t, withStorageTypes); the op is f32.
 
 override OP: u32 = 0u;
 
@@ -41,16 +42,16 @@ fn index(gid: vec3u, nwg: vec3u) -> u32 {
 
 //!include elementwise-ops.wgsl
 
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> c: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<a_t>;
+@group(0) @binding(2) var<storage, read> b: array<b_t>;
+@group(0) @binding(3) var<storage, read> c: array<c_t>;
+@group(0) @binding(4) var<storage, read_write> out: array<out_t>;
 
 @compute @workgroup_size(256)
 fn unary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  out[i] = unary_op(a[offsets(i).x]);
+  out[i] = out_t(unary_op(f32(a[offsets(i).x])));
 }
 
 @compute @workgroup_size(256)
@@ -58,7 +59,7 @@ fn binary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   let o = offsets(i);
-  out[i] = binary_op(a[o.x], b[o.y]);
+  out[i] = out_t(binary_op(f32(a[o.x]), f32(b[o.y])));
 }
 
 // where(c != 0, a, b) or a + b·c
@@ -67,5 +68,5 @@ fn ternary(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   let o = offsets(i);
-  out[i] = ternary_op(a[o.x], b[o.y], c[o.z]);
+  out[i] = out_t(ternary_op(f32(a[o.x]), f32(b[o.y]), f32(c[o.z])));
 }

@@ -612,3 +612,21 @@ export function maxScaledErr(got: ArrayLike<number>, want: ArrayLike<number>, sc
   for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]) / Math.max(scale[i], 1e-30));
   return e;
 }
+
+/**
+ * `x` rounded to the nearest IEEE half (f16), ties to even, in float64 arithmetic: ±Infinity past
+ * 65504 (from 65520 on), subnormals below 2^-14. The reference for f16 tensors.
+ */
+export function roundHalf(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const a = Math.abs(x);
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  if (2 ** (e + 1) <= a) e++;
+  const ulp = 2 ** (Math.max(e, -14) - 10);
+  const q = a / ulp;
+  let r = Math.floor(q);
+  if (q - r > 0.5 || (q - r === 0.5 && r % 2 === 1)) r++;
+  const v = r * ulp;
+  return Math.sign(x) * (v > 65504 ? Infinity : v);
+}
