@@ -108,6 +108,26 @@ export function operandPrecision(): OperandPrecision {
   return operands;
 }
 
+// ------------------------------------------------------------------ activation dtype
+// The dtype convolutions and matmuls write their outputs in (and so, through the ops that keep
+// their input's dtype, the activations and their gradients): 'f16' under --precision mixed on
+// the gpu kernel profile, as autocast stores them; parameters, their gradients and the optimizer
+// stay f32. An op whose kernel path cannot read f16 casts its input to f32 first.
+
+let activations: 'f32' | 'f16' = 'f32';
+
+export function activationDtype(): 'f32' | 'f16' {
+  return activations;
+}
+
+/** Set the activation dtype (process-wide); 'f16' needs the device's shader-f16. */
+export function setActivationDtype(dt: 'f32' | 'f16'): void {
+  if (dt === 'f16' && !device().features.has('shader-f16')) {
+    throw new Error(`f16 activations need the shader-f16 feature, which ${device().describe()} lacks`);
+  }
+  activations = dt;
+}
+
 /** Set the operand precision (process-wide, like the grad mode); 'f16' needs the device's shader-f16. */
 export function setOperandPrecision(p: OperandPrecision): void {
   if (p === 'f16' && !device().features.has('shader-f16')) {

@@ -250,6 +250,11 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   return record(y, 'cast', [x], (g) => [cast(g, x.dtype)]);
 }
 
+/** `x` in f32: how an op whose kernel path reads only f32 takes an f16 activation. */
+export function asF32(x: Tensor): Tensor {
+  return cast(x, 'f32');
+}
+
 /** Broadcast `x` to `shape` (a copy; the gradient sums back). */
 export function expand(x: Tensor, shape: Shape): Tensor {
   const out = broadcastShapes('expand', x.shape, shape);
