@@ -16,7 +16,7 @@
 import { init } from '../engine/context.js';
 import { timeGpu, type TimingMethod } from '../engine/timing.js';
 import { UsageError, PROGRAM } from '../train/args.js';
-import { usePrecision, resetPrecision, type Precision } from '../train/precision.js';
+import { usePrecision, resetPrecision, activationsNote, type Precision } from '../train/precision.js';
 import { deviceReport, type DeviceReport } from '../train/commands/info.js';
 import { parseTrainCase } from './train.js';
 import { type BenchContext, type BenchResult, type BenchSize, type Family } from './common.js';
@@ -98,7 +98,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   const dev = await init();
   const log = o.log ?? ((m: string) => void process.stderr.write(`${m}\n`));
   const tiles = await usePrecision(precision, dev, `${PROGRAM} bench`);
-  if (precision === 'mixed') log(`mixed precision: f16 convolution operands on ${tiles}`);
+  if (precision === 'mixed') log(`mixed precision: f16 convolution operands on ${tiles}, ${activationsNote()}`);
   const results: BenchResult[] = [];
   const ctx: BenchContext = {
     suite: o.suite,

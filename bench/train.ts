@@ -21,8 +21,9 @@
 //   size classes; PyTorch's max_memory_allocated is its counterpart), replayed_per_step (share of
 //   the timed steps that were replays), adapter (the device, in words), precision (--precision: with
 //   'mixed' the step is trainer's mixed one, loss scaling included), matrix_tiles (the convolutions'
-//   subgroup-matrix shape, e.g. '16×16×16 matrix tiles', or 'none': register tiles), method }.
-import { device } from '../engine/context.js';
+//   subgroup-matrix shape, e.g. '16×16×16 matrix tiles', or 'none': register tiles), activations
+//   ('f16' or 'f32': the dtype convolutions and matmuls wrote their outputs in), method }.
+import { activationDtype, device } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
 import { StepReplay } from '../engine/replay.js';
@@ -176,6 +177,7 @@ export const bench: Family = async (ctx) => {
     // What the convolutions' GEMMs ran on: subgroup matrices (tensor cores) or register tiles.
     const matrix = matrixTiles();
     extra.matrix_tiles = matrix ? matrixName(matrix) : 'none';
+    extra.activations = activationDtype();
     ctx.record({ name: `${name}@${size}`, shape: [B, 3, size, size], extra }, t, t.method);
     replay.release();
     opt.release();

@@ -2,6 +2,7 @@
 // elementwise ops reading and writing f16, against float64 references of IEEE half rounding.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
+import { launch } from '../engine/launch.js';
 import { randArr, roundHalf, forEachKernelProfile } from './ref.js';
 
 beforeAll(async () => {
@@ -33,6 +34,13 @@ describe('f16 tensors', () => {
     expect(Number.isNaN((await nan.toArray())[0])).toBe(true);
     t.release();
     nan.release();
+  });
+
+  it('a kernel that names no storage types refuses an f16 tensor instead of misreading it', () => {
+    const t = Tensor.from([1, 2, 3], [3], 'f16');
+    const code = '@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() { o[0] = 1.0; }\n';
+    expect(() => launch({ file: 'f32-only.wgsl', code, args: [t], workgroups: [1], context: 'f32-only [3]' })).toThrow(/f32-only \[3\]: f32-only\.wgsl:main reads only f32, got .*\[3\] f16/);
+    t.release();
   });
 
   it('write() and readAll() convert too', async () => {

@@ -3,7 +3,8 @@
 // losses, and dynamic loss scaling with torch.amp.GradScaler's defaults (kernels/grad-scaler.ts;
 // the trainer and the train bench make one per run).
 import type { Device } from '../engine/device.js';
-import { setOperandPrecision } from '../engine/context.js';
+import { activationDtype, setActivationDtype, setOperandPrecision } from '../engine/context.js';
+import { envVar } from '../engine/gpu.js';
 import { verifyMatrixTiles, matrixTiles, matrixName } from '../kernels/matrix-tiles.js';
 import { UsageError } from './args.js';
 
@@ -37,11 +38,29 @@ export async function usePrecision(precision: Precision, dev: Device, prog: stri
   const problem = mixedPrecisionProblem(dev.features, dev.describe());
   if (problem) throw new UsageError(`${prog}: ${problem}`);
   setOperandPrecision('f16');
+  setActivationDtype(f16Activations(dev) ? 'f16' : 'f32');
   const why = await verifyMatrixTiles();
   const m = matrixTiles();
   return m ? matrixName(m) : `register tiles (${why ?? 'matrix tiles are off'})`;
 }
 
+/**
+ * Whether a mixed run stores activations in f16: on the gpu kernel profile, whose kernels read and
+ * write f16 (the cpu profile's would cast, and a CPU gains nothing from f16), unless
+ * WEBVIG_F16_ACTIVATIONS=0.
+ */
+function f16Activations(dev: Device): boolean {
+  const v = envVar('WEBVIG_F16_ACTIVATIONS');
+  if (v !== undefined && v !== '0' && v !== '1') throw new UsageError(`WEBVIG_F16_ACTIVATIONS=${v}: expected 0 or 1`);
+  return v === '1' || (v !== '0' && dev.kernelProfile === 'gpu');
+}
+
+/** What a run's activations are stored as, for logs and bench results. */
+export function activationsNote(): string {
+  return activationDtype() === 'f16' ? 'f16 activations' : 'f32 activations';
+}
+
 export function resetPrecision(): void {
   setOperandPrecision('f32');
+  setActivationDtype('f32');
 }

@@ -33,7 +33,7 @@ import { lockRunDir, runFilesIn, clearRun } from './run-dir.js';
 import { UsageError } from './args.js';
 import { createProgress, progressIsQuiet } from './progress.js';
 import { autoEpochs, type TrainPreset } from './presets.js';
-import { usePrecision, resetPrecision, type Precision } from './precision.js';
+import { usePrecision, resetPrecision, activationsNote, type Precision } from './precision.js';
 import { GradScaler } from '../kernels/grad-scaler.js';
 
 export interface TrainConfig extends Omit<TrainPreset, 'epochs'> {
@@ -217,7 +217,7 @@ async function reconcileBest(out: string, lastEpoch: number, history: EpochRow[]
 
 async function trainLocked(cfg: TrainConfig, log: Log, scaler: GradScaler | undefined, writes: InOrder, tiles: string): Promise<Summary> {
   const dev = await init({ adapter: cfg.adapter, backend: cfg.backend });
-  log(`device: ${dev.describe()}${scaler ? `; --precision mixed: f16 matmul/conv operands on ${tiles}, f32 sums and weights, dynamic loss scaling` : ''}`);
+  log(`device: ${dev.describe()}${scaler ? `; --precision mixed: f16 matmul/conv operands on ${tiles}, ${activationsNote()}, f32 sums and weights, dynamic loss scaling` : ''}`);
   const tuning = autotuneEnabled();
   if (tuning) await useTuneCache((m) => log(`warning: ${m}`));
 
