@@ -155,8 +155,11 @@ for ours in sorted(n for n in loaded if n.startswith('webvig-train-mixed-')):
     tables['train'].append(f'## {case}: webvig --precision mixed vs PyTorch AMP\n{table}')
     row = speed(rows, case.split(':')[0])
     target(f'{case.split(":")[0]} mixed speed vs PyTorch AMP', row and row['speed'], 1.0)
+    if row and 'webvig_peak_bytes' in row:
+        target(f'{case.split(":")[0]} mixed peak memory (live tensors vs AMP max_memory_allocated), PyTorch / webvig', row['pytorch_peak_bytes'] / max(1, row['webvig_peak_bytes']), 1.0)
     ran = [r.get('matrix_tiles', '?') for r in loaded[ours].get('results', [])]
-    targets.append(f'{case} mixed: convolution GEMMs on {", ".join(ran) or "?"} (log.txt says why, if none)')
+    acts = [r.get('activations', '?') for r in loaded[ours].get('results', [])]
+    targets.append(f'{case} mixed: convolution GEMMs on {", ".join(ran) or "?"} (log.txt says why, if none); activations {", ".join(acts) or "?"}')
 rows, table = compare('webvig-kernels', ['torch-matmul', 'torch-knn'])
 tables['kernels'].append(table)
 for r in rows or []:
