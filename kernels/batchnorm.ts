@@ -6,9 +6,14 @@
 // that the forward pass needs anyway; with the fused GELU the pre-activation is recomputed from
 // those, not stored. Like every intermediate, the saved tensor lives in the caller's current scope.
 //
+// Storage: x, the residual and the incoming gradient as f32 or f16 (activations under mixed
+// precision), read into f32; y and dx in x's dtype; the residual's gradient is the output's (the
+// tape casts it where the residual's dtype differs). Statistics, weight, bias, their gradients, the
+// running statistics and the branch scale are f32.
+//
 // num_batches_tracked: the caller (the BatchNorm2d module) keeps it on the CPU and increments it
 // for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, type DType } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device, isGradEnabled } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
@@ -66,8 +71,9 @@ export function batchNorm2d(
   o: BatchNormOptions,
 ): Tensor {
   const context = `batchnorm x ${shapeStr(x.shape)}`;
+  checkFloat(context, { x });
   const args = { x, weight, bias, runningMean, runningVar };
-  checkF32(context, args);
+  checkF32(context, { weight, bias, runningMean, runningVar });
   if (x.rank < 2) throw new Error(`${context}: x must be [B, C, ...spatial]`);
   const [B, C] = x.shape;
   const S = x.shape.slice(2).reduce((a, b) => a * b, 1);
@@ -90,8 +96,12 @@ export function batchNorm2d(
   const scaled = { RESIDUAL: +!!residual, SCALED: +!!branchScale };
   const scale = branchScale ?? unusedOperand();
   const res = residual ?? unusedOperand();
-  const run = (entry: string, a: Tensor[], workgroups: [number, number?], constants: Record<string, number> = {}) =>
-    launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...scaled, ...constants }, args: a, params, workgroups, context: `${context} (${entry})` });
+  // Every array alias of batchnorm.wgsl: out (y or dx) is always in x's dtype; gy (backward only) in
+  // the incoming gradient's, f32 for the forward entries that bind none.
+  const run = (entry: string, a: Tensor[], workgroups: [number, number?], constants: Record<string, number> = {}, gy: DType = 'f32') => {
+    const storage = { xv: x.dtype, x4: x.dtype, out: x.dtype, out4: x.dtype, residual: res.dtype, residual4: res.dtype, gy, gy4: gy };
+    launch({ file: 'batchnorm.wgsl', entry, constants: { WG, ...scaled, ...constants }, storage, args: a, params, workgroups, context: `${context} (${entry})` });
+  };
   const elementwise = (entry: string, a: Tensor[]) => run(entry, a, grid1d(Math.ceil(x.size / PER), WG), { PER, GELU: +gelu });
 
   // One workgroup per channel does a channel's reduction and elementwise pass in one dispatch; the
@@ -99,7 +109,7 @@ export function batchNorm2d(
   const perChannel = device().kernelProfile === 'cpu' || chunks === 1;
   // CPU adapters walk planes of a multiple of 4 values as vec4s (the *4 entries; args in binding order).
   const vec4 = device().kernelProfile === 'cpu' && S % 4 === 0;
-  const y = Tensor.empty(x.shape, 'f32', 'batchnorm');
+  const y = Tensor.empty(x.shape, x.dtype, 'batchnorm');
   const stats = Tensor.empty([C, 2], 'f32', 'batchnorm stats');
   if (C === 0) return y;
   if (o.training && perChannel) {
@@ -124,19 +134,19 @@ export function batchNorm2d(
     const dweight = pending.home(1) ?? Tensor.empty([C], 'f32', 'batchnorm dweight');
     const dbias = pending.home(2) ?? Tensor.empty([C], 'f32', 'batchnorm dbias');
     if (perChannel && x.requiresGrad) {
-      const dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      const constants = { GELU: +gelu, TRAIN: +o.training, WG: CHANNEL_WG[device().kernelProfile] };
-      if (vec4) run('grad_fused4', [weight, bias, stats, scale, dweight, dbias, x, g, dx], [C], constants);
-      else run('grad_fused', [x, g, weight, bias, stats, scale, dx, dweight, dbias], [C], constants);
+      const dx = Tensor.empty(x.shape, x.dtype, 'batchnorm dx');
+      const constants = { GELU: +gelu, TRAIN: +o.training, WG: CHANNEL_WG[device().kernelProfile], PARK: +(dx.dtype === 'f32') };
+      if (vec4) run('grad_fused4', [weight, bias, stats, scale, dweight, dbias, x, g, dx], [C], constants, g.dtype);
+      else run('grad_fused', [x, g, weight, bias, stats, scale, dx, dweight, dbias], [C], constants, g.dtype);
       return residual ? [dx, dweight, dbias, g] : [dx, dweight, dbias];
     }
     // Chunk sums, then each chunk adds its channel's and writes its dx (grad_final alone without dx).
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
-    run('grad_partial', [x, g, weight, bias, stats, scale, part], [chunks, C], { GELU: +gelu });
+    run('grad_partial', [x, g, weight, bias, stats, scale, part], [chunks, C], { GELU: +gelu }, g.dtype);
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = Tensor.empty(x.shape, 'f32', 'batchnorm dx');
-      run('grad_chunk', [x, g, weight, bias, stats, part, scale, dx, dweight, dbias], [chunks, C], { GELU: +gelu, TRAIN: +o.training });
+      dx = Tensor.empty(x.shape, x.dtype, 'batchnorm dx');
+      run('grad_chunk', [x, g, weight, bias, stats, part, scale, dx, dweight, dbias], [chunks, C], { GELU: +gelu, TRAIN: +o.training }, g.dtype);
     } else {
       run('grad_final', [part, dweight, dbias], [C]);
     }
@@ -181,7 +191,7 @@ export function foldBatchNorm(
 /** The residual shaped as x; the branch scale one value per image, with a residual, and constant. */
 function checkResidual(context: string, x: Tensor, residual?: Tensor, branchScale?: Tensor): void {
   if (residual) {
-    checkF32(context, { residual });
+    checkFloat(context, { residual });
     if (residual.shape.join() !== x.shape.join()) throw new Error(`${context}: residual ${shapeStr(residual.shape)} must have x's shape`);
   }
   if (!branchScale) return;
@@ -189,6 +199,14 @@ function checkResidual(context: string, x: Tensor, residual?: Tensor, branchScal
   if (!residual) throw new Error(`${context}: branchScale scales the branch added to a residual; pass residual too`);
   if (branchScale.size !== x.shape[0]) throw new Error(`${context}: branchScale ${shapeStr(branchScale.shape)} must hold one value per image (${x.shape[0]})`);
   if (branchScale.requiresGrad) throw new Error(`${context}: branchScale ${shapeStr(branchScale.shape)} is a constant here; it must not require grad`);
+}
+
+/** Every operand alive and f32 or f16 (an activation). */
+function checkFloat(context: string, args: Record<string, Tensor>): void {
+  for (const [name, t] of Object.entries(args)) {
+    t.assertAlive(context);
+    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${context}: ${name} must be f32 or f16, got ${t.describe()}`);
+  }
 }
 
 /** Every operand alive and f32. */

@@ -12,11 +12,16 @@
 // where scale_b is image b's drop-path factor (SCALED; else 1): the sum a separate add (or addcmul)
 // would make from bn's output, without that output ever being stored. Backward then sees
 // gy·scale_b (the residual's own gradient is gy itself, which needs no pass).
+// x, gy, the residual and out (y or dx) are stored as f32 or f16 (their `NAME_t` aliases, given by
+// the host); every value is widened as it is read, and statistics and sums stay f32.
 
 override GELU: bool = false;    // the output is gelu(bn(x)); backward recomputes the pre-activation
 override TRAIN: bool = true;    // backward: batch statistics (full gradient) vs running ones (affine)
 override RESIDUAL: bool = false; // forward: out = residual + scale_b·bn(x)
 override SCALED: bool = false;   // the branch scaled per image (drop path): forward and backward
+// With GELU, grad_fused* park gz in dx's slot between their walks; an f16 dx would round it, so
+// then (false) the second walk recomputes it instead.
+override PARK: bool = true;
 
 struct Params {
   c: u32,
@@ -30,8 +35,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> xv: array<f32>;   // x ("x" would also match every `.x` in wgsl_reflect's use analysis)
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> xv: array<xv_t>;   // x ("x" would also match every `.x` in wgsl_reflect's use analysis)
+@group(0) @binding(2) var<storage, read> gy: array<gy_t>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<vec2f>;      // (mean, 1/√(var + eps)) per channel
@@ -41,16 +46,16 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(10) var<storage, read_write> part_out: array<vec4f>;
 @group(0) @binding(11) var<storage, read_write> stats_out: array<vec2f>;
-@group(0) @binding(12) var<storage, read_write> out: array<f32>;
+@group(0) @binding(12) var<storage, read_write> out: array<out_t>;
 @group(0) @binding(13) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbias: array<f32>;
-@group(0) @binding(15) var<storage, read> residual: array<f32>;
+@group(0) @binding(15) var<storage, read> residual: array<residual_t>;
 // The same x, gy and out as whole vec4s (the *4 kernels, planes of a multiple of 4 values): a CPU
 // adapter loads and stores lane by lane, and a vec4 moves 4 values per lane loop (bench/RESULTS.md).
-@group(0) @binding(16) var<storage, read> x4: array<vec4f>;
-@group(0) @binding(17) var<storage, read> gy4: array<vec4f>;
-@group(0) @binding(18) var<storage, read_write> out4: array<vec4f>;
-@group(0) @binding(19) var<storage, read> residual4: array<vec4f>;
+@group(0) @binding(16) var<storage, read> x4: array<vec4<x4_t>>;
+@group(0) @binding(17) var<storage, read> gy4: array<vec4<gy4_t>>;
+@group(0) @binding(18) var<storage, read_write> out4: array<vec4<out4_t>>;
+@group(0) @binding(19) var<storage, read> residual4: array<vec4<residual4_t>>;
 
 // Invocations per workgroup (a power of two) and values per invocation of the elementwise passes:
 // 256 and 1 on GPUs; CPU adapters take fewer, fuller invocations (a barrier there is a coroutine
@@ -134,12 +139,12 @@ fn scale_of(b: u32) -> f32 {
 // The forward's stored value at flat index a of image b from the branch's value v: residual + v·scale
 // (as addcmul computes it), or v alone.
 fn with_residual(v: f32, b: u32, a: u32) -> f32 {
-  if (RESIDUAL) { return residual[a] + v * scale_of(b); }
+  if (RESIDUAL) { return f32(residual[a]) + v * scale_of(b); }
   return v;
 }
 
 fn with_residual4(v: vec4f, b: u32, a: u32) -> vec4f {
-  if (RESIDUAL) { return residual4[a] + v * scale_of(b); }
+  if (RESIDUAL) { return vec4f(residual4[a]) + v * scale_of(b); }
   return v;
 }
 
@@ -176,7 +181,7 @@ fn welford(c: u32, begin: u32, end: u32, t: u32) -> vec4f {
   var acc = vec4f(0.0);
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
-    welford_add(&acc, xv[at(c, k)]);
+    welford_add(&acc, f32(xv[at(c, k)]));
     advance(&k);
   }
   return acc;
@@ -220,7 +225,7 @@ fn normalize_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
-    out[a] = with_residual(normalized(wb, st, xv[a]), k.b, a);
+    out[a] = out_t(with_residual(normalized(wb, st, f32(xv[a])), k.b, a));
     advance(&k);
   }
 }
@@ -247,7 +252,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   for (var q = 0u; q < PER; q++) {
     let i = i0 + q;
     if (i >= p.total) { return; }
-    out[i] = with_residual(normalized(affine(e.c), stats[e.c], xv[i]), e.b, i);
+    out[i] = out_t(with_residual(normalized(affine(e.c), stats[e.c], f32(xv[i])), e.b, i));
     next(&e);
   }
 }
@@ -270,7 +275,7 @@ fn train_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_ind
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
-    out[a] = with_residual(normalized(wb, st, xv[a]), k.b, a);
+    out[a] = out_t(with_residual(normalized(wb, st, f32(xv[a])), k.b, a));
     advance(&k);
   }
 }
@@ -283,7 +288,7 @@ fn train_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   var acc = vec4f(0.0);
   var k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
-    let v = x4[at(c, k)];
+    let v = vec4f(x4[at(c, k)]);
     advance(&k);
     for (var q = 0u; q < 4u; q++) { welford_add(&acc, v[q]); }
   }
@@ -293,8 +298,8 @@ fn train_forward4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);
-    let v = x4[a];
-    out4[a] = with_residual4(vec4f(normalized(wb, st, v.x), normalized(wb, st, v.y), normalized(wb, st, v.z), normalized(wb, st, v.w)), k.b, a);
+    let v = vec4f(x4[a]);
+    out4[a] = vec4<out4_t>(with_residual4(vec4f(normalized(wb, st, v.x), normalized(wb, st, v.y), normalized(wb, st, v.z), normalized(wb, st, v.w)), k.b, a));
     advance(&k);
   }
 }
@@ -308,8 +313,8 @@ fn grad_sums(c: u32, st: vec2f, begin: u32, end: u32, t: u32) -> vec4f {
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
-    let xhat = (xv[a] - st.x) * st.y;
-    let gz = grad_z(wb, xhat, gy[a] * scale_of(k.b));
+    let xhat = (f32(xv[a]) - st.x) * st.y;
+    let gz = grad_z(wb, xhat, f32(gy[a]) * scale_of(k.b));
     advance(&k);
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
@@ -370,7 +375,7 @@ fn grad_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
     let a = at(c, k);
-    out[a] = dx_value(wb, st, coefs, xv[a], gy[a] * scale_of(k.b));
+    out[a] = out_t(dx_value(wb, st, coefs, f32(xv[a]), f32(gy[a]) * scale_of(k.b)));
     advance(&k);
   }
 }
@@ -407,10 +412,10 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   var k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
-    let xhat = (xv[a] - st.x) * st.y;
-    let gz = grad_z(wb, xhat, gy[a] * scale_of(k.b));
+    let xhat = (f32(xv[a]) - st.x) * st.y;
+    let gz = grad_z(wb, xhat, f32(gy[a]) * scale_of(k.b));
     advance(&k);
-    if (GELU) { out[a] = gz; }
+    if (GELU && PARK) { out[a] = out_t(gz); }
     acc += vec4f(gz, gz * xhat, 0.0, 0.0);
   }
   red[t] = acc;
@@ -418,11 +423,11 @@ fn grad_fused(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   k = cursor(t);
   for (var j = t; j < p.n; j += WG) {
     let a = at(c, k);
-    let xhat = (xv[a] - st.x) * st.y;
-    var gz = gy[a] * scale_of(k.b);
+    let xhat = (f32(xv[a]) - st.x) * st.y;
+    var gz = f32(gy[a]) * scale_of(k.b);
     advance(&k);
-    if (GELU) { gz = out[a]; }
-    out[a] = dx_of(coefs, xhat, gz);
+    if (GELU && PARK) { gz = f32(out[a]); } else { gz = grad_z(wb, xhat, gz); }
+    out[a] = out_t(dx_of(coefs, xhat, gz));
   }
 }
 
@@ -437,11 +442,11 @@ fn grad_fused4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   var k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);
-    let xhat = (x4[a] - st.x) * st.y;
-    let g = gy4[a] * scale_of(k.b);
+    let xhat = (vec4f(x4[a]) - st.x) * st.y;
+    let g = vec4f(gy4[a]) * scale_of(k.b);
     advance(&k);
     let gz = vec4f(grad_z(wb, xhat.x, g.x), grad_z(wb, xhat.y, g.y), grad_z(wb, xhat.z, g.z), grad_z(wb, xhat.w, g.w));
-    if (GELU) { out4[a] = gz; }
+    if (GELU && PARK) { out4[a] = vec4<out4_t>(gz); }
     acc += vec4f(dot(gz, vec4f(1.0)), dot(gz, xhat), 0.0, 0.0);
   }
   red[t] = acc;
@@ -449,10 +454,14 @@ fn grad_fused4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   k = cursor_in(t, plane);
   for (var j = t; j < p.n / 4u; j += WG) {
     let a = at(c, k);
-    let xhat = (x4[a] - st.x) * st.y;
-    var gz = gy4[a] * scale_of(k.b);
+    let xhat = (vec4f(x4[a]) - st.x) * st.y;
+    var gz = vec4f(gy4[a]) * scale_of(k.b);
     advance(&k);
-    if (GELU) { gz = out4[a]; }
-    out4[a] = coefs.x * gz + coefs.y * xhat + coefs.z;
+    if (GELU && PARK) {
+      gz = vec4f(out4[a]);
+    } else {
+      gz = vec4f(grad_z(wb, xhat.x, gz.x), grad_z(wb, xhat.y, gz.y), grad_z(wb, xhat.z, gz.z), grad_z(wb, xhat.w, gz.w));
+    }
+    out4[a] = vec4<out4_t>(coefs.x * gz + coefs.y * xhat + coefs.z);
   }
 }

@@ -5,12 +5,16 @@
 // Saved for backward: x itself and a [rows, 2] tensor of (mean, 1/√(var + eps)) per row. dweight and
 // dbias are column sums over the rows: chunks of rows summed per column, then the chunks added in
 // order (bitwise deterministic).
+//
+// An f16 x (not on GKGNet's path) is widened on entry and the result rounded back to f16: the kernel
+// reads and writes f32 only.
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device } from '../engine/context.js';
 import { composedSource, kernelSource } from '../engine/kernel.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { chunkedWeightGrad } from './chunked-grads.js';
+import { asF32, cast } from './elementwise.js';
 import { vectorPrelude, widthOf } from './vector-prelude.js';
 
 /** Invocations per workgroup: one row each (a CPU adapter runs a workgroup on one thread, in SIMD rows of 8). */
@@ -33,6 +37,7 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, o: LayerNormO
   const eps = o.eps ?? 1e-5;
   const context = `layerNorm${o.relu ? '(relu)' : ''} x ${shapeStr(x.shape)}`;
   const D = x.shape[x.rank - 1] ?? 0;
+  if (x.dtype === 'f16') return cast(layerNorm(asF32(x), weight, bias, o), 'f16');
   for (const [name, t] of [['x', x], ['weight', weight], ['bias', bias]] as const) {
     if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
   }

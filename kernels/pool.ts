@@ -1,5 +1,6 @@
 // Average pooling (kernel: pool.wgsl): avgPool2d with kernel = stride = r, and global average
-// pooling [B, C, H, W] → [B, C].
+// pooling [B, C, H, W] → [B, C]. x may be f32 or f16 (an activation): the output and dx take its
+// dtype (the window sums are f32 inside the kernel).
 import { Tensor } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, f32bits, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
@@ -12,17 +13,18 @@ function pool(op: string, x: Tensor, kh: number, kw: number): Tensor {
   const Wo = W / kw;
   const params = [B * C, H, W, Ho, Wo, kh, kw, f32bits(1 / (kh * kw))];
   const context = `${op} ${shapeStr(x.shape)}`;
-  const y = Tensor.empty([B, C, Ho, Wo], 'f32', op);
+  const y = Tensor.empty([B, C, Ho, Wo], x.dtype, op);
   if (y.size > 0) {
-    launch({ file: 'pool.wgsl', entry: 'forward', args: [x, y], params, workgroups: grid1d(y.size), context });
+    launch({ file: 'pool.wgsl', entry: 'forward', storage: { src: x.dtype, dst: y.dtype, addend: 'f32' }, args: [x, y], params, workgroups: grid1d(y.size), context });
   }
   return record(y, op, [x], (g, pending) => {
-    const dx = Tensor.empty(x.shape, 'f32', `${op} dx`);
+    const dx = Tensor.empty(x.shape, x.dtype, `${op} dx`);
     // x's gradient from its other uses (e.g. as a graph's queries) is added in the same pass.
     const addend = pending.take(0);
     if (dx.size > 0) {
       launch({
         file: 'pool.wgsl', entry: 'backward', constants: { ADDEND: +!!addend }, args: [g, dx, addend ?? unusedOperand()], params,
+        storage: { src: g.dtype, dst: dx.dtype, addend: addend?.dtype ?? 'f32' },
         workgroups: grid1d(dx.size), context: `${context} (backward)`,
       });
     }
@@ -32,7 +34,7 @@ function pool(op: string, x: Tensor, kh: number, kw: number): Tensor {
 
 function check4d(op: string, x: Tensor): void {
   x.assertAlive(op);
-  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
   if (x.rank !== 4) throw new Error(`${op}: x ${shapeStr(x.shape)} must be [B, C, H, W]`);
 }
 
