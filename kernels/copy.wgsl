@@ -4,6 +4,7 @@
 // constant (constant-indexed uniforms; lavapipe pays ~3 ns per dynamically indexed uniform read and
 // per division) and PER consecutive elements per invocation, the index decomposed once and then
 // stepped along the innermost dimension.
+// Elements are 32-bit words (src_t = dst_t = u32: f32 and integers, bit for bit) or f16 halves.
 
 override RANK: u32 = 0xffffffffu;  // 0xffffffff: read p.rank
 override PER: u32 = 1u;
@@ -19,8 +20,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(1) var<storage, read> src: array<src_t>;
+@group(0) @binding(2) var<storage, read_write> dst: array<dst_t>;
 
 fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
@@ -50,7 +51,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i0 >= p.n) { return; }
   var o = offsets(i0);
   if (PER == 1u) {
-    dst[o.y] = src[o.x];
+    dst[o.y] = dst_t(src[o.x]);
     return;
   }
   // rank ≥ 1 here (rank 0 is one element, and PER > 1 is only asked for rank ≥ 1).
@@ -59,7 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let step = vec2u(dim(p.sstride, last), dim(p.dstride, last));
   var inner = i0 % len;
   for (var i = i0; i < min(i0 + PER, p.n); i++) {
-    dst[o.y] = src[o.x];
+    dst[o.y] = dst_t(src[o.x]);
     inner += 1u;
     if (inner < len) {
       o += step;

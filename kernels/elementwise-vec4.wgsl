@@ -11,6 +11,8 @@
 //     (stride 0). Strides are in elements; a stride-1 operand's offset is then a multiple of 4.
 // Operands are bound rounded up to 16 bytes (the pool's buffers always have the room): the last
 // vec4 may read past a tensor's end and write the output's padding, never another tensor.
+// Operands and output are f32 or f16 in memory (vec4<a_t> … vec4<out_t>, withStorageTypes: a vec4
+// of halves is 8 bytes, still 4 values); the op is f32.
 
 override OP: u32 = 0u;
 override PER: u32 = 4u;
@@ -40,10 +42,10 @@ struct Params {
 
 //!include elementwise-ops.wgsl
 
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read> c: array<vec4f>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<a_t>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<b_t>>;
+@group(0) @binding(3) var<storage, read> c: array<vec4<c_t>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<out_t>>;
 
 fn dim(v: array<vec4u, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
@@ -63,25 +65,25 @@ fn offsets(i: u32) -> vec3u {
   return o;
 }
 
-fn fetch_a(o: u32) -> vec4f { if (INNER_A) { return a[o / 4u]; } return vec4f(a[o / 4u][o % 4u]); }
-fn fetch_b(o: u32) -> vec4f { if (INNER_B) { return b[o / 4u]; } return vec4f(b[o / 4u][o % 4u]); }
-fn fetch_c(o: u32) -> vec4f { if (INNER_C) { return c[o / 4u]; } return vec4f(c[o / 4u][o % 4u]); }
+fn fetch_a(o: u32) -> vec4f { if (INNER_A) { return vec4f(a[o / 4u]); } return vec4f(f32(a[o / 4u][o % 4u])); }
+fn fetch_b(o: u32) -> vec4f { if (INNER_B) { return vec4f(b[o / 4u]); } return vec4f(f32(b[o / 4u][o % 4u])); }
+fn fetch_c(o: u32) -> vec4f { if (INNER_C) { return vec4f(c[o / 4u]); } return vec4f(f32(c[o / 4u][o % 4u])); }
 
 // The operands of output vec4 i (only those the entry point uses are read).
 fn get_a(i: u32, o: vec3u) -> vec4f {
   if (RANK > 0u) { return fetch_a(o.x); }
-  if (SCALAR_A) { return vec4f(a[0].x); }
-  return a[i];
+  if (SCALAR_A) { return vec4f(f32(a[0].x)); }
+  return vec4f(a[i]);
 }
 fn get_b(i: u32, o: vec3u) -> vec4f {
   if (RANK > 0u) { return fetch_b(o.y); }
-  if (SCALAR_B) { return vec4f(b[0].x); }
-  return b[i];
+  if (SCALAR_B) { return vec4f(f32(b[0].x)); }
+  return vec4f(b[i]);
 }
 fn get_c(i: u32, o: vec3u) -> vec4f {
   if (RANK > 0u) { return fetch_c(o.z); }
-  if (SCALAR_C) { return vec4f(c[0].x); }
-  return c[i];
+  if (SCALAR_C) { return vec4f(f32(c[0].x)); }
+  return vec4f(c[i]);
 }
 
 fn offsets_of(i: u32) -> vec3u {
@@ -100,7 +102,7 @@ fn unary4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let i = slot(wg, nwg, lane, k);
     if (i >= p.n4) { return; }
     let x = get_a(i, offsets_of(i));
-    out[i] = vec4f(unary_op(x.x), unary_op(x.y), unary_op(x.z), unary_op(x.w));
+    out[i] = vec4<out_t>(vec4f(unary_op(x.x), unary_op(x.y), unary_op(x.z), unary_op(x.w)));
   }
 }
 
@@ -112,7 +114,7 @@ fn binary4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
     let o = offsets_of(i);
     let x = get_a(i, o);
     let y = get_b(i, o);
-    out[i] = vec4f(binary_op(x.x, y.x), binary_op(x.y, y.y), binary_op(x.z, y.z), binary_op(x.w, y.w));
+    out[i] = vec4<out_t>(vec4f(binary_op(x.x, y.x), binary_op(x.y, y.y), binary_op(x.z, y.z), binary_op(x.w, y.w)));
   }
 }
 
@@ -126,6 +128,6 @@ fn ternary4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
     let x = get_a(i, o);
     let y = get_b(i, o);
     let z = get_c(i, o);
-    out[i] = vec4f(ternary_op(x.x, y.x, z.x), ternary_op(x.y, y.y, z.y), ternary_op(x.z, y.z, z.z), ternary_op(x.w, y.w, z.w));
+    out[i] = vec4<out_t>(vec4f(ternary_op(x.x, y.x, z.x), ternary_op(x.y, y.y, z.y), ternary_op(x.z, y.z, z.z), ternary_op(x.w, y.w, z.w)));
   }
 }

@@ -104,23 +104,24 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
   // where's condition (its third operand) takes no part in the output's type
   const out = Tensor.empty(shape, outType ?? resultType(inputs, code === TERNARY.where && entry === 'ternary' ? 2 : inputs.length), op);
   if (out.size === 0) return out;
-  const cpu = device().kernelProfile === 'cpu' && out.dtype === 'f32' && inputs.every((t) => t.dtype === 'f32');
+  const cpu = device().kernelProfile === 'cpu';
+  const storage = { a: inputs[0].dtype, b: inputs[1]?.dtype ?? 'f32', c: inputs[2]?.dtype ?? 'f32', out: out.dtype };
   if (cpu && inputs.every((t) => t.size === out.size || t.size === 1)) {
-    vec4Launch(entry, code, inputs, out, op, alpha, beta, null);
+    vec4Launch(entry, code, inputs, out, storage, op, alpha, beta, null);
     return out;
   }
   const strides = inputs.map((t) => broadcastStrides(t.shape, shape));
   const c = collapseDims(shape, strides);
   const s3 = [0, 1, 2].map((k) => packDims(c.strides[k] ?? [], op));
   if (cpu && c.shape.length > 0 && c.shape[c.shape.length - 1] % 4 === 0) {
-    vec4Launch(entry, code, inputs, out, op, alpha, beta, { shape: c.shape, strides: c.strides, packed: s3 });
+    vec4Launch(entry, code, inputs, out, storage, op, alpha, beta, { shape: c.shape, strides: c.strides, packed: s3 });
     return out;
   }
   launch({
     file: 'elementwise.wgsl',
     entry,
     constants: { OP: code },
-    storage: { a: inputs[0].dtype, b: inputs[1]?.dtype ?? 'f32', c: inputs[2]?.dtype ?? 'f32', out: out.dtype },
+    storage,
     args: [...inputs, out],
     params: [out.size, c.shape.length, f32bits(alpha), f32bits(beta), ...packDims(c.shape, op), ...s3[0], ...s3[1], ...s3[2]],
     workgroups: grid1d(out.size),
@@ -134,12 +135,13 @@ const VEC4_PER = 4;
 
 /**
  * elementwise-vec4.wgsl, on CPU adapters, where the generic kernel's per-element div/mod, dynamically
- * indexed uniforms and small workgroups cost ~10× (bench/RESULTS.md). `bcast` null: every operand has
- * the output's size (hence its element order) or is a single value, and no index is computed at all.
- * Otherwise the merged broadcast dimensions, whose innermost one is a multiple of 4 long.
+ * indexed uniforms and small workgroups cost ~10× (bench/RESULTS.md); operands f32 or f16 as
+ * `storage` names them. `bcast` null: every operand has the output's size (hence its element order)
+ * or is a single value, and no index is computed at all. Otherwise the merged broadcast dimensions,
+ * whose innermost one is a multiple of 4 long.
  */
 function vec4Launch(
-  entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], out: Tensor, op: string, alpha: number, beta: number,
+  entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], out: Tensor, storage: Record<string, DType>, op: string, alpha: number, beta: number,
   bcast: { shape: number[]; strides: number[][]; packed: number[][] } | null,
 ): void {
   const n4 = Math.ceil(out.size / 4);
@@ -150,6 +152,7 @@ function vec4Launch(
     file: 'elementwise-vec4.wgsl',
     entry: `${entry}4`,
     constants: { OP: code, PER: VEC4_PER, RANK: bcast ? bcast.shape.length : 0, ...flags('SCALAR', scalar), ...flags('INNER', inner) },
+    storage,
     args: [...inputs, out].map(padded16),
     params: [n4, 0, f32bits(alpha), f32bits(beta), ...(bcast ? [...packDims(bcast.shape, op), ...bcast.packed.flat()] : new Array(32).fill(0))],
     workgroups: grid1d(n4, 64 * VEC4_PER),
@@ -157,7 +160,7 @@ function vec4Launch(
   });
 }
 
-/** A tensor bound as whole vec4s: its size rounded up to 16 bytes, which its buffer always holds past its offset. */
+/** A tensor bound as whole vec4s (of f32 or f16): its size rounded up to 16 bytes, which its buffer always holds past its offset. */
 function padded16(t: Tensor): BufferArg {
   const bytes = Math.ceil(t.bytes / 16) * 16;
   if (t.byteOffset + bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes} at byte ${t.byteOffset}`);

@@ -2,6 +2,7 @@
 import { Tensor, type DType, type Shape } from '../engine/tensor.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { device } from '../engine/context.js';
+import { halfBits } from '../engine/half.js';
 
 export function full(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
   const out = Tensor.empty(shape, dtype, 'full');
@@ -13,25 +14,36 @@ export function zeros(shape: Shape, dtype: DType = 'f32'): Tensor {
   return full(shape, 0, dtype);
 }
 
-export function ones(shape: Shape): Tensor {
-  return full(shape, 1);
+export function ones(shape: Shape, dtype: DType = 'f32'): Tensor {
+  return full(shape, 1, dtype);
 }
 
 /** vec4s per invocation of fill.wgsl's main4: several on CPU adapters (fewer, fuller invocations), one on GPUs. */
 const perInvocation = () => (device().kernelProfile === 'cpu' ? 4 : 1);
 
-/** Overwrite every element of `t` with `value` (in queue order, no CPU upload). */
+/** The 32-bit word of `value` as `dt`: f16 twice (a word holds two halves). */
+function wordOf(value: number, dt: DType): number {
+  if (dt === 'f32') return f32bits(value);
+  if (dt === 'f16') return (halfBits(value) * 0x10001) >>> 0;
+  return value >>> 0;
+}
+
+/**
+ * Overwrite every element of `t` with `value` (in queue order, no CPU upload). An f16 tensor of odd
+ * size is filled to its buffer's last whole word (it holds that half word).
+ */
 export function fillInto(t: Tensor, value: number): void {
-  const bits = t.dtype === 'f32' ? f32bits(value) : value >>> 0;
-  if (t.size % 4 === 0) {
+  const bits = wordOf(value, t.dtype);
+  const words = Math.ceil(t.bytes / 4);
+  if (words % 4 === 0) {
     const per = perInvocation();
     launch({
       file: 'fill.wgsl',
       entry: 'main4',
       constants: { PER: per },
       args: [t],
-      params: [t.size / 4, bits],
-      workgroups: grid1d(t.size / 4, 64 * per),
+      params: [words / 4, bits],
+      workgroups: grid1d(words / 4, 64 * per),
       context: `fill ${shapeStr(t.shape)}`,
     });
     return;
@@ -39,8 +51,8 @@ export function fillInto(t: Tensor, value: number): void {
   launch({
     file: 'fill.wgsl',
     args: [t],
-    params: [t.size, bits],
-    workgroups: grid1d(t.size),
+    params: [words, bits],
+    workgroups: grid1d(words),
     context: `fill ${shapeStr(t.shape)}`,
   });
 }

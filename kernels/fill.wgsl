@@ -1,10 +1,10 @@
-// Fill a buffer with one 32-bit pattern (zeros, ones, any f32/i32 constant): `main` one value per
-// invocation; `main4` for sizes that are whole vec4s, PER vec4s per invocation (consecutive
-// invocations take consecutive vec4s in each round), since a CPU adapter stores lane by lane and a
-// vec4 store amortises that loop over 4 values (bench/RESULTS.md).
+// Fill a buffer with one 32-bit pattern (zeros, ones, any f32/i32 constant, an f16 one twice):
+// `main` one word per invocation; `main4` for sizes that are whole vec4s, PER vec4s per invocation
+// (consecutive invocations take consecutive vec4s in each round), since a CPU adapter stores lane by
+// lane and a vec4 store amortises that loop over 4 values (bench/RESULTS.md).
 
 struct Params {
-  n: u32,       // values (main) or vec4s (main4)
+  n: u32,       // words (main) or vec4s (main4)
   value: u32,
 }
 

@@ -34,6 +34,12 @@ export function gatherFits(n: number): boolean {
  * span of the buffer its items fill (slots in ascending order; unused sources bind a placeholder).
  */
 export function gather(items: readonly GatherItem[], context: string): void {
+  for (const it of items) {
+    // Parameter gradients are f32 (flat-gather.wgsl moves and sums 32-bit words): an f16 one is a bug upstream.
+    if (it.src.dtype === 'f16' || it.owner.dtype === 'f16') {
+      throw new Error(`${context}: ${it.src.describe()} into ${it.owner.describe()}: flat buffers hold f32 gradients, not f16`);
+    }
+  }
   const byBuffer = new Map<PooledBuffer, GatherItem[]>();
   for (const it of items) {
     const list = byBuffer.get(it.dst);

@@ -21,13 +21,16 @@ export interface LossTermOptions {
 
 const KINDS = { bce: 0, 'mmcls-asl': 1, 'alibaba-asl': 2 } as const;
 
-/** Element-wise loss terms of `logits` against `target` (same shape, f32); differentiable in `logits`. */
+/**
+ * Element-wise loss terms (f32) of `logits` (f32 or f16, read as is) against `target` (same shape,
+ * f32); differentiable in `logits`, whose gradient comes in the logits' dtype.
+ */
 export function lossTerms(logits: Tensor, target: Tensor, o: LossTermOptions): Tensor {
   const op = `lossTerms(${o.kind})`;
   logits.assertAlive(op);
   target.assertAlive(op);
-  if (logits.dtype !== 'f32' || target.dtype !== 'f32') {
-    throw new Error(`${op}: logits and target must be f32, got ${logits.describe()} and ${target.describe()}`);
+  if ((logits.dtype !== 'f32' && logits.dtype !== 'f16') || target.dtype !== 'f32') {
+    throw new Error(`${op}: logits must be f32 or f16 and target f32, got ${logits.describe()} and ${target.describe()}`);
   }
   if (logits.shape.join() !== target.shape.join()) {
     throw new Error(`${op}: logits ${shapeStr(logits.shape)} and target ${shapeStr(target.shape)} differ in shape`);
@@ -47,12 +50,14 @@ export function lossTerms(logits: Tensor, target: Tensor, o: LossTermOptions): T
   const context = `${op} ${shapeStr(logits.shape)}`;
   const out = Tensor.empty(logits.shape, 'f32', op);
   if (out.size > 0) {
-    launch({ file: 'loss.wgsl', entry: 'forward', constants, args: [logits, target, out], params, workgroups: grid1d(out.size), context });
+    const storage = { x: logits.dtype, g: 'f32', out: 'f32' };
+    launch({ file: 'loss.wgsl', entry: 'forward', constants, storage, args: [logits, target, out], params, workgroups: grid1d(out.size), context });
   }
   return record(out, op, [logits], (g) => {
-    const gx = Tensor.empty(logits.shape, 'f32', `${op} backward`);
+    const gx = Tensor.empty(logits.shape, logits.dtype, `${op} backward`);
     if (gx.size > 0) {
-      launch({ file: 'loss.wgsl', entry: 'backward', constants, args: [logits, target, g, gx], params, workgroups: grid1d(gx.size), context: `${context} backward` });
+      const storage = { x: logits.dtype, g: g.dtype, out: gx.dtype };
+      launch({ file: 'loss.wgsl', entry: 'backward', constants, storage, args: [logits, target, g, gx], params, workgroups: grid1d(gx.size), context: `${context} backward` });
     }
     return [gx];
   });

@@ -6,6 +6,8 @@
 //   KIND 1: mmcls asymmetric_loss element: −log(max(pt, eps)) · (1 − pt)^γ, weight differentiated.
 //   KIND 2: Alibaba-MIIL AsymmetricLoss element (before −sum): (t·log max(p,eps) + (1−t)·log max(q,eps))·w,
 //           w constant in backward when DETACH.
+// Logits, upstream gradient and output are f32 or f16 in memory (x_t, g_t, out_t: withStorageTypes;
+// the launcher writes the loss terms f32 and d loss / d logit in the logits' dtype); the chain is f32.
 
 override KIND: u32 = 0u;
 override DETACH: bool = false;
@@ -22,10 +24,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<x_t>;
 @group(0) @binding(2) var<storage, read> t: array<f32>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<g_t>;
+@group(0) @binding(4) var<storage, read_write> out: array<out_t>;
 
 fn index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -91,18 +93,18 @@ fn through_q(a: Asl, gq: f32) -> f32 {
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  let v = x[i];
+  let v = f32(x[i]);
   let ti = label(i);
   if (KIND == 0u) {
     let m = max(-v, 0.0);
-    out[i] = (1.0 - ti) * v + m + log(exp(-m) + exp(-v - m));
+    out[i] = out_t((1.0 - ti) * v + m + log(exp(-m) + exp(-v - m)));
     return;
   }
   let a = asl(v, ti);
   if (KIND == 1u) {
-    out[i] = -log(max(a.pt, p.eps)) * a.w;
+    out[i] = out_t(-log(max(a.pt, p.eps)) * a.w);
   } else {
-    out[i] = (ti * log(max(a.prob, p.eps)) + (1.0 - ti) * log(max(a.q, p.eps))) * a.w;
+    out[i] = out_t((ti * log(max(a.prob, p.eps)) + (1.0 - ti) * log(max(a.q, p.eps))) * a.w);
   }
 }
 
@@ -110,11 +112,11 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
-  let v = x[i];
+  let v = f32(x[i]);
   let ti = label(i);
-  let gi = g[i];
+  let gi = f32(g[i]);
   if (KIND == 0u) {
-    out[i] = (sigmoid_(v) - ti) * gi;
+    out[i] = out_t((sigmoid_(v) - ti) * gi);
     return;
   }
   let a = asl(v, ti);
@@ -137,5 +139,5 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
     let gq = select(0.0, gl * (1.0 - ti) / cq, a.q >= p.eps) + gpt * (1.0 - ti);
     gp = select(0.0, gl * ti / cp, a.prob >= p.eps) + gpt * ti + through_q(a, gq);
   }
-  out[i] = gp * (1.0 - a.prob) * a.prob;
+  out[i] = out_t(gp * (1.0 - a.prob) * a.prob);
 }

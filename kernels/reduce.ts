@@ -1,9 +1,11 @@
 // Reductions over any set of axes (kernel: reduce.wgsl): sum, mean, max with argmax, variance.
-import { Tensor, type Shape } from '../engine/tensor.js';
+// f16 input is read as is; sums and means come out f32 (backward sums loss-scaled gradients with
+// them: f16 would overflow), max keeps the input's dtype; gradients come back in x's dtype.
+import { Tensor, type DType, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
-import { contiguousStrides, collapseDims, packDims, expand, sub, mul } from './elementwise.js';
+import { contiguousStrides, collapseDims, packDims, expand, sub, mul, cast, asF32 } from './elementwise.js';
 import { zeros } from './fill.js';
 
 function normAxes(op: string, shape: Shape, axes?: number | number[]): number[] {
@@ -56,13 +58,18 @@ function constantsFor(p: Plan, tree: boolean): Record<string, number> {
   return { ORANK: p.params[2], RRANK: p.params[3], ...(tree ? { WG: 64 } : {}) };
 }
 
-function checkF32(op: string, x: Tensor): void {
+function checkFloat(op: string, x: Tensor): void {
   x.assertAlive(op);
-  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
+}
+
+/** The element types of reduce.wgsl's float arrays (every alias it declares). */
+function storage(x: DType, out: DType, g: DType = 'f32', gx: DType = 'f32'): Record<string, DType> {
+  return { x, out, g, gx };
 }
 
 function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scale: number): Tensor {
-  checkF32(op, x);
+  checkFloat(op, x);
   const p = plan(op, x, axes, scale);
   const out = Tensor.empty(keepdim ? p.keepdimShape : p.keptShape, 'f32', op);
   if (p.nOut === 0) return out;
@@ -72,6 +79,7 @@ function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scal
     file: 'reduce.wgsl',
     entry: serial ? 'sum_serial' : 'sum',
     constants: constantsFor(p, !serial),
+    storage: storage(x.dtype, 'f32'),
     args: [x, out],
     params: p.params,
     workgroups: serial ? grid1d(p.nOut) : grid1d(p.nOut, 1),
@@ -80,27 +88,45 @@ function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scal
   return out;
 }
 
-/** Sum over `axes` (all when omitted). */
+/**
+ * A reduction's gradient `g` (keepdim-shaped) broadcast back over `x`, in x's dtype: for f16 the few
+ * reduced values are rounded first and the broadcast copy reads and writes f16.
+ */
+function spread(g: Tensor, keepdimShape: Shape, x: Tensor): Tensor {
+  const v = g.view(keepdimShape);
+  const h = cast(v, x.dtype);
+  const out = expand(h, x.shape);
+  if (h !== v) h.release();
+  return out;
+}
+
+/** Sum over `axes` (all when omitted); f32 for f16 `x` too. */
 export function sum(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
   const ax = normAxes('sum', x.shape, axes);
   const y = reduceRaw('sum', x, ax, keepdim, 1);
-  return record(y, 'sum', [x], (g) => [expand(g.view(plan('sum', x, ax).keepdimShape), x.shape)]);
+  return record(y, 'sum', [x], (g) => [spread(g, plan('sum', x, ax).keepdimShape, x)]);
 }
 
+/** Mean over `axes` (all when omitted); f32 for f16 `x` too. */
 export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
   const ax = normAxes('mean', x.shape, axes);
   const n = ax.reduce((a, i) => a * x.shape[i], 1);
   const y = reduceRaw('mean', x, ax, keepdim, 1 / n);
   return record(y, 'mean', [x], (g) => {
-    const e = expand(g.view(plan('mean', x, ax).keepdimShape), x.shape);
-    const out = mul(e, 1 / n);
-    e.release();
+    // g/n on the reduced values (the products the broadcast copy would make), then spread
+    const s = mul(g, 1 / n);
+    const out = spread(s, plan('mean', x, ax).keepdimShape, x);
+    s.release();
     return [out];
   });
 }
 
-/** Variance over `axes`; biased (÷N) unless `unbiased` (÷(N−1)), as torch.var(correction). */
+/**
+ * Variance over `axes`; biased (÷N) unless `unbiased` (÷(N−1)), as torch.var(correction). f32 for
+ * f16 `x` too, computed from x in f32: the deviations and their squares would round (and overflow) in f16.
+ */
 export function variance(x: Tensor, axes?: number | number[], keepdim = false, unbiased = false): Tensor {
+  if (x.dtype === 'f16') return variance(asF32(x), axes, keepdim, unbiased);
   const ax = normAxes('var', x.shape, axes);
   const n = ax.reduce((a, i) => a * x.shape[i], 1);
   const m = mean(x, ax, true);
@@ -109,19 +135,23 @@ export function variance(x: Tensor, axes?: number | number[], keepdim = false, u
   return mul(sum(sq, ax, keepdim), 1 / (unbiased ? n - 1 : n));
 }
 
-/** Max over one axis: values and the index of the first maximum (i32). Gradient flows to that index. */
+/**
+ * Max over one axis: values (in x's dtype) and the index of the first maximum (i32). Gradient flows
+ * to that index.
+ */
 export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor; indices: Tensor } {
   const ax = normAxes('max', x.shape, axis);
-  checkF32('max', x);
+  checkFloat('max', x);
   const p = plan('max', x, ax);
   const shape = keepdim ? p.keepdimShape : p.keptShape;
-  const values = Tensor.empty(shape, 'f32', 'max');
+  const values = Tensor.empty(shape, x.dtype, 'max');
   const indices = Tensor.empty(shape, 'i32', 'argmax');
   if (p.nOut > 0) {
     launch({
       file: 'reduce.wgsl',
       entry: 'max_',
       constants: constantsFor(p, true),
+      storage: storage(x.dtype, x.dtype),
       args: [x, values, indices],
       params: p.params,
       workgroups: grid1d(p.nOut, 1),
@@ -129,11 +159,12 @@ export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor;
     });
   }
   record(values, 'max', [x], (g) => {
-    const gx = zeros(x.shape);
+    const gx = zeros(x.shape, x.dtype);
     launch({
       file: 'reduce.wgsl',
       entry: 'max_backward',
       constants: constantsFor(p, false),
+      storage: storage('f32', 'f32', g.dtype, gx.dtype),
       args: [g, indices, gx],
       params: p.params,
       workgroups: grid1d(p.nOut),
@@ -144,7 +175,10 @@ export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor;
   return { values, indices };
 }
 
-/** Sum `g` down to `shape` (the reverse of broadcasting). Returns `g` itself when shapes match. */
+/**
+ * Sum `g` down to `shape` (the reverse of broadcasting), in f32 whatever g's dtype (a bias's gradient
+ * from loss-scaled f16 gradients). Returns `g` itself when shapes match.
+ */
 export function sumTo(g: Tensor, shape: Shape): Tensor {
   if (g.shape.join() === shape.join()) return g;
   const lead = g.shape.length - shape.length;

@@ -1,6 +1,8 @@
 // Reduction of a strided view: output o and reduced index r each decompose into coordinates over
 // their own dimensions and strides, so any set of axes reduces without a transposing copy. One
 // workgroup per output element, a fixed-order tree: the result is bitwise deterministic.
+// x, out, g and gx are f32 or f16 in memory (x_t … gx_t, withStorageTypes); sums accumulate in f32
+// and the launcher gives them an f32 out (a sum of f16 values, loss-scaled, can pass 65504).
 
 struct Params {
   n_out: u32,
@@ -18,8 +20,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<x_t>;
+@group(0) @binding(2) var<storage, read_write> out: array<out_t>;
 @group(0) @binding(3) var<storage, read_write> arg: array<i32>;
 
 // GPUs: 256-wide trees and ranks read from the uniforms. CPU adapters: 64-wide trees (a barrier is
@@ -69,14 +71,14 @@ fn sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = decompose(o, orank(), p.oshape, p.ostride);
   var acc = 0.0;
   for (var r = t; r < p.r; r += WG) {
-    acc += x[base + decompose(r, rrank(), p.rshape, p.rstride)];
+    acc += f32(x[base + decompose(r, rrank(), p.rshape, p.rstride)]);
   }
   sv[t] = acc;
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     workgroupBarrier();
     if (t < s) { sv[t] += sv[t + s]; }
   }
-  if (t == 0u) { out[o] = sv[0] * p.scale; }
+  if (t == 0u) { out[o] = out_t(sv[0] * p.scale); }
 }
 
 // One thread per output, a sequential loop: for many outputs with short reductions (the split-K
@@ -88,9 +90,9 @@ fn sum_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let base = decompose(o, orank(), p.oshape, p.ostride);
   var acc = 0.0;
   for (var r = 0u; r < p.r; r++) {
-    acc += x[base + decompose(r, rrank(), p.rshape, p.rstride)];
+    acc += f32(x[base + decompose(r, rrank(), p.rshape, p.rstride)]);
   }
-  out[o] = acc * p.scale;
+  out[o] = out_t(acc * p.scale);
 }
 
 // Max and the flat reduced index of the first maximum (ties: smallest index). NaN wins, as in PyTorch.
@@ -103,7 +105,7 @@ fn max_(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var best = -3.402823e38;
   var bi = 0xffffffffu;
   for (var r = t; r < p.r; r += WG) {
-    let v = x[base + decompose(r, rrank(), p.rshape, p.rstride)];
+    let v = f32(x[base + decompose(r, rrank(), p.rshape, p.rstride)]);
     if (bi == 0xffffffffu || v > best || (v != v && best == best)) { best = v; bi = r; }
   }
   sv[t] = best;
@@ -120,20 +122,20 @@ fn max_(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
   if (t == 0u) {
-    out[o] = sv[0];
+    out[o] = out_t(sv[0]);  // exact: a value of x
     arg[o] = i32(si[0]);
   }
 }
 
 // Backward of max: route each output gradient to its argmax (the input gradient is zero-filled first).
-@group(0) @binding(4) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<storage, read> g: array<g_t>;
 @group(0) @binding(5) var<storage, read> garg: array<i32>;
-@group(0) @binding(6) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> gx: array<gx_t>;
 
 @compute @workgroup_size(WG)
 fn max_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let o = gid.x + gid.y * nwg.x * WG;
   if (o >= p.n_out) { return; }
   let base = decompose(o, orank(), p.oshape, p.ostride);
-  gx[base + decompose(u32(garg[o]), rrank(), p.rshape, p.rstride)] = g[o];
+  gx[base + decompose(u32(garg[o]), rrank(), p.rshape, p.rstride)] = gx_t(f32(g[o]));
 }

@@ -1,16 +1,23 @@
 // Shape ops (kernel: copy.wgsl, a strided copy): reshape is a free view; permute, slice, concat
-// and pad copy. Each backward is another strided copy.
-import { Tensor, resolveShape, type Shape } from '../engine/tensor.js';
+// and pad copy. Each backward is another strided copy. Copies keep the dtype (f16 stays f16).
+import { Tensor, resolveShape, type DType, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device } from '../engine/context.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
-import { contiguousStrides, collapseDims, packDims } from './elementwise.js';
+import { contiguousStrides, collapseDims, packDims, cast } from './elementwise.js';
 import { zeros } from './fill.js';
 
 const COPY_PER_CPU = 8;
 
-/** dst[dstOff + Σ i·dstStride] = src[srcOff + Σ i·srcStride] over every index of `shape`. */
+/** copy.wgsl's element type for `dt`: halves for f16, else 32-bit words copied bit for bit. */
+const element = (dt: DType) => (dt === 'f16' ? 'f16' : 'u32');
+
+/**
+ * dst[dstOff + Σ i·dstStride] = src[srcOff + Σ i·srcStride] over every index of `shape` (offsets
+ * and strides in elements; src and dst of one element size).
+ */
 export function stridedCopy(src: Tensor, srcOff: number, srcStrides: number[], dst: Tensor, dstOff: number, dstStrides: number[], shape: number[], op: string): void {
+  if (element(src.dtype) !== element(dst.dtype)) throw new Error(`${op}: cannot copy ${src.describe()} into ${dst.describe()}`);
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
   const c = collapseDims(shape, [srcStrides, dstStrides]);
@@ -20,6 +27,7 @@ export function stridedCopy(src: Tensor, srcOff: number, srcStrides: number[], d
   launch({
     file: 'copy.wgsl',
     constants: cpu ? { RANK: c.shape.length, PER: per } : {},
+    storage: { src: element(src.dtype), dst: element(dst.dtype) },
     args: [src, dst],
     params: [n, c.shape.length, srcOff, dstOff, ...packDims(c.shape, op), ...packDims(c.strides[0], op), ...packDims(c.strides[1], op)],
     workgroups: grid1d(Math.ceil(n / per)),
@@ -75,15 +83,16 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const out = Tensor.empty(shape, x.dtype, 'slice');
   stridedCopy(x, s * xs[ax], xs, out, 0, contiguousStrides(shape), shape, 'slice');
   return record(out, 'slice', [x], (g) => {
-    const gx = zeros(x.shape);
+    const gx = zeros(x.shape, g.dtype);
     stridedCopy(g, 0, contiguousStrides(shape), gx, s * xs[ax], xs, shape, 'slice backward');
     return [gx];
   });
 }
 
-/** Join tensors along `axis`. */
+/** Join tensors along `axis`; f16 if all are f16, else f32 (the f16 ones cast, as PyTorch promotes). */
 export function concat(xs: Tensor[], axis: number): Tensor {
   if (xs.length === 0) throw new Error('concat: no tensors');
+  if (xs.some((t) => t.dtype === 'f16') && xs.some((t) => t.dtype !== 'f16')) xs = xs.map((t) => cast(t, 'f32'));
   const rank = xs[0].rank;
   const ax = axis < 0 ? axis + rank : axis;
   if (ax < 0 || ax >= rank) throw new Error(`concat: axis ${axis} out of range for ${xs.map((t) => shapeStr(t.shape)).join(', ')}`);
