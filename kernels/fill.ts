@@ -2,6 +2,7 @@
 import { Tensor, type DType, type Shape } from '../engine/tensor.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { device } from '../engine/context.js';
+import type { BufferArg } from '../engine/device.js';
 import { halfBits } from '../engine/half.js';
 
 export function full(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
@@ -35,13 +36,15 @@ function wordOf(value: number, dt: DType): number {
 export function fillInto(t: Tensor, value: number): void {
   const bits = wordOf(value, t.dtype);
   const words = Math.ceil(t.bytes / 4);
+  // Bound as its buffer's 32-bit words, whatever the dtype: fill.wgsl writes words.
+  const asWords: BufferArg = { pooled: t.pooled, bytes: words * 4, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
   if (words % 4 === 0) {
     const per = perInvocation();
     launch({
       file: 'fill.wgsl',
       entry: 'main4',
       constants: { PER: per },
-      args: [t],
+      args: [asWords],
       params: [words / 4, bits],
       workgroups: grid1d(words / 4, 64 * per),
       context: `fill ${shapeStr(t.shape)}`,
@@ -50,7 +53,7 @@ export function fillInto(t: Tensor, value: number): void {
   }
   launch({
     file: 'fill.wgsl',
-    args: [t],
+    args: [asWords],
     params: [words, bits],
     workgroups: grid1d(words),
     context: `fill ${shapeStr(t.shape)}`,
