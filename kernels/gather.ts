@@ -1,8 +1,12 @@
 // index_select / gather along an axis and its deterministic scatter-add (kernel: gather.wgsl).
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { zeros } from './fill.js';
+import { cast } from './elementwise.js';
+
+/** gather.wgsl's value arrays (x, out) for the index-only entries: f32 placeholders. */
+const INDEX_ONLY = { x: 'f32', out: 'f32' } as const;
 
 export interface InverseIndex {
   /** [d + 1] segment starts: sources of target t are list[offsets[t] .. offsets[t+1]). */
@@ -26,10 +30,10 @@ export function inverseIndex(idx: Tensor, d: number): InverseIndex {
   const offsets = Tensor.empty([d + 1], 'u32', 'csr offsets');
   const cursor = zeros([d], 'u32');
   const list = Tensor.empty([j], 'u32', 'csr list');
-  launch({ file: 'gather.wgsl', entry: 'csr_count', args: [idx, counts], params, workgroups: grid1d(j), context: ctx });
-  launch({ file: 'gather.wgsl', entry: 'csr_scan', args: [counts, offsets], params, workgroups: [1], context: ctx });
-  launch({ file: 'gather.wgsl', entry: 'csr_fill', args: [idx, offsets, cursor, list], params, workgroups: grid1d(j), context: ctx });
-  launch({ file: 'gather.wgsl', entry: 'csr_sort', args: [offsets, list], params, workgroups: grid1d(d), context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_count', storage: INDEX_ONLY, args: [idx, counts], params, workgroups: grid1d(j), context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_scan', storage: INDEX_ONLY, args: [counts, offsets], params, workgroups: [1], context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_fill', storage: INDEX_ONLY, args: [idx, offsets, cursor, list], params, workgroups: grid1d(j), context: ctx });
+  launch({ file: 'gather.wgsl', entry: 'csr_sort', storage: INDEX_ONLY, args: [offsets, list], params, workgroups: grid1d(d), context: ctx });
   counts.release();
   cursor.release();
   return { offsets, list, d, j };
@@ -64,6 +68,7 @@ export function inverseIndexRows(idx: Tensor, d: number): RowInverseIndex {
     launch({
       file: 'gather.wgsl',
       entry: 'csr_rows',
+      storage: INDEX_ONLY,
       args: [idx, offsets, list, blockCounts],
       params: [rows, d, j, blocks],
       workgroups: [rows],
@@ -76,7 +81,7 @@ export function inverseIndexRows(idx: Tensor, d: number): RowInverseIndex {
 
 function checkAxis(op: string, x: Tensor, axis: number): number {
   x.assertAlive(op);
-  if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
   const ax = axis < 0 ? axis + x.rank : axis;
   if (ax < 0 || ax >= x.rank) throw new Error(`${op}: axis ${axis} out of range for ${shapeStr(x.shape)}`);
   return ax;
@@ -99,8 +104,9 @@ function indexTensor(op: string, index: Tensor | ArrayLike<number>, limit: numbe
 }
 
 /**
- * out = x.index_select(axis, index). Indices given as an array are checked here; an index tensor
- * produced on the GPU cannot be checked without a stall, so a bad entry yields NaN in the output.
+ * out = x.index_select(axis, index), in x's dtype (f32 or f16). Indices given as an array are
+ * checked here; an index tensor produced on the GPU cannot be checked without a stall, so a bad
+ * entry yields NaN in the output.
  */
 export function indexSelect(x: Tensor, axis: number, index: Tensor | ArrayLike<number>): Tensor {
   const ax = checkAxis('index_select', x, axis);
@@ -111,11 +117,12 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor | ArrayLike<n
   const j = idx.size;
   const shape = [...x.shape];
   shape[ax] = j;
-  const out = Tensor.empty(shape, 'f32', 'index_select');
+  const out = Tensor.empty(shape, x.dtype, 'index_select');
   if (out.size > 0) {
     launch({
       file: 'gather.wgsl',
       entry: 'gather',
+      storage: { x: x.dtype, out: out.dtype },
       args: [x, idx, out],
       params: [outer, d, j, inner],
       workgroups: grid1d(out.size),
@@ -127,7 +134,7 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor | ArrayLike<n
 
 /**
  * Scatter-add: out[..., k, ...] = Σ_{j: index[j] = k} src[..., j, ...], with `size` rows on `axis`.
- * Deterministic (fixed summation order), no float atomics.
+ * Deterministic (fixed summation order), no float atomics. In src's dtype, summed in f32.
  */
 export function indexAdd(src: Tensor, axis: number, index: Tensor | ArrayLike<number>, size: number): Tensor {
   const ax = checkAxis('index_add', src, axis);
@@ -139,13 +146,19 @@ export function indexAdd(src: Tensor, axis: number, index: Tensor | ArrayLike<nu
   const inner = src.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
   const shape = [...src.shape];
   shape[ax] = size;
-  if (idx.size === 0) return zeros(shape);
+  if (idx.size === 0) {
+    const z = zeros(shape);
+    const out = cast(z, src.dtype);
+    if (out !== z) z.release();
+    return out;
+  }
   const inv = inverseIndex(idx, size);
-  const out = Tensor.empty(shape, 'f32', 'index_add');
+  const out = Tensor.empty(shape, src.dtype, 'index_add');
   if (out.size > 0) {
     launch({
       file: 'gather.wgsl',
       entry: 'index_add',
+      storage: { x: src.dtype, out: out.dtype },
       args: [src, out, inv.offsets, inv.list], // binding order: x, out, offsets_r, list_r
       params: [outer, size, idx.size, inner],
       workgroups: grid1d(out.size),

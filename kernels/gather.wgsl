@@ -2,7 +2,8 @@
 // inverse index (CSR) built on the GPU: count per target (integer atomics: exact), exclusive scan,
 // fill (slot order racy), sort each segment by source position (order fixed again), then each
 // target sums its sources in ascending order. No float atomics: bitwise equal across runs. (The
-// per-row variant, csr_rows, needs neither atomics nor a sort.)
+// per-row variant, csr_rows, needs neither atomics nor a sort.) Values (x, out) are f32 or f16 in
+// memory (x_t, out_t: withStorageTypes); index_add sums in f32.
 
 struct Params {
   outer: u32,
@@ -12,9 +13,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<x_t>;
 @group(0) @binding(2) var<storage, read> idx: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<out_t>;
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read> counts_r: array<u32>;
 @group(0) @binding(6) var<storage, read_write> offsets: array<u32>;
@@ -37,8 +38,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let o = t / (p.inner * p.j);
   let k = idx[jj];
   var nan_bits = 0x7fc00000u;  // a var: a constant NaN is a shader-creation error
-  if (k < 0 || u32(k) >= p.d) { out[t] = bitcast<f32>(nan_bits); return; }  // NaN marks a bad index
-  out[t] = x[(o * p.d + u32(k)) * p.inner + i];
+  if (k < 0 || u32(k) >= p.d) { out[t] = out_t(bitcast<f32>(nan_bits)); return; }  // NaN marks a bad index
+  out[t] = out_t(x[(o * p.d + u32(k)) * p.inner + i]);
 }
 
 @compute @workgroup_size(256)
@@ -177,7 +178,7 @@ fn index_add(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let o = t / (p.inner * p.d);
   var s = 0.0;
   for (var e = offsets_r[d]; e < offsets_r[d + 1u]; e++) {
-    s += x[(o * p.j + list_r[e]) * p.inner + i];
+    s += f32(x[(o * p.j + list_r[e]) * p.inner + i]);
   }
-  out[t] = s;
+  out[t] = out_t(s);
 }

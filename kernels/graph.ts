@@ -4,13 +4,15 @@
 // node-side products are computed once per node, not once per edge) and reduce edge features onto
 // nodes (scatter-sum / scatter-mean). The edge list is fixed for the life of the model, so its CSR
 // lists (edges grouped by source and by destination, ascending) are built once on the CPU; every
-// reduction sums in that fixed order (no float atomics, bitwise reproducible).
-import { Tensor } from '../engine/tensor.js';
+// reduction sums in that fixed order (no float atomics, bitwise reproducible). The kernels read f32
+// (their V prelude is f32 vectors); f16 features go through f32 copies (not on GKGNet's path).
+import { Tensor, type DType } from '../engine/tensor.js';
 import { keep } from '../engine/context.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { composedSource, kernelSource } from '../engine/kernel.js';
 import { vectorPrelude, widthOf } from './vector-prelude.js';
+import { asF32, cast } from './elementwise.js';
 
 interface Csr {
   offsets: Tensor;
@@ -63,18 +65,32 @@ function kernelFor(C: number): { code: string; cv: number } {
   return { code: composedSource(`graph ${width}`, () => vectorPrelude(width) + kernelSource('graph.wgsl')), cv: C / width };
 }
 
+/**
+ * `f` on f32 copies of `xs` (graph.wgsl reads f32), its result cast to `dtype`. The copies and the
+ * f32 result are released at once when no gradient is recorded, else with the enclosing scope.
+ */
+function viaF32(dtype: DType, xs: (Tensor | null)[], f: (xs: (Tensor | null)[]) => Tensor): Tensor {
+  const copies = xs.map((t) => t && asF32(t));
+  const out32 = f(copies);
+  const out = cast(out32, dtype);
+  if (!out.node) for (const t of new Set([...copies, out32])) if (t && t !== out && !xs.includes(t)) t.release();
+  return out;
+}
+
 function check3(op: string, t: Tensor, B: number, n: number, C: number, what: string): void {
   t.assertAlive(op);
   if (t.dtype !== 'f32' || t.rank !== 3 || t.shape[0] !== B || t.shape[1] !== n || t.shape[2] !== C) {
-    throw new Error(`${op}: ${what} must be f32 [${B}, ${n}, ${C}], got ${t.describe()}`);
+    throw new Error(`${op}: ${what} must be f32 [${B}, ${n}, ${C}] (or all f16), got ${t.describe()}`);
   }
 }
 
 /**
  * out[b, e, :] = xs[b, src[e], :] + xd[b, dst[e], :] + xe[b, e, :] (xd, xe optional): xs [B, Ns, C],
  * xd [B, Nd, C], xe [B, E, C] → [B, E, C]. Gradients: scatter-sums over the CSR lists, and xe's as is.
+ * With every input f16 the output is f16 (computed in f32).
  */
 export function edgeGather(g: FixedGraph, xs: Tensor, xd: Tensor | null, xe: Tensor | null): Tensor {
+  if ([xs, xd, xe].every((t) => !t || t.dtype === 'f16')) return viaF32('f16', [xs, xd, xe], ([s, d, e]) => edgeGather(g, s!, d, e));
   const [B, , C] = xs.shape;
   const op = `edgeGather(${g.name})`;
   check3(op, xs, B, g.numSrc, C, 'source features');
@@ -119,12 +135,14 @@ function reduceEdges(x: Tensor, g: FixedGraph, side: 'src' | 'dst', mean: boolea
 /**
  * Scatter-mean (or sum) of edge features onto nodes: x [B, E, C] → [B, N, C] with N the `side`'s
  * node count; out[b, n] = mean over the edges whose `side` end is n (0 for a node without edges).
- * The gradient spreads each node's gradient back over its edges (÷ degree for the mean).
+ * The gradient spreads each node's gradient back over its edges (÷ degree for the mean). An f16 x
+ * gives an f16 output (computed in f32).
  */
 export function scatterEdges(x: Tensor, g: FixedGraph, side: 'src' | 'dst', reduce: 'mean' | 'sum' = 'mean'): Tensor {
+  if (x.dtype === 'f16') return viaF32('f16', [x], ([x32]) => scatterEdges(x32!, g, side, reduce));
   const op = `scatter${reduce === 'mean' ? 'Mean' : 'Sum'}(${g.name})`;
   x.assertAlive(op);
-  if (x.dtype !== 'f32' || x.rank !== 3 || x.shape[1] !== g.edges) throw new Error(`${op}: edge features must be f32 [B, ${g.edges}, C], got ${x.describe()}`);
+  if (x.dtype !== 'f32' || x.rank !== 3 || x.shape[1] !== g.edges) throw new Error(`${op}: edge features must be f32 [B, ${g.edges}, C] (or f16), got ${x.describe()}`);
   const mean = reduce === 'mean';
   const out = reduceEdges(x, g, side, mean);
   return record(out, op, [x], (grad) => {

@@ -1,7 +1,7 @@
 // Fused, tiled dilated KNN for ViG / GKGNet graphs (kernel: knn.wgsl). Indices only: no gradient.
 // On CPU adapters with subgroups of 8, wide channel groups compute their inner products as one
 // matrix product first (pointwise-subgroup.wgsl) and select from it.
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { device } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { fixedSubgroupSize } from './subgroups.js';
@@ -51,12 +51,12 @@ const SOURCE_READS = {
   load:
     'fn own_lane() -> u32 { return 0u; }\n' +
     'fn own_s(at: u32) -> f32 { return 0.0; }\n' +
-    'fn share_s(own: f32, at: u32, j: u32) -> f32 { return s[at]; }\n' +
+    'fn share_s(own: f32, at: u32, j: u32) -> f32 { return f32(s[at]); }\n' +
     'fn own_ssq(at: u32) -> f32 { return 0.0; }\n' +
     'fn share_ssq(own: f32, at: u32, j: u32) -> f32 { return ssq[at]; }\n',
   shuffle:
     'fn own_lane() -> u32 { return subgroupExclusiveAdd(1u); }\n' +
-    'fn own_s(at: u32) -> f32 { return s[at]; }\n' +
+    'fn own_s(at: u32) -> f32 { return f32(s[at]); }\n' +
     'fn share_s(own: f32, at: u32, j: u32) -> f32 { return subgroupShuffle(own, j); }\n' +
     'fn own_ssq(at: u32) -> f32 { return ssq[at]; }\n' +
     'fn share_ssq(own: f32, at: u32, j: u32) -> f32 { return subgroupShuffle(own, j); }\n',
@@ -74,14 +74,15 @@ function knnSource(KD: number, shuffle: boolean): string {
  * query [B, C, N], source [B, C, M] → i32 [B·G, N, k], row b·G + g = sample b, channel group g.
  * Distance ‖u‖² − 2·u·v + ‖v‖² (+ relativePos[n, m]) between the (normalised) group sub-vectors;
  * the k·d smallest are sorted ascending (ties: smaller source index first) and positions
- * 0, d, …, (k−1)·d are kept.
+ * 0, d, …, (k−1)·d are kept. Query and source may be f16 (the normalised copies are then f16 too,
+ * as autocast's f16 product of them would round them); distances are f32.
  */
 export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOptions): Tensor {
   const { k, dilation = 1, groups = 1, relativePos, normalize = true, impl } = opts;
   const ctx = `dilatedKnn query ${shapeStr(query.shape)} source ${shapeStr(source.shape)} k ${k} dilation ${dilation} groups ${groups}`;
   for (const [name, t] of [['query', query], ['source', source]] as const) {
     t.assertAlive(ctx);
-    if (t.rank !== 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes], got ${t.describe()}`);
+    if (t.rank !== 3 || !isFloat(t.dtype)) throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes] (or f16), got ${t.describe()}`);
   }
   const [B, C, N] = query.shape;
   const M = source.shape[2];
@@ -119,11 +120,12 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   // Pre-pass: normalised copies (if asked) and squared norms per (row, node).
   const prepare = (t: Tensor, nodes: number): { v: Tensor; sq: Tensor } => {
     const sq = Tensor.empty([rows, nodes], 'f32', 'knn sq');
-    const v = normalize ? Tensor.empty(t.shape, 'f32', 'knn normalised') : t;
+    const v = normalize ? Tensor.empty(t.shape, t.dtype, 'knn normalised') : t;
     launch({
       file: 'knn.wgsl',
       code: knnSource(1, false),
       entry: normalize ? 'normalize' : 'square_norms',
+      storage: { x: t.dtype, xn: v.dtype, q: 'f32', s: 'f32' },
       args: normalize ? [t, v, sq] : [t, sq],
       params: params(nodes),
       workgroups: grid1d(rows * nodes),
@@ -143,15 +145,17 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
   const code = knnSource((k - 1) * dilation + 1, shuffle);
   const constants = { HAS_POS: relativePos ? 1 : 0, ...(lanes ? { POS4: +(M % 4 === 0) } : {}) };
   const maxWg = device().limits.maxComputeWorkgroupsPerDimension;
-  const products = shuffle && Math.ceil(N / LANES_SOURCES) <= maxWg && rows <= maxWg;
+  // The matrix product (pointwise-subgroup.wgsl) reads f32 features only; f16 ones take knn_lanes.
+  const f32Features = qp.v.dtype === 'f32' && sp.v.dtype === 'f32';
+  const products = shuffle && f32Features && Math.ceil(N / LANES_SOURCES) <= maxWg && rows <= maxWg;
   if (impl === 'products' && !products) {
-    throw new Error(`${ctx}: impl 'products' needs CPU-shaped kernels on an adapter with subgroups of ${LANES_SOURCES} (${device().describe()}) and at most ${maxWg} rows and query blocks`);
+    throw new Error(`${ctx}: impl 'products' needs CPU-shaped kernels on an adapter with subgroups of ${LANES_SOURCES} (${device().describe()}), f32 features and at most ${maxWg} rows and query blocks`);
   }
   if (impl === 'products' || (impl !== 'fused' && products && cg >= PRODUCTS_MIN_CHANNELS && rows * N * M <= MAX_PRODUCTS)) {
     // dots[r, n, m] = Σ_c q[r, c, n] · s[r, c, m]: the queries as a transposed weight, one group per row.
     const dots = Tensor.empty([rows, N, M], 'f32', 'knn products');
     shuffleGemmLaunch({ images: 1, groups: rows, M: N, K: cg, S: M, transA: true, context: `${ctx} (products)` }, LANES_SOURCES, qp.v, sp.v, null, dots, null);
-    launch({ file: 'knn.wgsl', code, entry: 'select_lanes', constants, args: [qp.sq, sp.sq, pos, out, pos, dots, dots], params: params(N), workgroups: [gx, gy], context: ctx });
+    launch({ file: 'knn.wgsl', code, entry: 'select_lanes', constants, storage: { x: 'f32', xn: 'f32', q: 'f32', s: 'f32' }, args: [qp.sq, sp.sq, pos, out, pos, dots, dots], params: params(N), workgroups: [gx, gy], context: ctx });
     dots.release();
   } else {
     launch({
@@ -159,6 +163,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
       code,
       entry,
       constants,
+      storage: { x: 'f32', xn: 'f32', q: qp.v.dtype, s: sp.v.dtype },
       args: lanes ? [qp.v, qp.sq, sp.v, sp.sq, pos, out, pos] : [qp.v, qp.sq, sp.v, sp.sq, pos, out],
       params: params(N),
       workgroups: [gx, gy],

@@ -7,6 +7,8 @@
 // a query needs: positions 0, d, …, (k−1)·d. KD = (k−1)·d + 1 is a template constant because
 // private arrays need a constant size. The distance is computed in the official order,
 // (‖u‖² − 2·u·v) + ‖v‖² (+ pos), with ‖·‖² of the normalised vectors from a pre-pass.
+// Features (x, xn, q, s) are f32 or f16 in memory (x_t … s_t, withStorageTypes); distances, norms
+// and the position terms are f32.
 
 const KD: u32 = {{KD}}u;
 const BQ: u32 = 64u;   // queries per workgroup
@@ -28,12 +30,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> xn: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<x_t>;
+@group(0) @binding(2) var<storage, read_write> xn: array<xn_t>;
 @group(0) @binding(3) var<storage, read_write> xsq: array<f32>;
-@group(0) @binding(4) var<storage, read> q: array<f32>;
+@group(0) @binding(4) var<storage, read> q: array<q_t>;
 @group(0) @binding(5) var<storage, read> qsq: array<f32>;
-@group(0) @binding(6) var<storage, read> s: array<f32>;
+@group(0) @binding(6) var<storage, read> s: array<s_t>;
 @group(0) @binding(7) var<storage, read> ssq: array<f32>;
 @group(0) @binding(8) var<storage, read> pos: array<f32>;
 @group(0) @binding(9) var<storage, read_write> out: array<i32>;
@@ -53,13 +55,14 @@ fn node_index(gid: vec3u, nwg: vec3u) -> u32 {
 fn sum_sq(base: u32, stride: u32) -> f32 {
   var acc = 0.0;
   for (var c = 0u; c < p.cg; c++) {
-    let v = x[base + c * stride];
+    let v = f32(x[base + c * stride]);
     acc += v * v;
   }
   return acc;
 }
 
-// xn = x / max(‖x‖, 1e-12) per (row, node) over the group's channels (F.normalize), xsq = ‖xn‖².
+// xn = x / max(‖x‖, 1e-12) per (row, node) over the group's channels (F.normalize), xsq = ‖xn‖²
+// of xn as stored (rounded to f16 where xn is), so that distances are those of the stored vectors.
 @compute @workgroup_size(256)
 fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = node_index(gid, nwg);
@@ -68,8 +71,8 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let den = max(sqrt(sum_sq(base, p.n)), 1e-12);
   var acc = 0.0;
   for (var c = 0u; c < p.cg; c++) {
-    let v = x[base + c * p.n] / den;
-    xn[base + c * p.n] = v;
+    let v = f32(xn_t(f32(x[base + c * p.n]) / den));
+    xn[base + c * p.n] = xn_t(v);
     acc += v * v;
   }
   xsq[t] = acc;
@@ -161,7 +164,7 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let c = c0 + e / TS;
         let m = m0 + e % TS;
         var v = 0.0;
-        if (c < p.cg && m < p.m) { v = s[(row * p.cg + c) * p.m + m]; }
+        if (c < p.cg && m < p.m) { v = f32(s[(row * p.cg + c) * p.m + m]); }
         tile[e / 4u][e % 4u] = v;
       }
       if (c0 == 0u) {
@@ -177,7 +180,7 @@ fn knn(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       workgroupBarrier();
       let cn = min(CK, p.cg - c0);
       for (var c = 0u; c < cn; c++) {
-        let u = q[qbase + (c0 + c) * p.n];
+        let u = f32(q[qbase + (c0 + c) * p.n]);
         for (var j = 0u; j < TS / 4u; j++) { acc[j] += u * tile[c * (TS / 4u) + j]; }
       }
     }
@@ -229,7 +232,7 @@ fn knn_lanes(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
     let m_own = min(m0 + lane, p.m - 1u);
     var acc = array<f32, TC>();
     for (var c = 0u; c < p.cg; c++) {
-      let u = q[qy.base + c * p.n];
+      let u = f32(q[qy.base + c * p.n]);
       let sbase = (row * p.cg + c) * p.m;
       let own = own_s(sbase + m_own);
       for (var j = 0u; j < TC; j++) { acc[j] += u * share_s(own, sbase + min(m0 + j, p.m - 1u), j); }

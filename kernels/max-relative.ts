@@ -1,10 +1,11 @@
 // Grouped max-relative aggregation of ViG's MRConv (kernel: max-relative.wgsl).
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { device } from '../engine/context.js';
 import { kernelSource } from '../engine/kernel.js';
 import { inverseIndexRows } from './gather.js';
+import { cast } from './elementwise.js';
 
 /** Invocations per workgroup of the CPU-adapter entries (a workgroup is one thread there). */
 const LANES = 8;
@@ -19,6 +20,8 @@ const LANES = 8;
  * `choice` (i32/u32 [B, C, N], a slot t in [0, k) per element) replaces the argmax: R = y[idx[.., t]] − x
  * and the gradient goes to that neighbour. Parity checks use it to take a reference's decisions
  * where float32 rounding makes two neighbours tie (an out-of-range slot gives NaN).
+ * x and y may be f16: the output is in x's dtype, dx and dy in x's and y's (differences and
+ * gradient sums are f32 in the kernel).
  */
 export function maxRelative(x: Tensor, y: Tensor, idx: Tensor, groups = 1, choice?: Tensor): Tensor {
   return maxRelativeOp(x, y, idx, groups, choice, false);
@@ -36,7 +39,7 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
   const ctx = `maxRelative${interleave ? 'Interleaved' : ''} x ${shapeStr(x.shape)} y ${shapeStr(y.shape)} idx ${shapeStr(idx.shape)} groups ${groups}`;
   for (const [name, t] of [['x', x], ['y', y]] as const) {
     t.assertAlive(ctx);
-    if (t.rank < 3 || t.dtype !== 'f32') throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes] (or [B, C, H, W], …), got ${t.describe()}`);
+    if (t.rank < 3 || !isFloat(t.dtype)) throw new Error(`${ctx}: ${name} must be f32 [B, C, nodes] (or [B, C, H, W], …; or f16), got ${t.describe()}`);
   }
   idx.assertAlive(ctx);
   // Nodes may span several trailing axes (a B×C×H×W map): no reshape, so that gradients meet the
@@ -62,47 +65,62 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
 
   const constants = { INTERLEAVE: +interleave };
   const code = kernelSource('max-relative.wgsl', { K: k });
-  const kernel = (entry: string, args: Tensor[], workgroups: [number, number], extra: Record<string, number> = {}, context = ctx) =>
-    launch({ file: 'max-relative.wgsl', code, entry, constants: { ...constants, ...extra }, args, params, workgroups, context });
-  const out = Tensor.empty(interleave ? [B, 2 * C, N] : [B, C, N], 'f32', 'max_relative');
+  // The float arrays' types, by binding (storage), f32 where an entry point does not bind them.
+  type Floats = Partial<Record<'x' | 'y' | 'out' | 'grad' | 'dy' | 'dx' | 'addend', Tensor>>;
+  const kernel = (entry: string, floats: Floats, args: Tensor[], workgroups: [number, number], extra: Record<string, number> = {}, context = ctx) => {
+    const storage: Record<string, string> = {};
+    for (const name of ['x', 'y', 'out', 'grad', 'dy', 'dx', 'addend'] as const) storage[name] = floats[name]?.dtype ?? 'f32';
+    launch({ file: 'max-relative.wgsl', code, entry, constants: { ...constants, ...extra }, storage, args, params, workgroups, context });
+  };
+  const out = Tensor.empty(interleave ? [B, 2 * C, N] : [B, C, N], x.dtype, 'max_relative');
   const arg = Tensor.empty([B, C, N], 'u32', 'max_relative argmax');
   if (arg.size > 0) {
-    if (choice) kernel('forward_chosen', [x, y, idx, out, arg, choice], grid1d(arg.size));
+    const floats = { x, y, out };
+    if (choice) kernel('forward_chosen', floats, [x, y, idx, out, arg, choice], grid1d(arg.size));
     // CPU adapters: one thread per (image, group, node) walking the group's channels.
-    else if (device().kernelProfile === 'cpu') kernel('forward_lanes', [x, y, idx, out, arg], grid1d(B * groups * N, LANES), { WG: LANES });
-    else kernel('forward', [x, y, idx, out, arg], grid1d(arg.size));
+    else if (device().kernelProfile === 'cpu') kernel('forward_lanes', floats, [x, y, idx, out, arg], grid1d(B * groups * N, LANES), { WG: LANES });
+    else kernel('forward', floats, [x, y, idx, out, arg], grid1d(arg.size));
   }
   record(out, 'max_relative', [x, y], (g, pending) => {
     let gy: Tensor | null = null;
     if (y.requiresGrad) {
-      gy = Tensor.empty(y.shape, 'f32', 'max_relative dy');
+      // CPU adapters: a thread per (b, c) row adds each node's gradient at its winner, in node order,
+      // summing in dy's memory: f32 there, cast to an f16 y's dtype after.
+      const rowsKernel = device().kernelProfile === 'cpu';
+      gy = Tensor.empty(y.shape, rowsKernel ? 'f32' : y.dtype, 'max_relative dy');
       // y's gradient from its other uses so far is added in the kernel's store.
       const pendingY = pending.take(1);
       const withY = (args: Tensor[]) => [...args, pendingY ?? unusedOperand()];
       const addY = { ADDEND: +!!pendingY };
-      if (gy.size > 0 && device().kernelProfile === 'cpu') {
-        // CPU adapters: a thread per (b, c) row adds each node's gradient at its winner, in node order.
-        kernel('backward_y_rows', withY([idx, g, arg, gy]), grid1d(B * C, LANES), { WG: LANES, ...addY }, `${ctx} backward`);
+      const floats = { grad: g, dy: gy, addend: pendingY ?? undefined };
+      if (gy.size > 0 && rowsKernel) {
+        kernel('backward_y_rows', floats, withY([idx, g, arg, gy]), grid1d(B * C, LANES), { WG: LANES, ...addY }, `${ctx} backward`);
       } else if (gy.size > 0) {
         // The candidate lists are shared by the channels of a group: one CSR of (row, m) ← (n, t)
         // slots serves them all; each channel then keeps the slots that won its max.
         const rows = idx.view([B * groups, N * k]);
         const inv = inverseIndexRows(rows, M);
         rows.release();
-        kernel('backward_y', withY([g, arg, inv.offsets, inv.list, gy]), grid1d(gy.size), addY, `${ctx} backward`);
+        kernel('backward_y', floats, withY([g, arg, inv.offsets, inv.list, gy]), grid1d(gy.size), addY, `${ctx} backward`);
         inv.offsets.release();
         inv.list.release();
+      }
+      if (gy.dtype !== y.dtype) {
+        const g32 = gy;
+        gy = cast(g32, y.dtype);
+        g32.release();
       }
     }
     if (!x.requiresGrad) return [null, gy];
     // x's gradient from its other uses is added in backward_x's store: y's own (with y's other ones)
     // when y is x (a graph over the nodes themselves), else what the autograd walk has so far.
     const addend = x === y ? gy : pending.take(0);
-    const gx = Tensor.empty(x.shape, 'f32', 'max_relative dx');
-    if (gx.size > 0) kernel('backward_x', [g, gx, addend ?? unusedOperand()], grid1d(gx.size), { ADDEND: +!!addend }, `${ctx} backward`);
+    const gx = Tensor.empty(x.shape, x.dtype, 'max_relative dx');
+    if (gx.size > 0) kernel('backward_x', { grad: g, dx: gx, addend: addend ?? undefined }, [g, gx, addend ?? unusedOperand()], grid1d(gx.size), { ADDEND: +!!addend }, `${ctx} backward`);
     if (x !== y) return [gx, gy];
+    // y is x: gx holds all of x's gradient, including the pending sum taken as input 1's.
     gy?.release();
-    return [gx, null];
+    return [null, gx];
   });
   if (!out.node) arg.release();
   return out;

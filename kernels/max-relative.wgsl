@@ -5,6 +5,7 @@
 // with no float atomics, bitwise reproducible and the same in both.
 // INTERLEAVE: out is MRConv's interleave [B, 2C, N] (channel 2c = x[c], 2c + 1 = R[c]) written in the
 // same pass, so the grouped conv after it reads no materialised concat and the backward pass no slices.
+// Float arrays are f32 or f16 in memory (x_t … addend_t, withStorageTypes); values and sums are f32.
 
 override INTERLEAVE: bool = false;
 override ADDEND: bool = false;   // backward_x / backward_y add `addend` (shaped as dx / dy): the input's other gradient
@@ -28,19 +29,19 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<x_t>;
+@group(0) @binding(2) var<storage, read> y: array<y_t>;
 @group(0) @binding(3) var<storage, read> idx: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<out_t>;
 @group(0) @binding(5) var<storage, read_write> arg: array<u32>;
-@group(0) @binding(7) var<storage, read> grad: array<f32>;
+@group(0) @binding(7) var<storage, read> grad: array<grad_t>;
 @group(0) @binding(8) var<storage, read> arg_r: array<u32>;
 @group(0) @binding(9) var<storage, read> offsets: array<u32>;
 @group(0) @binding(10) var<storage, read> list: array<u32>;
-@group(0) @binding(11) var<storage, read_write> dy: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dy: array<dy_t>;
 @group(0) @binding(12) var<storage, read> choice: array<u32>;
-@group(0) @binding(13) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(14) var<storage, read> addend: array<f32>;
+@group(0) @binding(13) var<storage, read_write> dx: array<dx_t>;
+@group(0) @binding(14) var<storage, read> addend: array<addend_t>;
 
 fn linear(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -64,8 +65,8 @@ fn centre_index(bc: u32, n: u32) -> u32 {
 
 // R's value r for (b·C + c, n), and the centre x[b, c, n] (its copy, when interleaved).
 fn put(bc: u32, n: u32, centre: f32, r: f32) {
-  out[rel_index(bc, n)] = r;
-  if (INTERLEAVE) { out[centre_index(bc, n)] = centre; }
+  out[rel_index(bc, n)] = out_t(r);
+  if (INTERLEAVE) { out[centre_index(bc, n)] = out_t(centre); }
 }
 
 // One thread per (b, c, n). A bad index gives NaN and no gradient (arg = k).
@@ -76,7 +77,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let bc = t / p.n;
   let n = t - bc * p.n;
   let base = (row_of(bc) * p.n + n) * p.k;
-  let centre = x[t];
+  let centre = f32(x[t]);
   var best = 0.0;
   var best_t = 0u;
   for (var j = 0u; j < p.k; j++) {
@@ -88,7 +89,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
       return;
     }
     // The difference per neighbour, then the max (as the reference): rounding can tie them.
-    let v = y[bc * p.m + u32(m)] - centre;
+    let v = f32(y[bc * p.m + u32(m)]) - centre;
     if (j == 0u || v > best) {
       best = v;
       best_t = j;
@@ -117,17 +118,17 @@ fn forward_lanes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   let cg = p.c / p.g;
   for (var bc = row * cg; bc < (row + 1u) * cg; bc++) {   // b·C + c over the group's channels
     let e = bc * p.n + n;
-    let centre = x[e];
+    let centre = f32(x[e]);
     if (bad) {
       var nan_bits = 0x7fc00000u;
       put(bc, n, centre, bitcast<f32>(nan_bits));
       arg[e] = K;
       continue;
     }
-    var best = y[bc * p.m + cand[0]] - centre;
+    var best = f32(y[bc * p.m + cand[0]]) - centre;
     var best_t = 0u;
     for (var j = 1u; j < K; j++) {
-      let v = y[bc * p.m + cand[j]] - centre;
+      let v = f32(y[bc * p.m + cand[j]]) - centre;
       if (v > best) {
         best = v;
         best_t = j;
@@ -145,7 +146,7 @@ fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   if (t >= p.b * p.c * p.n) { return; }
   let bc = t / p.n;
   let n = t - bc * p.n;
-  let centre = x[t];
+  let centre = f32(x[t]);
   let j = choice[t];
   var m = -1;
   if (j < p.k) { m = idx[(row_of(bc) * p.n + n) * p.k + j]; }
@@ -155,7 +156,7 @@ fn forward_chosen(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
     arg[t] = p.k;
     return;
   }
-  put(bc, n, centre, y[bc * p.m + u32(m)] - centre);
+  put(bc, n, centre, f32(y[bc * p.m + u32(m)]) - centre);
   arg[t] = j;
 }
 
@@ -173,32 +174,33 @@ fn backward_y(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   for (var e = offsets[seg]; e < offsets[seg + 1u]; e++) {
     let slot = list[e] - row_first;  // n·K + neighbour
     let n = slot / K;
-    if (arg_r[bc * p.n + n] == slot - n * K) { acc += grad[rel_index(bc, n)]; }
+    if (arg_r[bc * p.n + n] == slot - n * K) { acc += f32(grad[rel_index(bc, n)]); }
   }
-  if (ADDEND) { acc += addend[t]; }
-  dy[t] = acc;
+  if (ADDEND) { acc += f32(addend[t]); }
+  dy[t] = dy_t(acc);
 }
 
 // backward_y for CPU adapters, which load every value lane by lane: one thread per (b, c) row walks
 // the nodes n in order and adds grad[b, c, n] into dy at the neighbour that won n's max, so it
 // touches each winner once where backward_y tests all K slots that point at a source (and needs no
 // inverse index). Each dy[b, c, m] sums the same terms in the same (ascending n) order: bitwise the
-// same dy. The row is the thread's own, so its read-modify-writes need no atomics.
+// same dy. The row is the thread's own, so its read-modify-writes need no atomics. They sum in dy's
+// type, so the launcher always binds an f32 dy here (and casts it for an f16 y).
 @compute @workgroup_size(WG)
 fn backward_y_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let bc = gid.x + gid.y * nwg.x * WG;   // b·C + c
   if (bc >= p.b * p.c) { return; }
   let dy_row = bc * p.m;
-  for (var m = 0u; m < p.m; m++) { dy[dy_row + m] = 0.0; }
+  for (var m = 0u; m < p.m; m++) { dy[dy_row + m] = dy_t(0.0); }
   let idx_row = row_of(bc) * p.n;
   for (var n = 0u; n < p.n; n++) {
     let j = arg_r[bc * p.n + n];
     if (j >= K) { continue; }   // a bad index: no gradient
     let m = u32(idx[(idx_row + n) * K + j]);
-    if (m < p.m) { dy[dy_row + m] += grad[rel_index(bc, n)]; }
+    if (m < p.m) { dy[dy_row + m] += dy_t(grad[rel_index(bc, n)]); }
   }
   if (ADDEND) {
-    for (var m = 0u; m < p.m; m++) { dy[dy_row + m] += addend[dy_row + m]; }
+    for (var m = 0u; m < p.m; m++) { dy[dy_row + m] += dy_t(addend[dy_row + m]); }
   }
 }
 
@@ -210,9 +212,9 @@ fn backward_x(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   if (t >= p.b * p.c * p.n) { return; }
   let bc = t / p.n;
   let n = t - bc * p.n;
-  let r = grad[rel_index(bc, n)];
+  let r = f32(grad[rel_index(bc, n)]);
   var v = -r;
-  if (INTERLEAVE) { v = grad[centre_index(bc, n)] - r; }
-  if (ADDEND) { v += addend[t]; }
-  dx[t] = v;
+  if (INTERLEAVE) { v = f32(grad[centre_index(bc, n)]) - r; }
+  if (ADDEND) { v += f32(addend[t]); }
+  dx[t] = dx_t(v);
 }

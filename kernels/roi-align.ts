@@ -3,7 +3,7 @@
 // so the bilinear sampling is planned there once per batch as a sparse matrix — for each output bin
 // the feature-map pixels it reads and their weights — and its transpose for the backward pass. The
 // GPU then only runs two fixed-order sparse sums: deterministic, no float atomics.
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 
@@ -122,11 +122,12 @@ function toCsr(rows: Map<number, number>[]): RoiPlan['fwd'] {
 
 /**
  * roi_align(feat, boxes, P): feat [B, C, H, W] → [R, C, P, P], the sampling planned by planRoiAlign
- * (or given as boxes and options). The gradient flows to feat; boxes are constants.
+ * (or given as boxes and options). The gradient flows to feat; boxes are constants. feat may be
+ * f16: the output and feat's gradient are then f16 too (the weighted sums are f32).
  */
 export function roiAlign(feat: Tensor, planOrBoxes: RoiPlan | ArrayLike<number>, o?: RoiAlignOptions): Tensor {
   feat.assertAlive('roiAlign');
-  if (feat.dtype !== 'f32' || feat.rank !== 4) throw new Error(`roiAlign: feature map must be f32 [B, C, H, W], got ${feat.describe()}`);
+  if (!isFloat(feat.dtype) || feat.rank !== 4) throw new Error(`roiAlign: feature map must be f32 [B, C, H, W] (or f16), got ${feat.describe()}`);
   const [B, C, H, W] = feat.shape;
   let plan: RoiPlan;
   if ('fwd' in planOrBoxes) plan = planOrBoxes as RoiPlan;
@@ -139,20 +140,20 @@ export function roiAlign(feat: Tensor, planOrBoxes: RoiPlan | ArrayLike<number>,
   }
   const P = plan.pooled;
   const ctx = `roiAlign ${shapeStr(feat.shape)} ${plan.rois} boxes → ${P}×${P}`;
-  const out = Tensor.empty([plan.rois, C, P, P], 'f32', 'roi_align');
+  const out = Tensor.empty([plan.rois, C, P, P], feat.dtype, 'roi_align');
   const up = (c: RoiPlan['fwd']) => [Tensor.from(c.offsets, [c.offsets.length], 'u32'), Tensor.from(c.index, [c.index.length], 'u32'), Tensor.from(c.weight, [c.weight.length])];
   if (out.size > 0) {
     const [offs, idx, w] = up(plan.fwd);
-    launch({ file: 'roi-align.wgsl', entry: 'forward', args: [feat, offs, idx, w, out], params: [plan.rois * P * P, C, H * W, P * P], workgroups: grid1d(out.size), context: ctx });
+    launch({ file: 'roi-align.wgsl', entry: 'forward', storage: { src: feat.dtype, dst: out.dtype }, args: [feat, offs, idx, w, out], params: [plan.rois * P * P, C, H * W, P * P], workgroups: grid1d(out.size), context: ctx });
     offs.release();
     idx.release();
     w.release();
   }
   return record(out, 'roi_align', [feat], (g) => {
-    const dx = Tensor.empty(feat.shape, 'f32', 'roi_align dfeat');
+    const dx = Tensor.empty(feat.shape, feat.dtype, 'roi_align dfeat');
     if (dx.size > 0) {
       const [offs, idx, w] = up(plan.bwd);
-      launch({ file: 'roi-align.wgsl', entry: 'backward', args: [g, offs, idx, w, dx], params: [B * H * W, C, H * W, P * P], workgroups: grid1d(dx.size), context: `${ctx} (backward)` });
+      launch({ file: 'roi-align.wgsl', entry: 'backward', storage: { src: g.dtype, dst: dx.dtype }, args: [g, offs, idx, w, dx], params: [B * H * W, C, H * W, P * P], workgroups: grid1d(dx.size), context: `${ctx} (backward)` });
       offs.release();
       idx.release();
       w.release();

@@ -2,6 +2,7 @@
 // out[r, c, bin] = Σ_{e ∈ row(r·P² + bin)} w_e · feat[b(pix_e), c, yx(pix_e)], and its backward
 // dfeat[b, c, yx] = Σ_{e ∈ col(b·HW + yx)} w_e · g[r(e), c, bin(e)] through the transposed lists.
 // Each output sums its entries in a fixed order: no float atomics, bitwise reproducible.
+// Features and their gradients (src, dst) are f32 or f16 in memory (src_t, dst_t); sums are f32.
 
 struct Params {
   rows: u32,   // R·P²  (forward rows) or B·HW (backward rows)
@@ -11,11 +12,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<src_t>;
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 @group(0) @binding(3) var<storage, read> index: array<u32>;
 @group(0) @binding(4) var<storage, read> weight: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dst: array<dst_t>;
 
 fn linear(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -33,9 +34,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   var acc = 0.0;
   for (var e = offsets[row]; e < offsets[row + 1u]; e++) {
     let pix = index[e];
-    acc += weight[e] * src[((pix / p.hw) * p.c + c) * p.hw + pix % p.hw];
+    acc += weight[e] * f32(src[((pix / p.hw) * p.c + c) * p.hw + pix % p.hw]);
   }
-  dst[t] = acc;
+  dst[t] = dst_t(acc);
 }
 
 // One thread per (b, c, yx): index holds r·P² + bin.
@@ -50,7 +51,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   var acc = 0.0;
   for (var e = offsets[row]; e < offsets[row + 1u]; e++) {
     let ob = index[e];
-    acc += weight[e] * src[((ob / p.pp) * p.c + c) * p.pp + ob % p.pp];
+    acc += weight[e] * f32(src[((ob / p.pp) * p.c + c) * p.pp + ob % p.pp]);
   }
-  dst[t] = acc;
+  dst[t] = dst_t(acc);
 }
