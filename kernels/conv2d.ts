@@ -2,14 +2,17 @@
 // pass, the input gradient and the weight gradient). Dense and grouped 1×1 convolutions take the
 // same kernel; with kh = kw = 1, stride 1 and no padding its gather folds into strided reads. The
 // 'cpu' kernel profile runs 1×1 convs on pointwise.wgsl and the others on direct.wgsl instead.
-import { Tensor } from '../engine/tensor.js';
+// x, the residual and the gradients of the activations may be f16 (conv2d.wgsl reads and writes
+// them so; the CPU kernels go through casts); weight, bias and their gradients are f32.
+import { Tensor, type DType } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
-import { device, operandPrecision } from '../engine/context.js';
+import { device, operandPrecision, activationDtype } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
 import { launch, grid1d, shapeStr, unusedOperand, unusedOutput } from '../engine/launch.js';
 import { TILES, type TileConfig } from './matmul.js';
+import { asF32, cast } from './elementwise.js';
 import { matrixFor, gemmKernel, matrixName, matrixTile, matrixTileChoices, type MatrixTiles } from './matrix-tiles.js';
-import { operandSource } from './operand.js';
+import { operandSource, storageName, type GemmStorage } from './operand.js';
 import { sum } from './reduce.js';
 import { zeros } from './fill.js';
 import { tuned, choicesByDefault } from './autotune.js';
@@ -102,9 +105,10 @@ function pair(v: number | readonly [number, number] | undefined, dflt: number, w
 
 function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions): Geometry {
   const context = `conv2d x ${shapeStr(x.shape)} weight ${shapeStr(weight.shape)}`;
-  for (const t of bias ? [x, weight, bias] : [x, weight]) {
-    t.assertAlive('conv2d');
-    if (t.dtype !== 'f32') throw new Error(`${context}: expects f32 tensors, got ${t.describe()}`);
+  for (const t of bias ? [x, weight, bias] : [x, weight]) t.assertAlive('conv2d');
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${context}: x must be f32 or f16, got ${x.describe()}`);
+  for (const t of bias ? [weight, bias] : [weight]) {
+    if (t.dtype !== 'f32') throw new Error(`${context}: expects f32 parameters, got ${t.describe()}`);
   }
   if (x.rank !== 4) throw new Error(`${context}: x must be [B, Cin, H, W]`);
   if (weight.rank !== 4) throw new Error(`${context}: weight must be [Cout, Cin/groups, kh, kw]`);
@@ -203,20 +207,25 @@ function retiled(pl: Plan, t: TileConfig): Plan {
   return { ...pl, tile: t, tunable: false, mTiles: Math.ceil(pl.M / t.BM), nTiles: Math.ceil(pl.N / t.BN) };
 }
 
-/** One launch of conv2d.wgsl: C = A·B (+ addend: forward and dx) for every group (and K chunk), written into `out`. */
+/**
+ * One launch of conv2d.wgsl: C = A·B (+ addend: forward and dx) for every group (and K chunk),
+ * written into `out`; every array read and written in its tensor's dtype.
+ */
 function gemm(mode: Mode, g: Geometry, planned: Plan, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor, addend: Tensor | null = null, dw?: DwLayout): void {
   let pl = planned;
+  const storage: GemmStorage = { A: a.dtype, B: b.dtype, bias: 'f32', C: out.dtype, addend: addend?.dtype ?? 'f32' };
   const variants = pl.tunable ? tileVariants(pl) : [];
   if (variants.length > 1) {
     const tiles = pl.matrix ? ` ${matrixName(pl.matrix)}` : '';
-    const shape = `${['fwd', 'dx', 'dw'][mode]} B${g.B} Cin${g.Cin} ${g.H}x${g.W} Cout${g.Cout} k${g.kh}x${g.kw} s${g.sh}x${g.sw} p${g.ph}x${g.pw} g${g.groups}${bias ? ' bias' : ''}${dw ? ' db' : ''}${addend ? ' addend' : ''} ${operandPrecision()}${tiles}`;
+    const shape = `${['fwd', 'dx', 'dw'][mode]} B${g.B} Cin${g.Cin} ${g.H}x${g.W} Cout${g.Cout} k${g.kh}x${g.kw} s${g.sh}x${g.sw} p${g.ph}x${g.pw} g${g.groups}${bias ? ' bias' : ''}${dw ? ' db' : ''}${addend ? ' addend' : ''} ${operandPrecision()}${tiles}${storageName(storage)}`;
+    const like = (t: Tensor) => scratch(t.shape, t.dtype);
     pl = retiled(pl, tuned('conv2d.wgsl', shape, variants, (t) =>
-      gemm(mode, g, retiled(planned, t), scratch(a.shape), scratch(b.shape), bias && scratch(bias.shape), scratch(out.shape), addend && scratch(addend.shape), dw)));
+      gemm(mode, g, retiled(planned, t), like(a), like(b), bias && like(bias), like(out), addend && like(addend), dw)));
   }
   const nW = (g.Cin / g.groups) * g.kh * g.kw;
   launch({
     file: 'conv2d.wgsl',
-    ...gemmKernel('conv2d.wgsl', pl.tile, pl.matrix),
+    ...gemmKernel('conv2d.wgsl', pl.tile, pl.matrix, storage),
     constants: { KH: g.kh, KW: g.kw },
     args: [a, b, bias ?? unusedOperand(), out, addend ?? unusedOperand()],
     params: [g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.groups, g.Cin / g.groups, g.Cout / g.groups, pl.M, pl.N, pl.K, pl.chunk, pl.mTiles, pl.nTiles,
@@ -227,14 +236,14 @@ function gemm(mode: Mode, g: Geometry, planned: Plan, a: Tensor, b: Tensor, bias
 }
 
 function forward(x: Tensor, weight: Tensor, bias: Tensor | null, g: Geometry, residual: Tensor | null, tile?: TileConfig): Tensor {
-  const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
+  const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], activationDtype(), 'conv2d');
   if (y.size > 0) gemm(Mode.Forward, g, plan(Mode.Forward, g, tile), weight, x, bias, y, residual);
   return y;
 }
 
-/** dx, plus x's gradient from its other uses when `pending` hands one over. */
-function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, pending: PendingGrads, tile?: TileConfig): Tensor {
-  const dx = Tensor.empty([g.B, g.Cin, g.H, g.W], 'f32', 'conv2d dx');
+/** dx in x's dtype, plus x's gradient from its other uses when `pending` hands one over. */
+function inputGrad(dy: Tensor, weight: Tensor, g: Geometry, dtype: DType, pending: PendingGrads, tile?: TileConfig): Tensor {
+  const dx = Tensor.empty([g.B, g.Cin, g.H, g.W], dtype, 'conv2d dx');
   if (dx.size > 0) gemm(Mode.InputGrad, g, plan(Mode.InputGrad, g, tile), weight, dy, null, dx, pending.take(0));
   return dx;
 }
@@ -514,7 +523,8 @@ function directWeightGradShuffled(g: Geometry, sg: number, dy: Tensor, x: Tensor
  * y = conv2d(x, weight) + bias, as torch.nn.functional.conv2d: x [B, Cin, H, W], weight
  * [Cout, Cin/groups, kh, kw], bias [Cout] → [B, Cout, Ho, Wo] with Ho = ⌊(H + 2·pad − kh)/stride⌋ + 1.
  * Backward: dx (transposed convolution), dw (split-K GEMM over B·Ho·Wo, or image chunks on the CPU
- * kernels, summed in a fixed order), db (sum over B, Ho, Wo). Bitwise deterministic.
+ * kernels, summed in a fixed order), db (sum over B, Ho, Wo). Bitwise deterministic. y is in
+ * activationDtype(), dx in x's dtype (f32 or f16), dw and db f32.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2dOptions = {}): Tensor {
   const b = bias ?? null;
@@ -522,26 +532,38 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   const residual = o.residual ?? null;
   if (residual) checkResidual(g, residual);
   const impl = pickImpl(g, o);
-  // The rules give [dx, dw, db]; the residual's gradient is the output's (the walk owns each use as a view).
-  const inputs = [x, weight, ...(b ? [b] : []), ...(residual ? [residual] : [])];
-  const withResidual = (grads: (Tensor | null)[], dy: Tensor) => (residual ? [grads[0], grads[1], ...(b ? [grads[2]] : []), dy] : grads);
-  if (impl === 'gemm') {
-    const y = forward(x, weight, b, g, residual, o.tile);
-    return record(y, 'conv2d', inputs, (dy, pending) => {
-      const dx = x.requiresGrad ? inputGrad(dy, weight, g, pending, o.tile) : null;
-      const biasGrad = !!b?.requiresGrad;
-      if (!weight.requiresGrad) return withResidual([dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null], dy);
-      return withResidual([dx, ...weightGrad(dy, x, g, pending, biasGrad, o.tile)], dy);
-    });
+  if (impl !== 'gemm') {
+    // The CPU kernels read and write f32: f16 activations and the output go through casts.
+    return cast(cpuConv(impl, g, asF32(x), weight, b, residual && asF32(residual), o), activationDtype());
   }
-  // pointwise, subgroup and direct: empty tensors took the gemm branch above.
+  const y = forward(x, weight, b, g, residual, o.tile);
+  return record(y, 'conv2d', inputsOf(x, weight, b, residual), (dy, pending) => {
+    const dx = x.requiresGrad ? inputGrad(dy, weight, g, x.dtype, pending, o.tile) : null;
+    const biasGrad = !!b?.requiresGrad;
+    if (!weight.requiresGrad) return withResidual([dx, null, biasGrad ? sum(dy, [0, 2, 3]) : null], dy, b, residual);
+    return withResidual([dx, ...weightGrad(dy, x, g, pending, biasGrad, o.tile)], dy, b, residual);
+  });
+}
+
+/** What conv2d records as its inputs: x, weight, then the bias and the residual where given. */
+function inputsOf(x: Tensor, weight: Tensor, b: Tensor | null, residual: Tensor | null): Tensor[] {
+  return [x, weight, ...(b ? [b] : []), ...(residual ? [residual] : [])];
+}
+
+/** The rules give [dx, dw, db]; the residual's gradient is the output's (the walk owns each use as a view). */
+function withResidual(grads: (Tensor | null)[], dy: Tensor, b: Tensor | null, residual: Tensor | null): (Tensor | null)[] {
+  return residual ? [grads[0], grads[1], ...(b ? [grads[2]] : []), dy] : grads;
+}
+
+/** conv2d on pointwise.wgsl, pointwise-subgroup.wgsl or direct.wgsl (empty tensors take the gemm), all in f32. */
+function cpuConv(impl: Exclude<Impl, 'gemm'>, g: Geometry, x: Tensor, weight: Tensor, b: Tensor | null, residual: Tensor | null, o: Conv2dOptions): Tensor {
   const y = Tensor.empty([g.B, g.Cout, g.Ho, g.Wo], 'f32', 'conv2d');
   const shape = { ...g, S: g.H * g.W };
   const sg = impl === 'subgroup' ? fixedSubgroupSize()! : 0;
   if (impl === 'pointwise') pointwiseGemm(false, g, weight, x, b, y, residual, o.pointwise?.gemm);
   else if (impl === 'subgroup') shuffleGemm(false, shape, sg, weight, x, b, y, residual);
   else directForward(g, x, weight, b, y, residual);
-  return record(y, 'conv2d', inputs, (dy, pending) => withResidual(convBackward(dy, pending), dy));
+  return record(y, 'conv2d', inputsOf(x, weight, b, residual), (dy, pending) => withResidual(convBackward(dy, pending), dy, b, residual));
   function convBackward(dy: Tensor, pending: PendingGrads): (Tensor | null)[] {
     let dx: Tensor | null = null;
     if (x.requiresGrad) {
@@ -559,11 +581,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, o: Conv2
   }
 }
 
-/** The residual added in the store: shaped as the output, f32. */
+/** The residual added in the store: shaped as the output, f32 or f16. */
 function checkResidual(g: Geometry, residual: Tensor): void {
   residual.assertAlive(g.context);
   const want = [g.B, g.Cout, g.Ho, g.Wo];
-  if (residual.dtype !== 'f32' || residual.shape.join() !== want.join()) {
-    throw new Error(`${g.context}: residual ${shapeStr(residual.shape)} ${residual.dtype} must be f32 ${shapeStr(want)} (the output's shape)`);
+  const float = residual.dtype === 'f32' || residual.dtype === 'f16';
+  if (!float || residual.shape.join() !== want.join()) {
+    throw new Error(`${g.context}: residual ${shapeStr(residual.shape)} ${residual.dtype} must be ${float ? residual.dtype : 'f32 or f16'} ${shapeStr(want)} (the output's shape)`);
   }
 }

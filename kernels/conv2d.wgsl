@@ -13,6 +13,8 @@
 // reduces to plain strided reads. Mode, stride,
 // padding and bias are uniforms (their branches are uniform, hence cheap), so that one pipeline per
 // kernel size and tile serves all three GEMMs: fewer shader compiles. Edges are masked.
+// Every array is f32 or f16 in memory (A_t … addend_t, withStorageTypes: f16 activations and their
+// gradients); loads widen to f32, the sums are f32, the store rounds to C_t.
 
 const BM: u32 = {{BM}}u;
 const BN: u32 = {{BN}}u;
@@ -55,11 +57,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<f32>;     // weight (modes 0, 1) or dy (mode 2)
-@group(0) @binding(2) var<storage, read> B: array<f32>;     // x (modes 0, 2) or dy (mode 1)
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
-@group(0) @binding(5) var<storage, read> addend: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<A_t>;     // weight (modes 0, 1) or dy (mode 2)
+@group(0) @binding(2) var<storage, read> B: array<B_t>;     // x (modes 0, 2) or dy (mode 1)
+@group(0) @binding(3) var<storage, read> bias: array<bias_t>;
+@group(0) @binding(4) var<storage, read_write> C: array<C_t>;
+@group(0) @binding(5) var<storage, read> addend: array<addend_t>;
 
 // The tile arithmetic (As, Bs, Acc, Subgroup, stage_a/stage_b, multiply, finish) comes
 // from tile.wgsl (registers) or tile-matrix.wgsl (subgroup matrices), put in front by the launcher.
@@ -83,7 +85,7 @@ fn x_tap_at(g: u32, tap: u32, q: Pos) -> f32 {
   let iy = i32(q.y * p.sh + ky) - i32(p.ph);
   let ix = i32(q.x * p.sw + kx) - i32(p.pw);
   if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return 0.0; }
-  return B[((q.b * p.cin + g * p.cin_g + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+  return f32(B[((q.b * p.cin + g * p.cin_g + ci) * p.h + u32(iy)) * p.w + u32(ix)]);
 }
 
 fn x_tap(g: u32, tap: u32, pos: u32) -> f32 {
@@ -102,21 +104,21 @@ fn dy_tap_at(g: u32, tap: u32, q: Pos) -> f32 {
   let oy = u32(ny) / p.sh;
   let ox = u32(nx) / p.sw;
   if (oy >= p.ho || ox >= p.wo) { return 0.0; }
-  return B[((q.b * p.cout + g * p.cout_g + co) * p.ho + oy) * p.wo + ox];
+  return f32(B[((q.b * p.cout + g * p.cout_g + co) * p.ho + oy) * p.wo + ox]);
 }
 
 fn load_a(g: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
   switch p.mode {
-    case 0u: { return A[(g * p.cout_g + m) * p.K + k]; }
+    case 0u: { return f32(A[(g * p.cout_g + m) * p.K + k]); }
     case 1u: {
       // weight[g·Cout/g + co, ci = m, ky, kx] with k = (co, ky, kx)
-      return A[((g * p.cout_g + k / (KH * KW)) * p.cin_g + m) * (KH * KW) + k % (KH * KW)];
+      return f32(A[((g * p.cout_g + k / (KH * KW)) * p.cin_g + m) * (KH * KW) + k % (KH * KW)]);
     }
     default: {
       // dy[b, g·Cout/g + m, oy, ox] with k = (b, oy, ox)
       let hw = p.ho * p.wo;
-      return A[((k / hw) * p.cout + g * p.cout_g + m) * hw + k % hw];
+      return f32(A[((k / hw) * p.cout + g * p.cout_g + m) * hw + k % hw]);
     }
   }
 }
@@ -148,11 +150,11 @@ fn out_index(g: u32, m: u32, n: u32) -> u32 {
 
 fn store(g: u32, split: u32, m: u32, n: u32, v: f32) {
   switch p.mode {
-    case 0u, 1u: { C[out_index(g, m, n)] = v; }
+    case 0u, 1u: { C[out_index(g, m, n)] = C_t(v); }
     default: {
       // chunk `split`'s partial dw, laid out as the weight [Cout, Cin/g, kh, kw], then its db
       let row = g * p.cout_g + m;
-      if (n < p.n_w) { C[split * p.split_stride + row * p.n_w + n] = v; } else { C[split * p.split_stride + p.db_offset + row] = v; }
+      if (n < p.n_w) { C[split * p.split_stride + row * p.n_w + n] = C_t(v); } else { C[split * p.split_stride + p.db_offset + row] = C_t(v); }
     }
   }
 }
@@ -166,8 +168,8 @@ fn emit(at: TileAt, mm: u32, nn: u32, sum: f32) {
   let n = at.n0 + nn;
   if (m >= p.M || n >= p.N) { return; }
   var v = sum;
-  if (p.has_bias != 0u) { v += bias[at.g * p.cout_g + m]; }
-  if (p.has_addend != 0u) { v += addend[out_index(at.g, m, n)]; }
+  if (p.has_bias != 0u) { v += f32(bias[at.g * p.cout_g + m]); }
+  if (p.has_addend != 0u) { v += f32(addend[out_index(at.g, m, n)]); }
   store(at.g, at.split, m, n, v);
 }
 
@@ -212,7 +214,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let mm = e / BK;
         let m = m0 + mm;
         var v = 0.0;
-        if (m < p.M && k < p.K) { v = A[dy_base + m * hw]; }
+        if (m < p.M && k < p.K) { v = f32(A[dy_base + m * hw]); }
         stage_a(kk * BM + mm, v);
       }
       for (var e = tid; e < BK * BN; e += THREADS) {

@@ -1,13 +1,13 @@
 // Batched matmul with transpose flags and a bias/activation epilogue (kernel: matmul.wgsl).
 // Shapes: op(A) [..., M, K] · op(B) [..., K, N] → [..., M, N]; a batch of 1 is shared (broadcast).
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, type DType } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
-import { isGradEnabled, operandPrecision } from '../engine/context.js';
-import { kernelSource, composedSource } from '../engine/kernel.js';
-import { operandSource } from './operand.js';
+import { isGradEnabled, operandPrecision, activationDtype } from '../engine/context.js';
+import { kernelSource, composedSource, withStorageTypes } from '../engine/kernel.js';
+import { operandSource, F32_STORAGE, storageName, type GemmStorage } from './operand.js';
 import { launch, shapeStr, unusedOperand } from '../engine/launch.js';
 import { sum } from './reduce.js';
-import { relu, gelu } from './elementwise.js';
+import { relu, gelu, asF32, cast } from './elementwise.js';
 import { device } from '../engine/context.js';
 import { fixedSubgroupSize } from './subgroups.js';
 import { shuffleGemmLaunch, shuffleDotLaunch } from './pointwise-subgroup.js';
@@ -49,11 +49,11 @@ function pickTile(M: number, N: number): TileConfig {
 /**
  * A GEMM kernel file written against tile.wgsl's interface (matmul.wgsl, conv2d.wgsl) on register
  * tiles of `t`, with its {{BM}}… tile constants filled in, at the current operand precision
- * (kernels/operand.ts).
+ * (kernels/operand.ts), its arrays of the types `storage` names.
  */
-export function tiledSource(file: string, t: TileConfig): string {
-  return composedSource(`${file} registers ${t.BM} ${t.BN} ${t.BK} ${t.TM} ${t.TN} ${operandPrecision()}`, () =>
-    operandSource(kernelSource('tile.wgsl') + kernelSource(file, { ...t })));
+export function tiledSource(file: string, t: TileConfig, storage: GemmStorage = F32_STORAGE): string {
+  return composedSource(`${file} registers ${t.BM} ${t.BN} ${t.BK} ${t.TM} ${t.TN} ${operandPrecision()}${storageName(storage)}`, () =>
+    withStorageTypes(operandSource(kernelSource('tile.wgsl') + kernelSource(file, { ...t })), storage));
 }
 
 function dims(a: Tensor, b: Tensor, o: MatmulOptions) {
@@ -81,11 +81,13 @@ function dims(a: Tensor, b: Tensor, o: MatmulOptions) {
  * weight, B's rows the planes), A·Bᵀ as its dot form (both operands' rows as planes). A batch is its
  * groups, or its images where A is shared, or folds into A's rows where B is shared (A not
  * transposed). Returns false, launching nothing, where the matmul has no such form (Aᵀ·Bᵀ, a bias
- * per batch, a column bias of A·B, an activation, a forced tile).
+ * per batch, a column bias of A·B, an activation, a forced tile) or an array is not f32 (the
+ * kernels read and write f32 only).
  */
 function shuffleMatmul(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeof dims>, biasBatch: number, out: Tensor): boolean {
   const sg = fixedSubgroupSize();
   if (!sg || device().kernelProfile !== 'cpu' || o.tile || (o.activation ?? 'none') !== 'none' || biasBatch !== 0) return false;
+  if ([a, b, out, o.bias].some((t) => t && t.dtype !== 'f32')) return false;
   const { M, N, K, na, nb, batch } = d;
   const bias = o.bias ?? null;
   const biasMode = bias ? (o.biasMode ?? 'col') : 'none';
@@ -112,15 +114,15 @@ function shuffleMatmul(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typ
   return true;
 }
 
-/** The forward launch alone (no autograd). */
-export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
-  for (const t of [a, b]) {
+/** The forward launch alone (no autograd), its output in `dtype`. */
+export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}, dtype: DType = 'f32'): Tensor {
+  for (const t of o.bias ? [a, b, o.bias] : [a, b]) {
     t.assertAlive('matmul');
-    if (t.dtype !== 'f32') throw new Error(`matmul: expects f32, got ${t.describe()}`);
+    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`matmul: expects f32 or f16, got ${t.describe()}`);
   }
   const d = dims(a, b, o);
   const { M, N, K, na, nb, batch, batchShape } = d;
-  const out = Tensor.empty([...batchShape, M, N], 'f32', 'matmul');
+  const out = Tensor.empty([...batchShape, M, N], dtype, 'matmul');
   const mode = o.bias ? (o.biasMode === 'row' ? 1 : 2) : 0;
   let biasBatch = 0;
   if (o.bias) {
@@ -138,9 +140,9 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   // A tile the caller did not force is autotuned: every tile adds each output's products in k order.
   const variants = o.tile ? [] : matrix ? matrixTileChoices(matrix) : (TILE_VARIANTS.get(t) ?? []);
   if (variants.length > 1) {
-    const shape = `${o.transA ? 'Aᵀ' : 'A'}${o.transB ? 'Bᵀ' : 'B'} M${M} N${N} K${K} b${batch}/${na}/${nb} bias${mode}${biasBatch ? 'b' : ''} ${o.activation ?? 'none'} ${operandPrecision()}${matrix ? ` ${matrixName(matrix)}` : ''}`;
+    const shape = `${o.transA ? 'Aᵀ' : 'A'}${o.transB ? 'Bᵀ' : 'B'} M${M} N${N} K${K} b${batch}/${na}/${nb} bias${mode}${biasBatch ? 'b' : ''} ${o.activation ?? 'none'} ${operandPrecision()}${matrix ? ` ${matrixName(matrix)}` : ''}${storageName(storageOf(a, b, o, out))}`;
     t = tuned('matmul.wgsl', shape, variants, (v) =>
-      launchTiled(zeros(a.shape), zeros(b.shape), o.bias ? { ...o, bias: zeros(o.bias.shape) } : o, d, zeros(out.shape), biasBatch, v, matrix));
+      launchTiled(zeros(a.shape, a.dtype), zeros(b.shape, b.dtype), o.bias ? { ...o, bias: zeros(o.bias.shape, o.bias.dtype) } : o, d, zeros(out.shape, out.dtype), biasBatch, v, matrix));
   }
   launchTiled(a, b, o, d, out, biasBatch, t, matrix);
   return out;
@@ -149,13 +151,17 @@ export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
 /** matmul.wgsl's register tiles, per default tile: the default first (autotuning's choices). */
 const TILE_VARIANTS = choicesByDefault(Object.values(TILES));
 
+function storageOf(a: Tensor, b: Tensor, o: MatmulOptions, out: Tensor): GemmStorage {
+  return { A: a.dtype, B: b.dtype, bias: o.bias?.dtype ?? 'f32', C: out.dtype, addend: 'f32' };
+}
+
 /** One launch of matmul.wgsl on `t`: register tiles, or matrix tiles `matrix` (which must fit t). */
 function launchTiled(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeof dims>, out: Tensor, biasBatch: number, t: TileConfig, matrix: MatrixTiles | null): void {
   const { M, N, K, na, nb, batch } = d;
   const mode = o.bias ? (o.biasMode === 'row' ? 1 : 2) : 0;
   launch({
     file: 'matmul.wgsl',
-    ...gemmKernel('matmul.wgsl', t, matrix),
+    ...gemmKernel('matmul.wgsl', t, matrix, storageOf(a, b, o, out)),
     constants: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0, BIAS: mode, ACT: { none: 0, relu: 1, gelu: 2 }[o.activation ?? 'none'] },
     args: [a, b, o.bias ?? unusedOperand(), out],
     params: [M, N, K, na === 1 ? 0 : M * K, nb === 1 ? 0 : K * N, M * N, biasBatch, 0],
@@ -165,16 +171,27 @@ function launchTiled(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeo
 }
 
 /**
- * op(A) · op(B) (+ bias) (→ activation). With autograd recording, the activation runs as its own op
- * so that its backward sees the pre-activation values.
+ * op(A) · op(B) (+ bias) (→ activation), in activationDtype() (f16 activations under --precision
+ * mixed); A, B and the bias may be f32 or f16. With autograd recording, the activation runs as its
+ * own op so that its backward sees the pre-activation values. Each input's gradient comes in its
+ * dtype (an f32 weight's f32).
  */
 export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  const dtype = activationDtype();
+  if (device().kernelProfile !== 'cpu') return product(a, b, o, dtype);
+  // The cpu profile's kernels (pointwise-subgroup.wgsl) read and write f32: f16 arrays go through casts.
+  const y = product(asF32(a), asF32(b), o.bias ? { ...o, bias: asF32(o.bias) } : o, 'f32');
+  return cast(y, dtype);
+}
+
+/** matmul() with its output in `dtype`. */
+function product(a: Tensor, b: Tensor, o: MatmulOptions, dtype: DType): Tensor {
   const recording = isGradEnabled() && (a.requiresGrad || b.requiresGrad || !!o.bias?.requiresGrad);
   if (recording && o.activation && o.activation !== 'none') {
-    const z = matmul(a, b, { ...o, activation: 'none' });
+    const z = product(a, b, { ...o, activation: 'none' }, dtype);
     return o.activation === 'relu' ? relu(z) : gelu(z);
   }
-  const y = matmulRaw(a, b, o);
+  const y = matmulRaw(a, b, o, dtype);
   const { na, nb, batch } = dims(a, b, o);
   const bias = o.bias;
   const inputs = bias ? [a, b, bias] : [a, b];
@@ -183,13 +200,18 @@ export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     const tb = !!o.transB;
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
+    // Each gradient in its input's dtype; one summed over a broadcast batch in f32 first (the sum's is f32).
     if (a.requiresGrad) {
-      ga = ta ? matmulRaw(b, g, { transA: tb, transB: true }) : matmulRaw(g, b, { transB: !tb });
-      if (na === 1 && batch > 1) ga = sumBatch(ga);
+      const shared = na === 1 && batch > 1;
+      const dt = shared ? 'f32' : a.dtype;
+      ga = ta ? matmulRaw(b, g, { transA: tb, transB: true }, dt) : matmulRaw(g, b, { transB: !tb }, dt);
+      if (shared) ga = sumBatch(ga);
     }
     if (b.requiresGrad) {
-      gb = tb ? matmulRaw(g, a, { transA: true, transB: ta }) : matmulRaw(a, g, { transA: !ta });
-      if (nb === 1 && batch > 1) gb = sumBatch(gb);
+      const shared = nb === 1 && batch > 1;
+      const dt = shared ? 'f32' : b.dtype;
+      gb = tb ? matmulRaw(g, a, { transA: true, transB: ta }, dt) : matmulRaw(a, g, { transA: !ta }, dt);
+      if (shared) gb = sumBatch(gb);
     }
     const grads: (Tensor | null)[] = [ga, gb];
     if (bias) {

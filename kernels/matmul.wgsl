@@ -2,7 +2,8 @@
 // each thread a TM×TN block held in vec4 registers; A and B tiles of depth BK are staged in
 // workgroup memory. Tile sizes are template constants (function-scope arrays need const sizes);
 // transposes, bias mode and activation are override constants. Any M, N, K: edges are masked.
-// Operands are staged as opnd_t (kernels/operand.ts, tile.wgsl).
+// Operands are staged as opnd_t (kernels/operand.ts, tile.wgsl). Every array is f32 or f16 in
+// memory (A_t … C_t, withStorageTypes: f16 activations); loads widen to f32, the store rounds to C_t.
 
 const BM: u32 = {{BM}}u;
 const BN: u32 = {{BN}}u;
@@ -30,31 +31,31 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<A_t>;
+@group(0) @binding(2) var<storage, read> B: array<B_t>;
+@group(0) @binding(3) var<storage, read> bias: array<bias_t>;
+@group(0) @binding(4) var<storage, read_write> C: array<C_t>;
 
 // The tile arithmetic (tile.wgsl) is put in front by the launcher (kernels/matmul.ts).
 
 fn load_a(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
-  if (TRANS_A) { return A[base + k * p.M + m]; }
-  return A[base + m * p.K + k];
+  if (TRANS_A) { return f32(A[base + k * p.M + m]); }
+  return f32(A[base + m * p.K + k]);
 }
 
 fn load_b(base: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return B[base + n * p.K + k]; }
-  return B[base + k * p.N + n];
+  if (TRANS_B) { return f32(B[base + n * p.K + k]); }
+  return f32(B[base + k * p.N + n]);
 }
 
 //!include gelu.wgsl
 
 fn epilogue(v: f32, bias_base: u32, m: u32, n: u32) -> f32 {
   var y = v;
-  if (BIAS == 1u) { y += bias[bias_base + m]; }
-  if (BIAS == 2u) { y += bias[bias_base + n]; }
+  if (BIAS == 1u) { y += f32(bias[bias_base + m]); }
+  if (BIAS == 2u) { y += f32(bias[bias_base + n]); }
   if (ACT == 1u) { y = max(y, 0.0); }
   if (ACT == 2u) { y = gelu_(y); }
   return y;
@@ -68,7 +69,7 @@ fn emit(at: TileAt, mm: u32, nn: u32, sum: f32) {
   let m = at.m0 + mm;
   let n = at.n0 + nn;
   if (m >= p.M || n >= p.N) { return; }
-  C[at.batch * p.batch_c + m * p.N + n] = epilogue(sum, at.batch * p.batch_bias, m, n);
+  C[at.batch * p.batch_c + m * p.N + n] = C_t(epilogue(sum, at.batch * p.batch_bias, m, n));
 }
 
 // Thread (lid.x, lid.y) of the TM×TN blocks is tid = lid.x + lid.y·WX (see conv2d.wgsl).

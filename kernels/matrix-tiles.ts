@@ -12,10 +12,10 @@
 import type { Device } from '../engine/device.js';
 import { device, operandPrecision, beginScope, endScope, type OperandPrecision } from '../engine/context.js';
 import { envVar } from '../engine/gpu.js';
-import { kernelSource, composedSource } from '../engine/kernel.js';
+import { kernelSource, composedSource, withStorageTypes } from '../engine/kernel.js';
 import { subgroupMatrixConfigs } from '../engine/precision.js';
 import { Tensor } from '../engine/tensor.js';
-import { operandSource } from './operand.js';
+import { operandSource, F32_STORAGE, storageName, type GemmStorage } from './operand.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
 
 /** One matrix multiply's shape (rows M, columns N, depth K) and the subgroup that computes it. */
@@ -248,24 +248,27 @@ fn store_result(offset: u32, acc: MatrixResult) {
 }
 `;
 
-/** `file` (a GEMM kernel written against tile.wgsl's interface) on matrix tiles `m` with workgroup tile `tile`. */
-export function matrixSource(file: string, tile: TileConfig, m: MatrixTiles): string {
-  const key = `${file} matrix ${m.emulated ? 'emulated' : 'real'} ${m.M}x${m.N}x${m.K}/${m.subgroupSize} ${JSON.stringify(tile)} ${operandPrecision()}`;
+/**
+ * `file` (a GEMM kernel written against tile.wgsl's interface) on matrix tiles `m` with workgroup
+ * tile `tile`, its arrays of the types `storage` names (the tiles hold opnd_t whatever they are).
+ */
+export function matrixSource(file: string, tile: TileConfig, m: MatrixTiles, storage: GemmStorage = F32_STORAGE): string {
+  const key = `${file} matrix ${m.emulated ? 'emulated' : 'real'} ${m.M}x${m.N}x${m.K}/${m.subgroupSize} ${JSON.stringify(tile)} ${operandPrecision()}${storageName(storage)}`;
   return composedSource(key, () => {
     const shape = `const SM: u32 = ${m.M}u;\nconst SN: u32 = ${m.N}u;\nconst SK: u32 = ${m.K}u;\nconst SGS: u32 = ${m.subgroupSize}u;\n`;
     const body = shape + (m.emulated ? EMULATED_OPS : REAL_OPS) + kernelSource('tile-matrix.wgsl') + kernelSource(file, { ...tile });
-    return (m.emulated ? '' : 'enable chromium_experimental_subgroup_matrix;\n') + operandSource(body);
+    return withStorageTypes((m.emulated ? '' : 'enable chromium_experimental_subgroup_matrix;\n') + operandSource(body), storage);
   });
 }
 
 /**
  * A GEMM kernel's `code` and, where wgsl_reflect cannot parse that (the real subgroup-matrix
  * types), the register kernel to reflect its bindings from (the same): launch()'s two fields for
- * `file` on `tile`, with matrix tiles `m` or (null) register tiles.
+ * `file` on `tile`, with matrix tiles `m` or (null) register tiles, its arrays of `storage`'s types.
  */
-export function gemmKernel(file: string, tile: TileConfig, m: MatrixTiles | null): { code: string; bindingsFrom?: string } {
-  if (!m) return { code: tiledSource(file, tile) };
-  return { code: matrixSource(file, tile, m), bindingsFrom: m.emulated ? undefined : tiledSource(file, tile) };
+export function gemmKernel(file: string, tile: TileConfig, m: MatrixTiles | null, storage: GemmStorage): { code: string; bindingsFrom?: string } {
+  if (!m) return { code: tiledSource(file, tile, storage) };
+  return { code: matrixSource(file, tile, m, storage), bindingsFrom: m.emulated ? undefined : tiledSource(file, tile, storage) };
 }
 
 /**

@@ -5,6 +5,7 @@
 // round trip through f16 (--precision mixed: f16 inputs, products and sums in f32, as tensor cores
 // and autocast compute them).
 import { operandPrecision, type OperandPrecision } from '../engine/context.js';
+import type { DType } from '../engine/tensor.js';
 
 const PRELUDE: Record<OperandPrecision, string> = {
   f32: 'alias opnd_t = f32;\nfn opnd(x: f32) -> f32 { return x; }\nfn opnd4(x: vec4f) -> vec4f { return x; }\n',
@@ -28,4 +29,19 @@ export function operandSource(code: string): string {
     cache[p].set(code, src);
   }
   return src;
+}
+
+/**
+ * The element types of a GEMM kernel's arrays in memory, which operands are rounded from (matmul.wgsl
+ * and conv2d.wgsl declare `array<A_t>` …; matmul.wgsl has no addend): each the dtype of the tensor
+ * bound there (f16 activations and their gradients), 'f32' for a placeholder.
+ */
+export type GemmStorage = { A: DType; B: DType; bias: DType; C: DType; addend: DType };
+
+/** Every array f32: the kernels as they were before f16 storage. */
+export const F32_STORAGE: GemmStorage = { A: 'f32', B: 'f32', bias: 'f32', C: 'f32', addend: 'f32' };
+
+/** How source and autotuning keys name `s`: nothing when all f32 (so f32 keys stay as they were). */
+export function storageName(s: GemmStorage): string {
+  return s.A === 'f32' && s.B === 'f32' && s.bias === 'f32' && s.C === 'f32' && s.addend === 'f32' ? '' : ` ${s.A} ${s.B} ${s.bias} ${s.C} ${s.addend}`;
 }
