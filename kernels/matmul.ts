@@ -1,6 +1,6 @@
 // Batched matmul with transpose flags and a bias/activation epilogue (kernel: matmul.wgsl).
 // Shapes: op(A) [..., M, K] · op(B) [..., K, N] → [..., M, N]; a batch of 1 is shared (broadcast).
-import { Tensor, type DType } from '../engine/tensor.js';
+import { isFloat, Tensor, type DType } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { isGradEnabled, operandPrecision, activationDtype } from '../engine/context.js';
 import { kernelSource, composedSource, withStorageTypes } from '../engine/kernel.js';
@@ -177,6 +177,7 @@ function launchTiled(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typeo
  * dtype (an f32 weight's f32).
  */
 export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  for (const t of [a, b, o.bias]) if (t && !isFloat(t.dtype)) throw new Error(`matmul: expects f32 or f16, got ${t.describe()}`);
   const dtype = activationDtype();
   if (device().kernelProfile !== 'cpu') return product(a, b, o, dtype);
   // The cpu profile's kernels (pointwise-subgroup.wgsl) read and write f32: f16 arrays go through casts.
