@@ -1,102 +1,13 @@
-// batchNorm2d (train / eval, optional fused GELU) against a float64 CPU reference written here, and
+// batchNorm2d (train / eval, optional fused GELU) against the float64 CPU reference (ref.ts's batchNormRef), and
 // BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy, noGrad } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
-import { rand, maxRelErr, forEachKernelProfile } from './ref.js';
+import { rand, maxRelErr, forEachKernelProfile, batchNormRef } from './ref.js';
 
 beforeAll(async () => {
   await init();
 });
-
-// erf in float64: Maclaurin series below 3, asymptotic erfc beyond (both far under 1e-9 here).
-function erf(x: number): number {
-  const z = Math.abs(x);
-  let r: number;
-  if (z < 3) {
-    let term = z;
-    let s = z;
-    for (let n = 1; n < 80; n++) {
-      term *= (-z * z) / n;
-      s += term / (2 * n + 1);
-    }
-    r = (2 / Math.sqrt(Math.PI)) * s;
-  } else {
-    const u = 1 / (2 * z * z);
-    const series = 1 - u + 3 * u * u - 15 * u ** 3 + 105 * u ** 4 - 945 * u ** 5;
-    r = 1 - (Math.exp(-z * z) / (z * Math.sqrt(Math.PI))) * series;
-  }
-  return x < 0 ? -r : r;
-}
-const gelu = (z: number) => 0.5 * z * (1 + erf(z / Math.SQRT2));
-const geluGrad = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2)) + (z * Math.exp(-0.5 * z * z)) / Math.sqrt(2 * Math.PI);
-
-interface BnRef {
-  y: Float64Array;
-  /** The gradient reaching the residual (with o.residual): gy itself. */
-  dres: Float64Array;
-  dx: Float64Array;
-  dw: Float64Array;
-  db: Float64Array;
-  runMean: Float64Array;
-  runVar: Float64Array;
-}
-
-/**
- * Float64 BatchNorm over axis 1 of [B, C, S], its analytic gradients and the running-stat update;
- * with o.residual, y = residual + scale[b]·bn(x) (scale: o.scale per image, else 1).
- */
-function reference(
-  shape: number[], x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>, rm: ArrayLike<number>, rv: ArrayLike<number>,
-  gy: ArrayLike<number>, o: { training: boolean; act: boolean; momentum?: number; eps?: number; residual?: ArrayLike<number>; scale?: ArrayLike<number> },
-): BnRef {
-  const [B, C] = shape;
-  const S = shape.slice(2).reduce((a, v) => a * v, 1);
-  const n = B * S;
-  const eps = o.eps ?? 1e-5;
-  const m = o.momentum ?? 0.1;
-  const at = (c: number, j: number) => (Math.floor(j / S) * C + c) * S + (j % S);
-  const image = (i: number) => Math.floor(i / (C * S));
-  const scale = (i: number) => (o.scale ? o.scale[image(i)] : 1);
-  const out: BnRef = {
-    y: new Float64Array(x.length), dres: Float64Array.from(gy), dx: new Float64Array(x.length), dw: new Float64Array(C), db: new Float64Array(C),
-    runMean: Float64Array.from(rm), runVar: Float64Array.from(rv),
-  };
-  for (let c = 0; c < C; c++) {
-    let mean = rm[c];
-    let v = rv[c];
-    if (o.training) {
-      mean = 0;
-      for (let j = 0; j < n; j++) mean += x[at(c, j)];
-      mean /= n;
-      let ss = 0;
-      for (let j = 0; j < n; j++) ss += (x[at(c, j)] - mean) ** 2;
-      v = ss / n;
-      out.runMean[c] = (1 - m) * rm[c] + m * mean;
-      out.runVar[c] = (1 - m) * rv[c] + m * (ss / (n - 1));
-    }
-    const inv = 1 / Math.sqrt(v + eps);
-    const xhat = new Float64Array(n);
-    const gz = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      const i = at(c, j);
-      xhat[j] = (x[i] - mean) * inv;
-      const z = xhat[j] * w[c] + b[c];
-      const branch = o.act ? gelu(z) : z;
-      out.y[i] = o.residual ? o.residual[i] + scale(i) * branch : branch;
-      const g = gy[i] * scale(i);
-      gz[j] = o.act ? g * geluGrad(z) : g;
-      out.db[c] += gz[j];
-      out.dw[c] += gz[j] * xhat[j];
-    }
-    for (let j = 0; j < n; j++) {
-      out.dx[at(c, j)] = o.training
-        ? ((w[c] * inv) / n) * (n * gz[j] - out.db[c] - xhat[j] * out.dw[c])
-        : w[c] * inv * gz[j];
-    }
-  }
-  return out;
-}
 
 interface Case {
   shape: number[];
@@ -124,7 +35,7 @@ async function check(k: Case) {
   const gv = rand(size, k.seed + 5);
   const resv = k.residual ? rand(size, k.seed + 6) : undefined;
   const sv = k.scaled ? Array.from({ length: k.shape[0] }, (_, i) => (i % 3 === 1 ? 0 : 1 / 0.9)) : undefined;
-  const ref = reference(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act, residual: resv, scale: sv });
+  const ref = batchNormRef(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act, residual: resv, scale: sv });
 
   const x = k.constantX ? Tensor.from(xv, k.shape) : Tensor.from(xv, k.shape).param();
   const w = Tensor.from(wv, [C]).param();
@@ -212,8 +123,8 @@ forEachKernelProfile((profile) => `${profile} kernel profile: batchNorm2d vs flo
     const b = [0.1, -0.2];
     const g = rand(12, 8);
     const o = { training: true, act: true };
-    const ref = reference(shape, x, w, b, [0, 0], [1, 1], g, o);
-    const loss = (xx: Float64Array) => reference(shape, xx, w, b, [0, 0], [1, 1], g, o).y.reduce((a, v, i) => a + v * g[i], 0);
+    const ref = batchNormRef(shape, x, w, b, [0, 0], [1, 1], g, o);
+    const loss = (xx: Float64Array) => batchNormRef(shape, xx, w, b, [0, 0], [1, 1], g, o).y.reduce((a, v, i) => a + v * g[i], 0);
     const fd = Array.from(x, (_, i) => {
       const p = Float64Array.from(x);
       p[i] += 1e-6;

@@ -4,7 +4,7 @@
 // against float64 references computed from the half-rounded inputs.
 import { it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
-import { rand, maxRelErr, roundHalf, forEachKernelProfile } from './ref.js';
+import { rand, maxRelErr, roundHalf, forEachKernelProfile, batchNormRef, avgPoolWindowsRef } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -29,78 +29,6 @@ function expectHalfClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: n
       expect.fail(`${what}[${i}] = ${got[i]}, want ${want[i]} (error ${err.toExponential(2)}, scale ${scale.toExponential(2)})`);
     }
   }
-}
-
-// erf in float64: Maclaurin series below 3, asymptotic erfc beyond (both far under 1e-9 here).
-function erf(x: number): number {
-  const z = Math.abs(x);
-  let r: number;
-  if (z < 3) {
-    let term = z;
-    let s = z;
-    for (let n = 1; n < 80; n++) {
-      term *= (-z * z) / n;
-      s += term / (2 * n + 1);
-    }
-    r = (2 / Math.sqrt(Math.PI)) * s;
-  } else {
-    const u = 1 / (2 * z * z);
-    r = 1 - (Math.exp(-z * z) / (z * Math.sqrt(Math.PI))) * (1 - u + 3 * u * u - 15 * u ** 3 + 105 * u ** 4 - 945 * u ** 5);
-  }
-  return x < 0 ? -r : r;
-}
-const gelu = (z: number) => 0.5 * z * (1 + erf(z / Math.SQRT2));
-const geluGrad = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2)) + (z * Math.exp(-0.5 * z * z)) / Math.sqrt(2 * Math.PI);
-
-/** Float64 BatchNorm over axis 1 of [B, C, S] with y = residual + scale_b·act(bn(x)), its gradients and the running-stat update. */
-function bnReference(
-  shape: number[], x: number[], w: number[], b: number[], rm: number[], rv: number[], gy: number[],
-  o: { training: boolean; act: boolean; residual?: number[]; scale?: number[] },
-) {
-  const [B, C] = shape;
-  const S = x.length / (B * C);
-  const n = B * S;
-  const eps = 1e-5;
-  const m = 0.1;
-  const at = (c: number, j: number) => (Math.floor(j / S) * C + c) * S + (j % S);
-  const scale = (i: number) => (o.scale ? o.scale[Math.floor(i / (C * S))] : 1);
-  const y = new Float64Array(x.length);
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(C);
-  const db = new Float64Array(C);
-  const runMean = Float64Array.from(rm);
-  const runVar = Float64Array.from(rv);
-  for (let c = 0; c < C; c++) {
-    let mean = rm[c];
-    let v = rv[c];
-    if (o.training) {
-      mean = 0;
-      for (let j = 0; j < n; j++) mean += x[at(c, j)];
-      mean /= n;
-      let ss = 0;
-      for (let j = 0; j < n; j++) ss += (x[at(c, j)] - mean) ** 2;
-      v = ss / n;
-      runMean[c] = (1 - m) * rm[c] + m * mean;
-      runVar[c] = (1 - m) * rv[c] + m * (ss / (n - 1));
-    }
-    const inv = 1 / Math.sqrt(v + eps);
-    const xhat = new Float64Array(n);
-    const gz = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      const i = at(c, j);
-      xhat[j] = (x[i] - mean) * inv;
-      const z = xhat[j] * w[c] + b[c];
-      const branch = o.act ? gelu(z) : z;
-      y[i] = o.residual ? o.residual[i] + scale(i) * branch : branch;
-      gz[j] = o.act ? gy[i] * scale(i) * geluGrad(z) : gy[i] * scale(i);
-      db[c] += gz[j];
-      dw[c] += gz[j] * xhat[j];
-    }
-    for (let j = 0; j < n; j++) {
-      dx[at(c, j)] = o.training ? ((w[c] * inv) / n) * (n * gz[j] - db[c] - xhat[j] * dw[c]) : w[c] * inv * gz[j];
-    }
-  }
-  return { y, dx, dw, db, runMean, runVar };
 }
 
 interface BnCase {
@@ -129,7 +57,7 @@ async function checkBn(k: BnCase) {
   const gv = halfRand(size, k.seed + 5);
   const resv = k.residual ? (k.residual === 'f16' ? halfRand(size, k.seed + 6) : Array.from(rand(size, k.seed + 6))) : undefined;
   const sv = k.scaled ? Array.from({ length: k.shape[0] }, (_, i) => (i % 3 === 1 ? 0 : 1 / 0.9)) : undefined;
-  const ref = bnReference(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act, residual: resv, scale: sv });
+  const ref = batchNormRef(k.shape, xv, wv, bv, rmv, rvv, gv, { training: k.training, act: !!k.act, residual: resv, scale: sv });
 
   const x = Tensor.from(xv, k.shape, 'f16');
   if (!k.constantX) x.param();
@@ -171,29 +99,12 @@ async function checkBn(k: BnCase) {
   for (const t of [x, w, b, rm, rv, y]) t.release();
 }
 
-/** Float64 mean over kh×kw windows of [P, H, W] planes, and the input gradient for output gradient g. */
-function poolReference(P: number, H: number, W: number, kh: number, kw: number, x: number[], g: number[]) {
-  const [Ho, Wo] = [H / kh, W / kw];
-  const y = new Float64Array(P * Ho * Wo);
-  const dx = new Float64Array(P * H * W);
-  for (let p = 0; p < P; p++) {
-    for (let i = 0; i < H; i++) {
-      for (let j = 0; j < W; j++) {
-        const o = (p * Ho + Math.floor(i / kh)) * Wo + Math.floor(j / kw);
-        y[o] += x[(p * H + i) * W + j] / (kh * kw);
-        dx[(p * H + i) * W + j] = g[o] / (kh * kw);
-      }
-    }
-  }
-  return { y, dx };
-}
-
 /** `run` pools an f16 x by kh×kw windows; `uses` = how many times the output sums that pool (x's other uses add into dx). */
 async function checkPool(shape: number[], kh: number, kw: number, run: (x: Tensor) => Tensor, seed: number, uses = 1) {
   const [B, C, H, W] = shape;
   const xv = halfRand(B * C * H * W, seed, -3, 3);
   const gv = halfRand((B * C * H * W) / (kh * kw), seed + 1);
-  const ref = poolReference(B * C, H, W, kh, kw, xv, gv);
+  const ref = avgPoolWindowsRef(B * C, H, W, kh, kw, xv, gv);
   const x = Tensor.from(xv, shape, 'f16').param();
   const y = tidy(() => {
     const out = run(x);

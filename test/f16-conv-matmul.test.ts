@@ -13,7 +13,7 @@ import { Device } from '../engine/device.js';
 import { setMatrixTilesMode, matrixSource, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
 import { tiledSource } from '../kernels/matmul.js';
 import type { GemmStorage } from '../kernels/operand.js';
-import { rand, roundHalf, matmulRef, conv2dRef, convOutSize, numel, forEachKernelProfile, type ConvCase } from './ref.js';
+import { rand, roundHalf, matmulRef, conv2dRef, convOutSize, numel, forEachKernelProfile, watching, type ConvCase } from './ref.js';
 
 const SUM_TOL = 1e-5;
 const HALF_TOL = 2 ** -10;
@@ -196,22 +196,6 @@ forEachKernelProfile((p) => `f16 activations in conv2d and matmul (${p} kernels)
     it(`matmul ${t.name}`, () => checkMatmul(t, 10 * i + 5));
   });
 });
-
-/** fn's result, and the launch contexts of its dispatches of kernel `file`. */
-async function watching<T>(file: string, fn: () => Promise<T>): Promise<{ value: T; contexts: string[] }> {
-  const dev = device();
-  const contexts: string[] = [];
-  const dispatch = dev.dispatch.bind(dev);
-  dev.dispatch = (p, args, params, wg, context) => {
-    if (p.label.startsWith(file)) contexts.push(context);
-    dispatch(p, args, params, wg, context);
-  };
-  try {
-    return { value: await fn(), contexts };
-  } finally {
-    dev.dispatch = dispatch;
-  }
-}
 
 describe('f16 storage on emulated subgroup-matrix tiles (gpu profile)', () => {
   let saved: 'gpu' | 'cpu';

@@ -9,7 +9,7 @@ import { dilatedKnn } from '../kernels/knn.js';
 import { maxRelative, maxRelativeInterleaved } from '../kernels/max-relative.js';
 import { FixedGraph, edgeGather, scatterMean } from '../kernels/graph.js';
 import { roiAlign } from '../kernels/roi-align.js';
-import { rand, rng, roundHalf, indexSelectMap, gatherRef, scatterRef, forEachKernelProfile } from './ref.js';
+import { rand, rng, roundHalf, indexSelectMap, gatherRef, scatterRef, forEachKernelProfile, normaliseGroups, groupDistances, forEachMaxRelative, type GraphDims } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -37,15 +37,9 @@ function randIdx(n: number, seed: number, M: number): Int32Array {
 
 // ------------------------------------------------------------------ dilated KNN
 
-interface KnnCase {
+interface KnnCase extends GraphDims {
   name: string;
-  B: number;
-  C: number;
-  N: number;
-  M: number;
-  k: number;
   d: number;
-  G: number;
   self?: boolean;
   pos?: boolean;
   normalize?: boolean;
@@ -59,30 +53,11 @@ interface KnnCase {
  */
 const GAP = 4e-3;
 
-/** Features per (row, node) L2-normalised over the group's channels, then rounded to half (as stored). */
-function normalisedHalf(x: Float64Array, B: number, C: number, L: number, G: number): Float64Array {
-  const out = Float64Array.from(x);
-  const cg = C / G;
-  for (let b = 0; b < B; b++)
-    for (let g = 0; g < G; g++)
-      for (let l = 0; l < L; l++) {
-        let ss = 0;
-        for (let c = 0; c < cg; c++) ss += x[(b * C + g * cg + c) * L + l] ** 2;
-        const den = Math.max(Math.sqrt(ss), 1e-12);
-        for (let c = 0; c < cg; c++) {
-          const i = (b * C + g * cg + c) * L + l;
-          out[i] = roundHalf(x[i] / den);
-        }
-      }
-  return out;
-}
-
 /** float64 dilated KNN on the given (half-rounded) features; a query is fragile where a decisive gap < GAP. */
 function knnRef(q: Float64Array, s: Float64Array, c: KnnCase, pos?: Float32Array) {
   const { B, C, N, M, k, d, G } = c;
-  const cg = C / G;
-  const qn = c.normalize === false ? q : normalisedHalf(q, B, C, N, G);
-  const sn = c.normalize === false ? s : normalisedHalf(s, B, C, M, G);
+  const qn = c.normalize === false ? q : normaliseGroups(q, B, C, N, G, roundHalf);
+  const sn = c.normalize === false ? s : normaliseGroups(s, B, C, M, G, roundHalf);
   const idx = new Int32Array(B * G * N * k);
   const fragileSet = new Uint8Array(B * G * N);
   const fragileOrder = new Uint8Array(B * G * N);
@@ -91,17 +66,7 @@ function knnRef(q: Float64Array, s: Float64Array, c: KnnCase, pos?: Float32Array
     for (let g = 0; g < G; g++)
       for (let n = 0; n < N; n++) {
         const r = (b * G + g) * N + n;
-        for (let m = 0; m < M; m++) {
-          let uu = 0, uv = 0, vv = 0;
-          for (let ch = 0; ch < cg; ch++) {
-            const u = qn[(b * C + g * cg + ch) * N + n];
-            const v = sn[(b * C + g * cg + ch) * M + m];
-            uu += u * u;
-            uv += u * v;
-            vv += v * v;
-          }
-          dist[m] = uu - 2 * uv + vv + (pos ? pos[n * M + m] : 0);
-        }
+        groupDistances(qn, sn, c, b, g, n, pos, dist);
         const order = Array.from({ length: M }, (_, m) => m).sort((a, e) => dist[a] - dist[e] || a - e);
         for (let t = 0; t < k; t++) idx[r * k + t] = order[t * d];
         for (let i = 0; i + 1 < M && i < (k - 1) * d + 1; i++) {
@@ -150,14 +115,8 @@ async function expectKnn(c: KnnCase, seed: number): Promise<void> {
 
 // ------------------------------------------------------------------ max-relative
 
-interface MrCase {
+interface MrCase extends GraphDims {
   name: string;
-  B: number;
-  C: number;
-  N: number;
-  M: number;
-  G: number;
-  k: number;
   interleave: boolean;
   xType: DType;
   yType: DType;
@@ -174,44 +133,31 @@ const MR_CASES: MrCase[] = [
 
 /** float64 forward and gradients (with each gradient's Σ|terms|) for the output gradient w. */
 function maxRelRef(c: MrCase, x: Float64Array, y: Float64Array, idx: Int32Array, w: Float64Array, v?: Float64Array) {
-  const { B, C, N, M, G, k } = c;
+  const { B, C, N, M } = c;
   const out = new Float64Array(w.length);
   const dx = new Float64Array(B * C * N);
   const dxScale = new Float64Array(B * C * N);
   const dy = new Float64Array(B * C * M);
   const dyScale = new Float64Array(B * C * M);
-  const cg = C / G;
-  for (let b = 0; b < B; b++)
-    for (let ch = 0; ch < C; ch++) {
-      const bc = b * C + ch;
-      const row = b * G + Math.floor(ch / cg);
-      for (let n = 0; n < N; n++) {
-        const i = bc * N + n;
-        let best = -Infinity, arg = 0;
-        for (let t = 0; t < k; t++) {
-          const d = y[bc * M + idx[(row * N + n) * k + t]] - x[i];
-          if (d > best) [best, arg] = [d, t];
-        }
-        const rAt = c.interleave ? (2 * bc + 1) * N + n : i;
-        out[rAt] = best;
-        const gr = w[rAt];
-        dx[i] = -gr;
-        dxScale[i] = Math.abs(gr);
-        if (c.interleave) {
-          out[2 * bc * N + n] = x[i];
-          dx[i] += w[2 * bc * N + n];
-          dxScale[i] += Math.abs(w[2 * bc * N + n]);
-        }
-        if (v) {
-          const e = roundHalf(w[i] * v[i]); // x·V's gradient, stored as f16 by the elementwise kernel
-          dx[i] += e;
-          dxScale[i] += Math.abs(e);
-        }
-        const m = bc * M + idx[(row * N + n) * k + arg];
-        dy[m] += gr;
-        dyScale[m] += Math.abs(gr);
-      }
+  forEachMaxRelative(x, y, idx, c, (i, bc, n, best, m) => {
+    const rAt = c.interleave ? (2 * bc + 1) * N + n : i;
+    out[rAt] = best;
+    const gr = w[rAt];
+    dx[i] = -gr;
+    dxScale[i] = Math.abs(gr);
+    if (c.interleave) {
+      out[2 * bc * N + n] = x[i];
+      dx[i] += w[2 * bc * N + n];
+      dxScale[i] += Math.abs(w[2 * bc * N + n]);
     }
+    if (v) {
+      const e = roundHalf(w[i] * v[i]); // x·V's gradient, stored as f16 by the elementwise kernel
+      dx[i] += e;
+      dxScale[i] += Math.abs(e);
+    }
+    dy[m] += gr;
+    dyScale[m] += Math.abs(gr);
+  });
   return { out, dx, dxScale, dy, dyScale };
 }
 

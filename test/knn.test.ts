@@ -4,7 +4,7 @@ import { init, Tensor, tidy, device } from '../kernels/index.js';
 import { fixedSubgroupSize } from '../kernels/subgroups.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { dilatedKnn } from '../kernels/knn.js';
-import { rand, avgPoolRef, forEachKernelProfile } from './ref.js';
+import { rand, avgPoolRef, forEachKernelProfile, normaliseGroups, groupDistances, type GraphDims } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -32,23 +32,11 @@ interface RefResult {
 const GAP = 1e-5;
 
 function normalised(x: Float32Array, B: number, C: number, L: number, G: number, normalize: boolean): Float64Array {
-  const out = Float64Array.from(x);
-  if (!normalize) return out;
-  const cg = C / G;
-  for (let b = 0; b < B; b++)
-    for (let g = 0; g < G; g++)
-      for (let l = 0; l < L; l++) {
-        let ss = 0;
-        for (let c = 0; c < cg; c++) ss += x[(b * C + g * cg + c) * L + l] ** 2;
-        const den = Math.max(Math.sqrt(ss), 1e-12);
-        for (let c = 0; c < cg; c++) out[(b * C + g * cg + c) * L + l] /= den;
-      }
-  return out;
+  return normalize ? normaliseGroups(x, B, C, L, G) : Float64Array.from(x);
 }
 
 function knnRef(q: Float32Array, s: Float32Array, B: number, C: number, N: number, M: number, o: RefOptions): RefResult {
   const { k, d, G } = o;
-  const cg = C / G;
   const qn = normalised(q, B, C, N, G, o.normalize ?? true);
   const sn = normalised(s, B, C, M, G, o.normalize ?? true);
   const rows = B * G;
@@ -61,17 +49,7 @@ function knnRef(q: Float32Array, s: Float32Array, B: number, C: number, N: numbe
     for (let g = 0; g < G; g++) {
       const row = b * G + g;
       for (let n = 0; n < N; n++) {
-        for (let m = 0; m < M; m++) {
-          let uu = 0, uv = 0, vv = 0;
-          for (let c = 0; c < cg; c++) {
-            const u = qn[(b * C + g * cg + c) * N + n];
-            const v = sn[(b * C + g * cg + c) * M + m];
-            uu += u * u;
-            uv += u * v;
-            vv += v * v;
-          }
-          dist[m] = uu - 2 * uv + vv + (o.pos ? o.pos[n * M + m] : 0);
-        }
+        groupDistances(qn, sn, { C, N, M, G }, b, g, n, o.pos, dist);
         const order = Array.from({ length: M }, (_, m) => m).sort((a, c) => dist[a] - dist[c] || a - c);
         for (let t = 0; t < k; t++) idx[(row * N + n) * k + t] = order[t * d];
         // Gaps that decide the result; an exact tie is decided by the index rule, not fragile.
@@ -113,15 +91,9 @@ function orderMismatches(got: Int32Array, want: Int32Array, k: number, skip: Uin
   return bad;
 }
 
-interface Case {
+interface Case extends GraphDims {
   name: string;
-  B: number;
-  C: number;
-  N: number;
-  M: number;
-  k: number;
   d: number;
-  G: number;
   pos?: 'none' | '2d' | '3d';
   self?: boolean;
   normalize?: boolean;

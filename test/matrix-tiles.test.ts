@@ -11,7 +11,7 @@ import { init, Tensor, F, backward, tidy, device, setOperandPrecision } from '..
 import { Device } from '../engine/device.js';
 import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
 import { tiledSource } from '../kernels/matmul.js';
-import { rand, maxRelErr, conv2dRef, convCaseData, f16round, matmulRef, type ConvCase } from './ref.js';
+import { rand, maxRelErr, conv2dRef, convCaseData, f16round, matmulRef, watching, type ConvCase } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -21,22 +21,6 @@ afterAll(() => {
   setMatrixTilesMode('auto');
   setOperandPrecision('f32');
 });
-
-/** fn's result, and the launch contexts of the dispatches of kernel `file` it made. */
-async function watching<T>(file: string, fn: () => Promise<T>): Promise<{ value: T; contexts: string[] }> {
-  const dev = device();
-  const contexts: string[] = [];
-  const dispatch = dev.dispatch.bind(dev);
-  dev.dispatch = (p, args, params, wg, context) => {
-    if (p.label.startsWith(file)) contexts.push(context);
-    dispatch(p, args, params, wg, context);
-  };
-  try {
-    return { value: await fn(), contexts };
-  } finally {
-    dev.dispatch = dispatch;
-  }
-}
 
 /** conv2d.wgsl's output, dx, dw (and db) for case c, and the contexts of the conv GEMM dispatches. */
 async function run(c: ConvCase, withBias: boolean, seed: number, residual: boolean, tile?: F.TileConfig) {

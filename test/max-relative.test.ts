@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, tidy, backward, F } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { maxRelative, maxRelativeInterleaved } from '../kernels/max-relative.js';
-import { rng, rand, avgPoolRef, forEachKernelProfile } from './ref.js';
+import { rng, rand, avgPoolRef, forEachKernelProfile, forEachMaxRelative, type GraphDims } from './ref.js';
 import { device } from '../engine/context.js';
 
 beforeAll(async () => {
@@ -20,22 +20,11 @@ function maxRelativeRef(x: Float32Array, y: Float32Array, idx: Int32Array, g: Fl
   const out = new Float64Array(B * C * N);
   const dx = new Float64Array(B * C * N);
   const dy = new Float64Array(B * C * M);
-  const cg = C / G;
-  for (let b = 0; b < B; b++)
-    for (let c = 0; c < C; c++) {
-      const row = b * G + Math.floor(c / cg);
-      for (let n = 0; n < N; n++) {
-        const i = (b * C + c) * N + n;
-        let best = -Infinity, arg = 0;
-        for (let t = 0; t < k; t++) {
-          const v = y[(b * C + c) * M + idx[(row * N + n) * k + t]] - x[i];
-          if (v > best) [best, arg] = [v, t];
-        }
-        out[i] = best;
-        dx[i] = -g[i];
-        dy[(b * C + c) * M + idx[(row * N + n) * k + arg]] += g[i];
-      }
-    }
+  forEachMaxRelative(x, y, idx, { B, C, N, M, G, k }, (i, _bc, _n, best, src) => {
+    out[i] = best;
+    dx[i] = -g[i];
+    dy[src] += g[i];
+  });
   return { out, dx, dy };
 }
 
@@ -48,14 +37,7 @@ function maxRelErr(got: Float32Array, want: Float64Array): number {
   return err / Math.max(scale, 1e-30);
 }
 
-interface Case {
-  B: number;
-  C: number;
-  N: number;
-  M: number;
-  G: number;
-  k: number;
-}
+type Case = GraphDims;
 
 async function runGpu(x: Float32Array, y: Float32Array, idx: Int32Array, g: Float32Array, c: Case) {
   const xt = Tensor.from(x, [c.B, c.C, c.N]).param();

@@ -1,7 +1,7 @@
-// avgPool2d and globalAvgPool, forward and backward, against float64 CPU references written here.
+// avgPool2d and globalAvgPool, forward and backward, against the float64 CPU reference (ref.ts's avgPoolWindowsRef).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
-import { maxRelErr } from './ref.js';
+import { maxRelErr, avgPoolWindowsRef } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -18,29 +18,11 @@ function rand(n: number, seed: number): Float32Array {
   });
 }
 
-/** Float64 mean over kh×kw windows of [P, H, W] planes, and the gradient for output gradient g. */
-function reference(P: number, H: number, W: number, kh: number, kw: number, x: ArrayLike<number>, g: ArrayLike<number>) {
-  const Ho = H / kh;
-  const Wo = W / kw;
-  const y = new Float64Array(P * Ho * Wo);
-  const dx = new Float64Array(P * H * W);
-  for (let p = 0; p < P; p++) {
-    for (let i = 0; i < H; i++) {
-      for (let j = 0; j < W; j++) {
-        const o = (p * Ho + Math.floor(i / kh)) * Wo + Math.floor(j / kw);
-        y[o] += x[(p * H + i) * W + j] / (kh * kw);
-        dx[(p * H + i) * W + j] = g[o] / (kh * kw);
-      }
-    }
-  }
-  return { y, dx };
-}
-
 async function check(shape: number[], kh: number, kw: number, run: (x: Tensor) => Tensor, seed: number) {
   const [B, C, H, W] = shape;
   const xv = rand(B * C * H * W, seed);
   const gv = rand((B * C * H * W) / (kh * kw), seed + 1);
-  const ref = reference(B * C, H, W, kh, kw, xv, gv);
+  const ref = avgPoolWindowsRef(B * C, H, W, kh, kw, xv, gv);
   const x = Tensor.from(xv, shape).param();
   const y = tidy(() => {
     const out = run(x);

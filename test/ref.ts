@@ -1,5 +1,6 @@
 // Float64 CPU references and comparison helpers for the tests. The references never call the
-// engine; only the harness at the end (runGrad, expectClose) does, to run an op and compare.
+// engine; only the harness (runGrad, expectClose, watching, forEachKernelProfile) does, to run an
+// op and compare.
 import { expect, describe, beforeAll, afterAll } from 'vitest';
 import { Tensor, F, backward, tidy, keep, device } from '../kernels/index.js';
 
@@ -130,6 +131,74 @@ export function erf(x: number): number {
 export const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 export const geluGrad = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
 export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+export interface BnRef {
+  y: Float64Array;
+  /** The gradient reaching the residual (with o.residual): gy itself. */
+  dres: Float64Array;
+  dx: Float64Array;
+  dw: Float64Array;
+  db: Float64Array;
+  runMean: Float64Array;
+  runVar: Float64Array;
+}
+
+/**
+ * Float64 BatchNorm over axis 1 of [B, C, S], its analytic gradients and the running-stat update;
+ * with o.act, the branch is gelu(bn(x)); with o.residual, y = residual + scale[b]·branch (scale:
+ * o.scale per image, else 1). Shared by the f32 and the f16 batchNorm2d tests.
+ */
+export function batchNormRef(
+  shape: number[], x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>, rm: ArrayLike<number>, rv: ArrayLike<number>,
+  gy: ArrayLike<number>, o: { training: boolean; act: boolean; momentum?: number; eps?: number; residual?: ArrayLike<number>; scale?: ArrayLike<number> },
+): BnRef {
+  const [B, C] = shape;
+  const S = shape.slice(2).reduce((a, v) => a * v, 1);
+  const n = B * S;
+  const eps = o.eps ?? 1e-5;
+  const m = o.momentum ?? 0.1;
+  const at = (c: number, j: number) => (Math.floor(j / S) * C + c) * S + (j % S);
+  const image = (i: number) => Math.floor(i / (C * S));
+  const scale = (i: number) => (o.scale ? o.scale[image(i)] : 1);
+  const out: BnRef = {
+    y: new Float64Array(x.length), dres: Float64Array.from(gy), dx: new Float64Array(x.length), dw: new Float64Array(C), db: new Float64Array(C),
+    runMean: Float64Array.from(rm), runVar: Float64Array.from(rv),
+  };
+  for (let c = 0; c < C; c++) {
+    let mean = rm[c];
+    let v = rv[c];
+    if (o.training) {
+      mean = 0;
+      for (let j = 0; j < n; j++) mean += x[at(c, j)];
+      mean /= n;
+      let ss = 0;
+      for (let j = 0; j < n; j++) ss += (x[at(c, j)] - mean) ** 2;
+      v = ss / n;
+      out.runMean[c] = (1 - m) * rm[c] + m * mean;
+      out.runVar[c] = (1 - m) * rv[c] + m * (ss / (n - 1));
+    }
+    const inv = 1 / Math.sqrt(v + eps);
+    const xhat = new Float64Array(n);
+    const gz = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      const i = at(c, j);
+      xhat[j] = (x[i] - mean) * inv;
+      const z = xhat[j] * w[c] + b[c];
+      const branch = o.act ? gelu(z) : z;
+      out.y[i] = o.residual ? o.residual[i] + scale(i) * branch : branch;
+      const g = gy[i] * scale(i);
+      gz[j] = o.act ? g * geluGrad(z) : g;
+      out.db[c] += gz[j];
+      out.dw[c] += gz[j] * xhat[j];
+    }
+    for (let j = 0; j < n; j++) {
+      out.dx[at(c, j)] = o.training
+        ? ((w[c] * inv) / n) * (n * gz[j] - out.db[c] - xhat[j] * out.dw[c])
+        : w[c] * inv * gz[j];
+    }
+  }
+  return out;
+}
 
 /** Batched matmul reference: a [batch?, M, K] · b [batch?, K, N] with transposes. */
 export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, N: number, K: number, batchA: number, batchB: number, transA = false, transB = false): Arr {
@@ -483,6 +552,104 @@ export function avgPoolRef(x: ArrayLike<number>, B: number, C: number, H: number
   return out;
 }
 
+/** A kh×kw average pool in float64: the mean over kh×kw windows of [P, H, W] planes, and dx for output gradient g. */
+export function avgPoolWindowsRef(P: number, H: number, W: number, kh: number, kw: number, x: ArrayLike<number>, g: ArrayLike<number>) {
+  const Ho = H / kh;
+  const Wo = W / kw;
+  const y = new Float64Array(P * Ho * Wo);
+  const dx = new Float64Array(P * H * W);
+  for (let p = 0; p < P; p++) {
+    for (let i = 0; i < H; i++) {
+      for (let j = 0; j < W; j++) {
+        const o = (p * Ho + Math.floor(i / kh)) * Wo + Math.floor(j / kw);
+        y[o] += x[(p * H + i) * W + j] / (kh * kw);
+        dx[(p * H + i) * W + j] = g[o] / (kh * kw);
+      }
+    }
+  }
+  return { y, dx };
+}
+
+/**
+ * The sizes of a graph-op case (KNN, max-relative): B images of C channels in G groups, N centres
+ * (queries), M sources (candidates), k neighbours of each centre.
+ */
+export interface GraphDims {
+  B: number;
+  C: number;
+  N: number;
+  M: number;
+  G: number;
+  k: number;
+}
+
+/**
+ * x [B, C, L] with each (image, group, position) L2-normalised over the group's C/G channels (the
+ * norm floored at 1e-12, as the KNN kernel does), each quotient passed through `round` (roundHalf
+ * for features the kernel stores as f16).
+ */
+export function normaliseGroups(x: ArrayLike<number>, B: number, C: number, L: number, G: number, round = (v: number) => v): Float64Array {
+  const out = new Float64Array(x.length);
+  const cg = C / G;
+  for (let b = 0; b < B; b++)
+    for (let g = 0; g < G; g++)
+      for (let l = 0; l < L; l++) {
+        let ss = 0;
+        for (let c = 0; c < cg; c++) ss += x[(b * C + g * cg + c) * L + l] ** 2;
+        const den = Math.max(Math.sqrt(ss), 1e-12);
+        for (let c = 0; c < cg; c++) {
+          const i = (b * C + g * cg + c) * L + l;
+          out[i] = round(x[i] / den);
+        }
+      }
+  return out;
+}
+
+/**
+ * Into dist (length M): the squared distances, as uu − 2·uv + vv (the KNN kernel's expansion), from
+ * query n of q [B, C, N] to every source m of s [B, C, M] over image b's group-g channels, plus
+ * pos[n·M + m] (relative positions [N, M]) when given.
+ */
+export function groupDistances(q: ArrayLike<number>, s: ArrayLike<number>, dims: Pick<GraphDims, 'C' | 'N' | 'M' | 'G'>, b: number, g: number, n: number, pos: ArrayLike<number> | undefined, dist: Float64Array): void {
+  const { C, N, M, G } = dims;
+  const cg = C / G;
+  for (let m = 0; m < M; m++) {
+    let uu = 0, uv = 0, vv = 0;
+    for (let c = 0; c < cg; c++) {
+      const u = q[(b * C + g * cg + c) * N + n];
+      const v = s[(b * C + g * cg + c) * M + m];
+      uu += u * u;
+      uv += u * v;
+      vv += v * v;
+    }
+    dist[m] = uu - 2 * uv + vv + (pos ? pos[n * M + m] : 0);
+  }
+}
+
+/**
+ * Max-relative's choice for every centre i = (b·C + ch)·N + n of x [B, C, N], in that order: the
+ * largest y[src] − x[i] over its k neighbours idx[(b·G + ch / (C/G))·N + n, ·] in y [B, C, M] (the
+ * first on ties), reported as visit(i, bc = b·C + ch, n, best, src).
+ */
+export function forEachMaxRelative(x: ArrayLike<number>, y: ArrayLike<number>, idx: Int32Array, dims: GraphDims, visit: (i: number, bc: number, n: number, best: number, src: number) => void): void {
+  const { B, C, N, M, G, k } = dims;
+  const cg = C / G;
+  for (let b = 0; b < B; b++)
+    for (let ch = 0; ch < C; ch++) {
+      const bc = b * C + ch;
+      const row = b * G + Math.floor(ch / cg);
+      for (let n = 0; n < N; n++) {
+        const i = bc * N + n;
+        let best = -Infinity, arg = 0;
+        for (let t = 0; t < k; t++) {
+          const d = y[bc * M + idx[(row * N + n) * k + t]] - x[i];
+          if (d > best) [best, arg] = [d, t];
+        }
+        visit(i, bc, n, best, bc * M + idx[(row * N + n) * k + arg]);
+      }
+    }
+}
+
 /** max |a − b| / max |b| (1 when the reference is all zeros): the fixtures' metric. */
 export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
@@ -493,6 +660,25 @@ export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return num / (den || 1);
+}
+
+/**
+ * fn's result, and the launch contexts of the dispatches of kernel `file` it made (the device's
+ * dispatch is wrapped while fn runs, then restored). Harness, like runGrad: it runs the engine.
+ */
+export async function watching<T>(file: string, fn: () => Promise<T>): Promise<{ value: T; contexts: string[] }> {
+  const dev = device();
+  const contexts: string[] = [];
+  const dispatch = dev.dispatch.bind(dev);
+  dev.dispatch = (p, args, params, wg, context) => {
+    if (p.label.startsWith(file)) contexts.push(context);
+    dispatch(p, args, params, wg, context);
+  };
+  try {
+    return { value: await fn(), contexts };
+  } finally {
+    dev.dispatch = dispatch;
+  }
 }
 
 /**
