@@ -72,6 +72,21 @@ describe('info: precision section', () => {
     expect(text).toMatch(/\n\s+with toggles\s+shader-f16/);
     expect(text).toMatch(/\n\s+toggles\s+vulkan_enable_f16_on_nvidia,allow_unsafe_apis\n/);
     expect(text).toMatch(/\n\s+f16 tensor cores\s+(yes|no)\n/);
+    // lavapipe runs the cpu kernels, whose mixed runs keep f32 activations
+    expect(text).toMatch(/\n\s+mixed activations\s+f32 \(cpu kernels; WEBVIG_F16_ACTIVATIONS=1 for f16\)\n/);
+  });
+
+  it('on the gpu kernels, mixed runs store f16 activations (info --json)', async () => {
+    const dev = device();
+    const saved = dev.kernelProfile;
+    dev.kernelProfile = 'gpu';
+    try {
+      let out = '';
+      expect(await main(['info', '--json'], { stdout: (s) => void (out += s), stderr: () => {} })).toBe(0);
+      expect(JSON.parse(out).mixedActivations).toBe('f16');
+    } finally {
+      dev.kernelProfile = saved;
+    }
   });
 
   it('a probe that cannot get an adapter reports why instead of throwing', async () => {

@@ -3,7 +3,7 @@
 // cores with and without the Dawn toggles that unlock them (engine/precision.ts). Also the device flags and the device description that
 // other GPU commands share (bench prints deviceReport() at the top of its JSON).
 // `--model NAME --size N --labels S` also builds that model and reports its parameter counts.
-import { init } from '../../engine/context.js';
+import { activationDtype, init } from '../../engine/context.js';
 import type { Device, MemoryStats } from '../../engine/device.js';
 import { precisionReport, type PrecisionReport, type PrecisionSupport } from '../../engine/precision.js';
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
@@ -58,6 +58,8 @@ export interface InfoReport extends DeviceReport {
   precision: PrecisionReport;
   /** What --precision mixed's convolution GEMMs run on here: subgroup-matrix tiles (checked against register tiles) or register tiles, and why. */
   mixedTiles: string;
+  /** What --precision mixed stores activations as here: 'f16' (gpu kernels) or 'f32' (cpu kernels, or WEBVIG_F16_ACTIVATIONS=0). */
+  mixedActivations: string;
   runtime: { node: string; platform: string; arch: string };
   model?: Record<string, unknown>;
 }
@@ -134,6 +136,7 @@ function formatText(r: InfoReport): string {
       ['toggles', r.precision.toggled.toggles.join(',')],
       ['f16 tensor cores', yesNo(r.precision.f16TensorCores)],
       ['mixed conv GEMMs', r.mixedTiles],
+      ['mixed activations', r.mixedActivations],
       ['enable with', r.precision.enable],
       ...(r.toggles.length ? [['this device opened with', r.toggles.join(',')] as [string, string]] : []),
     ]),
@@ -152,11 +155,16 @@ function formatText(r: InfoReport): string {
   return out.join('\n');
 }
 
-/** What --precision mixed would run the convolutions' GEMMs on (a small convolution is checked where subgroup matrices are offered). */
-async function mixedTiles(dev: Device): Promise<string> {
-  if (mixedPrecisionProblem(dev.features, dev.describe())) return 'none: no shader-f16';
+/**
+ * What --precision mixed would run the convolutions' GEMMs on (a small convolution is checked where
+ * subgroup matrices are offered) and store activations as.
+ */
+async function mixedSetup(dev: Device): Promise<{ mixedTiles: string; mixedActivations: string }> {
+  if (mixedPrecisionProblem(dev.features, dev.describe())) return { mixedTiles: 'none: no shader-f16', mixedActivations: 'none: no shader-f16' };
   try {
-    return await usePrecision('mixed', dev, 'webvig info');
+    const mixedTiles = await usePrecision('mixed', dev, 'webvig info');
+    const f32Why = dev.kernelProfile === 'cpu' ? 'cpu kernels; WEBVIG_F16_ACTIVATIONS=1 for f16' : 'WEBVIG_F16_ACTIVATIONS=0';
+    return { mixedTiles, mixedActivations: activationDtype() === 'f16' ? 'f16' : `f32 (${f32Why})` };
   } finally {
     resetPrecision();
   }
@@ -179,7 +187,7 @@ export const command = defineCommand({
       ...deviceReport(dev),
       memory: dev.memoryStats(),
       precision: await precisionReport({ adapter, backend: flags.backend }),
-      mixedTiles: await mixedTiles(dev),
+      ...(await mixedSetup(dev)),
       runtime: { node: process.version, platform: process.platform, arch: process.arch },
     };
     if (flags.model) {
