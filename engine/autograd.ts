@@ -125,7 +125,11 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
   }
   noGrad(() => {
     // Every gradient in `grads` is owned here (the caller's `grad` enters as a view of it).
-    const grads = new Map<Tensor, Tensor>([[root, grad ? grad.view(root.shape) : arith.ones(root.shape)]]);
+    // The seed in the root's dtype (a rule always gets its output's), shaped as the root.
+    const given = grad ?? arith.ones(root.shape);
+    const seed = given.dtype === root.dtype ? given : arith.cast(given, root.dtype);
+    const grads = new Map<Tensor, Tensor>([[root, seed === grad ? grad.view(root.shape) : reshapeOwned(seed, root.shape)]]);
+    if (!grad && seed !== given) given.release();
     const later: ChunkSum[] = [];
     const settle = () => {
       if (!later.length) return;

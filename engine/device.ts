@@ -152,6 +152,8 @@ export interface BufferArg {
   assertAlive(op: string): void;
   /** The bytes the kernel touches, where that is less than the binding (a span of slots it fills). */
   touched?: number;
+  /** A tensor's dtype: checked against the kernel's array element type (raw ranges have none). */
+  dtype?: string;
 }
 
 export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
@@ -349,6 +351,7 @@ export class Device {
       throw new Error(`${context}: kernel ${p.label} takes ${p.storageCount} buffers, got ${args.length}`);
     }
     if (hasUniform && !params) throw new Error(`${context}: kernel ${p.label} needs params`);
+    checkElements(p, args, context);
     const maxBinding = this.limits.maxStorageBufferBindingSize;
     for (const a of args) {
       a.assertAlive(context);
@@ -608,6 +611,18 @@ export function kernelProfileOf(info: GPUAdapterInfo): KernelProfile {
   if (forced === 'cpu' || forced === 'gpu') return forced;
   if (forced) throw new Error(`WEBVIG_KERNELS=${forced}: expected cpu or gpu`);
   return /software|cpu|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.device} ${info.description}`) ? 'cpu' : 'gpu';
+}
+
+/** Each tensor bound where the kernel's array holds its dtype: f16 halves never read as f32 words, nor the reverse. */
+function checkElements(p: Pipeline, args: BufferArg[], context: string): void {
+  let ai = 0;
+  for (const b of p.info.bindings) {
+    if (b.kind === 'uniform') continue;
+    const a = args[ai++];
+    if (a.dtype === 'f16' ? b.element !== 'f16' : a.dtype === 'f32' && b.element === 'f16') {
+      throw new Error(`${context}: kernel ${p.label} reads ${b.name} as ${b.element === 'other' ? 'non-float' : b.element} values, got ${a.describe()}`);
+    }
+  }
 }
 
 /** Bindings must be a multiple of 4 bytes and non-empty. */

@@ -88,6 +88,8 @@ export interface BindingInfo {
   binding: number;
   name: string;
   kind: BindingKind;
+  /** What a storage binding's array holds, aliases resolved: f16 or f32 values (scalars or vectors), or other (integers, atomics, structs; uniforms). */
+  element: 'f32' | 'f16' | 'other';
 }
 
 export interface KernelInfo {
@@ -112,17 +114,36 @@ export function reflectKernel(file: string, entry: string, code = kernelSource(f
   }
   const fn = r.entry.compute.find((f) => f.name === entry);
   if (!fn) throw new Error(`kernel ${file} has no @compute entry point '${entry}'`);
+  const elements = arrayElements(code);
   const bindings: BindingInfo[] = fn.resources
     .filter((v) => v.group === 0)
     .map((v) => ({
       binding: v.binding,
       name: v.name,
       kind: v.resourceType === 0 ? 'uniform' : v.access === 'read' ? 'read-only-storage' : 'storage',
+      element: elements.get(v.name) ?? 'other',
     }));
   bindings.sort((a, b) => a.binding - b.binding);
   info = { file, entry, code, bindings };
   reflected.set(key, info);
   return info;
+}
+
+/**
+ * The element kind of every storage array `code` declares (`var<storage…> NAME: array<T>;`), with
+ * `alias` declarations resolved: what the device checks each bound tensor's dtype against, so that
+ * no kernel reads f16 halves as f32 words or the reverse.
+ */
+function arrayElements(code: string): Map<string, 'f32' | 'f16' | 'other'> {
+  const aliases = new Map<string, string>();
+  for (const m of code.matchAll(/\balias\s+(\w+)\s*=\s*([^;]+);/g)) aliases.set(m[1], m[2].trim());
+  const out = new Map<string, 'f32' | 'f16' | 'other'>();
+  for (const m of code.matchAll(/var<storage[^>]*>\s*(\w+)\s*:\s*array<(.+?)>\s*;/g)) {
+    let type = m[2];
+    for (let pass = 0; pass < 4 && /\w/.test(type); pass++) type = type.replace(/\w+/g, (w) => aliases.get(w) ?? w);
+    out.set(m[1], /\bf16\b|\bvec[234]h\b/.test(type) ? 'f16' : /\bf32\b|\bvec[234]f\b/.test(type) ? 'f32' : 'other');
+  }
+  return out;
 }
 
 /** FNV-1a, for cache keys of generated sources. */

@@ -32,13 +32,6 @@ export interface Launch {
 
 export function launch(l: Launch): void {
   const dev = device();
-  if (!l.storage && !l.code) {
-    // A kernel file launched without storage types reads every float array as f32: an f16 tensor
-    // would be misread. (A launcher that composes its own source applies the types itself.)
-    for (const a of l.args) {
-      if ((a as Tensor).dtype === 'f16') throw new Error(`${l.context}: ${l.file}:${l.entry ?? 'main'} reads only f32, got ${a.describe()}`);
-    }
-  }
   const code = l.storage ? withStorageTypes(l.code ?? kernelSource(l.file), l.storage) : l.code;
   const from = l.storage && l.bindingsFrom ? withStorageTypes(l.bindingsFrom, l.storage) : l.bindingsFrom;
   const p = dev.pipeline(l.file, l.entry ?? 'main', l.constants ?? {}, code, from);

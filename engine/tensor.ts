@@ -161,6 +161,10 @@ export class Tensor implements BufferArg {
    */
   viewAt(byteOffset: number, shape: Shape, dtype: DType = this.dtype): Tensor {
     this.assertAlive('viewAt');
+    if (dtype === 'f16' && numel(shape) % 2 === 1) {
+      // Writes, fills and copies move whole 32-bit words: an odd one would touch the next half.
+      throw new Error(`viewAt: an f16 view needs an even number of elements, got [${shape.join(',')}] of ${this.describe()}`);
+    }
     const align = device().limits.minStorageBufferOffsetAlignment;
     if (byteOffset % align !== 0 || byteOffset < 0 || byteOffset + numel(shape) * dtypeBytes(dtype) > this.bytes) {
       throw new Error(`viewAt: [${shape.join(',')}] at byte ${byteOffset} does not fit ${this.describe()} at a multiple of ${align}`);
@@ -183,7 +187,8 @@ export class Tensor implements BufferArg {
     }
     const old = this.storage!;
     if (old.refs !== 1) return false;
-    // Copies move whole words; an f16 tensor's buffer always holds its last half word.
+    // Copies move whole words; an odd f16 tensor owns its last word (Tensor.empty rounds its
+    // buffer up, and viewAt refuses odd f16 views).
     if (this.size > 0) device().copy(old.pooled, this.offset, target.pooled, target.offset, Math.ceil(this.bytes / 4) * 4);
     target.storage!.refs++;
     this.storage = target.storage;

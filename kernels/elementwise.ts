@@ -1,6 +1,6 @@
 // Elementwise ops with NumPy broadcasting (kernel: elementwise.wgsl). Each public op is its
 // forward launch plus its backward rule; gradients of broadcast operands are summed back to shape.
-import { Tensor, type DType, type Shape } from '../engine/tensor.js';
+import { Tensor, numel, type DType, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep } from '../engine/context.js';
 import { device } from '../engine/context.js';
@@ -83,15 +83,17 @@ const BINARY = {
 const TERNARY = { where: 0, addcmul: 1 } as const;
 
 /**
- * The output's dtype: that of the largest operands, f32 if they differ. Smaller (broadcast) operands
- * do not promote: a bias, scale or mask in f32 leaves an f16 activation f16 (autocast keeps such
- * operands in the activation's type; PyTorch would promote). The first `counted` operands count.
+ * The output's dtype: f16 when an f16 operand has the output's full shape (an activation), else f32
+ * when any operand is f32. So an f32 bias, scale, mask or label embedding leaves an f16 activation
+ * f16, whatever the batch size (autocast keeps activations f16; PyTorch's promotion would not), and
+ * an f16 value broadcast over an f32 one gives f32. The first `counted` operands count.
  */
-function resultType(inputs: Tensor[], counted: number): DType {
-  let size = 0;
-  for (let k = 0; k < counted; k++) size = Math.max(size, inputs[k].size);
+function resultType(inputs: Tensor[], counted: number, size: number): DType {
   let dt: DType = 'f16';
-  for (let k = 0; k < counted; k++) if (inputs[k].size === size && inputs[k].dtype === 'f32') dt = 'f32';
+  for (let k = 0; k < counted; k++) {
+    if (inputs[k].dtype === 'f16' && inputs[k].size === size) return 'f16';
+    if (inputs[k].dtype === 'f32') dt = 'f32';
+  }
   return dt;
 }
 
@@ -102,7 +104,8 @@ function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs
   }
   const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
   // where's condition (its third operand) takes no part in the output's type
-  const out = Tensor.empty(shape, outType ?? resultType(inputs, code === TERNARY.where && entry === 'ternary' ? 2 : inputs.length), op);
+  const counted = code === TERNARY.where && entry === 'ternary' ? 2 : inputs.length;
+  const out = Tensor.empty(shape, outType ?? resultType(inputs, counted, numel(shape)), op);
   if (out.size === 0) return out;
   const cpu = device().kernelProfile === 'cpu';
   const storage = { a: inputs[0].dtype, b: inputs[1]?.dtype ?? 'f32', c: inputs[2]?.dtype ?? 'f32', out: out.dtype };
@@ -167,10 +170,20 @@ function padded16(t: Tensor): BufferArg {
   return { pooled: t.pooled, bytes, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
 }
 
+/** Ops autocast runs in f32 (its fp32 list): their results overflow or lose f16's range (exp(12) > 65504). */
+const F32_RESULTS: ReadonlySet<string> = new Set(['exp', 'log', 'pow', 'rsqrt', 'reciprocal']);
+
 export const unaryRaw = (x: Tensor, name: keyof typeof UNARY, alpha = 0, beta = 0) =>
-  elementwise('unary', UNARY[name], [x], name, alpha, beta);
-export const binaryRaw = (a: Tensor, b: Tensor, name: keyof typeof BINARY, alpha = 0, beta = 0) =>
-  elementwise('binary', BINARY[name], [a, b], name, alpha, beta);
+  elementwise('unary', UNARY[name], [x], name, alpha, beta, undefined, F32_RESULTS.has(name) ? 'f32' : undefined);
+export const binaryRaw = (a: Tensor, b: Tensor, name: keyof typeof BINARY, alpha = 0, beta = 0, dtype?: DType) =>
+  elementwise('binary', BINARY[name], [a, b], name, alpha, beta, undefined, dtype);
+
+/**
+ * The dtype of a product that makes `x`'s gradient: f32 for an f32 operand (a parameter, a scale), whose
+ * gradient is summed over a broadcast or kept in f32 anyway, since f16 products of loss-scaled
+ * gradients overflow at 65504; otherwise the operands' (resultType).
+ */
+const gradType = (x: Tensor): DType | undefined => (x.dtype === 'f32' ? 'f32' : undefined);
 
 // ---------------------------------------------------------------- unary ops
 
@@ -295,8 +308,8 @@ export function mul(a: Operand, b: Operand): Tensor {
   if (typeof a === 'number') return affine(b, a, 0);
   const y = binaryRaw(a, b, 'mul');
   return record(y, 'mul', [a, b], (g) => [
-    a.requiresGrad ? sumTo(binaryRaw(g, b, 'mul'), a.shape) : null,
-    b.requiresGrad ? sumTo(binaryRaw(g, a, 'mul'), b.shape) : null,
+    a.requiresGrad ? sumTo(binaryRaw(g, b, 'mul', 0, 0, gradType(a)), a.shape) : null,
+    b.requiresGrad ? sumTo(binaryRaw(g, a, 'mul', 0, 0, gradType(b)), b.shape) : null,
   ]);
 }
 
@@ -305,9 +318,9 @@ export function div(a: Operand, b: Operand): Tensor {
   if (typeof a === 'number') return mul(reciprocal(b), a);
   const y = binaryRaw(a, b, 'div');
   return record(y, 'div', [a, b], (g) => [
-    a.requiresGrad ? sumTo(binaryRaw(g, b, 'div'), a.shape) : null,
+    a.requiresGrad ? sumTo(binaryRaw(g, b, 'div', 0, 0, gradType(a)), a.shape) : null,
     // d(a/b)/db = -a/b² = -y/b
-    b.requiresGrad ? sumTo(neg(binaryRaw(binaryRaw(g, y, 'mul'), b, 'div')), b.shape) : null,
+    b.requiresGrad ? sumTo(neg(binaryRaw(binaryRaw(g, y, 'mul', 0, 0, gradType(b)), b, 'div', 0, 0, gradType(b))), b.shape) : null,
   ]);
 }
 
@@ -357,8 +370,8 @@ export function addcmul(x: Tensor, y: Tensor, s: Tensor): Tensor {
   const out = elementwise('ternary', TERNARY.addcmul, [x, y, s], 'addcmul');
   return record(out, 'addcmul', [x, y, s], (g) => [
     x.requiresGrad ? sumTo(g, x.shape) : null,
-    y.requiresGrad ? sumTo(binaryRaw(g, s, 'mul'), y.shape) : null,
-    s.requiresGrad ? sumTo(binaryRaw(g, y, 'mul'), s.shape) : null,
+    y.requiresGrad ? sumTo(binaryRaw(g, s, 'mul', 0, 0, gradType(y)), y.shape) : null,
+    s.requiresGrad ? sumTo(binaryRaw(g, y, 'mul', 0, 0, gradType(s)), s.shape) : null,
   ]);
 }
 

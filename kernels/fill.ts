@@ -31,7 +31,8 @@ function wordOf(value: number, dt: DType): number {
 
 /**
  * Overwrite every element of `t` with `value` (in queue order, no CPU upload). An f16 tensor of odd
- * size is filled to its buffer's last whole word (it holds that half word).
+ * size is filled to its last whole word, which it owns (Tensor.empty rounds its buffer up; viewAt
+ * refuses odd f16 views).
  */
 export function fillInto(t: Tensor, value: number): void {
   const bits = wordOf(value, t.dtype);

@@ -14,7 +14,7 @@ import { device } from '../engine/context.js';
 import { composedSource, kernelSource } from '../engine/kernel.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { chunkedWeightGrad } from './chunked-grads.js';
-import { asF32, cast } from './elementwise.js';
+import { asF32 } from './elementwise.js';
 import { vectorPrelude, widthOf } from './vector-prelude.js';
 
 /** Invocations per workgroup: one row each (a CPU adapter runs a workgroup on one thread, in SIMD rows of 8). */
@@ -37,7 +37,8 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, o: LayerNormO
   const eps = o.eps ?? 1e-5;
   const context = `layerNorm${o.relu ? '(relu)' : ''} x ${shapeStr(x.shape)}`;
   const D = x.shape[x.rank - 1] ?? 0;
-  if (x.dtype === 'f16') return cast(layerNorm(asF32(x), weight, bias, o), 'f16');
+  // As autocast (layer_norm is on its f32 list): an f16 x is normalised in f32, and the result stays f32.
+  if (x.dtype === 'f16') return layerNorm(asF32(x), weight, bias, o);
   for (const [name, t] of [['x', x], ['weight', weight], ['bias', bias]] as const) {
     if (t.dtype !== 'f32') throw new Error(`${context}: ${name} must be f32, got ${t.describe()}`);
   }

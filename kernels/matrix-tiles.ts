@@ -10,7 +10,7 @@
 // tiles (and says why). The same tiling also runs with plain-WGSL stand-ins for the four matrix
 // operations ('emulate'): that is how adapters without subgroup matrices test it.
 import type { Device } from '../engine/device.js';
-import { device, operandPrecision, beginScope, endScope, type OperandPrecision } from '../engine/context.js';
+import { device, operandPrecision, beginScope, endScope, activationDtype, setActivationDtype, type OperandPrecision } from '../engine/context.js';
 import { envVar } from '../engine/gpu.js';
 import { kernelSource, composedSource, withStorageTypes } from '../engine/kernel.js';
 import { subgroupMatrixConfigs } from '../engine/precision.js';
@@ -315,6 +315,9 @@ async function convolutionResults(m: MatrixTiles | null, tile: TileConfig): Prom
   // Imported here: matmul.ts and conv2d.ts import this module, so a static import would be a cycle.
   const [{ conv2d }, { backward }] = await Promise.all([import('./conv2d.js'), import('./backward.js')]);
   forced = m ?? 'none';
+  // Compared in f32: an f16 output's last place (2⁻¹⁰ of its value) would approach the tolerance.
+  const activations = activationDtype();
+  setActivationDtype('f32');
   beginScope();
   try {
     const x = Tensor.randn([2, 96, 9, 9], 1).param('x');
@@ -330,6 +333,7 @@ async function convolutionResults(m: MatrixTiles | null, tile: TileConfig): Prom
   } finally {
     endScope();
     forced = null;
+    setActivationDtype(activations);
   }
 }
 

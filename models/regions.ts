@@ -154,9 +154,10 @@ export class LayerNorm extends Layer {
   }
 }
 
-/** x / max(‖x‖₂, 1e-12) over the last axis (F.normalize). */
+/** x / max(‖x‖₂, 1e-12) over the last axis (F.normalize), in f32 as autocast runs it (x·x of an f16 x ≥ 256 would overflow). */
 export function l2Normalize(x: Tensor): Tensor {
-  return F.mul(x, F.rsqrt(F.maximum(F.sum(F.mul(x, x), -1, true), F.full([1], 1e-24))));
+  const xf = F.asF32(x);
+  return F.mul(xf, F.rsqrt(F.maximum(F.sum(F.mul(xf, xf), -1, true), F.full([1], 1e-24))));
 }
 
 /**

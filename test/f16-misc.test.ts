@@ -304,7 +304,8 @@ forEachKernelProfile((p) => `f16 elementwise layouts (${p} kernels; cpu: the vec
     const ty = Tensor.from(y, [1, C, H], 'f16');
     const tb = Tensor.from(bias, [C, 1]);
     const tm = Tensor.from(mask, [B, C, H]);
-    const outs = tidy(() => [F.add(tx, tb), F.mul(tx, ty), F.where(tm, tx, 0.5), F.affine(tx, 0.5, 1), F.cast(tx, 'f32'), F.mul(tx, F.cast(tx, 'f32'))]);
+    const outs = tidy(() => [F.add(tx, tb), F.mul(tx, ty), F.where(tm, tx, 0.5), F.affine(tx, 0.5, 1), F.cast(tx, 'f32'), F.mul(F.cast(tx, 'f32'), ty)]);
+    // An f16 operand broadcast over an f32 one of the output's shape gives f32.
     expect(outs.map((t) => t.dtype)).toEqual(['f16', 'f16', 'f16', 'f16', 'f32', 'f32']);
     const [add, mul, where, affine, wide, prod] = await Promise.all(outs.map((t) => t.toArray()));
     const half32 = (v: number) => roundHalf(Math.fround(v));
@@ -313,7 +314,7 @@ forEachKernelProfile((p) => `f16 elementwise layouts (${p} kernels; cpu: the vec
     expectExact(where, x.map((v, i) => (mask[i] ? v : 0.5)), 'where');
     expectExact(affine, x.map((v) => half32(v * 0.5 + 1)), 'affine');
     expectExact(wide, x, 'cast to f32');
-    expectExact(prod, x.map((v) => Math.fround(v * v)), 'f16 times f32');
+    expectExact(prod, x.map((v, i) => Math.fround(v * y[i % (C * H)])), 'f32 times broadcast f16');
     for (const t of [tx, ty, tb, tm, ...outs]) t.release();
   });
 });

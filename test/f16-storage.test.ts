@@ -23,6 +23,29 @@ function expectHalf(got: Float32Array, want: number[], what: string): void {
   }
 }
 
+/**
+ * `got` (a GPU's f32 → f16 conversions) against float64 values `exact`: each one of the two halves
+ * next to it (WGSL lets an implementation round either way; lavapipe rounds to nearest, ties to
+ * even), ±Infinity past 65504, the value itself when representable.
+ */
+function expectNeighbourHalf(got: Float32Array, exact: number[], what: string): void {
+  expect(got.length, what).toBe(exact.length);
+  for (let i = 0; i < exact.length; i++) {
+    const x = exact[i];
+    const r = roundHalf(x);
+    let ok = Object.is(got[i], r);
+    if (!ok && r !== x && Number.isFinite(x)) {
+      // The other neighbour: the next half from r towards x (r's ulp, or half of it just below a power of two).
+      const a = Math.abs(r);
+      const e = a === 0 ? -24 : Math.max(Math.floor(Math.log2(a)), -14);
+      const towardsZero = Math.abs(x) < a;
+      const ulp = 2 ** ((towardsZero && a === 2 ** e && e > -14 ? e - 1 : e) - 10);
+      const other = Math.abs(r) === Infinity ? Math.sign(x) * 65504 : r + Math.sign(x - r) * ulp;
+      ok = got[i] === (Math.abs(other) > 65504 ? Math.sign(other) * Infinity : other);
+    }
+    if (!ok) expect(`${what}[${i}] = ${got[i]}`).toBe(`${what}[${i}] = ${r} (or the other half next to ${x})`);
+  }
+}
 describe('f16 tensors', () => {
   it('upload and read back as the nearest half, ties to even (odd sizes too)', async () => {
     const v = corners();
@@ -36,10 +59,22 @@ describe('f16 tensors', () => {
     nan.release();
   });
 
-  it('a kernel file launched without storage types refuses an f16 tensor instead of misreading it', () => {
-    const t = Tensor.from([1, 2, 3], [3], 'f16');
-    expect(() => launch({ file: 'adamw.wgsl', entry: 'adamw', args: [t], workgroups: [1], context: 'adamw [3]' })).toThrow(/adamw \[3\]: adamw\.wgsl:adamw reads only f32, got .*\[3\] f16/);
-    t.release();
+  it('a kernel refuses a tensor whose dtype is not what its array holds, instead of misreading it', () => {
+    const h = Tensor.from([1, 2, 3], [3], 'f16');
+    const f = Tensor.from([1, 2, 3], [3]);
+    const f32Array = '@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() { o[0] = 1.0; }\n';
+    expect(() => launch({ file: 'f32-array.wgsl', code: f32Array, args: [h], workgroups: [1], context: 'f32 array [3]' }))
+      .toThrow(/^f32 array \[3\]: kernel f32-array\.wgsl:main reads o as f32 values, got .*\[3\] f16$/);
+    const f16Array = 'enable f16;\nalias o_t = f16;\n@group(0) @binding(0) var<storage, read_write> o: array<vec4<o_t>>;\n@compute @workgroup_size(1) fn main() { o[0] = vec4<o_t>(1.0); }\n';
+    expect(() => launch({ file: 'f16-array.wgsl', code: f16Array, args: [f], workgroups: [1], context: 'f16 array [3]' }))
+      .toThrow(/^f16 array \[3\]: kernel f16-array\.wgsl:main reads o as f16 values, got .*\[3\] f32$/);
+    // A storage map that names the wrong type is caught the same way.
+    const out = Tensor.empty([3]);
+    expect(() => launch({
+      file: 'elementwise.wgsl', entry: 'unary', constants: { OP: 99 }, storage: { a: 'f32', b: 'f32', c: 'f32', out: 'f32' },
+      args: [h, out], params: new Array(32).fill(0), workgroups: [1], context: 'mislabelled [3]',
+    })).toThrow(/^mislabelled \[3\]: kernel elementwise\.wgsl:unary\{OP=99\} reads a as f32 values, got .*\[3\] f16$/);
+    for (const t of [h, f, out]) t.release();
   });
 
   it('write() and readAll() convert too', async () => {
@@ -52,7 +87,7 @@ describe('f16 tensors', () => {
 });
 
 forEachKernelProfile((p) => `f16 elementwise (${p} kernels)`, () => {
-  it('cast rounds f32 to the nearest half and widens f16 exactly', async () => {
+  it('cast rounds f32 to a neighbouring half and widens f16 exactly', async () => {
     const v = corners();
     const x = Tensor.from(v, [v.length]);
     const [h, back] = tidy(() => {
@@ -62,8 +97,9 @@ forEachKernelProfile((p) => `f16 elementwise (${p} kernels)`, () => {
     expect(h.dtype).toBe('f16');
     expect(back.dtype).toBe('f32');
     const want = v.map(roundHalf);
-    expectHalf(await h.toArray(), want, 'cast f32→f16');
-    expectHalf(await back.toArray(), want, 'cast f16→f32');
+    const halves = await h.toArray();
+    expectNeighbourHalf(halves, v, 'cast f32→f16');
+    expectHalf(await back.toArray(), Array.from(halves), 'cast f16→f32');
     expect(F.cast(x, 'f32')).toBe(x);
     for (const t of [x, h, back]) t.release();
   });
@@ -76,12 +112,12 @@ forEachKernelProfile((p) => `f16 elementwise (${p} kernels)`, () => {
     const tb = Tensor.from(b, [n], 'f16');
     const [sum, prod] = tidy(() => [F.add(ta, tb), F.mul(ta, tb)]);
     expect(sum.dtype).toBe('f16');
-    expectHalf(await sum.toArray(), a.map((x, i) => roundHalf(Math.fround(x + b[i]))), 'add');
-    expectHalf(await prod.toArray(), a.map((x, i) => roundHalf(Math.fround(x * b[i]))), 'mul');
+    expectNeighbourHalf(await sum.toArray(), a.map((x, i) => Math.fround(x + b[i])), 'add');
+    expectNeighbourHalf(await prod.toArray(), a.map((x, i) => Math.fround(x * b[i])), 'mul');
     for (const t of [ta, tb, sum, prod]) t.release();
   });
 
-  it('a smaller f32 operand (bias, scale, mask) keeps the output f16; an f32 operand as large makes it f32', async () => {
+  it('an f16 operand of the output\'s shape makes it f16 (an f32 bias, mask or full tensor does not promote it); a broadcast f16 one does not', async () => {
     const [B, C, H] = [2, 3, 5];
     const x = Array.from(randArr([B * C * H], 3, -10, 10), roundHalf);
     const bias = Array.from(randArr([C], 4));
@@ -90,13 +126,20 @@ forEachKernelProfile((p) => `f16 elementwise (${p} kernels)`, () => {
     const full = Tensor.from(randArr([B, C, H], 5), [B, C, H]);
     // where's condition (an f32 mask) does not count
     const mask = Tensor.from(Array.from({ length: B * C * H }, (_, i) => i % 2), [B, C, H]);
-    const [y, wide, w] = tidy(() => [F.add(tx, tb), F.add(tx, full), F.where(mask, tx, 0)]);
+    const small = Tensor.from(bias, [C, 1], 'f16');
+    const [y, wide, w, broadcast] = tidy(() => [F.add(tx, tb), F.add(tx, full), F.where(mask, tx, 0), F.add(small, full)]);
     expect(y.dtype).toBe('f16');
-    expectHalf(await y.toArray(), x.map((v, i) => roundHalf(Math.fround(v + Math.fround(bias[Math.floor(i / H) % C])))), 'add bias');
-    expect(wide.dtype).toBe('f32');
+    expect(broadcast.dtype).toBe('f32');
+    expectNeighbourHalf(await y.toArray(), x.map((v, i) => Math.fround(v + Math.fround(bias[Math.floor(i / H) % C]))), 'add bias');
+    expect(wide.dtype).toBe('f16');
     expect(w.dtype).toBe('f16');
     expectHalf(await w.toArray(), x.map((v, i) => (i % 2 ? v : 0)), 'where');
-    for (const t of [tx, tb, full, mask, y, wide, w]) t.release();
+    // The rule does not depend on the batch: one image gives what two do.
+    const one = Tensor.from(x.slice(0, C * H), [1, C, H], 'f16');
+    const oneFull = Tensor.from(randArr([1, C, H], 6), [1, C, H]);
+    const single = tidy(() => F.add(one, oneFull));
+    expect(single.dtype).toBe('f16');
+    for (const t of [tx, tb, full, mask, y, wide, w, small, broadcast, one, oneFull, single]) t.release();
   });
 
   it('gradients come back in each input dtype: f16 for an f16 activation, f32 for an f32 parameter', async () => {
@@ -108,14 +151,41 @@ forEachKernelProfile((p) => `f16 elementwise (${p} kernels)`, () => {
     const tw = Tensor.from(w, [n]).param('w');
     tidy(() => {
       const y = F.mul(F.cast(leaf, 'f16'), tw);
-      expect(y.dtype).toBe('f32');
+      expect(y.dtype).toBe('f16');
       backward(y, Tensor.from(g, [n]));
     });
-    // h's gradient g·w (f32) becomes f16 on its way back to h, then passes the cast exactly
+    // The f32 seed enters in y's dtype (f16: rounded); h's gradient g·w is made f16, then passes
+    // the cast exactly; w's (an f32 parameter) is made from f32 products.
+    const g16 = g.map(roundHalf);
     expect(leaf.grad!.dtype).toBe('f32');
-    expectHalf(await leaf.grad!.toArray(), g.map((v, i) => roundHalf(Math.fround(Math.fround(v) * Math.fround(w[i])))), 'x.grad');
+    expectNeighbourHalf(await leaf.grad!.toArray(), g16.map((v, i) => Math.fround(v * Math.fround(w[i]))), 'x.grad');
     expect(tw.grad!.dtype).toBe('f32');
-    expectHalf(await tw.grad!.toArray(), g.map((v, i) => Math.fround(Math.fround(v) * x[i])), 'w.grad');
+    expectHalf(await tw.grad!.toArray(), g16.map((v, i) => Math.fround(v * x[i])), 'w.grad');
     for (const t of [leaf, tw, leaf.grad!, tw.grad!]) t.release();
+  });
+
+  it('an f32 parameter\'s gradient through an f16 product comes from f32 products: none overflows past 65504', async () => {
+    const n = 64;
+    const a = Tensor.from(new Array(n).fill(400), [n], 'f16');
+    const scale = Tensor.from([1], [1]).param('scale');
+    tidy(() => {
+      const y = F.mul(a, scale);
+      expect(y.dtype).toBe('f16');
+      backward(y, Tensor.from(new Array(n).fill(400), [n], 'f16'));
+    });
+    // 400·400 = 160000 per element (an f16 product would be Infinity), summed: 1.024e7
+    expect(scale.grad!.dtype).toBe('f32');
+    expect(await scale.grad!.item()).toBe(1.024e7);
+    for (const t of [a, scale, scale.grad!]) t.release();
+  });
+
+  it('exp, log, pow, rsqrt and reciprocal of f16 give f32 (autocast\'s f32 list): exp(12) is past f16\'s range', async () => {
+    const x = Tensor.from([12, 0.5], [2], 'f16');
+    const [e, l, p, r, q] = tidy(() => [F.exp(x), F.log(x), F.powScalar(x, 5), F.rsqrt(x), F.reciprocal(x)]);
+    for (const t of [e, l, p, r, q]) expect(t.dtype).toBe('f32');
+    const got = await e.toArray();
+    expect(Math.abs(got[0] - Math.exp(12)) / Math.exp(12)).toBeLessThan(1e-6);
+    expect((await p.toArray())[0]).toBe(248832);
+    for (const t of [x, e, l, p, r, q]) t.release();
   });
 });

@@ -230,6 +230,24 @@ forEachKernelProfile((profile) => `${profile} kernel profile: maxRelativeInterle
     expect(maxRelErr(await xt.grad!.toArray(), want)).toBeLessThanOrEqual(1e-6);
     for (const t of [xt, it, out, xt.grad]) t?.release();
   });
+
+  it('with another use of x as well: its gradient (pending when the rule runs) joins the one store', async () => {
+    const c: Case = { B: 2, C: 6, N: 23, M: 23, G: 2, k: 4 };
+    const x = rand(c.B * c.C * c.N, 71);
+    const idx = randIdx(c.B * c.G * c.N * c.k, 73, c.N);
+    const g = rand(2 * c.B * c.C * c.N, 74);
+    const at = (i: number, half: 0 | 1) => (2 * Math.floor(i / c.N) + half) * c.N + (i % c.N);
+    const odd = Float32Array.from({ length: x.length }, (_, i) => g[at(i, 1)]);
+    const ref = maxRelativeRef(x, x, idx, odd, c.B, c.C, c.N, c.M, c.G, c.k);
+    const want = Float64Array.from({ length: x.length }, (_, i) => g[at(i, 0)] - g[at(i, 1)] + ref.dy[i] + 5);
+    const xt = Tensor.from(x, [c.B, c.C, c.N]).param();
+    const it = Tensor.from(idx, [c.B * c.G, c.N, c.k]);
+    const out = maxRelativeInterleaved(xt, xt, it, c.G);
+    const loss = F.add(F.sum(F.mul(out, Tensor.from(g, out.shape))), F.sum(F.mul(xt, Tensor.from([5], [1]))));
+    backward(loss);
+    expect(maxRelErr(await xt.grad!.toArray(), want)).toBeLessThanOrEqual(1e-6);
+    for (const t of [xt, it, out, loss, xt.grad]) t?.release();
+  });
 });
 
 // Maps as nodes ([B, C, H, W], no reshape), with other uses of both: their gradients reach the kernels

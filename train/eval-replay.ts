@@ -31,7 +31,8 @@ export class EvalReplay {
     const scores = this.kept;
     this.replay.run([{ data: images, shape }, { data: FIRST_SLOT, shape: [1] }], ([x, s]) => {
       const out = scores.viewAt(0, [size]);
-      F.storeAt(out, F.sigmoid(model.forward(x)), s);
+      // Scores in f32: an f16 sigmoid is 1.0 for every logit past ~8.3, so confident positives would tie.
+      F.storeAt(out, F.sigmoid(F.asF32(model.forward(x))), s);
       out.release();
     });
     return scores.viewAt(0, [shape[0], numLabels]);
