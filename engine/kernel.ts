@@ -66,15 +66,23 @@ export function composedSource(key: string, build: () => string): string {
 /**
  * `code` with `alias NAME_t = f32;` (or f16) for each entry of `types`: the element type of a
  * kernel's float array `NAME`, declared `array<NAME_t>` (or `array<vec4<NAME_t>>`) and read through
- * f32(…). With f32 everywhere the kernel is the plain f32 one. The aliases go after the last
- * `enable` directive (directives precede every declaration), and `enable f16;` is added when needed.
+ * f32(…). A storage array's `*_t` that `types` does not name (a binding this launch leaves to a
+ * placeholder) is f32; with f32 everywhere the kernel is the plain f32 one. The device checks each
+ * bound tensor against the resolved types. The aliases go after the last `enable` directive
+ * (directives precede every declaration), and `enable f16;` is added when needed.
  */
 export function withStorageTypes(code: string, types: Readonly<Record<string, string>>): string {
   let key = '';
   for (const name in types) key += `${name}=${types[name]},`;
   return composedSource(`storage:${hash(code)}:${key}`, () => {
+    const named = new Map(Object.entries(types).map(([name, t]) => [`${name}_t`, t]));
+    for (const m of code.matchAll(/var<storage[^>]*>\s*\w+\s*:\s*array<(.+?)>\s*;/g)) {
+      for (const [alias] of m[1].matchAll(/\b\w+_t\b/g)) {
+        if (!named.has(alias) && !new RegExp(`\\balias\\s+${alias}\\b`).test(code)) named.set(alias, 'f32');
+      }
+    }
     let aliases = '';
-    for (const name in types) aliases += `alias ${name}_t = ${types[name]};\n`;
+    for (const [alias, t] of named) aliases += `alias ${alias} = ${t};\n`;
     let at = 0;
     for (const m of code.matchAll(/^enable [^;]*;[^\n]*\n/gm)) at = m.index + m[0].length;
     const enable = key.includes('=f16,') && !/^enable f16;/m.test(code) ? 'enable f16;\n' : '';

@@ -13,7 +13,7 @@
 //
 // num_batches_tracked: the caller (the BatchNorm2d module) keeps it on the CPU and increments it
 // for each train-mode call; it never reaches the GPU, since a fixed momentum does not depend on it.
-import { Tensor, type DType } from '../engine/tensor.js';
+import { Tensor, isFloat, type DType } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device, isGradEnabled } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
@@ -205,7 +205,7 @@ function checkResidual(context: string, x: Tensor, residual?: Tensor, branchScal
 function checkFloat(context: string, args: Record<string, Tensor>): void {
   for (const [name, t] of Object.entries(args)) {
     t.assertAlive(context);
-    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${context}: ${name} must be f32 or f16, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) throw new Error(`${context}: ${name} must be f32 or f16, got ${t.describe()}`);
   }
 }
 

@@ -4,7 +4,7 @@
 // 'cpu' kernel profile runs 1×1 convs on pointwise.wgsl and the others on direct.wgsl instead.
 // x, the residual and the gradients of the activations may be f16 (conv2d.wgsl reads and writes
 // them so; the CPU kernels go through casts); weight, bias and their gradients are f32.
-import { Tensor, type DType } from '../engine/tensor.js';
+import { Tensor, isFloat, type DType } from '../engine/tensor.js';
 import { record, type PendingGrads } from '../engine/autograd.js';
 import { device, operandPrecision, activationDtype } from '../engine/context.js';
 import { kernelSource, composedSource } from '../engine/kernel.js';
@@ -106,7 +106,7 @@ function pair(v: number | readonly [number, number] | undefined, dflt: number, w
 function geometry(x: Tensor, weight: Tensor, bias: Tensor | null, o: Conv2dOptions): Geometry {
   const context = `conv2d x ${shapeStr(x.shape)} weight ${shapeStr(weight.shape)}`;
   for (const t of bias ? [x, weight, bias] : [x, weight]) t.assertAlive('conv2d');
-  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${context}: x must be f32 or f16, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) throw new Error(`${context}: x must be f32 or f16, got ${x.describe()}`);
   for (const t of bias ? [weight, bias] : [weight]) {
     if (t.dtype !== 'f32') throw new Error(`${context}: expects f32 parameters, got ${t.describe()}`);
   }
@@ -585,7 +585,7 @@ function cpuConv(impl: Exclude<Impl, 'gemm'>, g: Geometry, x: Tensor, weight: Te
 function checkResidual(g: Geometry, residual: Tensor): void {
   residual.assertAlive(g.context);
   const want = [g.B, g.Cout, g.Ho, g.Wo];
-  const float = residual.dtype === 'f32' || residual.dtype === 'f16';
+  const float = isFloat(residual.dtype);
   if (!float || residual.shape.join() !== want.join()) {
     throw new Error(`${g.context}: residual ${shapeStr(residual.shape)} ${residual.dtype} must be ${float ? residual.dtype : 'f32 or f16'} ${shapeStr(want)} (the output's shape)`);
   }

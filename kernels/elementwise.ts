@@ -1,6 +1,6 @@
 // Elementwise ops with NumPy broadcasting (kernel: elementwise.wgsl). Each public op is its
 // forward launch plus its backward rule; gradients of broadcast operands are summed back to shape.
-import { Tensor, numel, type DType, type Shape } from '../engine/tensor.js';
+import { Tensor, isFloat, numel, type DType, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { keep } from '../engine/context.js';
 import { device } from '../engine/context.js';
@@ -100,7 +100,7 @@ function resultType(inputs: Tensor[], counted: number, size: number): DType {
 function elementwise(entry: 'unary' | 'binary' | 'ternary', code: number, inputs: Tensor[], op: string, alpha = 0, beta = 0, target?: Shape, outType?: DType): Tensor {
   for (const t of inputs) {
     t.assertAlive(op);
-    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`${op}: expects f32 or f16 tensors, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) throw new Error(`${op}: expects f32 or f16 tensors, got ${t.describe()}`);
   }
   const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(target ? [target] : []));
   // where's condition (its third operand) takes no part in the output's type

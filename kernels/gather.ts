@@ -5,8 +5,8 @@ import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { zeros } from './fill.js';
 import { cast } from './elementwise.js';
 
-/** gather.wgsl's value arrays (x, out) for the index-only entries: f32 placeholders. */
-const INDEX_ONLY = { x: 'f32', out: 'f32' } as const;
+/** The index-only entries bind no value array (x, out): their aliases default to f32. */
+const INDEX_ONLY = {} as const;
 
 export interface InverseIndex {
   /** [d + 1] segment starts: sources of target t are list[offsets[t] .. offsets[t+1]). */

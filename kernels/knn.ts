@@ -155,7 +155,7 @@ export function dilatedKnn(query: Tensor, source: Tensor, opts: DilatedKnnOption
     // dots[r, n, m] = Σ_c q[r, c, n] · s[r, c, m]: the queries as a transposed weight, one group per row.
     const dots = Tensor.empty([rows, N, M], 'f32', 'knn products');
     shuffleGemmLaunch({ images: 1, groups: rows, M: N, K: cg, S: M, transA: true, context: `${ctx} (products)` }, LANES_SOURCES, qp.v, sp.v, null, dots, null);
-    launch({ file: 'knn.wgsl', code, entry: 'select_lanes', constants, storage: { x: 'f32', xn: 'f32', q: 'f32', s: 'f32' }, args: [qp.sq, sp.sq, pos, out, pos, dots, dots], params: params(N), workgroups: [gx, gy], context: ctx });
+    launch({ file: 'knn.wgsl', code, entry: 'select_lanes', constants, storage: {}, args: [qp.sq, sp.sq, pos, out, pos, dots, dots], params: params(N), workgroups: [gx, gy], context: ctx });
     dots.release();
   } else {
     launch({

@@ -1,7 +1,7 @@
 // Per-element multi-label loss terms on logits (kernel: loss.wgsl), each with its backward rule.
 // The reductions (sum, /B, −sum, mean) are left to the ordinary ops so that autograd composes;
 // models/losses.ts builds the named losses from these.
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 
@@ -29,7 +29,7 @@ export function lossTerms(logits: Tensor, target: Tensor, o: LossTermOptions): T
   const op = `lossTerms(${o.kind})`;
   logits.assertAlive(op);
   target.assertAlive(op);
-  if ((logits.dtype !== 'f32' && logits.dtype !== 'f16') || target.dtype !== 'f32') {
+  if (!isFloat(logits.dtype) || target.dtype !== 'f32') {
     throw new Error(`${op}: logits must be f32 or f16 and target f32, got ${logits.describe()} and ${target.describe()}`);
   }
   if (logits.shape.join() !== target.shape.join()) {

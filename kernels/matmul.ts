@@ -118,7 +118,7 @@ function shuffleMatmul(a: Tensor, b: Tensor, o: MatmulOptions, d: ReturnType<typ
 export function matmulRaw(a: Tensor, b: Tensor, o: MatmulOptions = {}, dtype: DType = 'f32'): Tensor {
   for (const t of o.bias ? [a, b, o.bias] : [a, b]) {
     t.assertAlive('matmul');
-    if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new Error(`matmul: expects f32 or f16, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) throw new Error(`matmul: expects f32 or f16, got ${t.describe()}`);
   }
   const d = dims(a, b, o);
   const { M, N, K, na, nb, batch, batchShape } = d;

@@ -1,7 +1,7 @@
 // Average pooling (kernel: pool.wgsl): avgPool2d with kernel = stride = r, and global average
 // pooling [B, C, H, W] → [B, C]. x may be f32 or f16 (an activation): the output and dx take its
 // dtype (the window sums are f32 inside the kernel).
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, f32bits, grid1d, shapeStr, unusedOperand } from '../engine/launch.js';
 import { reshape } from './shape.js';
@@ -34,7 +34,7 @@ function pool(op: string, x: Tensor, kh: number, kw: number): Tensor {
 
 function check4d(op: string, x: Tensor): void {
   x.assertAlive(op);
-  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
   if (x.rank !== 4) throw new Error(`${op}: x ${shapeStr(x.shape)} must be [B, C, H, W]`);
 }
 

@@ -1,7 +1,7 @@
 // Reductions over any set of axes (kernel: reduce.wgsl): sum, mean, max with argmax, variance.
 // f16 input is read as is; sums and means come out f32 (backward sums loss-scaled gradients with
 // them: f16 would overflow), max keeps the input's dtype; gradients come back in x's dtype.
-import { Tensor, type DType, type Shape } from '../engine/tensor.js';
+import { Tensor, isFloat, type DType, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
@@ -60,7 +60,7 @@ function constantsFor(p: Plan, tree: boolean): Record<string, number> {
 
 function checkFloat(op: string, x: Tensor): void {
   x.assertAlive(op);
-  if (x.dtype !== 'f32' && x.dtype !== 'f16') throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
 }
 
 /** The element types of reduce.wgsl's float arrays (every alias it declares). */

@@ -1,7 +1,7 @@
 // storeAt: copy a tensor into one slot of a ring buffer, the slot index read on the GPU from a u32
 // tensor (the training loop's loss ring: the slot changes every step, the recorded command does not).
 // No gradient.
-import type { Tensor } from '../engine/tensor.js';
+import { isFloat, type Tensor } from '../engine/tensor.js';
 import { launch, shapeStr } from '../engine/launch.js';
 import { noGrad } from '../engine/context.js';
 import { cast } from './elementwise.js';
@@ -11,7 +11,7 @@ import { cast } from './elementwise.js';
  * logits, is stored as f32); a slot past the ring's end writes nothing.
  */
 export function storeAt(ring: Tensor, src: Tensor, slot: Tensor): void {
-  if (slot.dtype === 'f32' || slot.dtype === 'f16' || slot.size < 1) throw new Error(`storeAt: slot must be an integer tensor, got ${slot.describe()}`);
+  if (isFloat(slot.dtype) || slot.size < 1) throw new Error(`storeAt: slot must be an integer tensor, got ${slot.describe()}`);
   if (ring.dtype === 'f16') throw new Error(`storeAt: the ring must have 32-bit elements, got ${ring.describe()}`);
   if (src.dtype === 'f16') {
     const wide = noGrad(() => cast(src, 'f32'));

@@ -1,7 +1,7 @@
 // Softmax and log-softmax along an axis (kernel: softmax.wgsl works on the last axis; other axes
 // are moved last and back). An f16 x is widened first and the result stays f32, as under PyTorch's
 // autocast (softmax is on its f32 list); the kernel reads f32 only.
-import { Tensor } from '../engine/tensor.js';
+import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { asF32, binaryRaw, unaryRaw } from './elementwise.js';
@@ -28,7 +28,7 @@ function rowwise(x: Tensor, log: boolean): Tensor {
 
 function alongAxis(op: string, input: Tensor, axis: number, f: (t: Tensor) => Tensor): Tensor {
   input.assertAlive(op);
-  if (input.dtype !== 'f32' && input.dtype !== 'f16') throw new Error(`${op}: expects an f32 or f16 tensor, got ${input.describe()}`);
+  if (!isFloat(input.dtype)) throw new Error(`${op}: expects an f32 or f16 tensor, got ${input.describe()}`);
   const x = asF32(input);
   const ax = axis < 0 ? axis + x.rank : axis;
   if (ax < 0 || ax >= x.rank) throw new Error(`${op}: axis ${axis} out of range for ${shapeStr(x.shape)}`);
