@@ -14,7 +14,7 @@ export type Precision = (typeof PRECISIONS)[number];
 export const PRECISION_FLAG = {
   type: 'string',
   choices: PRECISIONS,
-  help: 'fp32 (default), or mixed: f16 matmul/conv operands with f32 sums, f32 weights, dynamic loss scaling (needs shader-f16)',
+  help: 'fp32 (default), or mixed: f16 matmul/conv operands (and, with the gpu kernels, activations) with f32 sums, f32 weights, dynamic loss scaling (needs shader-f16)',
 } as const;
 
 /** Why `features` cannot run --precision mixed, or null when they can. */
