@@ -1,6 +1,7 @@
 // --precision (train, bench): 'fp32' (the default) or 'mixed': matmul and convolution operands in
-// f16 with f32 sums (kernels/operand.ts), f32 master weights, optimizer, BatchNorm, softmax and
-// losses, and dynamic loss scaling with torch.amp.GradScaler's defaults (kernels/grad-scaler.ts;
+// f16 with f32 sums (kernels/operand.ts), activations and their gradients stored in f16 on the gpu
+// kernel profile (activationDtype()), f32 master weights, optimizer, BatchNorm statistics, softmax
+// and losses, and dynamic loss scaling with torch.amp.GradScaler's defaults (kernels/grad-scaler.ts;
 // the trainer and the train bench make one per run).
 import type { Device } from '../engine/device.js';
 import { activationDtype, setActivationDtype, setOperandPrecision } from '../engine/context.js';
