@@ -15,6 +15,7 @@ import { envVar } from '../engine/gpu.js';
 import { kernelSource, composedSource, withStorageTypes } from '../engine/kernel.js';
 import { subgroupMatrixConfigs } from '../engine/precision.js';
 import { Tensor } from '../engine/tensor.js';
+import { Rng } from '../engine/rng.js';
 import { operandSource, F32_STORAGE, storageName, type GemmStorage } from './operand.js';
 import { TILES, tiledSource, type TileConfig } from './matmul.js';
 
@@ -64,8 +65,9 @@ let emulated: MatrixTiles = { M: 16, N: 16, K: 16, subgroupSize: 32, emulated: t
 let mode: MatrixTilesMode = modeOf(envVar('WEBVIG_MATRIX_TILES') ?? 'auto', 'WEBVIG_MATRIX_TILES');
 /** Set while verifyMatrixTiles() runs its comparison: the tiles to use ('none': register tiles). */
 let forced: MatrixTiles | 'none' | null = null;
-/** Per device and operand precision: the verification's verdict (null: passed). */
-const verdicts = new WeakMap<Device, Map<OperandPrecision, string | null>>();
+/** Per device, operand precision and activation dtype (verdictKey): the verification's verdict (null: passed). */
+const verdicts = new WeakMap<Device, Map<string, string | null>>();
+const verdictKey = () => `${operandPrecision()} ${activationDtype()}`;
 /** Per device and operand precision: offeredMatrixTiles(), asked at every convolution's plan. */
 const offers = new WeakMap<Device, Map<OperandPrecision, MatrixTiles | null>>();
 
@@ -87,7 +89,7 @@ export function matrixTiles(): MatrixTiles | null {
   if (mode === 'emulate') return emulated;
   const dev = device();
   const offer = offeredMatrixTiles(dev, operandPrecision());
-  return offer && verdicts.get(dev)?.get(operandPrecision()) === null ? offer : null;
+  return offer && verdicts.get(dev)?.get(verdictKey()) === null ? offer : null;
 }
 
 /** Fewest rows (output channels per group, input channels for dx) a GEMM needs to take matrix tiles. */
@@ -276,51 +278,69 @@ export function gemmKernel(file: string, tile: TileConfig, m: MatrixTiles | null
  * computed on every tile the offered matrix tiles fit against the register tiles; from then on
  * matrixTiles() returns them if they all agreed. Returns null when they agreed, else why they are
  * not used (off, not offered, a kernel the driver refused, or a comparison that failed). Once per
- * device and precision; later calls return the verdict. Nothing to check under 'emulate'.
+ * device, precision and activation dtype; later calls return the verdict. Nothing to check under
+ * 'emulate'.
  */
 export async function verifyMatrixTiles(): Promise<string | null> {
   if (mode === 'off') return 'WEBVIG_MATRIX_TILES=off';
   if (mode === 'emulate') return null;
   const dev = device();
   const precision = operandPrecision();
-  let byPrecision = verdicts.get(dev);
-  if (!byPrecision) verdicts.set(dev, (byPrecision = new Map()));
-  const known = byPrecision.get(precision);
-  if (known !== undefined) return known;
+  let known = verdicts.get(dev);
+  if (!known) verdicts.set(dev, (known = new Map()));
+  const key = verdictKey();
+  if (known.has(key)) return known.get(key)!;
   const offer = offeredMatrixTiles(dev, precision);
-  let verdict: string | null = null;
-  if (!offer) {
-    verdict = `the adapter offers no ${precision} subgroup-matrix shape with f32 results that fits a 64×64 tile (with a fixed subgroup size)`;
-  } else {
-    const register = await convolutionResults(null, TILES.medium);
-    for (const tile of matrixTileVariants(precision).filter((t) => fitsTile(offer, t, dev, precision))) {
-      const what = `${matrixName(offer)} (${precision}, ${tile.BM}×${tile.BN} tile)`;
-      try {
-        verdict = compareGradients(register, await convolutionResults(offer, tile), what);
-      } catch (e) {
-        verdict = `${what} failed on ${dev.describe()}: ${(e as Error).message.split('\n')[0]}`;
-      }
-      if (verdict) break;
-    }
-  }
-  byPrecision.set(precision, verdict);
+  const verdict = offer
+    ? await compareMatrixTiles(offer)
+    : `the adapter offers no ${precision} subgroup-matrix shape with f32 results that fits a 64×64 tile (with a fixed subgroup size)`;
+  known.set(key, verdict);
   return verdict;
 }
 
 /**
- * A 3×3 convolution's output, input gradient and weight gradient on `tile`: matrix tiles `m`, or
- * (null) register tiles. A forced tile also keeps the shapes from waiting for autotuning.
+ * verifyMatrixTiles()'s comparison of matrix tiles `m` (real or emulated) with the register tiles,
+ * on every tile size they fit: null when all agree, else what differed or failed. With f16
+ * activations it runs twice, since the kernels then differ: once with f32 arrays, where both sides
+ * agree to about 1e-6, and once with the f16 arrays a run will use (one last place apart at most).
  */
-async function convolutionResults(m: MatrixTiles | null, tile: TileConfig): Promise<Float32Array[]> {
+export async function compareMatrixTiles(m: MatrixTiles): Promise<string | null> {
+  const dev = device();
+  const precision = operandPrecision();
+  const storages: ('f32' | 'f16')[] = activationDtype() === 'f16' ? ['f32', 'f16'] : ['f32'];
+  for (const storage of storages) {
+    const register = await convolutionResults(null, TILES.medium, storage);
+    for (const tile of matrixTileVariants(precision).filter((t) => fitsTile(m, t, dev, precision))) {
+      const what = `${matrixName(m)} (${precision}, ${tile.BM}×${tile.BN} tile, ${storage} activations)`;
+      try {
+        const verdict = compareGradients(register, await convolutionResults(m, tile, storage), what, storage === 'f16' ? 4e-3 : 1e-3);
+        if (verdict) return verdict;
+      } catch (e) {
+        return `${what} failed on ${dev.describe()}: ${(e as Error).message.split('\n')[0]}`;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * A 3×3 convolution's output, input gradient and weight gradient on `tile`: matrix tiles `m`, or
+ * (null) register tiles, with x and the activations in `storage`. A forced tile also keeps the
+ * shapes from waiting for autotuning.
+ */
+async function convolutionResults(m: MatrixTiles | null, tile: TileConfig, storage: 'f32' | 'f16'): Promise<Float32Array[]> {
   // Imported here: matmul.ts and conv2d.ts import this module, so a static import would be a cycle.
   const [{ conv2d }, { backward }] = await Promise.all([import('./conv2d.js'), import('./backward.js')]);
   forced = m ?? 'none';
-  // Compared in f32: an f16 output's last place (2⁻¹⁰ of its value) would approach the tolerance.
   const activations = activationDtype();
-  setActivationDtype('f32');
+  setActivationDtype(storage);
   beginScope();
   try {
-    const x = Tensor.randn([2, 96, 9, 9], 1).param('x');
+    const normal = (n: number, seed: number) => {
+      const rng = new Rng(seed);
+      return Float32Array.from({ length: n }, () => rng.normal());
+    };
+    const x = Tensor.from(normal(2 * 96 * 9 * 9, 1), [2, 96, 9, 9], storage).param('x');
     const w = Tensor.randn([80, 96, 3, 3], 2).param('w');
     const y = conv2d(x, w, null, { padding: 1, impl: 'gemm', tile });
     backward(y, Tensor.randn(y.shape, 3));
@@ -337,7 +357,7 @@ async function convolutionResults(m: MatrixTiles | null, tile: TileConfig): Prom
   }
 }
 
-function compareGradients(ref: Float32Array[], got: Float32Array[], what: string): string | null {
+function compareGradients(ref: Float32Array[], got: Float32Array[], what: string, tolerance: number): string | null {
   const names = ['output', 'input gradient', 'weight gradient'];
   for (let t = 0; t < ref.length; t++) {
     let scale = 0;
@@ -347,8 +367,7 @@ function compareGradients(ref: Float32Array[], got: Float32Array[], what: string
       const d = Math.abs(ref[t][i] - got[t][i]);
       worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
     }
-    // Both use the same rounded operands and f32 sums, in other orders: they agree to about 1e-6.
-    if (worst > 1e-3 * Math.max(1, scale)) {
+    if (worst > tolerance * Math.max(1, scale)) {
       return `${what} gave a convolution ${names[t]} that differs from the register tiles' by ${worst.toPrecision(3)} (values up to ${scale.toPrecision(3)}): not used`;
     }
   }

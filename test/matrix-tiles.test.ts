@@ -7,9 +7,9 @@
 // - verifyMatrixTiles(): the adapter's tiles against the register tiles where it offers them;
 //   elsewhere, the reason it gives.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { init, Tensor, F, backward, tidy, device, setOperandPrecision } from '../kernels/index.js';
+import { init, Tensor, F, backward, tidy, device, setOperandPrecision, setActivationDtype } from '../kernels/index.js';
 import { Device } from '../engine/device.js';
-import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, offeredMatrixTiles, fitsTile, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
+import { setMatrixTilesMode, matrixSource, verifyMatrixTiles, compareMatrixTiles, offeredMatrixTiles, fitsTile, matrixTileVariants, type MatrixTiles } from '../kernels/matrix-tiles.js';
 import { tiledSource } from '../kernels/matmul.js';
 import { rand, maxRelErr, conv2dRef, convCaseData, f16round, matmulRef, watching, type ConvCase } from './ref.js';
 
@@ -244,4 +244,28 @@ describe('real subgroup-matrix builtins', () => {
       setOperandPrecision('f32');
     }
   });
+});
+
+describe('the self-check of matrix tiles', () => {
+  it('compareMatrixTiles: emulated tiles agree with register tiles, with f32 and then f16 activations (the f16 kernels a run uses)', async () => {
+    setOperandPrecision('f16');
+    setActivationDtype('f16');
+    const seen = new Set<string>();
+    const dev = device();
+    const dispatch = dev.dispatch.bind(dev);
+    dev.dispatch = (p, args, params, wg, ctx) => {
+      if (/matrix tiles/.test(ctx)) seen.add(args.map((a) => a.dtype ?? '-').join(' '));
+      return dispatch(p, args, params, wg, ctx);
+    };
+    try {
+      expect(await compareMatrixTiles({ M: 16, N: 16, K: 16, subgroupSize: 32, emulated: true })).toBeNull();
+    } finally {
+      dev.dispatch = dispatch;
+      setActivationDtype('f32');
+      setOperandPrecision('f32');
+    }
+    // Both rounds ran on matrix tiles: some GEMM bound an f16 tensor, and some bound only f32 ones.
+    expect([...seen].some((s) => s.includes('f16'))).toBe(true);
+    expect([...seen].some((s) => !s.includes('f16'))).toBe(true);
+  }, 300_000);
 });
