@@ -167,10 +167,14 @@ function vec4Launch(
 function padded16(t: Tensor): BufferArg {
   const bytes = Math.ceil(t.bytes / 16) * 16;
   if (t.byteOffset + bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes} at byte ${t.byteOffset}`);
-  return { pooled: t.pooled, bytes, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
+  return { pooled: t.pooled, bytes, byteOffset: t.byteOffset, dtype: t.dtype, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
 }
 
-/** Ops autocast runs in f32 (its fp32 list): their results overflow or lose f16's range (exp(12) > 65504). */
+/**
+ * Ops autocast runs in f32 (its fp32 list): their results overflow or lose f16's range (exp(12) >
+ * 65504). A later op with an f16 activation of the same shape rounds such a result back to f16
+ * (resultType): a loss or anything else that must stay f32 casts its f16 inputs first.
+ */
 const F32_RESULTS: ReadonlySet<string> = new Set(['exp', 'log', 'pow', 'rsqrt', 'reciprocal']);
 
 export const unaryRaw = (x: Tensor, name: keyof typeof UNARY, alpha = 0, beta = 0) =>

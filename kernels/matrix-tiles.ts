@@ -302,18 +302,19 @@ export async function verifyMatrixTiles(): Promise<string | null> {
  * verifyMatrixTiles()'s comparison of matrix tiles `m` (real or emulated) with the register tiles,
  * on every tile size they fit: null when all agree, else what differed or failed. With f16
  * activations it runs twice, since the kernels then differ: once with f32 arrays, where both sides
- * agree to about 1e-6, and once with the f16 arrays a run will use (one last place apart at most).
+ * agree to about 1e-6 of the largest value, and once with the f16 arrays a run will use, whose
+ * outputs may round a few last places (2⁻¹⁰ each) apart.
  */
 export async function compareMatrixTiles(m: MatrixTiles): Promise<string | null> {
   const dev = device();
   const precision = operandPrecision();
   const storages: ('f32' | 'f16')[] = activationDtype() === 'f16' ? ['f32', 'f16'] : ['f32'];
   for (const storage of storages) {
-    const register = await convolutionResults(null, TILES.medium, storage);
+    const register = await gemmResults(null, TILES.medium, storage);
     for (const tile of matrixTileVariants(precision).filter((t) => fitsTile(m, t, dev, precision))) {
       const what = `${matrixName(m)} (${precision}, ${tile.BM}×${tile.BN} tile, ${storage} activations)`;
       try {
-        const verdict = compareGradients(register, await convolutionResults(m, tile, storage), what, storage === 'f16' ? 4e-3 : 1e-3);
+        const verdict = compareGradients(register, await gemmResults(m, tile, storage), what, storage === 'f16' ? 4e-3 : 1e-3);
         if (verdict) return verdict;
       } catch (e) {
         return `${what} failed on ${dev.describe()}: ${(e as Error).message.split('\n')[0]}`;
@@ -323,42 +324,55 @@ export async function compareMatrixTiles(m: MatrixTiles): Promise<string | null>
   return null;
 }
 
+const RESULTS = [
+  'convolution output', 'convolution input gradient', 'convolution weight gradient',
+  'matmul output', 'matmul input gradient', 'matmul weight gradient',
+];
+
 /**
- * A 3×3 convolution's output, input gradient and weight gradient on `tile`: matrix tiles `m`, or
- * (null) register tiles, with x and the activations in `storage`. A forced tile also keeps the
- * shapes from waiting for autotuning.
+ * On `tile`, with matrix tiles `m` or (null) register tiles, and activations in `storage`: a 3×3
+ * convolution with a residual whose input has a second use (so its input gradient adds that
+ * use's), and a batched matmul with a shared weight: their outputs and gradients (RESULTS). These
+ * are the GEMM kernels a run uses. A forced tile also keeps the shapes from waiting for autotuning.
  */
-async function convolutionResults(m: MatrixTiles | null, tile: TileConfig, storage: 'f32' | 'f16'): Promise<Float32Array[]> {
+async function gemmResults(m: MatrixTiles | null, tile: TileConfig, storage: 'f32' | 'f16'): Promise<Float32Array[]> {
   // Imported here: matmul.ts and conv2d.ts import this module, so a static import would be a cycle.
-  const [{ conv2d }, { backward }] = await Promise.all([import('./conv2d.js'), import('./backward.js')]);
+  const [{ conv2d }, { matmul }, { backward }, { mul, sum }] = await Promise.all([
+    import('./conv2d.js'), import('./matmul.js'), import('./backward.js'), import('./ops.js'),
+  ]);
   forced = m ?? 'none';
   const activations = activationDtype();
   setActivationDtype(storage);
+  const normal = (shape: number[], seed: number, dtype: 'f32' | 'f16' = 'f32') => {
+    const rng = new Rng(seed);
+    return Tensor.from(Float32Array.from({ length: shape.reduce((a, d) => a * d, 1) }, () => rng.normal()), shape, dtype);
+  };
+  const x = normal([2, 96, 9, 9], 1, storage).param('x');
+  const w = normal([80, 96, 3, 3], 2).param('w');
+  const a = normal([2, 96, 80], 3, storage).param('a');
+  const b = normal([80, 64], 4).param('b');
+  const params = [x, w, a, b];
   beginScope();
   try {
-    const normal = (n: number, seed: number) => {
-      const rng = new Rng(seed);
-      return Float32Array.from({ length: n }, () => rng.normal());
-    };
-    const x = Tensor.from(normal(2 * 96 * 9 * 9, 1), [2, 96, 9, 9], storage).param('x');
-    const w = Tensor.randn([80, 96, 3, 3], 2).param('w');
-    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm', tile });
-    backward(y, Tensor.randn(y.shape, 3));
-    const grads = [x.grad!, w.grad!];
-    try {
-      return (await Tensor.readAll([y, ...grads])) as Float32Array[];
-    } finally {
-      for (const gr of grads) gr.release();
-    }
+    const y = conv2d(x, w, null, { padding: 1, impl: 'gemm', tile, residual: normal([2, 80, 9, 9], 5, storage) });
+    // x's second use comes after the convolution (it scales x by a sum of y), so its gradient is
+    // pending when the convolution's input gradient is made, which adds it in its store.
+    backward(sum(mul(x, sum(mul(y, normal(y.shape as number[], 6))))));
+    const c = matmul(a, b, { tile });
+    backward(c, normal(c.shape as number[], 7));
+    return (await Tensor.readAll([y, x.grad!, w.grad!, c, a.grad!, b.grad!])) as Float32Array[];
   } finally {
     endScope();
+    for (const t of params) {
+      t.grad?.release();
+      t.release();
+    }
     forced = null;
     setActivationDtype(activations);
   }
 }
 
 function compareGradients(ref: Float32Array[], got: Float32Array[], what: string, tolerance: number): string | null {
-  const names = ['output', 'input gradient', 'weight gradient'];
   for (let t = 0; t < ref.length; t++) {
     let scale = 0;
     let worst = 0;
@@ -368,7 +382,7 @@ function compareGradients(ref: Float32Array[], got: Float32Array[], what: string
       worst = Number.isNaN(d) ? Infinity : Math.max(worst, d);
     }
     if (worst > tolerance * Math.max(1, scale)) {
-      return `${what} gave a convolution ${names[t]} that differs from the register tiles' by ${worst.toPrecision(3)} (values up to ${scale.toPrecision(3)}): not used`;
+      return `${what} gave a ${RESULTS[t]} that differs from the register tiles' by ${worst.toPrecision(3)} (values up to ${scale.toPrecision(3)}): not used`;
     }
   }
   return null;

@@ -173,7 +173,10 @@ export class IaGcn extends Module implements RegionModel {
 export function iaGcnLoss(logits: Tensor, rough: Tensor, mu: Tensor, logvar: Tensor, target: Tensor, klWeight = 1) {
   const bce = bceWithLogits(logits, target);
   const roughBce = bceWithLogits(F.maxOverAxis(rough, 1).values, target);
-  // KL = −½ (1 + log σ² − μ² − σ²), mean over ROIs and images.
-  const kl = F.mul(F.mean(F.sub(F.add(F.mul(mu, mu), F.exp(logvar)), F.add(logvar, 1))), 0.5);
+  // KL = −½ (1 + log σ² − μ² − σ²), mean over ROIs and images; in f32, as every loss (f16
+  // activations: μ² past 256 and σ² = exp(log σ²) past ~11 would overflow f16).
+  const m = F.asF32(mu);
+  const lv = F.asF32(logvar);
+  const kl = F.mul(F.mean(F.sub(F.add(F.mul(m, m), F.exp(lv)), F.add(lv, 1))), 0.5);
   return { loss: F.add(F.add(bce, roughBce), F.mul(kl, klWeight)), bce, rough: roughBce, kl };
 }
