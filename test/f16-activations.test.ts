@@ -13,6 +13,7 @@ import { init, device, Tensor, F, keep, tidy, backward, setOperandPrecision, set
 import type { KernelProfile } from '../engine/device.js';
 import { Rng } from '../engine/rng.js';
 import { buildModel, trainingLossFor } from '../models/factory.js';
+import { iaGcnLoss } from '../models/ia-gcn.js';
 import { train } from '../train/trainer.js';
 import { PRESETS } from '../train/presets.js';
 
@@ -152,4 +153,20 @@ describe('f16 activations (gpu kernel profile)', () => {
     expect(rows[2].train_loss).toBeLessThan(0.97 * rows[0].train_loss);
     expect(activationDtype()).toBe('f32');
   }, 600_000);
+});
+
+describe('losses with f16 inputs', () => {
+  it("IA-GCN's KL term is computed in f32: finite where f16 would overflow (μ = 300, log σ² = 12)", async () => {
+    const mu = Tensor.from([300, 1], [1, 2, 1], 'f16');
+    const logvar = Tensor.from([12, 0], [1, 2, 1], 'f16');
+    const logits = Tensor.from([0, 0, 0], [1, 3]);
+    const rough = Tensor.from([0, 0, 0, 0, 0, 0], [1, 2, 3]);
+    const target = Tensor.from([1, 0, 0], [1, 3]);
+    const kl = tidy(() => iaGcnLoss(logits, rough, mu, logvar, target).kl);
+    // −½ (1 + log σ² − μ² − σ²), averaged over the two ROIs
+    const want = 0.5 * ((300 ** 2 + Math.exp(12) - 12 - 1) + (1 + 1 - 0 - 1)) / 2;
+    expect(kl.dtype).toBe('f32');
+    expect(Math.abs((await kl.item()) - want) / want).toBeLessThan(1e-6);
+    for (const t of [mu, logvar, logits, rough, target, kl]) t.release();
+  });
 });
