@@ -5,6 +5,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { init, device, Device, REDUCED_PRECISION_TOGGLES, probePrecision, type PrecisionSupport } from '../kernels/index.js';
 import { togglesOf } from '../engine/device.js';
 import { main } from '../train/cli.js';
+import { usePrecision, resetPrecision } from '../train/precision.js';
+import { activationDtype, operandPrecision } from '../engine/context.js';
 
 beforeAll(async () => {
   await init();
@@ -86,6 +88,26 @@ describe('info: precision section', () => {
       expect(JSON.parse(out).mixedActivations).toBe('f16');
     } finally {
       dev.kernelProfile = saved;
+    }
+  });
+
+  it('WEBVIG_F16_ACTIVATIONS chooses the activations of a mixed run (1: f16 even on the cpu kernels); another value is refused, naming it', async () => {
+    const dev = device();
+    const saved = process.env.WEBVIG_F16_ACTIVATIONS;
+    try {
+      process.env.WEBVIG_F16_ACTIVATIONS = '1';
+      await usePrecision('mixed', dev, 'webvig test');
+      expect(activationDtype()).toBe('f16');
+      resetPrecision();
+      expect(activationDtype()).toBe('f32');
+      process.env.WEBVIG_F16_ACTIVATIONS = 'yes';
+      await expect(usePrecision('mixed', dev, 'webvig test')).rejects.toThrow(/^WEBVIG_F16_ACTIVATIONS=yes: expected 0 or 1$/);
+      // refused before anything was switched
+      expect(operandPrecision()).toBe('f32');
+    } finally {
+      resetPrecision();
+      if (saved === undefined) delete process.env.WEBVIG_F16_ACTIVATIONS;
+      else process.env.WEBVIG_F16_ACTIVATIONS = saved;
     }
   });
 

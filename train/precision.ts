@@ -38,8 +38,9 @@ export async function usePrecision(precision: Precision, dev: Device, prog: stri
   if (precision === 'fp32') return 'register tiles';
   const problem = mixedPrecisionProblem(dev.features, dev.describe());
   if (problem) throw new UsageError(`${prog}: ${problem}`);
+  const activations = f16Activations(dev) ? 'f16' : 'f32';
   setOperandPrecision('f16');
-  setActivationDtype(f16Activations(dev) ? 'f16' : 'f32');
+  setActivationDtype(activations);
   const why = await verifyMatrixTiles();
   const m = matrixTiles();
   return m ? matrixName(m) : `register tiles (${why ?? 'matrix tiles are off'})`;
