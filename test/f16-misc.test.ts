@@ -7,7 +7,7 @@ import { init, Tensor, F, backward, tidy, type DType } from '../kernels/index.js
 import { gather } from '../kernels/flat-gather.js';
 import {
   randArr, reduceRef, maxRef, permuteMap, sliceMap, concatRef, roundHalf, expectClose, sigmoid,
-  forEachKernelProfile, type ReduceKind,
+  forEachKernelProfile, runGrad, type ReduceKind,
 } from './ref.js';
 
 beforeAll(async () => {
@@ -34,46 +34,6 @@ function expectHalfClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: n
   }
 }
 
-interface Input {
-  data: number[];
-  shape: number[];
-  dtype: DType;
-}
-
-/**
- * Run `f` on leaves made from `inputs` (each in its dtype), then backward with output gradient G
- * (random, in the output's dtype, half-rounded for f16). Returns the output, G and each leaf's
- * gradient with its dtype. Releases everything.
- */
-async function run(inputs: Input[], f: (...xs: Tensor[]) => Tensor, seed = 11, lo = -1, hi = 1) {
-  const ts = inputs.map((x) => Tensor.from(x.data, x.shape, x.dtype).param());
-  try {
-    const { y, g } = tidy(() => {
-      const y = f(...ts);
-      const r = randArr(y.shape, seed, lo, hi);
-      const g = Tensor.from(y.dtype === 'f16' ? Array.from(r, roundHalf) : r, y.shape, y.dtype);
-      backward(y, g);
-      return { y, g };
-    });
-    const out = {
-      y: await y.toArray(),
-      dtype: y.dtype,
-      shape: [...y.shape],
-      g: await g.toArray(),
-      grads: await Promise.all(ts.map((t) => t.grad!.toArray())),
-      gradTypes: ts.map((t) => t.grad!.dtype),
-    };
-    y.release();
-    g.release();
-    return out;
-  } finally {
-    for (const t of ts) {
-      t.grad?.release();
-      t.release();
-    }
-  }
-}
-
 const gather64 = (data: ArrayLike<number>, src: Int32Array) => Array.from(src, (s) => data[s]);
 
 forEachKernelProfile((p) => `f16 reductions (${p} kernels)`, () => {
@@ -92,14 +52,14 @@ forEachKernelProfile((p) => `f16 reductions (${p} kernels)`, () => {
     it(`${kind} of f16 input is f32, its gradient f16`, async () => {
       for (const [shape, axes] of CASES) {
         const x = halves(shape, 1, -500, 2000);
-        const r = await run([{ data: x, shape, dtype: 'f16' }], (t) => OPS[kind](t, axes));
+        const r = await runGrad([{ data: x, shape, dtype: 'f16' }], (t) => OPS[kind](t, axes));
         const what = `${kind} ${shape} over [${axes}]`;
         expect(r.dtype, what).toBe('f32');
         expect(r.gradTypes[0], what).toBe('f16');
-        const ref = reduceRef(x, shape, axes, kind, r.g);
+        const ref = reduceRef(x, shape, axes, kind, r.w);
         const scale = kind === 'sum' || kind === 'mean' ? Math.max(...reduceRef(x.map(Math.abs), shape, axes, kind).data) : Math.max(...ref.data);
-        if (kind === 'sum' && shape === LONG) expect(Math.min(...r.y), what).toBeGreaterThan(65504);
-        expectClose(r.y, ref.data, 1e-5, what, scale);
+        if (kind === 'sum' && shape === LONG) expect(Math.min(...r.out), what).toBeGreaterThan(65504);
+        expectClose(r.out, ref.data, 1e-5, what, scale);
         expectHalfClose(r.grads[0], ref.grad, 1e-5, Math.max(...ref.grad.map(Math.abs)), `${what} grad`);
       }
     });
@@ -131,12 +91,12 @@ forEachKernelProfile((p) => `f16 reductions (${p} kernels)`, () => {
     const x = halves([B, C, H], 3, -10, 10);
     const bias = Array.from(randArr([C, 1], 4));
     // loss-scaled gradients of one sign: each bias gradient sums 80 of them to well past 65504
-    const r = await run([{ data: x, shape: [B, C, H], dtype: 'f16' }, { data: bias, shape: [C, 1], dtype: 'f32' }], (a, b) => F.add(a, b), 5, 1000, 3000);
+    const r = await runGrad([{ data: x, shape: [B, C, H], dtype: 'f16' }, { data: bias, shape: [C, 1], dtype: 'f32' }], (a, b) => F.add(a, b), 5, 1000, 3000);
     expect(r.dtype).toBe('f16');
     expect(r.gradTypes).toEqual(['f16', 'f32']);
-    expectExact(r.grads[0], r.g, 'x grad');
+    expectExact(r.grads[0], r.w, 'x grad');
     const want = new Float64Array(C);
-    r.g.forEach((v, i) => (want[Math.floor(i / H) % C] += v));
+    r.w.forEach((v, i) => (want[Math.floor(i / H) % C] += v));
     expect(Math.min(...want)).toBeGreaterThan(65504);
     expectClose(r.grads[1], want, 1e-6, 'bias grad');
   });
@@ -150,28 +110,28 @@ forEachKernelProfile((p) => `f16 shape copies (${p} kernels)`, () => {
   it('permute and transpose copy f16 exactly; the gradient is f16, permuted back', async () => {
     for (const perm of [[2, 0, 1], [1, 0, 2], [0, 2, 1]]) {
       const m = permuteMap(shape, perm);
-      const r = await run([{ data: x, shape, dtype: 'f16' }], (t) => F.permute(t, perm));
+      const r = await runGrad([{ data: x, shape, dtype: 'f16' }], (t) => F.permute(t, perm));
       expect(r.dtype).toBe('f16');
       expect(r.shape).toEqual(m.shape);
-      expectExact(r.y, gather64(x, m.src), `permute [${perm}]`);
+      expectExact(r.out, gather64(x, m.src), `permute [${perm}]`);
       expect(r.gradTypes[0]).toBe('f16');
       const want = new Array<number>(x.length);
-      m.src.forEach((s, i) => (want[s] = r.g[i]));
+      m.src.forEach((s, i) => (want[s] = r.w[i]));
       expectExact(r.grads[0], want, `permute [${perm}] grad`);
     }
-    const t = await run([{ data: x, shape, dtype: 'f16' }], (v) => F.transpose(v));
-    expectExact(t.y, gather64(x, permuteMap(shape, [0, 2, 1]).src), 'transpose');
+    const t = await runGrad([{ data: x, shape, dtype: 'f16' }], (v) => F.transpose(v));
+    expectExact(t.out, gather64(x, permuteMap(shape, [0, 2, 1]).src), 'transpose');
   });
 
   it('slice copies f16 exactly; its gradient is f16, zero outside the slice', async () => {
     for (const [axis, start, end] of [[2, 3, 6], [1, 1, 4], [0, 1, 2]]) {
       const m = sliceMap(shape, axis, start, end);
-      const r = await run([{ data: x, shape, dtype: 'f16' }], (t) => F.slice(t, axis, start, end));
+      const r = await runGrad([{ data: x, shape, dtype: 'f16' }], (t) => F.slice(t, axis, start, end));
       expect(r.dtype).toBe('f16');
-      expectExact(r.y, gather64(x, m.src), `slice ${axis} [${start}:${end}]`);
+      expectExact(r.out, gather64(x, m.src), `slice ${axis} [${start}:${end}]`);
       expect(r.gradTypes[0]).toBe('f16');
       const want = new Array<number>(x.length).fill(0);
-      m.src.forEach((s, i) => (want[s] = r.g[i]));
+      m.src.forEach((s, i) => (want[s] = r.w[i]));
       expectExact(r.grads[0], want, `slice ${axis} [${start}:${end}] grad`);
     }
   });
@@ -181,30 +141,30 @@ forEachKernelProfile((p) => `f16 shape copies (${p} kernels)`, () => {
     const b = { data: halves([3, 3, 7], 8, -100, 100), shape: [3, 3, 7], dtype: 'f16' as DType };
     const c = { data: Array.from(randArr([3, 1, 7], 9)), shape: [3, 1, 7], dtype: 'f32' as DType };
     const ref = concatRef([a, b], 1);
-    const r = await run([a, b], (u, v) => F.concat([u, v], 1));
+    const r = await runGrad([a, b], (u, v) => F.concat([u, v], 1));
     expect(r.dtype).toBe('f16');
-    expectExact(r.y, Array.from(ref.data), 'concat f16');
+    expectExact(r.out, Array.from(ref.data), 'concat f16');
     expect(r.gradTypes).toEqual(['f16', 'f16']);
-    ref.positions.forEach((pos, k) => expectExact(r.grads[k], gather64(r.g, pos), `concat f16 grad ${k}`));
+    ref.positions.forEach((pos, k) => expectExact(r.grads[k], gather64(r.w, pos), `concat f16 grad ${k}`));
 
     const mixed = concatRef([a, c, b], 1);
-    const m = await run([a, c, b], (u, v, w) => F.concat([u, v, w], 1));
+    const m = await runGrad([a, c, b], (u, v, w) => F.concat([u, v, w], 1));
     expect(m.dtype).toBe('f32');
-    expectExact(m.y, Array.from(mixed.data, Math.fround), 'concat f16 + f32');
+    expectExact(m.out, Array.from(mixed.data, Math.fround), 'concat f16 + f32');
     expect(m.gradTypes).toEqual(['f16', 'f32', 'f16']);
     mixed.positions.forEach((pos, k) => {
-      const g = gather64(m.g, pos);
+      const g = gather64(m.w, pos);
       expectExact(m.grads[k], k === 1 ? g : g.map(roundHalf), `concat mixed grad ${k}`);
     });
   });
 
   it('clone and reshape keep f16; gradients pass through', async () => {
-    const r = await run([{ data: x, shape, dtype: 'f16' }], (t) => F.reshape(F.clone(t), [5, -1]));
+    const r = await runGrad([{ data: x, shape, dtype: 'f16' }], (t) => F.reshape(F.clone(t), [5, -1]));
     expect(r.dtype).toBe('f16');
     expect(r.shape).toEqual([5, 21]);
-    expectExact(r.y, x, 'clone');
+    expectExact(r.out, x, 'clone');
     expect(r.gradTypes[0]).toBe('f16');
-    expectExact(r.grads[0], r.g, 'clone grad');
+    expectExact(r.grads[0], r.w, 'clone grad');
   });
 });
 
@@ -259,14 +219,14 @@ forEachKernelProfile((p) => `f16 fills, loss terms and the loss ring (${p} kerne
       const x = halves(shape, 12, -5, 5);
       const tgt = Tensor.from(Array.from(randArr(shape, 13), (v) => (v > 0.3 ? 1 : 0)), shape);
       const t = await tgt.toArray();
-      const r = await run([{ data: x, shape, dtype: 'f16' }], (v) => F.lossTerms(v, tgt, o), 14);
+      const r = await runGrad([{ data: x, shape, dtype: 'f16' }], (v) => F.lossTerms(v, tgt, o), 14);
       tgt.release();
       expect(r.dtype).toBe('f32');
       expect(r.gradTypes[0]).toBe('f16');
       const want = x.map((v, i) => term(v, t[i]));
       const h = 1e-6;
-      const grad = x.map((v, i) => ((term(v + h, t[i]) - term(v - h, t[i])) / (2 * h)) * r.g[i]);
-      expectClose(r.y, want, 1e-5, `${name} terms`);
+      const grad = x.map((v, i) => ((term(v + h, t[i]) - term(v - h, t[i])) / (2 * h)) * r.w[i]);
+      expectClose(r.out, want, 1e-5, `${name} terms`);
       expectHalfClose(r.grads[0], grad, 1e-5, Math.max(...grad.map(Math.abs)), `${name} grad`);
     });
   }

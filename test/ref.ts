@@ -2,7 +2,7 @@
 // engine; only the harness (runGrad, expectClose, watching, forEachKernelProfile) does, to run an
 // op and compare.
 import { expect, describe, beforeAll, afterAll } from 'vitest';
-import { Tensor, F, backward, tidy, keep, device } from '../kernels/index.js';
+import { Tensor, F, backward, tidy, keep, device, type DType } from '../kernels/index.js';
 
 type KernelProfile = 'cpu' | 'gpu';
 import { relErr } from '../train/parity/rel-err.js';
@@ -481,39 +481,48 @@ export function finiteDiff(f: (xs: Arr[]) => number, inputs: ArrayLike<number>[]
 export interface Input {
   data: ArrayLike<number>;
   shape: readonly number[];
+  /** The tensor's dtype (default f32; f16 rounds the data to half). */
+  dtype?: DType;
   /** Leave out of autograd (no gradient returned). */
   noGrad?: boolean;
 }
 
 export interface GradRun {
   out: Float32Array;
+  /** The output's dtype. */
+  dtype: DType;
   shape: number[];
-  /** The random output weights: d loss / d out. */
+  /** The random output weights: d loss / d out (in the output's dtype: half-rounded for f16). */
   w: Float32Array;
   grads: (Float32Array | null)[];
+  /** Each input's gradient's dtype (null without one). */
+  gradTypes: (DType | null)[];
 }
 
 /**
- * Run `f` on the engine, then backward of loss = Σ f(inputs) ⊙ W for a random W, so that
- * d loss / d out = W; returns the output, W and each input's gradient. Releases everything.
+ * Run `f` on the engine, then backward of loss = Σ f(inputs) ⊙ W for a random W in [lo, hi) (in
+ * the output's dtype), so that d loss / d out = W; returns the output, W and each input's gradient.
+ * Releases everything.
  */
-export async function runGrad(inputs: Input[], f: (...xs: Tensor[]) => Tensor, seed = 7): Promise<GradRun> {
+export async function runGrad(inputs: Input[], f: (...xs: Tensor[]) => Tensor, seed = 7, lo = -1, hi = 1): Promise<GradRun> {
   const ts = inputs.map((x) => {
-    const t = Tensor.from(Float32Array.from(x.data), x.shape);
+    const t = Tensor.from(Float32Array.from(x.data), x.shape, x.dtype ?? 'f32');
     return x.noGrad ? keep(t) : t.param();
   });
   try {
     const { y, w } = tidy(() => {
       const y = f(...ts);
-      const w = Tensor.from(randArr(y.shape, seed), y.shape);
+      const w = Tensor.from(randArr(y.shape, seed, lo, hi), y.shape, y.dtype);
       backward(F.sum(F.mul(y, w)));
       return { y, w };
     });
     const run: GradRun = {
       out: await y.toArray(),
+      dtype: y.dtype,
       shape: [...y.shape],
       w: await w.toArray(),
       grads: await Promise.all(ts.map((t) => (t.grad ? t.grad.toArray() : null))),
+      gradTypes: ts.map((t) => t.grad?.dtype ?? null),
     };
     y.release();
     w.release();
