@@ -76,9 +76,10 @@ export function withStorageTypes(code: string, types: Readonly<Record<string, st
   for (const name in types) key += `${name}=${types[name]},`;
   return composedSource(`storage:${hash(code)}:${key}`, () => {
     const named = new Map(Object.entries(types).map(([name, t]) => [`${name}_t`, t]));
-    for (const m of code.matchAll(/var<storage[^>]*>\s*\w+\s*:\s*array<(.+?)>\s*;/g)) {
-      for (const [alias] of m[1].matchAll(/\b\w+_t\b/g)) {
-        if (!named.has(alias) && !new RegExp(`\\balias\\s+${alias}\\b`).test(code)) named.set(alias, 'f32');
+    const declared = aliasesIn(code);
+    for (const { element } of storageArrays(code)) {
+      for (const [alias] of element.matchAll(/\b\w+_t\b/g)) {
+        if (!named.has(alias) && !declared.has(alias)) named.set(alias, 'f32');
       }
     }
     let aliases = '';
@@ -143,15 +144,24 @@ export function reflectKernel(file: string, entry: string, code = kernelSource(f
  * no kernel reads f16 halves as f32 words or the reverse.
  */
 function arrayElements(code: string): Map<string, 'f32' | 'f16' | 'other'> {
-  const aliases = new Map<string, string>();
-  for (const m of code.matchAll(/\balias\s+(\w+)\s*=\s*([^;]+);/g)) aliases.set(m[1], m[2].trim());
+  const aliases = aliasesIn(code);
   const out = new Map<string, 'f32' | 'f16' | 'other'>();
-  for (const m of code.matchAll(/var<storage[^>]*>\s*(\w+)\s*:\s*array<(.+?)>\s*;/g)) {
-    let type = m[2];
+  for (const { name, element } of storageArrays(code)) {
+    let type = element;
     for (let pass = 0; pass < 4 && /\w/.test(type); pass++) type = type.replace(/\w+/g, (w) => aliases.get(w) ?? w);
-    out.set(m[1], /\bf16\b|\bvec[234]h\b/.test(type) ? 'f16' : /\bf32\b|\bvec[234]f\b/.test(type) ? 'f32' : 'other');
+    out.set(name, /\bf16\b|\bvec[234]h\b/.test(type) ? 'f16' : /\bf32\b|\bvec[234]f\b/.test(type) ? 'f32' : 'other');
   }
   return out;
+}
+
+/** `alias NAME = TYPE;` declarations of `code`, by name. */
+function aliasesIn(code: string): Map<string, string> {
+  return new Map([...code.matchAll(/\balias\s+(\w+)\s*=\s*([^;]+);/g)].map((m) => [m[1], m[2].trim()]));
+}
+
+/** The storage arrays `code` declares (`var<storage…> NAME: array<ELEMENT>;`). */
+function storageArrays(code: string): { name: string; element: string }[] {
+  return [...code.matchAll(/var<storage[^>]*>\s*(\w+)\s*:\s*array<(.+?)>\s*;/g)].map((m) => ({ name: m[1], element: m[2] }));
 }
 
 /** FNV-1a, for cache keys of generated sources. */
