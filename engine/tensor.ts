@@ -138,6 +138,22 @@ export class Tensor implements BufferArg {
     return this.size * dtypeBytes(this.dtype);
   }
 
+  /**
+   * This tensor's buffer bound from its offset as `bytes` bytes (whole vec4s or words past its end,
+   * which its buffer holds) where a kernel needs more than the tensor: `words` leaves the dtype out
+   * (the kernel reads the bits as 32-bit words, so the device checks no element type), `touched`
+   * is what the kernel uses of it (bytes_per_step).
+   */
+  binding(bytes: number, o: { words?: boolean; touched?: number } = {}): BufferArg {
+    if (this.offset + bytes > this.pooled.capacity) {
+      throw new Error(`${this.describe()}: buffer of ${this.pooled.capacity} bytes cannot be bound as ${bytes} at byte ${this.offset}`);
+    }
+    return {
+      pooled: this.pooled, bytes, byteOffset: this.offset, dtype: o.words ? undefined : this.dtype, touched: o.touched,
+      describe: () => this.describe(), assertAlive: (op) => this.assertAlive(op),
+    };
+  }
+
   describe(): string {
     return `${this.name || 'tensor'} [${this.shape.join(',')}] ${this.dtype}`;
   }

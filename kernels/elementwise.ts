@@ -164,11 +164,7 @@ function vec4Launch(
 }
 
 /** A tensor bound as whole vec4s (of f32 or f16): its size rounded up to 16 bytes, which its buffer always holds past its offset. */
-function padded16(t: Tensor): BufferArg {
-  const bytes = Math.ceil(t.bytes / 16) * 16;
-  if (t.byteOffset + bytes > t.pooled.capacity) throw new Error(`${t.describe()}: buffer of ${t.pooled.capacity} bytes cannot be bound as ${bytes} at byte ${t.byteOffset}`);
-  return { pooled: t.pooled, bytes, byteOffset: t.byteOffset, dtype: t.dtype, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
-}
+const padded16 = (t: Tensor): BufferArg => t.binding(Math.ceil(t.bytes / 16) * 16);
 
 /**
  * Ops autocast runs in f32 (its fp32 list): their results overflow or lose f16's range (exp(12) >

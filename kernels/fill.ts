@@ -2,7 +2,6 @@
 import { Tensor, type DType, type Shape } from '../engine/tensor.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
 import { device } from '../engine/context.js';
-import type { BufferArg } from '../engine/device.js';
 import { halfBits } from '../engine/half.js';
 
 export function full(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
@@ -38,7 +37,7 @@ export function fillInto(t: Tensor, value: number): void {
   const bits = wordOf(value, t.dtype);
   const words = Math.ceil(t.bytes / 4);
   // Bound as its buffer's 32-bit words, whatever the dtype: fill.wgsl writes words.
-  const asWords: BufferArg = { pooled: t.pooled, bytes: words * 4, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op) };
+  const asWords = t.binding(words * 4, { words: true });
   if (words % 4 === 0) {
     const per = perInvocation();
     launch({

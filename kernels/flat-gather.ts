@@ -84,5 +84,5 @@ function launchBatch(batch: GatherItem[], context: string): void {
 /** An item's source as bound: the kernel reads n values of each chunk, not the rows' gaps. */
 function source(it: GatherItem): BufferArg {
   const t = it.src;
-  return { pooled: t.pooled, bytes: t.bytes, byteOffset: t.byteOffset, describe: () => t.describe(), assertAlive: (op) => t.assertAlive(op), touched: it.chunks * it.n * 4 };
+  return t.binding(t.bytes, { words: true, touched: it.chunks * it.n * 4 });
 }
