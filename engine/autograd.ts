@@ -125,11 +125,15 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
   }
   noGrad(() => {
     // Every gradient in `grads` is owned here (the caller's `grad` enters as a view of it).
-    // The seed in the root's dtype (a rule always gets its output's), shaped as the root.
-    const given = grad ?? arith.ones(root.shape);
-    const seed = given.dtype === root.dtype ? given : arith.cast(given, root.dtype);
-    const grads = new Map<Tensor, Tensor>([[root, seed === grad ? grad.view(root.shape) : reshapeOwned(seed, root.shape)]]);
-    if (!grad && seed !== given) given.release();
+    // A gradient in `x`'s dtype (a rule always gets its output's, an input its own): cast, the
+    // original released.
+    const inDtype = (g: Tensor, x: Tensor): Tensor => {
+      if (g.dtype === x.dtype) return g;
+      const c = arith.cast(g, x.dtype);
+      g.release();
+      return c;
+    };
+    const grads = new Map<Tensor, Tensor>([[root, inDtype(grad ? grad.view(root.shape) : arith.ones(root.shape), root)]]);
     const later: ChunkSum[] = [];
     const settle = () => {
       if (!later.length) return;
@@ -207,11 +211,7 @@ export function backwardWith(arith: GradArithmetic, root: Tensor, grad?: Tensor)
         if (gi.size !== x.size) {
           throw new Error(`backward of ${node.op}: gradient ${gi.describe()} does not match input ${x.describe()}`);
         }
-        if (gi.dtype !== x.dtype) {
-          const c = arith.cast(gi, x.dtype);
-          gi.release();
-          gi = c;
-        }
+        gi = inDtype(gi, x);
         const prev = grads.get(x);
         if (prev) {
           grads.set(x, add(ready(prev), ready(gi)));
