@@ -65,11 +65,10 @@ function maxRelativeOp(x: Tensor, y: Tensor, idx: Tensor, groups: number, choice
 
   const constants = { INTERLEAVE: +interleave };
   const code = kernelSource('max-relative.wgsl', { K: k });
-  // The float arrays' types, by binding (storage), f32 where an entry point does not bind them.
+  // The float arrays' types, by binding (storage; those an entry point does not bind are f32).
   type Floats = Partial<Record<'x' | 'y' | 'out' | 'grad' | 'dy' | 'dx' | 'addend', Tensor>>;
   const kernel = (entry: string, floats: Floats, args: Tensor[], workgroups: [number, number], extra: Record<string, number> = {}, context = ctx) => {
-    const storage: Record<string, string> = {};
-    for (const name of ['x', 'y', 'out', 'grad', 'dy', 'dx', 'addend'] as const) storage[name] = floats[name]?.dtype ?? 'f32';
+    const storage = Object.fromEntries(Object.entries(floats).flatMap(([name, t]) => (t ? [[name, t.dtype]] : [])));
     launch({ file: 'max-relative.wgsl', code, entry, constants: { ...constants, ...extra }, storage, args, params, workgroups, context });
   };
   const out = Tensor.empty(interleave ? [B, 2 * C, N] : [B, C, N], x.dtype, 'max_relative');

@@ -1,7 +1,7 @@
 // Reductions over any set of axes (kernel: reduce.wgsl): sum, mean, max with argmax, variance.
 // f16 input is read as is; sums and means come out f32 (backward sums loss-scaled gradients with
 // them: f16 would overflow), max keeps the input's dtype; gradients come back in x's dtype.
-import { Tensor, isFloat, type DType, type Shape } from '../engine/tensor.js';
+import { Tensor, isFloat, type Shape } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { device } from '../engine/context.js';
 import { launch, f32bits, grid1d, shapeStr } from '../engine/launch.js';
@@ -63,11 +63,6 @@ function checkFloat(op: string, x: Tensor): void {
   if (!isFloat(x.dtype)) throw new Error(`${op}: expects an f32 or f16 tensor, got ${x.describe()}`);
 }
 
-/** The element types of reduce.wgsl's float arrays (every alias it declares). */
-function storage(x: DType, out: DType, g: DType = 'f32', gx: DType = 'f32'): Record<string, DType> {
-  return { x, out, g, gx };
-}
-
 function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scale: number): Tensor {
   checkFloat(op, x);
   const p = plan(op, x, axes, scale);
@@ -79,7 +74,7 @@ function reduceRaw(op: string, x: Tensor, axes: number[], keepdim: boolean, scal
     file: 'reduce.wgsl',
     entry: serial ? 'sum_serial' : 'sum',
     constants: constantsFor(p, !serial),
-    storage: storage(x.dtype, 'f32'),
+    storage: { x: x.dtype },
     args: [x, out],
     params: p.params,
     workgroups: serial ? grid1d(p.nOut) : grid1d(p.nOut, 1),
@@ -151,7 +146,7 @@ export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor;
       file: 'reduce.wgsl',
       entry: 'max_',
       constants: constantsFor(p, true),
-      storage: storage(x.dtype, x.dtype),
+      storage: { x: x.dtype, out: x.dtype },
       args: [x, values, indices],
       params: p.params,
       workgroups: grid1d(p.nOut, 1),
@@ -164,7 +159,7 @@ export function max(x: Tensor, axis: number, keepdim = false): { values: Tensor;
       file: 'reduce.wgsl',
       entry: 'max_backward',
       constants: constantsFor(p, false),
-      storage: storage('f32', 'f32', g.dtype, gx.dtype),
+      storage: { g: g.dtype, gx: gx.dtype },
       args: [g, indices, gx],
       params: p.params,
       workgroups: grid1d(p.nOut),
