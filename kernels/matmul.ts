@@ -199,21 +199,14 @@ function product(a: Tensor, b: Tensor, o: MatmulOptions, dtype: DType): Tensor {
   return record(y, 'matmul', inputs, (g) => {
     const ta = !!o.transA;
     const tb = !!o.transB;
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
     // Each gradient in its input's dtype; one summed over a broadcast batch in f32 first (the sum's is f32).
-    if (a.requiresGrad) {
-      const shared = na === 1 && batch > 1;
-      const dt = shared ? 'f32' : a.dtype;
-      ga = ta ? matmulRaw(b, g, { transA: tb, transB: true }, dt) : matmulRaw(g, b, { transB: !tb }, dt);
-      if (shared) ga = sumBatch(ga);
-    }
-    if (b.requiresGrad) {
-      const shared = nb === 1 && batch > 1;
-      const dt = shared ? 'f32' : b.dtype;
-      gb = tb ? matmulRaw(g, a, { transA: true, transB: ta }, dt) : matmulRaw(a, g, { transA: !ta }, dt);
-      if (shared) gb = sumBatch(gb);
-    }
+    const gradOf = (x: Tensor, n: number, product: (dt: DType) => Tensor): Tensor => {
+      const shared = n === 1 && batch > 1;
+      const gx = product(shared ? 'f32' : x.dtype);
+      return shared ? sumBatch(gx) : gx;
+    };
+    const ga = a.requiresGrad ? gradOf(a, na, (dt) => (ta ? matmulRaw(b, g, { transA: tb, transB: true }, dt) : matmulRaw(g, b, { transB: !tb }, dt))) : null;
+    const gb = b.requiresGrad ? gradOf(b, nb, (dt) => (tb ? matmulRaw(g, a, { transA: true, transB: ta }, dt) : matmulRaw(a, g, { transA: !ta }, dt))) : null;
     const grads: (Tensor | null)[] = [ga, gb];
     if (bias) {
       if (!bias.requiresGrad) grads.push(null);
