@@ -3,7 +3,6 @@ import { Tensor, isFloat } from '../engine/tensor.js';
 import { record } from '../engine/autograd.js';
 import { launch, grid1d, shapeStr } from '../engine/launch.js';
 import { zeros } from './fill.js';
-import { cast } from './elementwise.js';
 
 /** The index-only entries bind no value array (x, out): their aliases default to f32. */
 const INDEX_ONLY = {} as const;
@@ -146,12 +145,7 @@ export function indexAdd(src: Tensor, axis: number, index: Tensor | ArrayLike<nu
   const inner = src.shape.slice(ax + 1).reduce((a, b) => a * b, 1);
   const shape = [...src.shape];
   shape[ax] = size;
-  if (idx.size === 0) {
-    const z = zeros(shape);
-    const out = cast(z, src.dtype);
-    if (out !== z) z.release();
-    return out;
-  }
+  if (idx.size === 0) return zeros(shape, src.dtype);
   const inv = inverseIndex(idx, size);
   const out = Tensor.empty(shape, src.dtype, 'index_add');
   if (out.size > 0) {

@@ -50,7 +50,7 @@ export function lossTerms(logits: Tensor, target: Tensor, o: LossTermOptions): T
   const context = `${op} ${shapeStr(logits.shape)}`;
   const out = Tensor.empty(logits.shape, 'f32', op);
   if (out.size > 0) {
-    const storage = { x: logits.dtype, g: 'f32', out: 'f32' };
+    const storage = { x: logits.dtype };
     launch({ file: 'loss.wgsl', entry: 'forward', constants, storage, args: [logits, target, out], params, workgroups: grid1d(out.size), context });
   }
   return record(out, op, [logits], (g) => {

@@ -15,7 +15,7 @@ function pool(op: string, x: Tensor, kh: number, kw: number): Tensor {
   const context = `${op} ${shapeStr(x.shape)}`;
   const y = Tensor.empty([B, C, Ho, Wo], x.dtype, op);
   if (y.size > 0) {
-    launch({ file: 'pool.wgsl', entry: 'forward', storage: { src: x.dtype, dst: y.dtype, addend: 'f32' }, args: [x, y], params, workgroups: grid1d(y.size), context });
+    launch({ file: 'pool.wgsl', entry: 'forward', storage: { src: x.dtype, dst: y.dtype }, args: [x, y], params, workgroups: grid1d(y.size), context });
   }
   return record(y, op, [x], (g, pending) => {
     const dx = Tensor.empty(x.shape, x.dtype, `${op} dx`);
