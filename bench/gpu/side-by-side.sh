@@ -14,7 +14,8 @@
 # 520), so a slow part costs only its own figures. $OUT gets: summary.txt (each target: measured, met
 # or not), train.txt and kernels.txt (compare.py's tables), info.json (webvig info with the f16 and
 # subgroup-matrix toggles), raw.json (every JSON output, by part), profile.txt (the first case's
-# fp32 and mixed steps, per kernel and call site) and log.txt (stderr, timings).
+# fp32 and mixed steps, per kernel and call site) and log.txt (stderr, timings). summary.txt also
+# says whether the fixtures' parity with PyTorch holds on this GPU.
 set -uo pipefail
 OUT=${OUT:?OUT must name the folder for the results}
 mkdir -p "$OUT"
@@ -65,6 +66,10 @@ log "$(python3 -c 'import torch, numpy; print("torch", torch.__version__, "numpy
 
 # 1. What the adapter offers (shader-f16, subgroups, subgroup-matrix configs), with the toggles.
 WEBVIG_DAWN_TOGGLES=$toggles run 45 info "$OUT/info.json" "${webvig[@]}" info --json
+
+# 1b. Correctness on this GPU before its speed: every fixture of test/fixtures against PyTorch's
+#     outputs and gradients (the gpu kernel profile; seconds, mostly pipeline compilation).
+run 60 "webvig parity" "$raw/webvig-parity.json" "${webvig[@]}" parity test/fixtures --json
 
 # 2. Training steps, fp32: webvig per case, PyTorch eager fp32 (TF32 off), TF32 and AMP.
 for c in "${train_cases[@]}"; do
@@ -132,12 +137,32 @@ def target(what, value, goal, fmt='{:.2f}x'):
     shown = '-' if value is None else fmt.format(value)
     targets.append(f'{what}: {shown} (target >= {fmt.format(goal)}): {met}')
 
+def at_most(what, value, limit, fmt):
+    met = 'no figure' if value is None else ('met' if value <= limit else 'not met')
+    shown = '-' if value is None else fmt.format(value)
+    targets.append(f'{what}: {shown} (target <= {fmt.format(limit)}): {met}')
+
+parity = loaded.get('webvig-parity')
+if parity is None:
+    targets.append('parity with PyTorch (test/fixtures): no figure')
+else:
+    checks = [c for f in parity.get('files', []) for c in f.get('checks', [])]
+    failed = [f"{f['file']} {f['mode']}" for f in parity.get('files', []) if not f.get('pass')]
+    worst = max(checks, key=lambda c: c['rel_err'] / c['tol'], default=None)
+    shown = f"worst {worst['tensor']} rel_err {worst['rel_err']:.3g} (tol {worst['tol']:g})" if worst else 'no checks'
+    verdict = 'pass' if parity.get('pass') else f"FAIL in {', '.join(failed)}"
+    targets.append(f"parity with PyTorch (test/fixtures, {len(parity.get('files', []))} file modes, {len(checks)} tensors): {verdict}; {shown}")
+
 def speed(rows, name):
     return next((r for r in rows or [] if r['name'] == name), None)
 
 for ours in sorted(n for n in loaded if n.startswith('webvig-train-') and not n.startswith('webvig-train-mixed-')):
     case = ours[len('webvig-train-'):]
     name = case.split(':')[0]
+    if name.startswith('gkgnet'):  # the target names GKGNet-S 448; a smoke run shows its tiny case
+        step = next((r for r in loaded[ours].get('results', []) if r['name'] == name), None)
+        share = step and step.get('host_ms_per_step', 0) / step['ms']
+        at_most(f'{name} host time (encode + submit) per GPU step', share, 0.02, '{:.2%}')
     for precision in ('fp32', 'tf32', 'amp'):
         rows, table = compare(ours, [f'torch-train-{precision}'])
         tables['train'].append(f'## {case}: webvig fp32 vs PyTorch {precision}\n{table}')
