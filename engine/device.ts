@@ -22,6 +22,24 @@ export interface DeviceOptions {
    * lets NVIDIA's Vulkan driver offer shader-f16 and exposes subgroup matrices (tensor cores).
    */
   toggles?: readonly string[];
+  /**
+   * 'adapter' (the default): the adapter's own limits wherever a kernel can use more than WebGPU's
+   * defaults. 'default': WebGPU's default limits, which every WebGPU device offers (8 storage
+   * buffers per shader stage, 128 MiB per binding, 256 MiB per buffer, …): a run as on the most
+   * constrained device, e.g. to check a model before porting it. Env WEBVIG_LIMITS.
+   */
+  limits?: DeviceLimits;
+}
+
+export type DeviceLimits = 'adapter' | 'default';
+
+/** options.limits, else env WEBVIG_LIMITS, else 'adapter'; anything else is refused by name. */
+export function limitsOf(options: Pick<DeviceOptions, 'limits'> = {}): DeviceLimits {
+  const v = options.limits ?? envVar('WEBVIG_LIMITS') ?? 'adapter';
+  if (v !== 'adapter' && v !== 'default') {
+    throw new Error(`${options.limits ? 'limits' : 'WEBVIG_LIMITS'}=${v}: expected 'adapter' (the adapter's limits) or 'default' (WebGPU's default limits)`);
+  }
+  return v;
 }
 
 /**
@@ -224,12 +242,13 @@ export class Device {
 
   static async create(options: DeviceOptions = {}): Promise<Device> {
     const toggles = togglesOf(options);
+    const limits = limitsOf(options);
     const src = await gpuWithToggles(toggles, options.backend);
     const adapter = await selectAdapter(src.gpu, options);
     const l = adapter.limits;
     const descriptor = (requiredFeatures: GPUFeatureName[]): GPUDeviceDescriptor => ({
       requiredFeatures,
-      requiredLimits: {
+      requiredLimits: limits === 'default' ? {} : {
         maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
         maxBufferSize: l.maxBufferSize,
         maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
@@ -298,6 +317,13 @@ export class Device {
     this.assertUsable();
     const info = bindingsFrom && code ? { ...reflectKernel(file, entry, bindingsFrom), code } : reflectKernel(file, entry, code);
     const label = `${file}:${entry}${ckeys.length ? `{${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}}` : ''}`;
+    const storageCount = info.bindings.filter((b) => b.kind !== 'uniform').length;
+    // Said here, by kernel: the device would only report an invalid layout later, at a dispatch.
+    if (storageCount > this.limits.maxStorageBuffersPerShaderStage) {
+      throw new Error(
+        `kernel ${label} binds ${storageCount} storage buffers; this device allows ${this.limits.maxStorageBuffersPerShaderStage} per shader stage (maxStorageBuffersPerShaderStage)`,
+      );
+    }
     const layout = this.device.createBindGroupLayout({
       label,
       entries: info.bindings.map((b) => ({ binding: b.binding, visibility: 4 /* COMPUTE */, buffer: { type: b.kind } })),
@@ -318,7 +344,6 @@ export class Device {
         return `kernel ${label} failed to compile: ${err.message}${msgs ? `\n${msgs}` : ''}`;
       }),
     );
-    const storageCount = info.bindings.filter((b) => b.kind !== 'uniform').length;
     const p: Pipeline = { id: this.nextPipelineId++, label, info, pipeline, layout, storageCount };
     this.pipelines.set(key, p);
     this.stats.pipelinesCreated++;

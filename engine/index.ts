@@ -1,6 +1,6 @@
 // The public engine API.
 export { init, device, tidy, keep, noGrad, beginScope, endScope, isGradEnabled, operandPrecision, setOperandPrecision, activationDtype, setActivationDtype, type OperandPrecision } from './context.js';
-export { Device, REDUCED_PRECISION_TOGGLES, type DeviceOptions, type MemoryStats } from './device.js';
+export { Device, REDUCED_PRECISION_TOGGLES, type DeviceOptions, type DeviceLimits, type MemoryStats } from './device.js';
 export { precisionReport, probePrecision, type PrecisionReport, type PrecisionSupport, type SubgroupMatrixConfig } from './precision.js';
 export { Tensor, numel, dtypeBytes, isFloat, type DType, type Shape } from './tensor.js';
 export { Rng } from './rng.js';

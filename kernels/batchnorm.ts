@@ -51,6 +51,13 @@ const SHAPE = { gpu: { WG: 256, PER: 1 }, cpu: { WG: 64, PER: 4 } } as const;
  * the reduction tree: 8 lanes took a third of 64's time on gkgnet-tiny's 2×2 planes (bench/RESULTS.md).
  */
 const CHANNEL_WG = { gpu: 256, cpu: 8 } as const;
+/**
+ * Storage buffers that the fused train-mode entries bind (train_forward*, normalize_chunk,
+ * grad_fused*, grad_chunk: up to 10). A device that offers fewer per shader stage (WebGPU
+ * guarantees 8) runs split passes instead, none binding more than 8: the statistics
+ * (stats_partial, stats_final), then `normalize`; backward grad_partial, grad_final, then grad_dx.
+ */
+const FUSED_STORAGE = 10;
 /** Values per channel that one workgroup reduces at least, … */
 const MIN_CHUNK = 2048;
 /** … and at most this many chunks per channel (beyond that, chunks grow). */
@@ -106,7 +113,8 @@ export function batchNorm2d(
 
   // One workgroup per channel does a channel's reduction and elementwise pass in one dispatch; the
   // chunked passes only pay off on a GPU when a channel has more values than one workgroup takes.
-  const perChannel = device().kernelProfile === 'cpu' || chunks === 1;
+  const split = device().limits.maxStorageBuffersPerShaderStage < FUSED_STORAGE;
+  const perChannel = !split && (device().kernelProfile === 'cpu' || chunks === 1);
   // CPU adapters walk planes of a multiple of 4 values as vec4s (the *4 entries; args in binding order).
   const vec4 = device().kernelProfile === 'cpu' && S % 4 === 0;
   const y = Tensor.empty(x.shape, x.dtype, 'batchnorm');
@@ -121,7 +129,12 @@ export function batchNorm2d(
       // Chunk summaries, then each chunk merges its channel's and normalises itself.
       const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm partial');
       run('stats_partial', [x, part], [chunks, C]);
-      run('normalize_chunk', [x, weight, bias, part, scale, runningMean, runningVar, stats, y, res], [chunks, C], { GELU: +gelu });
+      if (split) {
+        run('stats_final', [part, runningMean, runningVar, stats], [C]);
+        if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, scale, y, res]);
+      } else {
+        run('normalize_chunk', [x, weight, bias, part, scale, runningMean, runningVar, stats, y, res], [chunks, C], { GELU: +gelu });
+      }
       part.release();
     } else {
       run('eval_stats', [runningMean, runningVar, stats], [Math.ceil(C / 64)]);
@@ -140,15 +153,17 @@ export function batchNorm2d(
       else run('grad_fused', [x, g, weight, bias, stats, scale, dx, dweight, dbias], [C], constants, g.dtype);
       return residual ? [dx, dweight, dbias, g] : [dx, dweight, dbias];
     }
-    // Chunk sums, then each chunk adds its channel's and writes its dx (grad_final alone without dx).
+    // Chunk sums, then each chunk adds its channel's and writes its dx (grad_final alone without dx,
+    // or before grad_dx where grad_chunk binds too many buffers).
     const part = Tensor.empty([C * chunks, 4], 'f32', 'batchnorm grad partial');
     run('grad_partial', [x, g, weight, bias, stats, scale, part], [chunks, C], { GELU: +gelu }, g.dtype);
-    let dx: Tensor | null = null;
-    if (x.requiresGrad) {
-      dx = Tensor.empty(x.shape, x.dtype, 'batchnorm dx');
-      run('grad_chunk', [x, g, weight, bias, stats, part, scale, dx, dweight, dbias], [chunks, C], { GELU: +gelu, TRAIN: +o.training }, g.dtype);
+    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.dtype, 'batchnorm dx') : null;
+    const dxConstants = { GELU: +gelu, TRAIN: +o.training };
+    if (dx && !split) {
+      run('grad_chunk', [x, g, weight, bias, stats, part, scale, dx, dweight, dbias], [chunks, C], dxConstants, g.dtype);
     } else {
       run('grad_final', [part, dweight, dbias], [C]);
+      if (dx) run('grad_dx', [x, g, weight, bias, stats, part, scale, dx], [chunks, C], dxConstants, g.dtype);
     }
     part.release();
     return residual ? [dx, dweight, dbias, g] : [dx, dweight, dbias];

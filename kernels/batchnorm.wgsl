@@ -207,16 +207,29 @@ fn finish_stats(c: u32, r: vec4f) {
   running_var[c] = (1.0 - m) * running_var[c] + m * (r.z / (n - 1.0));
 }
 
+// Channel c's (count, mean, M2) from its chunk summaries, merged in a fixed order.
+fn merged_chunks(c: u32, t: u32) -> vec4f {
+  var acc = vec4f(0.0);
+  for (var k = t; k < p.chunks; k += WG) { acc = merge(acc, part_in[c * p.chunks + k]); }
+  red[t] = acc;
+  return tree_merge(t);
+}
+
+// After stats_partial, on devices with too few storage bindings for normalize_chunk (see
+// kernels/batchnorm.ts): channel wg.x's statistics and running-statistics update, for `normalize`.
+@compute @workgroup_size(WG)
+fn stats_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let r = merged_chunks(wg.x, t);
+  if (t == 0u) { finish_stats(wg.x, r); }
+}
+
 // Train mode, after stats_partial: every workgroup of channel wg.y merges the channel's chunk
 // summaries in a fixed order (the first also writes the statistics and updates the running ones),
 // then normalises chunk wg.x. A pass that only merged would cost a dispatch of its own.
 @compute @workgroup_size(WG)
 fn normalize_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let c = wg.y;
-  var acc = vec4f(0.0);
-  for (var k = t; k < p.chunks; k += WG) { acc = merge(acc, part_in[c * p.chunks + k]); }
-  red[t] = acc;
-  let r = tree_merge(t);
+  let r = merged_chunks(c, t);
   if (wg.x == 0u && t == 0u) { finish_stats(c, r); }
   let st = vec2f(r.y, inverseSqrt(r.z / r.x + p.eps));
   let wb = affine(c);
@@ -342,35 +355,47 @@ fn dx_coefficients(c: u32, r: vec4f) -> vec4f {
   return vec4f(alpha, 0.0, 0.0, 0.0);
 }
 
-// Channel c's (Σ gz, Σ gz·x̂) from its chunks' sums, added in a fixed order; in the `owner`
-// workgroup, thread 0 stores them as dbias and dweight.
-fn channel_grad_sums(c: u32, t: u32, owner: bool) -> vec4f {
+// Channel c's (Σ gz, Σ gz·x̂) from its chunks' sums, added in a fixed order.
+fn channel_grad_sums(c: u32, t: u32) -> vec4f {
   var acc = vec4f(0.0);
   for (var k = t; k < p.chunks; k += WG) { acc += part_in[c * p.chunks + k]; }
   red[t] = acc;
-  let r = tree_sum(t);
-  if (owner && t == 0u) {
-    dbias[c] = r.x;
-    dweight[c] = r.y;
-  }
-  return r;
+  return tree_sum(t);
 }
 
-// dweight and dbias only (x needs no gradient).
+fn store_affine_grads(c: u32, r: vec4f) {
+  dbias[c] = r.x;
+  dweight[c] = r.y;
+}
+
+// dweight and dbias only (x needs no gradient, or grad_dx writes it).
 @compute @workgroup_size(WG)
 fn grad_final(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  channel_grad_sums(wg.x, t, true);
+  let r = channel_grad_sums(wg.x, t);
+  if (t == 0u) { store_affine_grads(wg.x, r); }
 }
 
 // After grad_partial: every workgroup of channel wg.y adds the channel's chunk sums in a fixed order
 // (the first also writes dweight and dbias), then writes dx over chunk wg.x.
 @compute @workgroup_size(WG)
 fn grad_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let c = wg.y;
-  let coefs = dx_coefficients(c, channel_grad_sums(c, t, wg.x == 0u));
+  let r = channel_grad_sums(wg.y, t);
+  if (wg.x == 0u && t == 0u) { store_affine_grads(wg.y, r); }
+  chunk_dx(wg.y, wg.x, dx_coefficients(wg.y, r), t);
+}
+
+// grad_chunk without dweight and dbias (grad_final writes them), on devices with too few storage
+// bindings for grad_chunk (see kernels/batchnorm.ts).
+@compute @workgroup_size(WG)
+fn grad_dx(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  chunk_dx(wg.y, wg.x, dx_coefficients(wg.y, channel_grad_sums(wg.y, t)), t);
+}
+
+// dx over chunk `chunk` of channel c, from the coefficients of its dx.
+fn chunk_dx(c: u32, chunk: u32, coefs: vec4f, t: u32) {
   let st = stats[c];
   let wb = affine(c);
-  let begin = wg.x * p.chunk;
+  let begin = chunk * p.chunk;
   let end = min(p.n, begin + p.chunk);
   var k = cursor(begin + t);
   for (var j = begin + t; j < end; j += WG) {
@@ -384,10 +409,7 @@ fn grad_chunk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
 // them), and the coefficients of its dx.
 fn affine_grads(c: u32, t: u32) -> vec4f {
   let r = tree_sum(t);
-  if (t == 0u) {
-    dbias[c] = r.x;
-    dweight[c] = r.y;
-  }
+  if (t == 0u) { store_affine_grads(c, r); }
   return dx_coefficients(c, r);
 }
 

@@ -58,6 +58,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stdout(formatHelp(command));
       return 0;
     }
+    await checkEngineEnvironment();
     const code = (await command.run(args, io)) ?? 0;
     if (process.env.WEBVIG_PROFILE) await (await import('./profile-report.js')).printProfile(io);
     return code;
@@ -72,6 +73,17 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     const detail = process.env.WEBVIG_DEBUG ? `\n${err.stack ?? ''}` : '';
     io.stderr(`${prog}: ${err?.message ?? String(e)}${detail}\n`);
     return 1;
+  }
+}
+
+/** The device's environment variables, checked before a command opens one: a bad value is a usage error (exit 2). */
+async function checkEngineEnvironment(): Promise<void> {
+  const { togglesOf, limitsOf } = await import('../engine/device.js');
+  try {
+    togglesOf();
+    limitsOf();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }
 
