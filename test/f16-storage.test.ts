@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { init, Tensor, F, backward, tidy } from '../kernels/index.js';
 import { launch } from '../engine/launch.js';
-import { randArr, roundHalf, forEachKernelProfile } from './ref.js';
+import { randArr, roundHalf, forEachKernelProfile, expectExact as expectHalf, expectNeighbourHalf } from './ref.js';
 
 beforeAll(async () => {
   await init();
@@ -16,36 +16,6 @@ function corners(): number[] {
   return v.map(Math.fround);
 }
 
-function expectHalf(got: Float32Array, want: number[], what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    if (!Object.is(got[i], want[i])) expect(`${what}[${i}] = ${got[i]}`).toBe(`${what}[${i}] = ${want[i]}`);
-  }
-}
-
-/**
- * `got` (a GPU's f32 → f16 conversions) against float64 values `exact`: each one of the two halves
- * next to it (WGSL lets an implementation round either way; lavapipe rounds to nearest, ties to
- * even), ±Infinity past 65504, the value itself when representable.
- */
-function expectNeighbourHalf(got: Float32Array, exact: number[], what: string): void {
-  expect(got.length, what).toBe(exact.length);
-  for (let i = 0; i < exact.length; i++) {
-    const x = exact[i];
-    const r = roundHalf(x);
-    let ok = Object.is(got[i], r);
-    if (!ok && r !== x && Number.isFinite(x)) {
-      // The other neighbour: the next half from r towards x (r's ulp, or half of it just below a power of two).
-      const a = Math.abs(r);
-      const e = a === 0 ? -24 : Math.max(Math.floor(Math.log2(a)), -14);
-      const towardsZero = Math.abs(x) < a;
-      const ulp = 2 ** ((towardsZero && a === 2 ** e && e > -14 ? e - 1 : e) - 10);
-      const other = Math.abs(r) === Infinity ? Math.sign(x) * 65504 : r + Math.sign(x - r) * ulp;
-      ok = got[i] === (Math.abs(other) > 65504 ? Math.sign(other) * Infinity : other);
-    }
-    if (!ok) expect(`${what}[${i}] = ${got[i]}`).toBe(`${what}[${i}] = ${r} (or the other half next to ${x})`);
-  }
-}
 describe('f16 tensors', () => {
   it('upload and read back as the nearest half, ties to even (odd sizes too)', async () => {
     const v = corners();
