@@ -220,6 +220,7 @@ export class Device {
     readonly device: GPUDevice,
     origin: string,
     toggles: readonly string[] = [],
+    readonly limitsRequested: DeviceLimits = 'adapter',
   ) {
     this.origin = origin;
     this.toggles = toggles;
@@ -271,7 +272,7 @@ export class Device {
       device = await adapter.requestDevice(descriptor(safe));
     }
     // A page's navigator.gpu takes no toggles: record only what was applied.
-    const dev = new Device(src.gpu, adapter, device, src.origin, src.origin === 'navigator.gpu' ? [] : toggles);
+    const dev = new Device(src.gpu, adapter, device, src.origin, src.origin === 'navigator.gpu' ? [] : toggles, limits);
     const profile = envVar('WEBVIG_PROFILE');
     if (profile === '1' || profile === 'sites') dev.enableProfiler({ bySite: profile === 'sites' });
     return dev;
@@ -296,7 +297,8 @@ export class Device {
 
   describe(): string {
     const i = this.adapterInfo;
-    return `${i.vendor || '?'} ${i.architecture || ''} ${i.device || i.description || ''} via ${this.origin}`.replace(/\s+/g, ' ');
+    const limits = this.limitsRequested === 'default' ? ", WebGPU's default limits" : '';
+    return `${i.vendor || '?'} ${i.architecture || ''} ${i.device || i.description || ''} via ${this.origin}${limits}`.replace(/\s+/g, ' ');
   }
 
   private assertUsable(): void {

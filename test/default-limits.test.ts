@@ -17,9 +17,15 @@ beforeAll(async () => {
 });
 
 describe('a device with WebGPU\'s default limits', () => {
-  it('has 8 storage buffers per shader stage, fewer than this adapter offers', () => {
+  it('has 8 storage buffers per shader stage, fewer than this adapter offers, and says so', async () => {
     expect(device().limits.maxStorageBuffersPerShaderStage).toBe(8);
     expect(device().limits.maxBufferSize).toBe(256 * 2 ** 20);
+    expect(device().describe()).toMatch(/ via dawn \(node\), WebGPU's default limits$/);
+    let stdout = '';
+    expect(await main(['info', '--json'], { stdout: (s) => void (stdout += s), stderr: () => {} })).toBe(0);
+    const r = JSON.parse(stdout);
+    expect(r.limitsRequested).toBe('default');
+    expect(r.limits.maxStorageBuffersPerShaderStage).toBe(8);
   });
 
   it('refuses a kernel that binds more storage buffers than that, naming it and the limit', () => {

@@ -48,6 +48,8 @@ export interface DeviceReport {
   toggles: string[];
   features: string[];
   limits: Record<(typeof KEY_LIMITS)[number], number>;
+  /** 'adapter': the device took the adapter's limits; 'default': only WebGPU's default limits (env WEBVIG_LIMITS). */
+  limitsRequested: 'adapter' | 'default';
   /** The kernel profile ('cpu': kernels shaped for software adapters) and, on it, the subgroup size the shuffle kernels use (null: they load per lane instead). */
   kernels: { profile: 'cpu' | 'gpu'; shuffleLanes: number | null };
 }
@@ -80,6 +82,7 @@ export function deviceReport(dev: Device): DeviceReport {
     toggles: [...dev.toggles],
     features: [...dev.features].sort(),
     limits,
+    limitsRequested: dev.limitsRequested,
     kernels: { profile: dev.kernelProfile, shuffleLanes: dev.kernelProfile === 'cpu' ? fixedSubgroupSize(dev) : null },
   };
 }
@@ -125,7 +128,7 @@ function formatText(r: InfoReport): string {
     ]),
     `features\n  ${r.features.join(', ') || 'none'}\n`,
     section(
-      'limits',
+      r.limitsRequested === 'default' ? "limits (WebGPU's defaults: WEBVIG_LIMITS=default)" : 'limits',
       Object.entries(r.limits).map(([k, v]) => [k, /(Size|Alignment)$/.test(k) ? fmtBytes(v) : v]),
     ),
     section('precision (reduced precision, tensor cores)', [
