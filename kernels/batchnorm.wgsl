@@ -7,7 +7,8 @@
 // channel c (workgroup (k, c)) and `*_final` combines the chunks of one channel, then an elementwise
 // pass. Every combination happens in a fixed order (per-thread strided loops, then a tree), so the
 // results are bitwise deterministic. Statistics use Welford per thread and Chan's pairwise merge
-// (no E[x²] − E[x]² cancellation).
+// (no E[x²] − E[x]² cancellation). A device with fewer storage bindings per stage than the fused
+// entries bind runs split ones instead (stats_final, then normalize; grad_final, then grad_dx).
 // With RESIDUAL the forward adds the block's residual to its output, y = residual + scale_b·bn(x),
 // where scale_b is image b's drop-path factor (SCALED; else 1): the sum a separate add (or addcmul)
 // would make from bn's output, without that output ever being stored. Backward then sees
