@@ -25,8 +25,8 @@ export interface DeviceOptions {
   /**
    * 'adapter' (the default): the adapter's own limits wherever a kernel can use more than WebGPU's
    * defaults. 'default': WebGPU's default limits, which every WebGPU device offers (8 storage
-   * buffers per shader stage, 128 MiB per binding, 256 MiB per buffer, …): a run as on the most
-   * constrained device, e.g. to check a model before porting it. Env WEBVIG_LIMITS.
+   * buffers per shader stage, 128 MiB per binding, 256 MiB per buffer, …), e.g. to check a model
+   * before porting it; the optional features are still taken where offered. Env WEBVIG_LIMITS.
    */
   limits?: DeviceLimits;
 }
@@ -35,7 +35,7 @@ export type DeviceLimits = 'adapter' | 'default';
 
 /** options.limits, else env WEBVIG_LIMITS, else 'adapter'; anything else is refused by name. */
 export function limitsOf(options: Pick<DeviceOptions, 'limits'> = {}): DeviceLimits {
-  const v = options.limits ?? envVar('WEBVIG_LIMITS') ?? 'adapter';
+  const v = options.limits ?? (envVar('WEBVIG_LIMITS') || 'adapter');
   if (v !== 'adapter' && v !== 'default') {
     throw new Error(`${options.limits ? 'limits' : 'WEBVIG_LIMITS'}=${v}: expected 'adapter' (the adapter's limits) or 'default' (WebGPU's default limits)`);
   }

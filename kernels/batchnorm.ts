@@ -52,12 +52,13 @@ const SHAPE = { gpu: { WG: 256, PER: 1 }, cpu: { WG: 64, PER: 4 } } as const;
  */
 const CHANNEL_WG = { gpu: 256, cpu: 8 } as const;
 /**
- * Storage buffers that the fused train-mode entries bind (train_forward*, normalize_chunk,
- * grad_fused*, grad_chunk: up to 10). A device that offers fewer per shader stage (WebGPU
- * guarantees 8) runs split passes instead, none binding more than 8: the statistics
- * (stats_partial, stats_final), then `normalize`; backward grad_partial, grad_final, then grad_dx.
+ * Storage buffers that the fused train-mode entries bind: one workgroup per channel
+ * (train_forward*, grad_fused*) 9, the chunked ones (normalize_chunk, grad_chunk) 10. A device that
+ * offers fewer per shader stage (WebGPU guarantees 8) runs split passes instead, none binding more
+ * than 8: the statistics (stats_partial, stats_final), then `normalize`; backward grad_partial,
+ * grad_final, then grad_dx.
  */
-const FUSED_STORAGE = 10;
+const STORAGE = { perChannel: 9, chunked: 10 } as const;
 /** Values per channel that one workgroup reduces at least, … */
 const MIN_CHUNK = 2048;
 /** … and at most this many chunks per channel (beyond that, chunks grow). */
@@ -113,8 +114,9 @@ export function batchNorm2d(
 
   // One workgroup per channel does a channel's reduction and elementwise pass in one dispatch; the
   // chunked passes only pay off on a GPU when a channel has more values than one workgroup takes.
-  const split = device().limits.maxStorageBuffersPerShaderStage < FUSED_STORAGE;
-  const perChannel = !split && (device().kernelProfile === 'cpu' || chunks === 1);
+  const storageLimit = device().limits.maxStorageBuffersPerShaderStage;
+  const split = storageLimit < STORAGE.chunked;
+  const perChannel = storageLimit >= STORAGE.perChannel && (device().kernelProfile === 'cpu' || chunks === 1);
   // CPU adapters walk planes of a multiple of 4 values as vec4s (the *4 entries; args in binding order).
   const vec4 = device().kernelProfile === 'cpu' && S % 4 === 0;
   const y = Tensor.empty(x.shape, x.dtype, 'batchnorm');

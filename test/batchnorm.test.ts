@@ -1,7 +1,7 @@
 // batchNorm2d (train / eval, optional fused GELU) against the float64 CPU reference (ref.ts's batchNormRef), and
 // BN(conv1x1(x)) against the PyTorch fixtures (outputs and running-statistics updates).
-import { describe, it, expect, beforeAll } from 'vitest';
-import { init, Tensor, F, backward, tidy, noGrad } from '../kernels/index.js';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { init, device, Tensor, F, backward, tidy, noGrad } from '../kernels/index.js';
 import { readSafetensors } from '../train/safetensors-file.js';
 import { rand, maxRelErr, forEachKernelProfile, batchNormRef } from './ref.js';
 import { checkBatchNorm as check } from './batchnorm-check.js';
@@ -79,6 +79,32 @@ forEachKernelProfile((profile) => `${profile} kernel profile: batchNorm2d vs flo
     expect(maxRelErr(ref.dx, fd)).toBeLessThan(1e-6);
   });
 });
+
+// A device that offers 9 storage buffers per stage: the per-channel fused entries (9) fit, the
+// chunked ones (10) do not, so chunked shapes run the split passes. The device's pipeline check
+// refuses any kernel over the limit it reads, so a wrong choice fails here.
+forEachKernelProfile((profile) => `${profile} kernel profile, 9 storage buffers per stage: batchNorm2d vs float64 reference`, () => {
+  let saved: GPUSupportedLimits;
+  beforeAll(() => {
+    saved = device().limits;
+    Object.defineProperty(device(), 'limits', { value: { ...limitsOf(saved), maxStorageBuffersPerShaderStage: 9 }, configurable: true });
+  });
+  afterAll(() => {
+    Object.defineProperty(device(), 'limits', { value: saved, configurable: true });
+  });
+  it('train and eval, one and several chunks per channel, GELU, residual and scale', async () => {
+    await check({ shape: [2, 3, 5, 7], training: true, act: true, offset: 0, scale: 1, seed: 31 });
+    await check({ shape: [3, 2, 49, 50], training: true, residual: true, scaled: true, act: true, offset: 2, scale: 1, seed: 32 });
+    await check({ shape: [1, 2, 70, 70], training: false, act: true, offset: 0, scale: 1.5, seed: 33 });
+  });
+});
+
+/** A plain copy of a GPUSupportedLimits (its values are getters on the prototype). */
+function limitsOf(l: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k in l) out[k] = (l as unknown as Record<string, number>)[k];
+  return out;
+}
 
 describe('batchNorm2d properties', () => {
   it('names a residual or branch scale that does not fit x', () => {

@@ -3,7 +3,7 @@
 // train-mode entries bind 9 or 10, so here it runs its split passes: checked against the float64
 // reference on both kernel profiles, and inside whole GKGNet blocks and networks against the PyTorch
 // fixtures (train mode: outputs, gradients, running statistics).
-import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll, beforeEach, afterEach } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { init, device } from '../kernels/index.js';
 import { limitsOf } from '../engine/device.js';
@@ -72,10 +72,17 @@ describe('parity with the official PyTorch modules under the default limits', ()
 });
 
 describe('WEBVIG_LIMITS', () => {
-  afterEach(() => {
+  const ambient = process.env.WEBVIG_LIMITS;
+  beforeEach(() => {
     delete process.env.WEBVIG_LIMITS;
   });
-  it('takes adapter or default, from the option or the environment, and names a bad value', () => {
+  afterEach(() => {
+    if (ambient === undefined) delete process.env.WEBVIG_LIMITS;
+    else process.env.WEBVIG_LIMITS = ambient;
+  });
+  it('takes adapter or default, from the option or the environment (empty: unset), and names a bad value', () => {
+    expect(limitsOf()).toBe('adapter');
+    process.env.WEBVIG_LIMITS = '';
     expect(limitsOf()).toBe('adapter');
     expect(limitsOf({ limits: 'default' })).toBe('default');
     process.env.WEBVIG_LIMITS = 'default';

@@ -16,6 +16,32 @@ function corners(): number[] {
   return v.map(Math.fround);
 }
 
+describe('the neighbouring-half check (test/ref.ts)', () => {
+  const accepts = (got: number, x: number) => {
+    try {
+      expectNeighbourHalf([got], [x], 'v');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  it('accepts the two halves next to a value and nothing else', () => {
+    const x = 1 + 2 ** -11 + 2 ** -20;
+    expect([accepts(1, x), accepts(1 + 2 ** -10, x), accepts(1 + 2 ** -9, x), accepts(1 - 2 ** -11, x)]).toEqual([true, true, false, false]);
+    // Just below a power of two the lower neighbour is half an ulp away.
+    const y = 2 - 2 ** -12;
+    expect([accepts(2, y), accepts(2 - 2 ** -10, y), accepts(2 - 2 ** -9, y)]).toEqual([true, true, false]);
+    expect([accepts(1.5, 1.5), accepts(1.5 + 2 ** -10, 1.5)]).toEqual([true, false]);
+  });
+  it('near zero: the smallest subnormal or zero; past 65504: 65504 or infinity', () => {
+    for (const x of [1e-8, -1e-8, 2 ** -25]) {
+      expect([accepts(Math.sign(x) * 2 ** -24, x), accepts(0, x), accepts(Math.sign(x) * 2 ** -23, x)]).toEqual([true, true, false]);
+    }
+    expect([accepts(65504, 65510), accepts(Infinity, 65510), accepts(65472, 65510)]).toEqual([true, true, false]);
+    expect([accepts(0, 2 ** -14), accepts(2 ** -14, 2 ** -14)]).toEqual([false, true]);
+  });
+});
+
 describe('f16 tensors', () => {
   it('upload and read back as the nearest half, ties to even (odd sizes too)', async () => {
     const v = corners();

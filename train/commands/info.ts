@@ -128,7 +128,7 @@ function formatText(r: InfoReport): string {
     ]),
     `features\n  ${r.features.join(', ') || 'none'}\n`,
     section(
-      r.limitsRequested === 'default' ? "limits (WebGPU's defaults: WEBVIG_LIMITS=default)" : 'limits',
+      r.limitsRequested === 'default' ? "limits (WebGPU's defaults, not the adapter's)" : 'limits',
       Object.entries(r.limits).map(([k, v]) => [k, /(Size|Alignment)$/.test(k) ? fmtBytes(v) : v]),
     ),
     section('precision (reduced precision, tensor cores)', [
