@@ -22,8 +22,11 @@
 //   the timed steps that were replays), adapter (the device, in words), precision (--precision: with
 //   'mixed' the step is trainer's mixed one, loss scaling included), matrix_tiles (the convolutions'
 //   subgroup-matrix shape, e.g. '16×16×16 matrix tiles', or 'none': register tiles), activations
-//   ('f16' or 'f32': the dtype convolutions and matmuls wrote their outputs in), method }.
-import { activationDtype, device } from '../engine/context.js';
+//   ('f16' or 'f32': the dtype convolutions and matmuls wrote their outputs in), loss_after (the
+//   model's loss on the bench batch after the timed steps: finite unless a step broke the weights;
+//   JSON null for NaN or infinity), loss_scale (with 'mixed': the loss scale the steps left, halved
+//   at every overflow), method }.
+import { activationDtype, device, noGrad, tidy } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
 import { StepReplay } from '../engine/replay.js';
@@ -178,6 +181,11 @@ export const bench: Family = async (ctx) => {
     const matrix = matrixTiles();
     extra.matrix_tiles = matrix ? matrixName(matrix) : 'none';
     extra.activations = activationDtype();
+    // A step that computes garbage still times: what the steps left, read once they are timed.
+    const lossAfter = noGrad(() => tidy(() => lossOf(model.forward(x), target).loss));
+    extra.loss_after = await lossAfter.item();
+    lossAfter.release();
+    if (scaler) extra.loss_scale = (await scaler.read()).scale;
     ctx.record({ name: `${name}@${size}`, shape: [B, 3, size, size], extra }, t, t.method);
     replay.release();
     opt.release();

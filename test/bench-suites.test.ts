@@ -19,6 +19,7 @@ const BASE_KEYS = ['suite', 'name', 'shape', 'ms', 'minMs', 'gflops', 'gbps', 'p
 const TRAIN_KEYS = [
   'suite', 'name', 'shape', 'ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'submits_per_step', 'allocations_per_step', 'bind_groups_per_step',
   'host_ms_per_step', 'pipelines_per_step', 'bytes_per_step', 'peak_gpu_bytes', 'peak_live_bytes', 'replayed_per_step', 'adapter', 'matrix_tiles', 'activations', 'precision', 'method',
+  'loss_after',
 ];
 
 const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
@@ -139,7 +140,7 @@ describe('train suite', () => {
     const [r] = report.results;
     expect(Object.keys(r).sort()).toEqual([...TRAIN_KEYS].sort());
     expect(r).toMatchObject({ suite: 'train', name: 'gkgnet-tiny@64', shape: [2, 3, 64, 64], precision: 'fp32', method: 'wallclock', matrix_tiles: 'none', activations: 'f32' });
-    for (const k of ['ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'host_ms_per_step', 'bytes_per_step', 'peak_gpu_bytes']) expect(positive(r[k]), k).toBe(true);
+    for (const k of ['ms', 'minMs', 'images_per_s', 'dispatches_per_step', 'host_ms_per_step', 'bytes_per_step', 'peak_gpu_bytes', 'loss_after']) expect(positive(r[k]), k).toBe(true);
     expect(r.images_per_s).toBeCloseTo((2 * 1000) / r.ms, 9);
     expect(r.host_ms_per_step).toBeLessThanOrEqual(r.ms);
     expect(r.submits_per_step).toBe(1);

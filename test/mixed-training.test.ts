@@ -57,6 +57,17 @@ describe('--precision mixed', () => {
     expect(Number.isFinite(resumed[3].train_loss)).toBe(true);
   }, 600_000);
 
+  it('bench --precision mixed reports the loss after its steps and the loss scale they left', async () => {
+    const b = await run(['bench', '--suite', 'train', '--size', 'tiny', '--precision', 'mixed', '--warmup', '1', '--iters', '2', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const [r] = JSON.parse(b.stdout).results;
+    expect(r.precision).toBe('mixed');
+    expect(Number.isFinite(r.loss_after) && r.loss_after > 0).toBe(true);
+    // 65536 at the start, halved on each overflow, doubled after 2000 clean steps: a power of two.
+    expect(Number.isInteger(Math.log2(r.loss_scale)) && r.loss_scale <= 65536).toBe(true);
+    expect(operandPrecision()).toBe('f32');
+  });
+
   it('a resume with another --precision is refused (exit 2), naming both', async () => {
     const r = await run(['train', '--resume', out, '--precision', 'fp32']);
     expect(r.code).toBe(2);

@@ -187,6 +187,14 @@ for ours in sorted(n for n in loaded if n.startswith('webvig-train-mixed-')):
     ran = [r.get('matrix_tiles', '?') for r in loaded[ours].get('results', [])]
     acts = [r.get('activations', '?') for r in loaded[ours].get('results', [])]
     targets.append(f'{case} mixed: convolution GEMMs on {", ".join(ran) or "?"} (log.txt says why, if none); activations {", ".join(acts) or "?"}')
+# A broken step still times: each webvig training case's loss after its timed steps (null: NaN or
+# infinity) and, mixed, the loss scale they left.
+for ours in sorted(n for n in loaded if n.startswith('webvig-train-')):
+    for r in loaded[ours].get('results', []):
+        loss = r.get('loss_after')
+        state = 'finite' if isinstance(loss, (int, float)) else 'NOT FINITE: this step is broken, its speed does not count'
+        scale = f", loss scale {r['loss_scale']:g}" if 'loss_scale' in r else ''
+        targets.append(f"{ours[len('webvig-train-'):]} ({r.get('precision', '?')}): loss after the timed steps {loss} ({state}){scale}")
 rows, table = compare('webvig-kernels', ['torch-matmul', 'torch-knn'])
 tables['kernels'].append(table)
 for r in rows or []:
