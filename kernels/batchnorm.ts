@@ -133,7 +133,7 @@ export function batchNorm2d(
       run('stats_partial', [x, part], [chunks, C]);
       if (split) {
         run('stats_final', [part, runningMean, runningVar, stats], [C]);
-        if (x.size > 0) elementwise('normalize', [x, weight, bias, stats, scale, y, res]);
+        elementwise('normalize', [x, weight, bias, stats, scale, y, res]);
       } else {
         run('normalize_chunk', [x, weight, bias, part, scale, runningMean, runningVar, stats, y, res], [chunks, C], { GELU: +gelu });
       }

@@ -87,7 +87,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile, 9 storage buffers 
   let saved: GPUSupportedLimits;
   beforeAll(() => {
     saved = device().limits;
-    Object.defineProperty(device(), 'limits', { value: { ...limitsOf(saved), maxStorageBuffersPerShaderStage: 9 }, configurable: true });
+    Object.defineProperty(device(), 'limits', { value: { ...plainLimits(saved), maxStorageBuffersPerShaderStage: 9 }, configurable: true });
   });
   afterAll(() => {
     Object.defineProperty(device(), 'limits', { value: saved, configurable: true });
@@ -100,7 +100,7 @@ forEachKernelProfile((profile) => `${profile} kernel profile, 9 storage buffers 
 });
 
 /** A plain copy of a GPUSupportedLimits (its values are getters on the prototype). */
-function limitsOf(l: GPUSupportedLimits): Record<string, number> {
+function plainLimits(l: GPUSupportedLimits): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k in l) out[k] = (l as unknown as Record<string, number>)[k];
   return out;

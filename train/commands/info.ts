@@ -4,7 +4,7 @@
 // other GPU commands share (bench prints deviceReport() at the top of its JSON).
 // `--model NAME --size N --labels S` also builds that model and reports its parameter counts.
 import { activationDtype, init } from '../../engine/context.js';
-import type { Device, MemoryStats } from '../../engine/device.js';
+import type { Device, DeviceLimits, MemoryStats } from '../../engine/device.js';
 import { precisionReport, type PrecisionReport, type PrecisionSupport } from '../../engine/precision.js';
 import { defineCommand, UsageError, type FlagSpec } from '../args.js';
 import { fixedSubgroupSize } from '../../kernels/subgroups.js';
@@ -49,7 +49,7 @@ export interface DeviceReport {
   features: string[];
   limits: Record<(typeof KEY_LIMITS)[number], number>;
   /** 'adapter': the device took the adapter's limits; 'default': only WebGPU's default limits (env WEBVIG_LIMITS). */
-  limitsRequested: 'adapter' | 'default';
+  limitsRequested: DeviceLimits;
   /** The kernel profile ('cpu': kernels shaped for software adapters) and, on it, the subgroup size the shuffle kernels use (null: they load per lane instead). */
   kernels: { profile: 'cpu' | 'gpu'; shuffleLanes: number | null };
 }
